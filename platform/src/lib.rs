@@ -1,1 +1,28 @@
-//! Millwright platform.
+//! Millwright platform: ingest, the tenant-scoped time-series store, the HTTP API, and the
+//! `millwright` command line that runs them (and the demo).
+//!
+//! Data flows connectors → platform (ingest, store, API) → models. The platform sees
+//! connectors only through the ingest API and the connector crate's public entry points, and
+//! reaches the database only through [`store::Store`].
+//!
+//! # Layout
+//! - [`config`]: settings from a file with environment overrides.
+//! - [`store`]: migrations, storage layouts (TimescaleDB or native partitions), tenant sessions.
+//! - [`api`]: the axum service.
+//! - [`pg_cluster`]: a private PostgreSQL cluster for the demo, tests and benchmarks.
+//! - [`demo`]: the one-command demo.
+//! - [`bench`]: benchmarks that print figures next to a reference.
+//! - [`error`], [`telemetry`]: the error type and logging.
+
+pub mod api;
+pub mod bench;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod pg_cluster;
+pub mod store;
+pub mod telemetry;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
+
+pub use error::{Error, Result};

@@ -1,1 +1,155 @@
-fn main() {}
+//! The `millwright` command line.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use millwright_platform::api::Server;
+use millwright_platform::config::Settings;
+use millwright_platform::store::Store;
+use millwright_platform::{bench, demo, telemetry};
+use tokio_util::sync::CancellationToken;
+
+/// Millwright: an industrial-internet platform for smart factories.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (TOML); every setting can also come from MILLWRIGHT__SECTION__KEY.
+    #[arg(long, global = true, env = "MILLWRIGHT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole system live with no configuration: database, plants, API.
+    Demo {
+        /// Folder for the private PostgreSQL cluster (used when DATABASE_URL is unset).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Serve the HTTP API (needs DATABASE_URL).
+    Serve,
+    /// Apply database migrations and the storage layout, then exit.
+    Migrate,
+    /// Tenant administration.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Benchmarks; each prints its figures beside a reference measured in the same run.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+    /// Print the example configuration (every setting at its default).
+    ExampleConfig,
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant and print its first API key (shown once).
+    Create {
+        /// Display name, unique.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Store COPY path vs HTTP ingest vs psql \copy of the same rows.
+    Ingest {
+        /// Number of samples.
+        #[arg(long, default_value_t = 2_000_000)]
+        samples: usize,
+        /// Number of tags they are spread over.
+        #[arg(long, default_value_t = 100)]
+        tags: usize,
+    },
+    /// One-minute buckets over a day: rollups vs raw samples.
+    Query {
+        /// Number of tags.
+        #[arg(long, default_value_t = 100)]
+        tags: usize,
+        /// Hours of 1 Hz data.
+        #[arg(long, default_value_t = 24)]
+        hours: i64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref()).context("reading settings")?;
+    telemetry::init(&settings.log);
+    match cli.command {
+        Command::Demo { data_dir } => run_demo(settings, data_dir.unwrap_or_else(demo::default_data_dir)).await,
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let store = Store::open(&settings.database, &settings.store).await.context("migrating")?;
+            println!("migrations applied; storage layout: {:?}", store.backend());
+            Ok(())
+        }
+        Command::Tenant { command: TenantCommand::Create { name } } => {
+            let store = Store::open(&settings.database, &settings.store).await.context("opening the store")?;
+            let tenant = store.create_tenant(&name).await.context("creating the tenant")?;
+            let key = store.issue_api_key(tenant, "initial").await?;
+            println!("tenant: {tenant}");
+            println!("API key: {key}");
+            Ok(())
+        }
+        Command::Bench { command } => match command {
+            BenchCommand::Ingest { samples, tags } => bench::ingest::run(settings, samples, tags).await.map(drop),
+            BenchCommand::Query { tags, hours } => bench::query::run(settings, tags, hours).await.map(drop),
+        }
+        .context("benchmark failed"),
+        Command::ExampleConfig => {
+            print!("{}", Settings::example_toml());
+            Ok(())
+        }
+    }
+}
+
+async fn run_demo(settings: Settings, data_dir: PathBuf) -> anyhow::Result<()> {
+    let demo = demo::Demo::start(settings, data_dir.clone())
+        .await
+        .with_context(|| format!("starting the demo (data folder {})", data_dir.display()))?;
+    println!("API: {}", demo.info.api);
+    println!("API key: {}", demo.info.api_key);
+    println!("Try: curl -H 'Authorization: Bearer {}' {}/api/v1/tags", demo.info.api_key, demo.info.api);
+    println!("Press Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    eprintln!("Stopping...");
+    demo.stop().await;
+    Ok(())
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let store = Store::open(&settings.database, &settings.store).await.context("opening the store")?;
+    let settings = Arc::new(settings);
+    let server = Server::bind(store.clone(), settings.clone())
+        .await
+        .with_context(|| format!("binding {}", settings.http.listen))?;
+    tracing::info!(address = %server.local_addr(), "Serving the API.");
+    let stop = CancellationToken::new();
+    let maintenance = tokio::spawn(demo::maintenance_loop(store, settings.store.maintenance_interval_secs, stop.clone()));
+    let s = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        s.cancel();
+    });
+    let s = stop.clone();
+    server.run(async move { s.cancelled().await }).await?;
+    let _ = maintenance.await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

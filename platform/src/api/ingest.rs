@@ -1,0 +1,309 @@
+//! `POST /api/v1/ingest`: a batch of samples as JSON.
+//!
+//! Each sample is checked on its own, so one bad sample is reported by its index and field
+//! and never costs the good ones beside it, unless the request sets `"atomic": true`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use super::extract::{body_bytes, parse_json, Caller};
+use super::problem::{ApiError, ApiResult, FieldError, Problem};
+use super::AppState;
+use crate::store::ingest::{Quality, SampleRow};
+
+/// A batch of samples.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IngestRequest {
+    /// The samples; at most `ingest.max_batch_samples` (10 000 by default).
+    #[schema(value_type = Vec<IncomingSampleDoc>)]
+    pub samples: Vec<IncomingSample>,
+    /// All or nothing: if any sample is invalid, store none and answer 422.
+    #[serde(default)]
+    pub atomic: bool,
+}
+
+/// One sample as sent (documentation shape; parsing is lenient so errors name the field).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct IncomingSampleDoc {
+    /// Tag name (unique within the tenant). Give this or `tag_id`.
+    tag: Option<String>,
+    /// Tag id. Give this or `tag`.
+    tag_id: Option<i64>,
+    /// RFC 3339 timestamp, or integer milliseconds since the Unix epoch.
+    #[schema(value_type = String, example = "2026-11-29T08:00:00.250Z")]
+    time: String,
+    /// Finite number; may be null only when quality is `bad`.
+    value: Option<f64>,
+    /// `good` (default), `uncertain` or `bad`.
+    quality: Option<Quality>,
+}
+
+/// What was stored.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IngestResponse {
+    /// Samples newly stored.
+    pub accepted: u64,
+    /// Samples already stored before (same tag and time), skipped.
+    pub duplicates: u64,
+    /// Samples refused, by index and field.
+    pub rejected: Vec<RejectedSample>,
+}
+
+/// A refused sample.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RejectedSample {
+    /// Its index in `samples`.
+    pub index: usize,
+    /// The offending field, e.g. `samples[3].value`.
+    pub field: String,
+    /// What is wrong.
+    pub detail: String,
+}
+
+/// Stores a batch of samples for the caller's tenant.
+#[utoipa::path(
+    post, path = "/ingest", tag = "ingest",
+    request_body = IngestRequest,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Stored; refused samples are listed", body = IngestResponse),
+        (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too many samples or too large a body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Malformed body, every sample invalid, or any invalid with atomic", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn ingest(
+    State(state): State<AppState>,
+    Caller(tenant): Caller,
+    request: Request,
+) -> ApiResult<axum::Json<IngestResponse>> {
+    let bytes = body_bytes(request, &state).await?;
+    let body: IngestRequest = parse_json(&bytes)?;
+    let max = state.settings.ingest.max_batch_samples;
+    if body.samples.len() > max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{} samples in one request; at most {max} (send several batches)", body.samples.len()),
+        )
+        .with_field("samples"));
+    }
+    let mut session = state.store.tenant(tenant).await?;
+    let now = Utc::now();
+    let window = TimeWindow {
+        earliest: now - Duration::days(state.settings.store.retention_days as i64),
+        latest: now + Duration::seconds(state.settings.ingest.max_future_secs),
+    };
+
+    // Resolve tag names and ids in one round trip each.
+    let names: Vec<&str> = body.samples.iter().filter_map(|s| s.tag.as_deref()).collect();
+    let name_ids = if names.is_empty() { HashMap::new() } else { session.tag_ids_by_name(&names).await? };
+    let ids: Vec<i64> = body.samples.iter().filter_map(|s| s.tag_id).collect();
+    let known_ids = if ids.is_empty() { Default::default() } else { session.existing_tag_ids(&ids).await? };
+
+    let mut rows = Vec::with_capacity(body.samples.len());
+    let mut rejected = Vec::new();
+    for (index, sample) in body.samples.iter().enumerate() {
+        match sample.validate(&name_ids, &known_ids, &window) {
+            Ok(row) => rows.push(row),
+            Err((field, detail)) => {
+                let field = match field {
+                    "" => format!("samples[{index}]"),
+                    field => format!("samples[{index}].{field}"),
+                };
+                rejected.push(RejectedSample { index, field, detail })
+            }
+        }
+    }
+    state.metrics.samples_rejected.inc_by(rejected.len() as u64);
+    if !rejected.is_empty() && (body.atomic || rows.is_empty()) {
+        let errors = rejected.into_iter().map(|r| FieldError { field: r.field, detail: r.detail }).collect();
+        let why = if body.atomic { "atomic batch has invalid samples; nothing was stored" } else { "no valid sample" };
+        return Err(ApiError::fields(why, errors));
+    }
+    let outcome = session.ingest(&rows).await?;
+    state.metrics.samples_accepted.inc_by(outcome.inserted);
+    state.metrics.samples_duplicate.inc_by(outcome.skipped);
+    Ok(axum::Json(IngestResponse { accepted: outcome.inserted, duplicates: outcome.skipped, rejected }))
+}
+
+struct TimeWindow {
+    earliest: DateTime<Utc>,
+    latest: DateTime<Utc>,
+}
+
+/// A sample as received: every field kept raw so that each problem is reported by name.
+#[derive(Debug, Default)]
+pub struct IncomingSample {
+    tag: Option<String>,
+    tag_id: Option<i64>,
+    time: Option<serde_json::Value>,
+    value: Option<serde_json::Value>,
+    quality: Option<serde_json::Value>,
+    /// Set when the element is not an object, or a field has the wrong JSON type.
+    shape_error: Option<(&'static str, String)>,
+}
+
+type Invalid = (&'static str, String);
+
+impl IncomingSample {
+    fn validate(
+        &self,
+        name_ids: &HashMap<String, i64>,
+        known_ids: &std::collections::HashSet<i64>,
+        window: &TimeWindow,
+    ) -> Result<SampleRow, Invalid> {
+        if let Some((field, detail)) = &self.shape_error {
+            return Err((field, detail.clone()));
+        }
+        let tag_id = match (&self.tag, self.tag_id) {
+            (Some(_), Some(_)) => return Err(("tag", "give either tag or tag_id, not both".into())),
+            (Some(name), None) => {
+                *name_ids.get(name).ok_or_else(|| ("tag", format!("unknown tag {name:?}")))?
+            }
+            (None, Some(id)) => known_ids
+                .get(&id)
+                .copied()
+                .ok_or_else(|| ("tag_id", format!("unknown tag id {id}")))?,
+            (None, None) => return Err(("tag", "missing: give tag (name) or tag_id".into())),
+        };
+        let time = parse_time(self.time.as_ref())?;
+        if time < window.earliest || time > window.latest {
+            return Err((
+                "time",
+                format!(
+                    "{} is out of range: accepted from {} (retention) to {} (clock skew allowance)",
+                    time.to_rfc3339(),
+                    window.earliest.to_rfc3339(),
+                    window.latest.to_rfc3339()
+                ),
+            ));
+        }
+        let quality = match &self.quality {
+            None | Some(serde_json::Value::Null) => Quality::Good,
+            Some(q) => Quality::deserialize(q)
+                .map_err(|_| ("quality", format!("{q} is not one of good, uncertain, bad")))?,
+        };
+        let value = match &self.value {
+            None | Some(serde_json::Value::Null) if quality == Quality::Bad => None,
+            None | Some(serde_json::Value::Null) => {
+                return Err(("value", "missing (only bad-quality samples may omit it)".into()))
+            }
+            Some(serde_json::Value::Number(n)) => {
+                let v = n.as_f64().ok_or(("value", "not representable as a double".to_string()))?;
+                if !v.is_finite() {
+                    return Err(("value", "must be finite".into()));
+                }
+                Some(v)
+            }
+            Some(serde_json::Value::String(s))
+                if s.parse::<f64>().is_ok_and(|v| !v.is_finite()) =>
+            {
+                return Err(("value", format!("{s:?} is not finite; NaN and infinities are refused")))
+            }
+            Some(serde_json::Value::Bool(b)) => Some(if *b { 1.0 } else { 0.0 }),
+            Some(other) => return Err(("value", format!("{other} is not a number"))),
+        };
+        Ok(SampleRow { tag_id, time, value, quality })
+    }
+}
+
+fn parse_time(raw: Option<&serde_json::Value>) -> Result<DateTime<Utc>, Invalid> {
+    match raw {
+        None | Some(serde_json::Value::Null) => Err(("time", "missing".into())),
+        Some(serde_json::Value::String(s)) => DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| ("time", format!("{s:?} is not an RFC 3339 timestamp: {e}"))),
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .and_then(DateTime::from_timestamp_millis)
+            .ok_or_else(|| ("time", format!("{n} is not a valid millisecond timestamp"))),
+        Some(other) => Err(("time", format!("{other} is neither an RFC 3339 string nor epoch milliseconds"))),
+    }
+}
+
+impl<'de> Deserialize<'de> for IncomingSample {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SampleVisitor)
+    }
+}
+
+struct SampleVisitor;
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Key {
+    Tag,
+    TagId,
+    Time,
+    Value,
+    Quality,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> Visitor<'de> for SampleVisitor {
+    type Value = IncomingSample;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a sample object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IncomingSample, A::Error> {
+        let mut s = IncomingSample::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            let value: serde_json::Value = map.next_value()?;
+            match key {
+                Key::Tag => match value {
+                    serde_json::Value::String(name) => s.tag = Some(name),
+                    serde_json::Value::Null => {}
+                    other => s.shape_error = Some(("tag", format!("{other} is not a string"))),
+                },
+                Key::TagId => match value.as_i64() {
+                    Some(id) => s.tag_id = Some(id),
+                    None if value.is_null() => {}
+                    None => s.shape_error = Some(("tag_id", format!("{value} is not an integer"))),
+                },
+                Key::Time => s.time = Some(value),
+                Key::Value => s.value = Some(value),
+                Key::Quality => s.quality = Some(value),
+                Key::Other => {}
+            }
+        }
+        Ok(s)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<IncomingSample, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(not_an_object("an array"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<IncomingSample, E> {
+        Ok(not_an_object("a string"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<IncomingSample, E> {
+        Ok(not_an_object("a number"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<IncomingSample, E> {
+        Ok(not_an_object("a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<IncomingSample, E> {
+        Ok(not_an_object("a number"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<IncomingSample, E> {
+        Ok(not_an_object("a boolean"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<IncomingSample, E> {
+        Ok(not_an_object("null"))
+    }
+}
+
+fn not_an_object(what: &str) -> IncomingSample {
+    IncomingSample { shape_error: Some(("", format!("{what} is not a sample object"))), ..Default::default() }
+}

@@ -1,0 +1,208 @@
+//! Reading samples: raw or bucketed for one tag, latest values for many.
+
+use axum::extract::{Path, State};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::{Caller, Query};
+use super::problem::{ApiError, ApiResult, Problem};
+use super::AppState;
+use crate::store::entities::Kind;
+use crate::store::query::{Agg, BucketPoint, BucketWidth, RawSample, Source};
+
+const MAX_RAW: i64 = 100_000;
+const MAX_BUCKETS: i64 = 100_000;
+const MAX_LATEST_TAGS: usize = 1000;
+
+/// Query parameters of `GET /tags/{id}/samples`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SamplesQuery {
+    /// Start (inclusive), RFC 3339; default one hour before `to`.
+    from: Option<DateTime<Utc>>,
+    /// End (exclusive), RFC 3339; default now.
+    to: Option<DateTime<Utc>>,
+    /// Bucket width such as `1m`, `15m`, `1h`, `1d`; absent: raw samples.
+    bucket: Option<String>,
+    /// Aggregate per bucket (default `avg`).
+    agg: Option<Agg>,
+    /// Raw samples only: most to return (default and maximum 100000).
+    limit: Option<i64>,
+    /// `raw` computes buckets from raw samples even where rollups exist.
+    source: Option<String>,
+}
+
+/// Samples of one tag.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum SamplesResponse {
+    /// Raw samples, oldest first.
+    Raw {
+        /// The tag.
+        tag_id: i64,
+        /// The samples.
+        #[schema(value_type = Vec<RawSample>)]
+        samples: Vec<RawSampleOut>,
+    },
+    /// One aggregate per bucket.
+    Bucketed {
+        /// The tag.
+        tag_id: i64,
+        /// Bucket width as asked.
+        bucket: String,
+        /// The aggregate.
+        agg: Agg,
+        /// Where the answer came from.
+        #[schema(value_type = Source)]
+        source: String,
+        /// Buckets, oldest first.
+        #[schema(value_type = Vec<BucketPoint>)]
+        points: Vec<BucketPointOut>,
+    },
+}
+
+/// A raw sample on the wire.
+#[derive(Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct RawSampleOut {
+    /// Time.
+    pub time: DateTime<Utc>,
+    /// Value.
+    pub value: Option<f64>,
+    /// `good`, `uncertain` or `bad`.
+    pub quality: crate::store::ingest::Quality,
+}
+
+/// A bucket on the wire.
+#[derive(Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct BucketPointOut {
+    /// Bucket start.
+    pub time: DateTime<Utc>,
+    /// Aggregate.
+    pub value: Option<f64>,
+}
+
+/// Raw or bucketed samples of one tag.
+#[utoipa::path(
+    get, path = "/tags/{id}/samples", tag = "samples",
+    params(("id" = i64, Path, description = "Tag id"), SamplesQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = SamplesResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tag", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn tag_samples(
+    State(state): State<AppState>,
+    Caller(tenant): Caller,
+    Path(id): Path<i64>,
+    Query(q): Query<SamplesQuery>,
+) -> ApiResult<axum::Json<SamplesResponse>> {
+    let to = q.to.unwrap_or_else(Utc::now);
+    let from = q.from.unwrap_or(to - Duration::hours(1));
+    if from >= to {
+        return Err(ApiError::field("from", "must be before `to`"));
+    }
+    let force_raw = match q.source.as_deref() {
+        None | Some("auto") => false,
+        Some("raw") => true,
+        Some(other) => return Err(ApiError::field("source", format!("{other:?} is not auto or raw"))),
+    };
+    let mut session = state.store.tenant(tenant).await?;
+    if session.get(Kind::Tag, id).await?.is_none() {
+        return Err(ApiError::not_found("tag"));
+    }
+    let Some(bucket) = q.bucket else {
+        if q.agg.is_some() {
+            return Err(ApiError::field("agg", "needs `bucket`"));
+        }
+        let limit = q.limit.unwrap_or(MAX_RAW);
+        if !(1..=MAX_RAW).contains(&limit) {
+            return Err(ApiError::field("limit", format!("must be between 1 and {MAX_RAW}")));
+        }
+        let samples = session.raw_samples(id, from, to, limit).await?;
+        let samples = samples
+            .into_iter()
+            .map(|s| RawSampleOut { time: s.time, value: s.value, quality: s.quality })
+            .collect();
+        return Ok(axum::Json(SamplesResponse::Raw { tag_id: id, samples }));
+    };
+    if q.limit.is_some() {
+        return Err(ApiError::field("limit", "applies to raw samples only, not with `bucket`"));
+    }
+    let width = BucketWidth::parse(&bucket).ok_or_else(|| {
+        ApiError::field("bucket", format!("{bucket:?} is not a width like 30s, 1m, 15m, 1h, 1d (at most 31d)"))
+    })?;
+    if (to - from).num_seconds() / width.secs() > MAX_BUCKETS {
+        return Err(ApiError::field("bucket", format!("more than {MAX_BUCKETS} buckets; use a wider bucket")));
+    }
+    let agg = q.agg.unwrap_or(Agg::Avg);
+    let (source, points) = session.bucketed(id, from, to, width, agg, force_raw).await?;
+    let source = serde_json::to_value(source).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let points = points.into_iter().map(|p| BucketPointOut { time: p.time, value: p.value }).collect();
+    Ok(axum::Json(SamplesResponse::Bucketed { tag_id: id, bucket, agg, source, points }))
+}
+
+/// Query parameters of `GET /samples/latest`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LatestQuery {
+    /// Comma-separated tag ids, at most 1000.
+    tags: String,
+}
+
+/// The latest sample of one tag.
+#[derive(Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct LatestValue {
+    /// The tag.
+    pub tag_id: i64,
+    /// Its most recent sample, absent if it has none.
+    pub sample: Option<RawSampleOut>,
+}
+
+/// Latest value of many tags in one call.
+#[utoipa::path(
+    get, path = "/samples/latest", tag = "samples",
+    params(LatestQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = Vec<LatestValue>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "A tag does not exist", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad tag list", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn latest(
+    State(state): State<AppState>,
+    Caller(tenant): Caller,
+    Query(q): Query<LatestQuery>,
+) -> ApiResult<axum::Json<Vec<LatestValue>>> {
+    let ids: Vec<i64> = q
+        .tags
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse::<i64>().map_err(|_| ApiError::field("tags", format!("{s:?} is not a tag id"))))
+        .collect::<Result<_, _>>()?;
+    if ids.is_empty() || ids.len() > MAX_LATEST_TAGS {
+        return Err(ApiError::field("tags", format!("give between 1 and {MAX_LATEST_TAGS} tag ids")));
+    }
+    let mut session = state.store.tenant(tenant).await?;
+    let known = session.existing_tag_ids(&ids).await?;
+    if let Some(missing) = ids.iter().find(|id| !known.contains(id)) {
+        return Err(ApiError::not_found("tag").with_field(format!("tags ({missing})")));
+    }
+    let latest = session.latest(&ids).await?;
+    Ok(axum::Json(
+        latest
+            .into_iter()
+            .map(|(tag_id, s)| LatestValue {
+                tag_id,
+                sample: s.map(|s| RawSampleOut { time: s.time, value: s.value, quality: s.quality }),
+            })
+            .collect(),
+    ))
+}

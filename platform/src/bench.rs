@@ -1,0 +1,62 @@
+//! Benchmarks that print figures beside a reference measured in the same run. They never
+//! assert a speed; the numbers go into the README and the closing notes.
+//!
+//! # Layout
+//! - [`ingest`]: store COPY path vs HTTP ingest vs `psql \copy` of the same rows.
+//! - [`query`]: a day of 1 Hz data, bucketed from rollups vs from raw samples.
+
+pub mod ingest;
+pub mod query;
+
+use std::path::PathBuf;
+
+use crate::config::Settings;
+use crate::error::Result;
+use crate::pg_cluster::{Durability, LocalDatabase};
+use crate::store::entities::{Entity, EntityFields, Kind};
+use crate::store::{Store, TenantId};
+
+/// A store in a fresh benchmark database, with one tenant and `tags` tags.
+pub(crate) struct BenchDb {
+    pub(crate) settings: Settings,
+    pub(crate) store: Store,
+    pub(crate) tenant: TenantId,
+    pub(crate) tag_ids: Vec<i64>,
+    pub(crate) database: LocalDatabase,
+}
+
+impl BenchDb {
+    pub(crate) async fn create(mut settings: Settings, tags: usize) -> Result<Self> {
+        let dir: PathBuf = std::env::temp_dir().join("millwright-bench");
+        let dbname = format!("bench_{}", std::process::id());
+        let database = LocalDatabase::provide(&mut settings.database, &dir, &dbname, Durability::Scratch).await?;
+        let store = Store::open(&settings.database, &settings.store).await?;
+        let tenant = store.create_tenant(&format!("bench-{}", std::process::id())).await?;
+        let mut session = store.tenant(tenant).await?;
+        let named = |name: String| EntityFields { name: Some(name), ..Default::default() };
+        let site = id(session.create(Kind::Site, &named("site".into())).await?);
+        let line = id(session.create(Kind::Line, &EntityFields { parent_id: Some(site), ..named("line".into()) }).await?);
+        let machine =
+            id(session.create(Kind::Machine, &EntityFields { parent_id: Some(line), ..named("machine".into()) }).await?);
+        let mut tag_ids = Vec::with_capacity(tags);
+        for i in 0..tags {
+            let fields = EntityFields { parent_id: Some(machine), ..named(format!("bench.tag{i:04}")) };
+            tag_ids.push(id(session.create(Kind::Tag, &fields).await?));
+        }
+        Ok(Self { settings, store, tenant, tag_ids, database })
+    }
+}
+
+fn id(e: Entity) -> i64 {
+    match e {
+        Entity::Site(x) => x.id,
+        Entity::Line(x) => x.id,
+        Entity::Machine(x) => x.id,
+        Entity::Tag(x) => x.id,
+    }
+}
+
+/// Prints a progress line to stderr (figures go to stdout).
+pub(crate) fn progress(what: &str) {
+    eprintln!("[bench] {what}");
+}

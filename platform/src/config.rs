@@ -1,0 +1,237 @@
+//! Settings: typed structs read from an optional TOML file, then overridden by environment
+//! variables (`MILLWRIGHT__SECTION__KEY`, plus the conventional `DATABASE_URL` and
+//! `APP_DATABASE_URL`), applied last so a Helm chart's values always win.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Everything the platform can be told.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where the database is and how to connect to it.
+    pub database: DatabaseSettings,
+    /// How samples are laid out and kept.
+    pub store: StoreSettings,
+    /// The HTTP API.
+    pub http: HttpSettings,
+    /// Limits on what ingest accepts.
+    pub ingest: IngestSettings,
+    /// Log output.
+    pub log: LogSettings,
+}
+
+/// Database connection settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Connection URL of the role that owns the schema and runs migrations
+    /// (env `DATABASE_URL`). Unset: the demo starts a private cluster.
+    pub url: Option<Secret>,
+    /// Connection URL of the unprivileged application role `millwright_app`
+    /// (env `APP_DATABASE_URL`). Unset: the owner's connection switches to that role with
+    /// `SET ROLE`, which isolates tenants just as well but is weaker against SQL injection.
+    pub app_url: Option<Secret>,
+    /// Largest number of connections in each pool.
+    pub pool_size: usize,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: None, app_url: None, pool_size: 16 }
+    }
+}
+
+/// Storage layout choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// TimescaleDB when the extension is available, native partitioning otherwise.
+    #[default]
+    Auto,
+    /// Require TimescaleDB.
+    Timescale,
+    /// Native PostgreSQL partitioning even when TimescaleDB is available.
+    Plain,
+}
+
+/// How samples are laid out and kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `auto`, `timescale` or `plain`; fixed for a database once its layout exists.
+    pub backend: BackendChoice,
+    /// Samples and rollups older than this many days are dropped.
+    pub retention_days: u32,
+    /// TimescaleDB only: chunks older than this many days are compressed.
+    pub compress_after_days: u32,
+    /// Plain layout only: daily partitions are created this many days ahead.
+    pub partitions_ahead_days: u32,
+    /// Seconds between maintenance rounds (rollup refresh, partitions, retention).
+    pub maintenance_interval_secs: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            backend: BackendChoice::Auto,
+            retention_days: 365,
+            compress_after_days: 7,
+            partitions_ahead_days: 3,
+            maintenance_interval_secs: 10,
+        }
+    }
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address and port to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Largest request body in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), max_body_bytes: 16 << 20 }
+    }
+}
+
+/// Limits on what ingest accepts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Most samples in one request; more get 413 (send several batches).
+    pub max_batch_samples: usize,
+    /// How far ahead of the server's clock a timestamp may be, in seconds.
+    pub max_future_secs: i64,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self { max_batch_samples: 10_000, max_future_secs: 300 }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info,millwright_platform=debug` (`RUST_LOG` wins if set).
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, filter: "info".into() }
+    }
+}
+
+/// A string that never prints: connection URLs carry passwords.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl Settings {
+    /// Reads settings: defaults, then the file (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(Error::Config(format!("config file {} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment
+            .merge(Env::prefixed("MILLWRIGHT__").split("__"))
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
+            .merge(Env::raw().only(&["APP_DATABASE_URL"]).map(|_| "database.app_url".into()));
+        figment.extract().map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// The documented example configuration, with every setting at its default.
+    pub fn example_toml() -> &'static str {
+        include_str!("../millwright.example.toml")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_back_to_the_defaults() {
+        let parsed: Settings = toml::from_str(Settings::example_toml()).unwrap();
+        let defaults = Settings::default();
+        assert_eq!(format!("{parsed:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("postgres://u:hunter2@h/db");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("m.toml", "[http]\nlisten = \"127.0.0.1:9000\"\n[store]\nretention_days = 30\n")?;
+            jail.set_env("MILLWRIGHT__STORE__RETENTION_DAYS", "7");
+            jail.set_env("DATABASE_URL", "postgres://x@y/z");
+            let s = Settings::load(Some(Path::new("m.toml"))).unwrap();
+            assert_eq!(s.http.listen.port(), 9000);
+            assert_eq!(s.store.retention_days, 7);
+            assert_eq!(s.database.url.unwrap().expose(), "postgres://x@y/z");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_settings_are_rejected_by_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("m.toml", "[store]\nretension_days = 30\n")?;
+            let err = Settings::load(Some(Path::new("m.toml"))).unwrap_err().to_string();
+            assert!(err.contains("retension_days"), "{err}");
+            Ok(())
+        });
+    }
+}

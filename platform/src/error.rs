@@ -1,0 +1,67 @@
+//! The platform library's error type. Each variant says what failed at this layer and keeps
+//! its cause; the HTTP layer (`api::problem`) decides what a client may see of it.
+
+/// Everything that can go wrong in the platform library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Settings could not be read or are invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A database statement failed.
+    #[error("database: {context}")]
+    Database {
+        /// What the platform was doing.
+        context: &'static str,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// No connection could be taken from a pool.
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// A pool could not be built from the settings.
+    #[error("database pool setup: {0}")]
+    PoolSetup(String),
+    /// Applying migrations failed.
+    #[error("migrations: {0}")]
+    Migration(#[from] refinery::Error),
+    /// The storage layout asked for cannot be used on this database.
+    #[error("storage layout: {0}")]
+    Layout(String),
+    /// The private PostgreSQL cluster could not be started or stopped.
+    #[error("private PostgreSQL cluster: {0}")]
+    Cluster(String),
+    /// An I/O error with what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the platform was doing.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps a driver error with what was being done.
+    pub fn db(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Self {
+        move |source| Self::Database { context, source }
+    }
+
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Io { context, source }
+    }
+
+    /// The SQLSTATE of a database error, if this is one.
+    pub fn sql_state(&self) -> Option<&tokio_postgres::error::SqlState> {
+        match self {
+            Self::Database { source, .. } => source.code(),
+            _ => None,
+        }
+    }
+}
+
+/// `Result` with the platform's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

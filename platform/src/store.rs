@@ -1,0 +1,139 @@
+//! The tenant-scoped time-series store: the only way the rest of the platform reaches the
+//! database.
+//!
+//! Two pools: the owner's, for migrations, tenant administration and maintenance; and the
+//! application role's, for everything a request does. Every request-side operation goes
+//! through a [`TenantSession`], which opens a transaction and sets `millwright.tenant_id` in it,
+//! so the database's row-level security and tenant-filtering views apply to every statement.
+//!
+//! # Layout
+//! - [`layout`]: TimescaleDB or native partitions, chosen once per database; maintenance.
+//! - `session`: a tenant's transaction-scoped access.
+//! - [`ingest`]: binary COPY into a staging table, then an idempotent commit.
+//! - [`query`]: raw, bucketed and latest-value reads.
+//! - [`entities`]: sites, lines, machines and tags.
+//! - [`admin`]: tenants and API keys (owner role only).
+
+pub mod admin;
+pub mod entities;
+pub mod ingest;
+pub mod layout;
+pub mod query;
+mod session;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use crate::config::{DatabaseSettings, StoreSettings};
+use crate::error::{Error, Result};
+pub use layout::Backend;
+pub use session::TenantSession;
+
+mod embedded {
+    refinery::embed_migrations!("src/store/migrations");
+}
+
+/// A tenant's identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(pub i32);
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Handle to the database: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Store {
+    owner: Pool,
+    app: Pool,
+    backend: Backend,
+    settings: StoreSettings,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects both pools, applies migrations and the storage layout.
+    pub async fn open(db: &DatabaseSettings, settings: &StoreSettings) -> Result<Self> {
+        let owner_url = db
+            .url
+            .as_ref()
+            .ok_or_else(|| Error::Config("database.url (DATABASE_URL) is not set".into()))?;
+        let owner = pool(owner_url.expose(), db.pool_size, None)?;
+        let backend = {
+            let mut client = owner.get().await?;
+            embedded::migrations::runner().run_async(&mut **client).await?;
+            layout::prepare(&client, settings).await?
+        };
+        let app = match &db.app_url {
+            Some(url) => pool(url.expose(), db.pool_size, None)?,
+            None => pool(owner_url.expose(), db.pool_size, Some("SET ROLE millwright_app"))?,
+        };
+        tracing::info!(backend = ?backend, "Store is ready.");
+        Ok(Self { owner, app, backend, settings: settings.clone() })
+    }
+
+    /// Which storage layout this database uses.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A session scoped to `tenant`, on the application role's pool.
+    pub async fn tenant(&self, tenant: TenantId) -> Result<TenantSession> {
+        Ok(TenantSession::new(self.app.get().await?, tenant))
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        let client = self.app.get().await?;
+        client.simple_query("SELECT 1").await.map_err(Error::db("pinging the database"))?;
+        Ok(())
+    }
+
+    /// Runs one maintenance round: rollups, partitions, retention (see [`layout`]).
+    pub async fn maintain(&self) -> Result<layout::MaintenanceReport> {
+        let client = self.owner.get().await?;
+        layout::maintain(&client, self.backend, &self.settings).await
+    }
+
+    /// The owner's pool, for administration (tenants, keys) and benchmarks.
+    pub fn owner_pool(&self) -> &Pool {
+        &self.owner
+    }
+
+    /// The application role's pool (tests use it to prove what that role cannot do).
+    pub fn app_pool(&self) -> &Pool {
+        &self.app
+    }
+
+    /// Pool statistics for `/metrics`: (size, available).
+    pub fn pool_status(&self) -> (usize, usize) {
+        let s = self.app.status();
+        (s.size, s.available)
+    }
+}
+
+fn pool(url: &str, size: usize, on_connect: Option<&'static str>) -> Result<Pool> {
+    let config: tokio_postgres::Config =
+        url.parse().map_err(|e| Error::Config(format!("invalid database URL: {e}")))?;
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let mut builder = Pool::builder(manager).max_size(size.max(1));
+    if let Some(sql) = on_connect {
+        builder = builder.post_create(deadpool_postgres::Hook::async_fn(move |client, _| {
+            Box::pin(async move {
+                client
+                    .batch_execute(sql)
+                    .await
+                    .map_err(|e| deadpool_postgres::HookError::Backend(e))
+            })
+        }));
+    }
+    builder.build().map_err(|e| Error::PoolSetup(e.to_string()))
+}

@@ -1,0 +1,102 @@
+//! Ingest: binary COPY into the session's staging table, then `ingest_commit()` moves the rows
+//! into `samples`, stamping the session's tenant and skipping (tag, time) pairs already stored.
+//! Re-sending a batch is therefore harmless, which is what makes the connectors' at-least-once
+//! delivery exactly-once in effect.
+
+use chrono::{DateTime, Utc};
+use futures::pin_mut;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
+
+use super::TenantSession;
+use crate::error::{Error, Result};
+
+/// OPC UA-style quality of a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    /// The value is trustworthy.
+    #[default]
+    Good,
+    /// The value may be inaccurate (sensor out of calibration, substituted value, ...).
+    Uncertain,
+    /// No usable value: the device did not answer or reported an error.
+    Bad,
+}
+
+impl Quality {
+    /// The stored code: 0 good, 1 uncertain, 2 bad.
+    pub fn code(self) -> i16 {
+        match self {
+            Self::Good => 0,
+            Self::Uncertain => 1,
+            Self::Bad => 2,
+        }
+    }
+
+    /// The quality of a stored code (unknown codes read as bad).
+    pub fn from_code(code: i16) -> Self {
+        match code {
+            0 => Self::Good,
+            1 => Self::Uncertain,
+            _ => Self::Bad,
+        }
+    }
+}
+
+/// One validated sample, ready to store.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleRow {
+    /// The tag it belongs to (of the session's tenant; others are skipped by the database).
+    pub tag_id: i64,
+    /// When it was measured.
+    pub time: DateTime<Utc>,
+    /// The value; `None` only for bad-quality samples that carry no value.
+    pub value: Option<f64>,
+    /// Its quality.
+    pub quality: Quality,
+}
+
+/// What an ingest call stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IngestOutcome {
+    /// Rows newly stored.
+    pub inserted: u64,
+    /// Rows skipped because their (tag, time) was already stored (or was repeated in the batch)
+    /// or their tag is not the tenant's.
+    pub skipped: u64,
+}
+
+impl TenantSession {
+    /// Stores `rows` in one transaction.
+    pub async fn ingest(&mut self, rows: &[SampleRow]) -> Result<IngestOutcome> {
+        if rows.is_empty() {
+            return Ok(IngestOutcome::default());
+        }
+        let tx = self.begin().await?;
+        tx.execute("SELECT ingest_prepare()", &[]).await.map_err(Error::db("preparing ingest"))?;
+        let sink = tx
+            .copy_in("COPY pg_temp.ingest_staging (tag_id, time, value, quality) FROM STDIN (FORMAT binary)")
+            .await
+            .map_err(Error::db("starting COPY"))?;
+        let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::TIMESTAMPTZ, Type::FLOAT8, Type::INT2]);
+        pin_mut!(writer);
+        for row in rows {
+            let quality = row.quality.code();
+            writer
+                .as_mut()
+                .write(&[&row.tag_id, &row.time, &row.value, &quality])
+                .await
+                .map_err(Error::db("copying samples"))?;
+        }
+        writer.finish().await.map_err(Error::db("finishing COPY"))?;
+        let inserted: i64 = tx
+            .query_one("SELECT ingest_commit()", &[])
+            .await
+            .map_err(Error::db("committing samples"))?
+            .get(0);
+        tx.commit().await.map_err(Error::db("committing the ingest transaction"))?;
+        let inserted = inserted as u64;
+        Ok(IngestOutcome { inserted, skipped: rows.len() as u64 - inserted })
+    }
+}

@@ -1,0 +1,172 @@
+//! The two storage layouts behind one interface.
+//!
+//! With TimescaleDB, samples is a hypertable with compression, continuous aggregates and
+//! retention policies. Without it, samples is range-partitioned by day and the platform keeps
+//! rollup tables current itself. Both expose the same relations (`samples`, `rollup_1m`,
+//! `rollup_1h` with identical columns), the same tenant views and the same functions
+//! (`ingest_commit`, `refresh_rollups`), so nothing above this module knows which is in use.
+
+use deadpool_postgres::GenericClient;
+
+use crate::config::{BackendChoice, StoreSettings};
+use crate::error::{Error, Result};
+
+const LAYOUT_VERSION: i32 = 1;
+const PLAIN_SQL: &str = include_str!("layout/plain.sql");
+const TIMESCALE_SQL: &str = include_str!("layout/timescale.sql");
+const COMMON_SQL: &str = include_str!("layout/common.sql");
+
+/// Which layout a database uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Hypertable, compression, continuous aggregates, retention policies.
+    Timescale,
+    /// Native daily partitions and platform-maintained rollup tables.
+    Plain,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Timescale => "timescale",
+            Self::Plain => "plain",
+        }
+    }
+}
+
+/// What one maintenance round did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct MaintenanceReport {
+    /// Rollup minutes recomputed (plain layout).
+    pub minutes_refreshed: i64,
+    /// Partitions created ahead (plain layout).
+    pub partitions_created: i32,
+    /// Partitions dropped by retention (plain layout).
+    pub partitions_dropped: i32,
+    /// TimescaleDB jobs run by hand (see `maintain`).
+    pub jobs_run: usize,
+}
+
+/// Finds the layout this database uses, creating it on first start.
+pub(crate) async fn prepare(client: &impl GenericClient, settings: &StoreSettings) -> Result<Backend> {
+    let recorded = client
+        .query_opt("SELECT backend FROM storage_layout", &[])
+        .await
+        .map_err(Error::db("reading the storage layout"))?
+        .map(|row| row.get::<_, String>(0));
+    let timescale_ready = client
+        .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'", &[])
+        .await
+        .map_err(Error::db("looking for timescaledb"))?
+        .is_some();
+    if let Some(name) = recorded {
+        let backend = if name == "timescale" { Backend::Timescale } else { Backend::Plain };
+        let wanted = match settings.backend {
+            BackendChoice::Auto => backend,
+            BackendChoice::Timescale => Backend::Timescale,
+            BackendChoice::Plain => Backend::Plain,
+        };
+        if wanted != backend {
+            return Err(Error::Layout(format!(
+                "this database already uses the {} layout; store.backend = {} cannot switch it",
+                backend.name(),
+                wanted.name()
+            )));
+        }
+        return Ok(backend);
+    }
+    let backend = match settings.backend {
+        BackendChoice::Plain => Backend::Plain,
+        BackendChoice::Auto if timescale_ready => Backend::Timescale,
+        BackendChoice::Auto => Backend::Plain,
+        BackendChoice::Timescale if timescale_ready => Backend::Timescale,
+        BackendChoice::Timescale => {
+            return Err(Error::Layout(
+                "store.backend = timescale, but the timescaledb extension is not created in this \
+                 database (CREATE EXTENSION timescaledb, as a superuser)"
+                    .into(),
+            ))
+        }
+    };
+    apply(client, backend, settings).await?;
+    Ok(backend)
+}
+
+async fn apply(client: &impl GenericClient, backend: Backend, settings: &StoreSettings) -> Result<()> {
+    tracing::info!(backend = backend.name(), "Creating the storage layout.");
+    let specific = match backend {
+        Backend::Plain => PLAIN_SQL.to_string(),
+        Backend::Timescale => TIMESCALE_SQL
+            .replace("{retention_days}", &settings.retention_days.to_string())
+            .replace("{compress_after_days}", &settings.compress_after_days.to_string()),
+    };
+    // One statement at a time: TimescaleDB refuses some DDL inside a multi-statement batch.
+    for statement in specific.split("-- statement\n").chain([COMMON_SQL]) {
+        client.batch_execute(statement).await.map_err(Error::db("creating the storage layout"))?;
+    }
+    client
+        .execute(
+            "INSERT INTO storage_layout (backend, version) VALUES ($1, $2)",
+            &[&backend.name(), &LAYOUT_VERSION],
+        )
+        .await
+        .map_err(Error::db("recording the storage layout"))?;
+    Ok(())
+}
+
+/// One maintenance round, run periodically by the platform.
+///
+/// Plain layout: recompute dirty rollups, create partitions ahead, drop expired ones.
+/// TimescaleDB: its background scheduler owns policies, but it has been seen failing jobs on
+/// PostgreSQL 15.20 ("cannot drop portal"), so due jobs are also run by hand with `run_job`.
+pub(crate) async fn maintain(
+    client: &impl GenericClient,
+    backend: Backend,
+    settings: &StoreSettings,
+) -> Result<MaintenanceReport> {
+    let mut report = MaintenanceReport::default();
+    match backend {
+        Backend::Plain => {
+            report.minutes_refreshed = client
+                .query_one("SELECT refresh_rollups()", &[])
+                .await
+                .map_err(Error::db("refreshing rollups"))?
+                .get(0);
+            let ahead = settings.partitions_ahead_days as i32;
+            report.partitions_created = client
+                .query_one(
+                    "SELECT ensure_sample_partitions(current_date, current_date + $1::int)",
+                    &[&ahead],
+                )
+                .await
+                .map_err(Error::db("creating partitions ahead"))?
+                .get(0);
+            let keep = settings.retention_days as i32;
+            report.partitions_dropped = client
+                .query_one("SELECT drop_expired_partitions(make_interval(days => $1))", &[&keep])
+                .await
+                .map_err(Error::db("dropping expired partitions"))?
+                .get(0);
+        }
+        Backend::Timescale => {
+            let due = client
+                .query(
+                    "SELECT job_id FROM timescaledb_information.job_stats \
+                     WHERE next_start <= now() ORDER BY job_id",
+                    &[],
+                )
+                .await
+                .map_err(Error::db("listing due TimescaleDB jobs"))?;
+            for row in due {
+                let id: i32 = row.get(0);
+                client
+                    .batch_execute(&format!("CALL run_job({id})"))
+                    .await
+                    .map_err(Error::db("running a TimescaleDB job"))?;
+                report.jobs_run += 1;
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,35 @@
+//! A tenant's access to the store: every operation runs in a transaction that first sets
+//! `millwright.tenant_id`, so the database itself confines it to that tenant.
+
+use deadpool_postgres::{Object, Transaction};
+
+use super::TenantId;
+use crate::error::{Error, Result};
+
+/// A pooled connection bound to one tenant. Operations live in [`super::ingest`],
+/// [`super::query`] and [`super::entities`].
+pub struct TenantSession {
+    client: Object,
+    tenant: TenantId,
+}
+
+impl TenantSession {
+    pub(super) fn new(client: Object, tenant: TenantId) -> Self {
+        Self { client, tenant }
+    }
+
+    /// The tenant this session is bound to.
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// Opens a transaction scoped to the session's tenant.
+    pub async fn begin(&mut self) -> Result<Transaction<'_>> {
+        let tenant = self.tenant.0.to_string();
+        let tx = self.client.transaction().await.map_err(Error::db("beginning a transaction"))?;
+        tx.execute("SELECT set_config('millwright.tenant_id', $1, true)", &[&tenant])
+            .await
+            .map_err(Error::db("setting the tenant"))?;
+        Ok(tx)
+    }
+}

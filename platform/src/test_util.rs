@@ -1,0 +1,152 @@
+//! Test helpers: one private PostgreSQL cluster per test process, a fresh database per test
+//! with migrations applied, and the real server on port 0.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+use crate::api::Server;
+use crate::config::{BackendChoice, Settings};
+use crate::pg_cluster::{Durability, PrivateCluster};
+use crate::store::entities::{Entity, EntityFields, Kind};
+use crate::store::{Store, TenantId};
+
+static CLUSTER: OnceCell<PrivateCluster> = OnceCell::const_new();
+static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
+
+/// The process's private cluster, started on first use.
+pub async fn cluster() -> &'static PrivateCluster {
+    CLUSTER
+        .get_or_init(|| async {
+            let dir = test_dir();
+            tokio::task::spawn_blocking(move || PrivateCluster::start(&dir, Durability::Scratch))
+                .await
+                .expect("cluster start-up task")
+                .expect("private PostgreSQL cluster starts")
+        })
+        .await
+}
+
+fn test_dir() -> PathBuf {
+    let base = std::env::temp_dir();
+    // Remove folders of earlier test processes that no longer run.
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(pid) = name.strip_prefix("millwright-test-") {
+                if !PathBuf::from(format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+    base.join(format!("millwright-test-{}", std::process::id()))
+}
+
+/// Settings pointing at a fresh database of the shared cluster.
+pub async fn fresh_settings(backend: BackendChoice) -> Settings {
+    let cluster = cluster().await;
+    let name = format!("t{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst));
+    let (owner, app) = cluster.create_database(&name).await.expect("test database");
+    let mut settings = Settings::default();
+    settings.database.url = Some(crate::config::Secret::new(owner));
+    settings.database.app_url = Some(crate::config::Secret::new(app));
+    settings.database.pool_size = 4;
+    settings.store.backend = backend;
+    settings.http.listen = "127.0.0.1:0".parse().unwrap();
+    settings
+}
+
+/// Whether the shared cluster has TimescaleDB (tests of that layout skip, saying so, if not).
+pub async fn timescale_available() -> bool {
+    cluster().await.has_timescale()
+}
+
+/// A store on a fresh database.
+pub async fn fresh_store(backend: BackendChoice) -> (Store, Settings) {
+    let settings = fresh_settings(backend).await;
+    let store = Store::open(&settings.database, &settings.store).await.expect("store opens");
+    (store, settings)
+}
+
+/// A tenant with one site, line and machine, and tags named `tags`.
+pub struct TestTenant {
+    /// The tenant.
+    pub id: TenantId,
+    /// Its API key.
+    pub key: String,
+    /// Its machine.
+    pub machine_id: i64,
+    /// Its tags' ids, in the order of the names given.
+    pub tag_ids: Vec<i64>,
+}
+
+/// Creates a tenant with a small plant.
+pub async fn tenant_with_tags(store: &Store, name: &str, tags: &[&str]) -> TestTenant {
+    let id = store.create_tenant(name).await.expect("tenant");
+    let key = store.issue_api_key(id, "test").await.expect("key");
+    let mut s = store.tenant(id).await.expect("session");
+    let named = |n: &str| EntityFields { name: Some(n.to_string()), ..Default::default() };
+    let site = entity_id(s.create(Kind::Site, &named("site")).await.unwrap());
+    let line = entity_id(s.create(Kind::Line, &EntityFields { parent_id: Some(site), ..named("line") }).await.unwrap());
+    let machine_id =
+        entity_id(s.create(Kind::Machine, &EntityFields { parent_id: Some(line), ..named("machine") }).await.unwrap());
+    let mut tag_ids = Vec::new();
+    for t in tags {
+        let fields = EntityFields { parent_id: Some(machine_id), ..named(t) };
+        tag_ids.push(entity_id(s.create(Kind::Tag, &fields).await.unwrap()));
+    }
+    TestTenant { id, key, machine_id, tag_ids }
+}
+
+/// The id of any entity.
+pub fn entity_id(e: Entity) -> i64 {
+    match e {
+        Entity::Site(x) => x.id,
+        Entity::Line(x) => x.id,
+        Entity::Machine(x) => x.id,
+        Entity::Tag(x) => x.id,
+    }
+}
+
+/// The real server on port 0 against a fresh database.
+pub struct TestApp {
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub url: String,
+    /// The store behind it.
+    pub store: Store,
+    /// Its settings.
+    pub settings: Settings,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    /// Starts a server with default settings (changed by `tweak`) on a fresh plain database.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = fresh_settings(BackendChoice::Plain).await;
+        tweak(&mut settings);
+        let store = Store::open(&settings.database, &settings.store).await.expect("store opens");
+        let server = Server::bind(store.clone(), Arc::new(settings.clone())).await.expect("bind");
+        let url = format!("http://{}", server.local_addr());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        Self { url, store, settings, stop: Some(tx) }
+    }
+
+    /// Starts a server with default settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
