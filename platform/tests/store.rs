@@ -8,23 +8,8 @@ use millwright_platform::store::query::{Agg, BucketWidth, Source};
 use millwright_platform::store::{Backend, Store};
 use millwright_platform::test_util::{fresh_store, tenant_with_tags, timescale_available};
 
-/// Runs a test body once per storage layout, skipping (and saying so) a layout that is absent.
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod plain {
-            $(#[tokio::test] async fn $name() { super::$name(super::BackendChoice::Plain).await })*
-        }
-        mod timescale {
-            $(#[tokio::test] async fn $name() {
-                if !millwright_platform::test_util::timescale_available().await {
-                    eprintln!("skipped: TimescaleDB is not installed on this machine");
-                    return;
-                }
-                super::$name(super::BackendChoice::Timescale).await
-            })*
-        }
-    };
-}
+#[macro_use]
+mod common;
 
 on_every_backend!(
     migrations_create_the_layout_on_an_empty_database,

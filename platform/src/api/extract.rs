@@ -55,19 +55,31 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or_default();
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
-            let inner = e.into_inner().to_string();
-            // serde_urlencoded does not track paths; the message usually names the field.
-            let field = inner
-                .split('`')
-                .nth(1)
-                .map(str::to_string)
-                .unwrap_or_else(|| "query".to_string());
-            ApiError::field(field, inner)
-        })
+        let pairs: Vec<(String, String)> =
+            form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+        from_pairs::<T>(&pairs).map(Query).map_err(|e| ApiError::field(culprit::<T>(&pairs, &e), e))
     }
+}
+
+fn from_pairs<T: DeserializeOwned>(pairs: &[(String, String)]) -> Result<T, String> {
+    let encoded = serde_urlencoded::to_string(pairs).map_err(|e| e.to_string())?;
+    serde_urlencoded::from_str(&encoded).map_err(|e| e.to_string())
+}
+
+/// The parameter behind a query error. serde_urlencoded does not report paths, so each
+/// parameter is left out in turn: the one whose absence cures the error (or turns it into
+/// "missing field") is the culprit.
+fn culprit<T: DeserializeOwned>(pairs: &[(String, String)], error: &str) -> String {
+    for (i, (key, _)) in pairs.iter().enumerate() {
+        let rest: Vec<(String, String)> =
+            pairs.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| p.clone()).collect();
+        match from_pairs::<T>(&rest) {
+            Ok(_) => return key.clone(),
+            Err(e) if e.contains(&format!("missing field `{key}`")) => return key.clone(),
+            Err(_) => {}
+        }
+    }
+    error.split('`').nth(1).map(str::to_string).unwrap_or_else(|| "query".to_string())
 }
 
 /// The caller's tenant, from `Authorization: Bearer <API key>`.
