@@ -1,7 +1,34 @@
 //! Protocol connectors: the edge side of Millwright.
 //!
-//! This crate will own everything that talks to machines: the driver trait every protocol
-//! implements, the Modbus (TCP, RTU) and OPC UA drivers, the plant simulators used by the demo
-//! and the tests, and the store-and-forward uplink that ships samples to the platform's ingest
-//! API. It never depends on the platform or tenants crates: the only contract between the two
-//! sides is the ingest API.
+//! This crate owns everything that talks to machines: the driver trait every protocol
+//! implements, the Modbus driver (TCP, RTU over serial, RTU over TCP), the plant simulators used
+//! by the demo and the tests, and the store-and-forward uplink that ships samples to the
+//! platform's ingest API. It never depends on the platform or tenants crates: the only contract
+//! between the two sides is the ingest API.
+//!
+//! # Layout
+//! - [`error`]: the crate's error enum and `Result` alias.
+//! - [`sample`]: what a driver emits: a tag value with time and quality.
+//! - [`driver`]: the [`driver::Driver`] trait every protocol implements, and its context.
+//! - [`config`]: the connector config file (TOML), loaded with file, line and field in errors.
+//! - [`modbus`]: the Modbus driver: config, codec (types and word orders), coalescing, links.
+//! - [`simulator`]: plant simulators serving real Modbus TCP, with their ground-truth physics.
+//! - [`uplink`]: batches to the ingest API with a bounded on-disk store-and-forward queue.
+//! - [`runtime`]: a running connector: drivers plus uplink, started from a config.
+//! - [`probe`]: read once and print the registers decoded in every type and order.
+//! - [`cli`]: clap `Args` and async entry points the `millwright` binary calls.
+//! - [`bench`]: `millwright bench modbus`, connector against a bare tokio-modbus loop.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod driver;
+pub mod error;
+pub mod modbus;
+pub mod probe;
+pub mod runtime;
+pub mod sample;
+pub mod simulator;
+pub mod uplink;
+
+pub use error::{Error, Result};

@@ -8,7 +8,7 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
     /// A database statement failed.
-    #[error("database: {context}")]
+    #[error("database: {context}: {}", db_message(source))]
     Database {
         /// What the platform was doing.
         context: &'static str,
@@ -60,6 +60,14 @@ impl Error {
             Self::Database { source, .. } => source.code(),
             _ => None,
         }
+    }
+}
+
+/// The server's message when there is one ("db error" alone says nothing).
+fn db_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
     }
 }
 

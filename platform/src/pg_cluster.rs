@@ -240,6 +240,15 @@ fn find_bin_dir() -> Result<PathBuf> {
         .into_iter()
         .chain(debian)
         .find(|dir| dir.join("initdb").is_file() && dir.join("postgres").is_file())
+        // A symlinked initdb (some images link it into /usr/local/bin) leads to the real
+        // installation, where psql and pg_config sit beside it.
+        .map(|dir| {
+            dir.join("initdb")
+                .canonicalize()
+                .ok()
+                .and_then(|real| real.parent().map(Path::to_path_buf))
+                .unwrap_or(dir)
+        })
         .ok_or_else(|| {
             Error::Cluster(
                 "no PostgreSQL server binaries (initdb, postgres) on PATH or in /usr/lib/postgresql; \

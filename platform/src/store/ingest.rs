@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use futures::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 
 use super::TenantSession;
@@ -68,11 +69,25 @@ pub struct IngestOutcome {
 }
 
 impl TenantSession {
-    /// Stores `rows` in one transaction.
+    /// Stores `rows` in one transaction. Two batches that overlap and arrive at once can
+    /// deadlock on the unique index; ingest is idempotent, so the loser simply runs again.
     pub async fn ingest(&mut self, rows: &[SampleRow]) -> Result<IngestOutcome> {
         if rows.is_empty() {
             return Ok(IngestOutcome::default());
         }
+        let mut attempt = 1;
+        loop {
+            match self.ingest_once(rows).await {
+                Err(e) if attempt < 4 && e.sql_state() == Some(&SqlState::T_R_DEADLOCK_DETECTED) => {
+                    tracing::debug!(attempt, "Ingest batch lost a deadlock; retrying.");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn ingest_once(&mut self, rows: &[SampleRow]) -> Result<IngestOutcome> {
         let tx = self.begin().await?;
         tx.execute("SELECT ingest_prepare()", &[]).await.map_err(Error::db("preparing ingest"))?;
         let sink = tx

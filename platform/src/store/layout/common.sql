@@ -22,6 +22,7 @@ GRANT SELECT ON tenant_samples, tenant_rollup_1m, tenant_rollup_1h TO millwright
 CREATE FUNCTION ingest_prepare() RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, public
+    SET jit = off
     AS $$
     BEGIN
         IF to_regclass('pg_temp.ingest_staging') IS NULL THEN

@@ -25,19 +25,27 @@ CREATE TABLE rollup_1m (
 );
 CREATE TABLE rollup_1h (LIKE rollup_1m INCLUDING ALL);
 
--- Minutes whose samples changed since their rollup was computed.
+-- Time ranges per tag whose samples changed since their rollups were computed: one row per
+-- tag per ingest batch, append-only (no unique key, so concurrent batches never wait on each
+-- other here); refresh_rollups drains it.
 CREATE TABLE rollup_dirty (
+    tag_id     bigint NOT NULL,
+    tenant_id  integer NOT NULL,
+    first_time timestamptz NOT NULL,
+    last_time  timestamptz NOT NULL
+);
+-- Hours whose minutes changed; filled and drained inside refresh_rollups.
+CREATE TABLE rollup_dirty_hour (
     tag_id    bigint NOT NULL,
     bucket    timestamptz NOT NULL,
     tenant_id integer NOT NULL,
     PRIMARY KEY (tag_id, bucket)
 );
--- Hours whose minutes changed; filled and drained inside refresh_rollups.
-CREATE TABLE rollup_dirty_hour (LIKE rollup_dirty INCLUDING ALL);
 
 CREATE FUNCTION ensure_sample_partitions(first_day date, last_day date) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, public
+    SET jit = off
     AS $$
     DECLARE
         d date;
@@ -67,6 +75,7 @@ REVOKE ALL ON FUNCTION ensure_sample_partitions(date, date) FROM PUBLIC;
 CREATE FUNCTION drop_expired_partitions(keep interval) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, public
+    SET jit = off
     AS $$
     DECLARE
         part record;
@@ -91,6 +100,7 @@ REVOKE ALL ON FUNCTION drop_expired_partitions(interval) FROM PUBLIC;
 CREATE FUNCTION ingest_commit() RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, public
+    SET jit = off
     AS $$
     DECLARE
         tenant integer := current_tenant();
@@ -107,19 +117,16 @@ CREATE FUNCTION ingest_commit() RETURNS bigint
             RETURN 0;
         END IF;
         PERFORM ensure_sample_partitions(first_day, last_day);
-        WITH inserted_rows AS (
-            INSERT INTO samples (time, tenant_id, tag_id, value, quality)
-            SELECT s.time, tenant, s.tag_id, s.value, s.quality
-            FROM pg_temp.ingest_staging s
-            WHERE s.tag_id IN (SELECT id FROM tags WHERE tenant_id = tenant)
-            ON CONFLICT DO NOTHING
-            RETURNING tag_id, time
-        ), dirty AS (
-            INSERT INTO rollup_dirty (tag_id, bucket, tenant_id)
-            SELECT DISTINCT tag_id, date_trunc('minute', time), tenant FROM inserted_rows
-            ON CONFLICT DO NOTHING
-        )
-        SELECT count(*) INTO inserted FROM inserted_rows;
+        INSERT INTO samples (time, tenant_id, tag_id, value, quality)
+        SELECT s.time, tenant, s.tag_id, s.value, s.quality
+        FROM pg_temp.ingest_staging s
+        WHERE s.tag_id IN (SELECT id FROM tags WHERE tenant_id = tenant)
+        ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS inserted = ROW_COUNT;
+        IF inserted > 0 THEN
+            INSERT INTO rollup_dirty (tag_id, tenant_id, first_time, last_time)
+            SELECT tag_id, tenant, min(time), max(time) FROM pg_temp.ingest_staging GROUP BY tag_id;
+        END IF;
         RETURN inserted;
     END
     $$;
@@ -130,24 +137,33 @@ CREATE FUNCTION ingest_commit() RETURNS bigint
 CREATE FUNCTION refresh_rollups() RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, public
+    SET jit = off
     AS $$
     DECLARE
         minutes bigint;
     BEGIN
         PERFORM pg_advisory_xact_lock(hashtext('millwright.rollups'));
-        WITH dirty AS (
-            DELETE FROM rollup_dirty RETURNING tag_id, bucket, tenant_id
+        WITH drained AS (
+            DELETE FROM rollup_dirty RETURNING tag_id, tenant_id, first_time, last_time
+        ), dirty AS (
+            -- Every minute any drained range touches, once.
+            SELECT DISTINCT d.tag_id, d.tenant_id, m.bucket
+            FROM drained d
+            CROSS JOIN LATERAL generate_series(date_trunc('minute', d.first_time),
+                                               date_trunc('minute', d.last_time),
+                                               interval '1 minute') AS m(bucket)
         ), refreshed AS (
             INSERT INTO rollup_1m AS r (bucket, tenant_id, tag_id, sum, count, min, max, last, last_time)
             SELECT d.bucket, d.tenant_id, d.tag_id, a.sum, a.count, a.min, a.max, a.last, a.last_time
             FROM dirty d CROSS JOIN LATERAL (
-                SELECT sum(s.value) AS sum, count(s.value) AS count, min(s.value) AS min,
+                SELECT count(*) AS rows, sum(s.value) AS sum, count(s.value) AS count, min(s.value) AS min,
                        max(s.value) AS max,
                        (array_agg(s.value ORDER BY s.time DESC) FILTER (WHERE s.value IS NOT NULL))[1] AS last,
                        max(s.time) FILTER (WHERE s.value IS NOT NULL) AS last_time
                 FROM samples s
                 WHERE s.tag_id = d.tag_id AND s.time >= d.bucket AND s.time < d.bucket + interval '1 minute'
             ) a
+            WHERE a.rows > 0 -- minutes inside a range that hold no sample get no rollup row
             ON CONFLICT (tag_id, bucket) DO UPDATE SET
                 sum = excluded.sum, count = excluded.count, min = excluded.min, max = excluded.max,
                 last = excluded.last, last_time = excluded.last_time

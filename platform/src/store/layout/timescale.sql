@@ -64,6 +64,7 @@ SELECT add_retention_policy('rollup_1h', drop_after => INTERVAL '{retention_days
 CREATE FUNCTION ingest_commit() RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, public
+    SET jit = off
     AS $$
     DECLARE
         tenant integer := current_tenant();
@@ -90,4 +91,5 @@ CREATE FUNCTION ingest_commit() RETURNS bigint
 CREATE FUNCTION refresh_rollups() RETURNS bigint
     LANGUAGE sql SECURITY DEFINER
     SET search_path = pg_catalog, public
+    SET jit = off
     AS $$ SELECT 0::bigint $$;

@@ -1,0 +1,164 @@
+//! Command-line arguments and entry points; the `millwright` binary adds one enum variant per
+//! command and calls the matching function:
+//!
+//! - `millwright simulate …` → [`SimulateArgs`], [`simulate`]
+//! - `millwright connector run|probe …` → [`ConnectorArgs`], [`connector`]
+//! - `millwright bench modbus …` → [`crate::bench::BenchModbusArgs`], [`crate::bench::bench_modbus`]
+
+use std::{net::IpAddr, path::PathBuf};
+
+use clap::{Args, Subcommand};
+
+use crate::{
+    config::ConnectorConfig,
+    modbus::config::RegisterKind,
+    probe::{self, Target},
+    runtime::Connector,
+    simulator::{Plant, PlantKind, PlantOptions},
+    Result,
+};
+
+/// `millwright simulate`: serve simulated plants over Modbus TCP until Ctrl-C.
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Plant to simulate; all three when left out.
+    #[arg(long, value_enum)]
+    pub plant: Option<PlantKind>,
+    /// Seed of everything random: the same seed gives the same machines.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// First port to use (ports follow one another); any free ports when left out.
+    #[arg(long)]
+    pub base_port: Option<u16>,
+    /// Simulated seconds per wall-clock second.
+    #[arg(long, default_value_t = 60.0)]
+    pub speed: f64,
+    /// Write a connector config for each plant into this folder (`<plant>.toml`).
+    #[arg(long)]
+    pub write_configs: Option<PathBuf>,
+    /// Platform URL written into those configs.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub platform_url: String,
+    /// Device token written into those configs.
+    #[arg(long, env = "MILLWRIGHT_TOKEN", default_value = "changeme")]
+    pub token: String,
+}
+
+/// Runs `millwright simulate`.
+pub async fn simulate(args: SimulateArgs) -> Result<()> {
+    let kinds = args.plant.map_or(PlantKind::ALL.to_vec(), |k| vec![k]);
+    let mut plants = Vec::new();
+    let mut next_port = args.base_port;
+    for kind in kinds {
+        let n = kind.machines().iter().map(|m| m.2).max().unwrap_or(0) + 1;
+        let ports = next_port.map(|p| (0..n as u16).map(|i| p + i).collect());
+        next_port = next_port.map(|p| p + n as u16);
+        let opts = PlantOptions { bind: args.bind, ports, speed: args.speed, ..PlantOptions::default() };
+        let plant = Plant::start_with(kind, args.seed, opts).await?;
+        for d in &plant.devices {
+            println!("{} {} at {} unit {}", kind.as_str(), d.name, d.addr, d.unit);
+        }
+        if let Some(dir) = &args.write_configs {
+            std::fs::create_dir_all(dir)?;
+            let uplink = crate::config::UplinkConfig {
+                platform_url: args.platform_url.clone(),
+                token: args.token.clone(),
+                queue_dir: dir.join(format!("{}-queue", kind.as_str())),
+                queue_max_bytes: 256 * 1024 * 1024,
+                batch_max_samples: 1000,
+                flush_interval_ms: 1000,
+                request_timeout_ms: 10_000,
+            };
+            let path = dir.join(format!("{}.toml", kind.as_str()));
+            std::fs::write(&path, plant.connector_config(Some(uplink)).to_toml())?;
+            println!("{} connector config: {}", kind.as_str(), path.display());
+        }
+        plants.push(plant);
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    for p in plants {
+        p.stop().await;
+    }
+    Ok(())
+}
+
+/// `millwright connector …`.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectorArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ConnectorCommand,
+}
+
+/// Connector subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ConnectorCommand {
+    /// Poll the configured devices and send samples to the platform until Ctrl-C.
+    Run(RunArgs),
+    /// Read once and print raw registers decoded in every type and word order.
+    Probe(ProbeArgs),
+}
+
+/// `millwright connector run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Connector config file (TOML).
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
+/// `millwright connector probe`.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// Connector config file (TOML).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Tag to probe: `device.tag`, or `tag` when unique.
+    #[arg(long, conflicts_with_all = ["device", "address"], required_unless_present = "device")]
+    pub tag: Option<String>,
+    /// Device to probe (with `--address`).
+    #[arg(long, requires = "address")]
+    pub device: Option<String>,
+    /// First register (zero-based).
+    #[arg(long)]
+    pub address: Option<u16>,
+    /// Table: coil, discrete_input, input, holding.
+    #[arg(long, default_value = "holding", value_parser = parse_kind)]
+    pub kind: RegisterKind,
+    /// Registers to read.
+    #[arg(long, default_value_t = 4)]
+    pub count: u16,
+}
+
+fn parse_kind(s: &str) -> std::result::Result<RegisterKind, String> {
+    match s {
+        "coil" => Ok(RegisterKind::Coil),
+        "discrete_input" | "discrete" => Ok(RegisterKind::DiscreteInput),
+        "input" => Ok(RegisterKind::Input),
+        "holding" => Ok(RegisterKind::Holding),
+        other => Err(format!("{other:?} is not one of coil, discrete_input, input, holding")),
+    }
+}
+
+/// Runs `millwright connector run|probe`.
+pub async fn connector(args: ConnectorArgs) -> Result<()> {
+    match args.command {
+        ConnectorCommand::Run(a) => {
+            let cfg = ConnectorConfig::load(&a.config)?;
+            Connector::start(cfg).await?.run_until_ctrl_c().await
+        }
+        ConnectorCommand::Probe(a) => {
+            let cfg = ConnectorConfig::load(&a.config)?;
+            let target = match (a.tag, a.device, a.address) {
+                (Some(tag), _, _) => Target::Tag(tag),
+                (None, Some(device), Some(address)) => Target::Address { device, kind: a.kind, address, count: a.count },
+                _ => return Err(crate::Error::NotFound("give --tag, or --device with --address".into())),
+            };
+            print!("{}", probe::probe(&cfg, &target).await?);
+            Ok(())
+        }
+    }
+}

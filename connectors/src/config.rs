@@ -1,0 +1,137 @@
+//! The connector config file (TOML). Unknown fields are refused; every error names the file,
+//! the line and the field. The `///` comments on the fields are the user documentation.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{modbus::ModbusConfig, Error, Result};
+
+/// A whole connector config file.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorConfig {
+    /// Name of this connector in logs, e.g. `appliance-plant`.
+    pub name: String,
+    /// Where samples go; `connector probe` does not need it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplink: Option<UplinkConfig>,
+    /// The Modbus devices this connector polls.
+    #[serde(default)]
+    pub modbus: ModbusConfig,
+}
+
+/// The `[uplink]` section: the platform's ingest API and the store-and-forward queue.
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UplinkConfig {
+    /// Base URL of the platform, e.g. `http://127.0.0.1:8080`; samples go to `/api/v1/ingest`.
+    pub platform_url: String,
+    /// Device token sent as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// Folder of the on-disk queue that keeps batches while the platform is unreachable.
+    pub queue_dir: PathBuf,
+    /// Largest disk use of the queue in bytes; beyond it the oldest batches are dropped (and
+    /// counted and logged).
+    #[serde(default = "default_queue_bytes")]
+    pub queue_max_bytes: u64,
+    /// Most samples in one request (the platform takes up to 10000).
+    #[serde(default = "default_batch")]
+    pub batch_max_samples: usize,
+    /// Longest time a sample waits before its batch is sent, in milliseconds.
+    #[serde(default = "default_flush")]
+    pub flush_interval_ms: u64,
+    /// Time allowed for one ingest request, in milliseconds.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+}
+
+impl std::fmt::Debug for UplinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UplinkConfig")
+            .field("platform_url", &self.platform_url)
+            .field("token", &"<redacted>")
+            .field("queue_dir", &self.queue_dir)
+            .field("queue_max_bytes", &self.queue_max_bytes)
+            .field("batch_max_samples", &self.batch_max_samples)
+            .field("flush_interval_ms", &self.flush_interval_ms)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .finish()
+    }
+}
+
+fn default_queue_bytes() -> u64 {
+    256 * 1024 * 1024
+}
+fn default_batch() -> usize {
+    1000
+}
+fn default_flush() -> u64 {
+    1000
+}
+fn default_request_timeout() -> u64 {
+    10_000
+}
+
+impl ConnectorConfig {
+    /// Reads and checks a config file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead { path: path.into(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks config text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let de = toml::Deserializer::new(text);
+        let cfg: ConnectorConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner.span().map(|s| line_of(text, s.start));
+            let field = if field == "." || field.is_empty() { String::new() } else { format!("field `{field}`: ") };
+            Error::Config { path: path.into(), line, message: format!("{field}{}", inner.message()) }
+        })?;
+        cfg.validate(text, path)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, text: &str, path: &Path) -> Result<()> {
+        let mut names = std::collections::HashSet::new();
+        for d in &self.modbus.devices {
+            let line = find_line(text, &format!("name = {:?}", d.name));
+            let err = |message: String| Error::Config { path: path.into(), line, message };
+            if !names.insert(&d.name) {
+                return Err(err(format!("field `modbus.device.name`: device {:?} appears twice", d.name)));
+            }
+            d.validate().map_err(|m| err(m))?;
+        }
+        if let Some(u) = &self.uplink {
+            let line = find_line(text, "[uplink]");
+            let err = |message: &str| Error::Config { path: path.into(), line, message: message.into() };
+            if !(u.platform_url.starts_with("http://") || u.platform_url.starts_with("https://")) {
+                return Err(err("field `uplink.platform_url` must start with http:// or https://"));
+            }
+            if u.batch_max_samples == 0 || u.batch_max_samples > 10_000 {
+                return Err(err("field `uplink.batch_max_samples` must be 1 to 10000"));
+            }
+            if u.queue_max_bytes < 64 * 1024 {
+                return Err(err("field `uplink.queue_max_bytes` must be at least 65536"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The config as TOML text (what [`Self::parse`] reads back).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+fn find_line(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.trim() == needle).map(|i| i + 1)
+}

@@ -1,0 +1,113 @@
+//! A running connector: its drivers feeding its uplink, started from a config.
+
+use std::sync::Arc;
+
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    task::JoinSet,
+};
+use tracing::info;
+
+use crate::{
+    config::ConnectorConfig,
+    driver::{Driver, DriverContext, WriteCommand},
+    modbus::ModbusDriver,
+    sample::{Sample, Value},
+    uplink::{Uplink, UplinkStats},
+    Error, Result,
+};
+
+/// Capacity of the channel between drivers and the uplink (samples).
+pub const SAMPLE_CHANNEL: usize = 65_536;
+
+/// A running connector. Stop it with [`Connector::stop`]; dropping it aborts its tasks.
+#[derive(Debug)]
+pub struct Connector {
+    /// Counters of the uplink.
+    pub stats: Arc<UplinkStats>,
+    commands: mpsc::Sender<WriteCommand>,
+    shutdown: watch::Sender<bool>,
+    uplink_stop: watch::Sender<bool>,
+    drivers: JoinSet<Result<()>>,
+    uplink: Option<tokio::task::JoinHandle<Result<()>>>,
+}
+
+impl Connector {
+    /// Starts the drivers of `config` and its uplink (the config must have `[uplink]`).
+    pub async fn start(config: ConnectorConfig) -> Result<Self> {
+        let uplink_cfg = config.uplink.clone().ok_or_else(|| Error::Config {
+            path: "<config>".into(),
+            line: None,
+            message: "section `[uplink]` is required to run a connector".into(),
+        })?;
+        let stats = Arc::new(UplinkStats::default());
+        let uplink = Uplink::new(uplink_cfg, stats.clone())?;
+        let (tx, rx) = mpsc::channel(SAMPLE_CHANNEL);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        // The uplink stops when every driver has stopped and dropped its sender, so that it
+        // queues everything they produced.
+        let (uplink_stop, uplink_stop_rx) = watch::channel(false);
+        let up = tokio::spawn(uplink.run(rx, uplink_stop_rx));
+        let (commands, drivers) = Self::spawn_drivers(&config, tx, shutdown_rx);
+        info!(connector = %config.name, devices = config.modbus.devices.len(), "Connector started.");
+        Ok(Connector { stats, commands, shutdown, uplink_stop, drivers, uplink: Some(up) })
+    }
+
+    /// Starts only the drivers, sending samples to `output` (tests, benchmarks, other sinks).
+    pub fn start_drivers(config: &ConnectorConfig, output: mpsc::Sender<Sample>) -> (mpsc::Sender<WriteCommand>, watch::Sender<bool>, JoinSet<Result<()>>) {
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (commands, drivers) = Self::spawn_drivers(config, output, shutdown_rx);
+        (commands, shutdown, drivers)
+    }
+
+    fn spawn_drivers(
+        config: &ConnectorConfig,
+        output: mpsc::Sender<Sample>,
+        shutdown: watch::Receiver<bool>,
+    ) -> (mpsc::Sender<WriteCommand>, JoinSet<Result<()>>) {
+        let (commands, commands_rx) = mpsc::channel(64);
+        let mut drivers = JoinSet::new();
+        let driver: Box<dyn Driver> = Box::new(ModbusDriver::new(config.modbus.clone()));
+        drivers.spawn(driver.run(DriverContext { output, commands: commands_rx, shutdown }));
+        (commands, drivers)
+    }
+
+    /// Writes a setpoint to a writable tag (`device.tag`, or `tag` when unique).
+    pub async fn write(&self, tag: &str, value: Value) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(WriteCommand { tag: tag.into(), value, reply })
+            .await
+            .map_err(|_| Error::Write("connector stopped".into()))?;
+        rx.await.map_err(|_| Error::Write("connector stopped".into()))?
+    }
+
+    /// Stops polling, lets the uplink queue what it has not delivered, and waits for both.
+    pub async fn stop(mut self) -> Result<()> {
+        let _ = self.shutdown.send(true);
+        while let Some(r) = self.drivers.join_next().await {
+            r.map_err(|e| Error::Transport(format!("driver task failed: {e}")))??;
+        }
+        if let Some(up) = self.uplink.take() {
+            up.await.map_err(|e| Error::Transport(format!("uplink task failed: {e}")))??;
+        }
+        Ok(())
+    }
+
+    /// Runs until Ctrl-C, then stops cleanly.
+    pub async fn run_until_ctrl_c(self) -> Result<()> {
+        let _ = tokio::signal::ctrl_c().await;
+        info!("Stopping the connector.");
+        self.stop().await
+    }
+}
+
+impl Drop for Connector {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.uplink_stop.send(true);
+        if let Some(up) = &self.uplink {
+            up.abort();
+        }
+    }
+}

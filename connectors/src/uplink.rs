@@ -1,0 +1,278 @@
+//! The uplink: samples batched to the platform's ingest API, with store-and-forward.
+//!
+//! Live batches are sent as they fill (or every `flush_interval_ms`). A batch that cannot be
+//! delivered (unreachable, timeout, 5xx, 429, 401) goes to the bounded [`queue::DiskQueue`],
+//! which survives restarts. Queued batches are replayed oldest first, one request between live
+//! batches, so replay drains the backlog without holding live data back. While the platform is
+//! down, live batches go straight to the queue and replay probes it with capped exponential
+//! backoff. The ingest API is idempotent on (tag, time), so at-least-once delivery (a batch
+//! whose answer was lost is sent again) is exactly-once in effect. On shutdown, pending samples
+//! are written to the queue.
+//!
+//! - [`client`]: one request, and what its answer means.
+//! - [`queue`]: the on-disk queue.
+
+pub mod client;
+pub mod queue;
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use serde::Serialize;
+use tokio::{
+    sync::{mpsc, watch},
+    time::Instant,
+};
+use tracing::{error, info, warn};
+
+use crate::{
+    config::UplinkConfig,
+    modbus::poller::Backoff,
+    sample::{Quality, Sample},
+    Result,
+};
+use client::{IngestClient, Outcome};
+use queue::DiskQueue;
+
+/// Counters of an uplink, readable while it runs.
+#[derive(Debug, Default)]
+pub struct UplinkStats {
+    /// Samples received from drivers.
+    pub received: AtomicU64,
+    /// Samples confirmed by the platform (accepted, duplicate or rejected one by one).
+    pub delivered: AtomicU64,
+    /// Of those, samples the platform reported as duplicates.
+    pub duplicates: AtomicU64,
+    /// Samples written to the disk queue.
+    pub queued: AtomicU64,
+    /// Samples dropped by the queue's drop-oldest policy or refused for good.
+    pub dropped: AtomicU64,
+    /// Samples skipped because the ingest API takes numbers only (string tags).
+    pub skipped_text: AtomicU64,
+}
+
+impl UplinkStats {
+    /// A counter's value.
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Serialize)]
+struct WireSample<'a> {
+    tag: &'a str,
+    time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<f64>,
+    quality: Quality,
+}
+
+#[derive(Serialize)]
+struct WireBody<'a> {
+    samples: Vec<WireSample<'a>>,
+}
+
+/// The JSON body of an ingest request for `samples` (text values are left out).
+pub fn encode_batch(samples: &[Sample]) -> Vec<u8> {
+    let body = WireBody {
+        samples: samples
+            .iter()
+            .map(|s| WireSample {
+                tag: &s.tag,
+                time: s.time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                value: s.value.as_ref().and_then(|v| v.as_f64()).filter(|v| v.is_finite()),
+                quality: if s.quality == Quality::Good && !s.value.as_ref().and_then(|v| v.as_f64()).is_some_and(f64::is_finite) {
+                    Quality::Bad
+                } else {
+                    s.quality
+                },
+            })
+            .collect(),
+    };
+    serde_json::to_vec(&body).expect("samples serialise")
+}
+
+/// A running uplink's loop.
+#[derive(Debug)]
+pub struct Uplink {
+    cfg: UplinkConfig,
+    client: IngestClient,
+    queue: DiskQueue,
+    stats: Arc<UplinkStats>,
+    down_until: Option<Instant>,
+    backoff: Backoff,
+    outage: Option<String>,
+}
+
+impl Uplink {
+    /// Opens the queue and builds the client.
+    pub fn new(cfg: UplinkConfig, stats: Arc<UplinkStats>) -> Result<Self> {
+        let queue = DiskQueue::open(&cfg.queue_dir, cfg.queue_max_bytes)?;
+        let client = IngestClient::new(&cfg.platform_url, &cfg.token, Duration::from_millis(cfg.request_timeout_ms))?;
+        Ok(Uplink {
+            cfg,
+            client,
+            queue,
+            stats,
+            down_until: None,
+            backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
+            outage: None,
+        })
+    }
+
+    /// Runs until `input` closes or `shutdown` turns true; pending samples are queued on disk.
+    pub async fn run(mut self, mut input: mpsc::Receiver<Sample>, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        let mut pending: Vec<Sample> = Vec::with_capacity(self.cfg.batch_max_samples);
+        let flush_every = Duration::from_millis(self.cfg.flush_interval_ms);
+        let mut flush_at = Instant::now() + flush_every;
+        loop {
+            let can_replay = !self.queue.is_empty() && self.down_until.is_none_or(|t| Instant::now() >= t);
+            let replay_at = self.down_until.filter(|_| !self.queue.is_empty());
+            tokio::select! {
+                biased;
+                r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { break },
+                s = input.recv() => match s {
+                    Some(s) => {
+                        self.stats.received.fetch_add(1, Ordering::Relaxed);
+                        if s.value.as_ref().is_some_and(|v| v.as_f64().is_none()) {
+                            self.stats.skipped_text.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        pending.push(s);
+                        if pending.len() >= self.cfg.batch_max_samples {
+                            self.live(std::mem::take(&mut pending)).await?;
+                            flush_at = Instant::now() + flush_every;
+                        }
+                    }
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(flush_at) => {
+                    if !pending.is_empty() {
+                        self.live(std::mem::take(&mut pending)).await?;
+                    }
+                    flush_at = Instant::now() + flush_every;
+                }
+                _ = async {}, if can_replay => self.replay_one().await?,
+                _ = tokio::time::sleep_until(replay_at.unwrap_or_else(Instant::now)), if replay_at.is_some() && !can_replay => {}
+            }
+        }
+        // Keep what is still in memory for the next run.
+        input.close();
+        while let Ok(s) = input.try_recv() {
+            self.stats.received.fetch_add(1, Ordering::Relaxed);
+            if s.value.as_ref().is_none_or(|v| v.as_f64().is_some()) {
+                pending.push(s);
+            }
+        }
+        for chunk in pending.chunks(self.cfg.batch_max_samples) {
+            self.enqueue(chunk)?;
+        }
+        info!(queued_batches = self.queue.len(), queued_bytes = self.queue.bytes(), "Uplink stopped; undelivered batches stay queued on disk.");
+        Ok(())
+    }
+
+    fn enqueue(&mut self, samples: &[Sample]) -> Result<()> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let before = self.queue.dropped_samples();
+        self.queue.push(&encode_batch(samples), samples.len())?;
+        self.stats.queued.fetch_add(samples.len() as u64, Ordering::Relaxed);
+        self.stats.dropped.fetch_add(self.queue.dropped_samples() - before, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn mark_down(&mut self, why: String) {
+        let d = self.backoff.next_delay();
+        self.down_until = Some(Instant::now() + d);
+        if self.outage.is_none() {
+            warn!(error = %why, retry_in_ms = d.as_millis() as u64, "Platform not taking samples; batches go to the disk queue.");
+            self.outage = Some(why);
+        }
+    }
+
+    fn mark_up(&mut self) {
+        self.down_until = None;
+        self.backoff.reset();
+        if self.outage.take().is_some() {
+            info!(queued_batches = self.queue.len(), "Platform takes samples again; replaying the disk queue.");
+        }
+    }
+
+    fn delivered(&self, accepted: u64, duplicates: u64, rejected: u64) {
+        self.stats.delivered.fetch_add(accepted + duplicates + rejected, Ordering::Relaxed);
+        self.stats.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+    }
+
+    /// Sends a live batch, or queues it while the platform is down.
+    async fn live(&mut self, samples: Vec<Sample>) -> Result<()> {
+        if self.down_until.is_some() {
+            return self.enqueue(&samples);
+        }
+        let mut stack = vec![samples];
+        while let Some(batch) = stack.pop() {
+            match self.client.send(encode_batch(&batch)).await {
+                Outcome::Delivered { accepted, duplicates, rejected } => {
+                    self.mark_up();
+                    self.delivered(accepted, duplicates, rejected);
+                }
+                Outcome::TooLarge if batch.len() > 1 => {
+                    let (a, b) = batch.split_at(batch.len() / 2);
+                    stack.push(b.to_vec());
+                    stack.push(a.to_vec());
+                }
+                Outcome::TooLarge | Outcome::Refused(_) => {
+                    error!(samples = batch.len(), "The platform refused a batch for good; it is dropped.");
+                    self.stats.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                }
+                Outcome::Retry(why) => {
+                    self.mark_down(why);
+                    self.enqueue(&batch)?;
+                    for rest in stack.drain(..) {
+                        self.enqueue(&rest)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replays the oldest queued batch.
+    async fn replay_one(&mut self) -> Result<()> {
+        let Some((entry, body)) = self.queue.peek()? else { return Ok(()) };
+        match self.client.send(body.clone()).await {
+            Outcome::Delivered { accepted, duplicates, rejected } => {
+                self.queue.remove(entry.seq)?;
+                self.mark_up();
+                self.delivered(accepted, duplicates, rejected);
+                if self.queue.is_empty() {
+                    info!("Disk queue drained.");
+                }
+            }
+            Outcome::TooLarge if entry.samples > 1 => {
+                // Split the stored body in two and queue both halves at the end (order among
+                // them is kept; ingest is idempotent and keyed by time, so order is cosmetic).
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let samples = v["samples"].as_array().cloned().unwrap_or_default();
+                let (a, b) = samples.split_at(samples.len() / 2);
+                for half in [a, b] {
+                    let body = serde_json::to_vec(&serde_json::json!({ "samples": half })).expect("json");
+                    self.queue.push(&body, half.len())?;
+                }
+                self.queue.remove(entry.seq)?;
+            }
+            Outcome::TooLarge | Outcome::Refused(_) => {
+                error!(samples = entry.samples, "The platform refused a queued batch for good; it is dropped.");
+                self.stats.dropped.fetch_add(entry.samples as u64, Ordering::Relaxed);
+                self.queue.remove(entry.seq)?;
+            }
+            Outcome::Retry(why) => self.mark_down(why),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,97 @@
+//! One ingest request and what its answer means for the batch.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use tracing::warn;
+
+/// What to do with a batch after one attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Delivered (possibly with duplicates or per-sample rejections, already logged).
+    Delivered {
+        /// Samples accepted.
+        accepted: u64,
+        /// Samples the platform already had.
+        duplicates: u64,
+        /// Samples refused one by one.
+        rejected: u64,
+    },
+    /// Keep it and try again later: unreachable, timeout, 5xx, 429, or 401 (a token may be fixed).
+    Retry(String),
+    /// Too large: split it.
+    TooLarge,
+    /// The platform refuses this body for good (422); retrying cannot help.
+    Refused(String),
+}
+
+#[derive(Debug, Deserialize)]
+struct Answer {
+    accepted: u64,
+    #[serde(default)]
+    duplicates: u64,
+    #[serde(default)]
+    rejected: Vec<Rejected>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Rejected {
+    #[serde(default)]
+    field: String,
+    #[serde(default)]
+    detail: String,
+}
+
+/// The ingest API client.
+#[derive(Debug, Clone)]
+pub struct IngestClient {
+    http: reqwest::Client,
+    url: String,
+    auth: String,
+}
+
+impl IngestClient {
+    /// A client for `POST {platform_url}/api/v1/ingest` with a bearer token.
+    pub fn new(platform_url: &str, token: &str, timeout: Duration) -> crate::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| crate::Error::Transport(format!("cannot build HTTP client: {e}")))?;
+        Ok(IngestClient { http, url: format!("{}/api/v1/ingest", platform_url.trim_end_matches('/')), auth: format!("Bearer {token}") })
+    }
+
+    /// Sends one JSON body.
+    pub async fn send(&self, body: Vec<u8>) -> Outcome {
+        let resp = match self
+            .http
+            .post(&self.url)
+            .header(reqwest::header::AUTHORIZATION, &self.auth)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Outcome::Retry(format!("platform unreachable: {e}")),
+        };
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        match status.as_u16() {
+            200..=299 => match serde_json::from_str::<Answer>(&text) {
+                Ok(a) => {
+                    if let Some(first) = a.rejected.first() {
+                        warn!(rejected = a.rejected.len(), field = %first.field, detail = %first.detail,
+                              "The platform refused some samples of a batch.");
+                    }
+                    Outcome::Delivered { accepted: a.accepted, duplicates: a.duplicates, rejected: a.rejected.len() as u64 }
+                }
+                Err(e) => Outcome::Retry(format!("unreadable answer ({e}): {text:.200}")),
+            },
+            413 => Outcome::TooLarge,
+            401 | 403 => Outcome::Retry(format!("platform refused the token ({status}); batches are kept until it is fixed")),
+            429 | 408 | 500..=599 => Outcome::Retry(format!("platform answered {status}")),
+            _ => Outcome::Refused(format!("platform answered {status}: {text:.300}")),
+        }
+    }
+}

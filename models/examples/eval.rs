@@ -1,0 +1,116 @@
+//! Full evaluations on the reference data (benchmarks; run in release mode):
+//!
+//! ```text
+//! cargo run --release -p millwright-models --example eval -- cmapss [--subset FD002] [--data DIR]
+//! cargo run --release -p millwright-models --example eval -- ai4i [--data FILE]
+//! ```
+//!
+//! Tuning flags (defaults are the library's): `--trees N`, `--algorithm rf|et`,
+//! `--windows 30,10`, `--min-leaf N`, `--feature-fraction F`, `--depth N`, `--cap C`, `--drift`; `--validate` scores
+//! C-MAPSS on 20 % of the training engines instead of the test set (for tuning).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use millwright_models::data::cmapss::{CmapssData, Subset};
+use millwright_models::data::default_data_dir;
+use millwright_models::features::Stat;
+use millwright_models::{
+    eval_ai4i, eval_cmapss, eval_cmapss_data, Ai4iOptions, CmapssOptions, RulAlgorithm,
+};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<String, Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    match args.first().map(String::as_str) {
+        Some("cmapss") => {
+            let subset: Subset = flag("--subset").unwrap_or_else(|| "FD001".into()).parse()?;
+            let dir = flag("--data")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| default_data_dir().join("cmapss"));
+            let mut options = CmapssOptions::new(subset);
+            if let Some(v) = flag("--trees") {
+                options.model.trees = v.parse()?;
+            }
+            if let Some(v) = flag("--min-leaf") {
+                options.model.min_leaf = v.parse()?;
+            }
+            if let Some(v) = flag("--cap") {
+                options.model.cap = v.parse()?;
+            }
+            if let Some(v) = flag("--feature-fraction") {
+                options.model.feature_fraction = v.parse()?;
+            }
+            if let Some(v) = flag("--depth") {
+                options.model.max_depth = Some(v.parse()?);
+            }
+            if let Some(v) = flag("--algorithm") {
+                options.model.algorithm = match v.as_str() {
+                    "et" => RulAlgorithm::ExtraTrees,
+                    _ => RulAlgorithm::RandomForest,
+                };
+            }
+            if args.iter().any(|a| a == "--drift") {
+                options.features.stats.push(Stat::Drift);
+            }
+            if let Some(v) = flag("--windows") {
+                options.features.windows = v
+                    .split(',')
+                    .map(|w| {
+                        if w == "all" {
+                            Ok(usize::MAX)
+                        } else {
+                            w.parse()
+                        }
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            if args.iter().any(|a| a == "--validate") {
+                // Tune on training engines only: 20 % held out, cut at random cycles leaving at
+                // most 150 (FD001) or 200 (FD002) cycles, like the official test files.
+                let max_rul = if subset == Subset::Fd001 { 150 } else { 200 };
+                let data = CmapssData::load(&dir, subset)?.validation_split(0.2, 21, max_rul, 7);
+                return Ok(eval_cmapss_data(&data, &options)?.to_string());
+            }
+            Ok(eval_cmapss(&dir, &options)?.to_string())
+        }
+        Some("ai4i") => {
+            let path = flag("--data")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| default_data_dir().join("ai4i2020/ai4i2020.csv"));
+            let mut options = Ai4iOptions::default();
+            if let Some(v) = flag("--trees") {
+                options.model.trees = v.parse()?;
+            }
+            if let Some(v) = flag("--depth") {
+                options.model.max_depth = Some(v.parse()?);
+            }
+            if let Some(v) = flag("--min-leaf") {
+                options.model.min_leaf = v.parse()?;
+            }
+            Ok(eval_ai4i(&path, &options)?.to_string())
+        }
+        _ => Err(
+            "usage: eval cmapss [--subset FD001|FD002] [--data DIR] | eval ai4i [--data FILE]"
+                .into(),
+        ),
+    }
+}
