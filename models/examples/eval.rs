@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Tuning flags (defaults are the library's): `--trees N`, `--algorithm rf|et`,
-//! `--windows 30,10`, `--min-leaf N`, `--feature-fraction F`, `--depth N`, `--cap C`, `--drift`; `--validate` scores
+//! `--windows 30,10`, `--min-leaf N`, `--feature-fraction F`, `--depth N`, `--cap C`, `--no-drift`; `--validate` scores
 //! C-MAPSS on 20 % of the training engines instead of the test set (for tuning).
 
 use std::path::PathBuf;
@@ -68,8 +68,8 @@ fn run() -> Result<String, Box<dyn std::error::Error>> {
                     _ => RulAlgorithm::RandomForest,
                 };
             }
-            if args.iter().any(|a| a == "--drift") {
-                options.features.stats.push(Stat::Drift);
+            if args.iter().any(|a| a == "--no-drift") {
+                options.features.stats.retain(|&s| s != Stat::Drift);
             }
             if let Some(v) = flag("--windows") {
                 options.features.windows = v

@@ -24,13 +24,14 @@ pub enum Stat {
 
 impl Stat {
     /// All statistics, in the order used by [`WindowFeatures::standard`].
-    pub const ALL: [Stat; 6] = [
+    pub const ALL: [Stat; 7] = [
         Stat::Mean,
         Stat::Std,
         Stat::Slope,
         Stat::Min,
         Stat::Max,
         Stat::Last,
+        Stat::Drift,
     ];
 }
 
@@ -51,7 +52,7 @@ pub struct WindowFeatures {
 }
 
 impl WindowFeatures {
-    /// All six statistics over one window, plus time since maintenance.
+    /// All seven statistics over one window, plus time since maintenance.
     pub fn standard(window: usize) -> Self {
         WindowFeatures {
             windows: vec![window],
@@ -156,8 +157,11 @@ mod tests {
         // Last row: window [2, 3, 4].
         let last = f.row(3).to_vec();
         let std = (2.0f64 / 3.0).sqrt();
-        assert_eq!(last, vec![3.0, std, 1.0, 2.0, 4.0, 4.0, 4.0]);
+        assert_eq!(last, vec![3.0, std, 1.0, 2.0, 4.0, 4.0, 1.0, 4.0]);
         // First row: a single sample, zero slope, one sample since maintenance.
-        assert_eq!(f.row(0).to_vec(), vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]);
+        assert_eq!(
+            f.row(0).to_vec(),
+            vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0]
+        );
     }
 }

@@ -77,3 +77,14 @@ fn check_xy(x: ArrayView2<'_, f64>, y: ArrayView1<'_, f64>) -> Result<()> {
     }
     Ok(())
 }
+
+/// Copies `x` into smartcore's row-major matrix type.
+fn to_matrix(x: ArrayView2<'_, f64>) -> Result<smartcore::linalg::basic::matrix::DenseMatrix<f64>> {
+    let values: Vec<f64> = x.iter().copied().collect();
+    Ok(smartcore::linalg::basic::matrix::DenseMatrix::new(
+        x.nrows(),
+        x.ncols(),
+        values,
+        false,
+    )?)
+}

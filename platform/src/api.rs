@@ -64,7 +64,10 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut OpenApiDoc) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("api_key", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
@@ -103,14 +106,20 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(health::readyz))
         .split_for_parts();
     let doc = Arc::new(doc);
-    api.route("/api/v1/openapi.json", get(move || async move { axum::Json((*doc).clone()) }))
-        .route("/metrics", get(metrics::metrics))
-        .fallback(|| async { problem::ApiError::not_found("route") })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
-        .layer(DefaultBodyLimit::max(state.settings.http.max_body_bytes))
-        .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::new())
-        .with_state(state)
+    api.route(
+        "/api/v1/openapi.json",
+        get(move || async move { axum::Json((*doc).clone()) }),
+    )
+    .route("/metrics", get(metrics::metrics))
+    .fallback(|| async { problem::ApiError::not_found("route") })
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        metrics::track,
+    ))
+    .layer(DefaultBodyLimit::max(state.settings.http.max_body_bytes))
+    .layer(TraceLayer::new_for_http())
+    .layer(CatchPanicLayer::new())
+    .with_state(state)
 }
 
 /// A server bound to its port, ready to run.
@@ -123,17 +132,31 @@ impl Server {
     /// Binds `settings.http.listen` (port 0 picks a free port).
     pub async fn bind(store: Store, settings: Arc<Settings>) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.http.listen).await?;
-        let state = AppState { store, settings, metrics: Metrics::new() };
-        Ok(Self { listener, app: router(state) })
+        let state = AppState {
+            store,
+            settings,
+            metrics: Metrics::new(),
+        };
+        Ok(Self {
+            listener,
+            app: router(state),
+        })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.app).with_graceful_shutdown(shutdown).await
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.app)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }

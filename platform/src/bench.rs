@@ -29,21 +29,52 @@ impl BenchDb {
     pub(crate) async fn create(mut settings: Settings, tags: usize) -> Result<Self> {
         let dir: PathBuf = std::env::temp_dir().join("millwright-bench");
         let dbname = format!("bench_{}", std::process::id());
-        let database = LocalDatabase::provide(&mut settings.database, &dir, &dbname, Durability::Scratch).await?;
+        let database =
+            LocalDatabase::provide(&mut settings.database, &dir, &dbname, Durability::Scratch)
+                .await?;
         let store = Store::open(&settings.database, &settings.store).await?;
-        let tenant = store.create_tenant(&format!("bench-{}", std::process::id())).await?;
+        let tenant = store
+            .create_tenant(&format!("bench-{}", std::process::id()))
+            .await?;
         let mut session = store.tenant(tenant).await?;
-        let named = |name: String| EntityFields { name: Some(name), ..Default::default() };
+        let named = |name: String| EntityFields {
+            name: Some(name),
+            ..Default::default()
+        };
         let site = id(session.create(Kind::Site, &named("site".into())).await?);
-        let line = id(session.create(Kind::Line, &EntityFields { parent_id: Some(site), ..named("line".into()) }).await?);
-        let machine =
-            id(session.create(Kind::Machine, &EntityFields { parent_id: Some(line), ..named("machine".into()) }).await?);
+        let line = id(session
+            .create(
+                Kind::Line,
+                &EntityFields {
+                    parent_id: Some(site),
+                    ..named("line".into())
+                },
+            )
+            .await?);
+        let machine = id(session
+            .create(
+                Kind::Machine,
+                &EntityFields {
+                    parent_id: Some(line),
+                    ..named("machine".into())
+                },
+            )
+            .await?);
         let mut tag_ids = Vec::with_capacity(tags);
         for i in 0..tags {
-            let fields = EntityFields { parent_id: Some(machine), ..named(format!("bench.tag{i:04}")) };
+            let fields = EntityFields {
+                parent_id: Some(machine),
+                ..named(format!("bench.tag{i:04}"))
+            };
             tag_ids.push(id(session.create(Kind::Tag, &fields).await?));
         }
-        Ok(Self { settings, store, tenant, tag_ids, database })
+        Ok(Self {
+            settings,
+            store,
+            tenant,
+            tag_ids,
+            database,
+        })
     }
 }
 

@@ -45,7 +45,11 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: None, app_url: None, pool_size: 16 }
+        Self {
+            url: None,
+            app_url: None,
+            pool_size: 16,
+        }
     }
 }
 
@@ -102,7 +106,10 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), max_body_bytes: 16 << 20 }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 16 << 20,
+        }
     }
 }
 
@@ -118,7 +125,10 @@ pub struct IngestSettings {
 
 impl Default for IngestSettings {
     fn default() -> Self {
-        Self { max_batch_samples: 10_000, max_future_secs: 300 }
+        Self {
+            max_batch_samples: 10_000,
+            max_future_secs: 300,
+        }
     }
 }
 
@@ -145,7 +155,10 @@ pub struct LogSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self { format: LogFormat::Text, filter: "info".into() }
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
     }
 }
 
@@ -177,14 +190,25 @@ impl Settings {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(Error::Config(format!("config file {} does not exist", file.display())));
+                return Err(Error::Config(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
             }
             figment = figment.merge(Toml::file(file));
         }
         figment = figment
             .merge(Env::prefixed("MILLWRIGHT__").split("__"))
-            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
-            .merge(Env::raw().only(&["APP_DATABASE_URL"]).map(|_| "database.app_url".into()));
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            )
+            .merge(
+                Env::raw()
+                    .only(&["APP_DATABASE_URL"])
+                    .map(|_| "database.app_url".into()),
+            );
         figment.extract().map_err(|e| Error::Config(e.to_string()))
     }
 
@@ -195,6 +219,7 @@ impl Settings {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return its large error type
 mod tests {
     use super::*;
 
@@ -214,7 +239,10 @@ mod tests {
     #[test]
     fn environment_overrides_the_file() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("m.toml", "[http]\nlisten = \"127.0.0.1:9000\"\n[store]\nretention_days = 30\n")?;
+            jail.create_file(
+                "m.toml",
+                "[http]\nlisten = \"127.0.0.1:9000\"\n[store]\nretention_days = 30\n",
+            )?;
             jail.set_env("MILLWRIGHT__STORE__RETENTION_DAYS", "7");
             jail.set_env("DATABASE_URL", "postgres://x@y/z");
             let s = Settings::load(Some(Path::new("m.toml"))).unwrap();
@@ -229,7 +257,9 @@ mod tests {
     fn unknown_settings_are_rejected_by_name() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("m.toml", "[store]\nretension_days = 30\n")?;
-            let err = Settings::load(Some(Path::new("m.toml"))).unwrap_err().to_string();
+            let err = Settings::load(Some(Path::new("m.toml")))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("retension_days"), "{err}");
             Ok(())
         });

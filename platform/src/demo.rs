@@ -46,7 +46,13 @@ pub struct Demo {
 impl Demo {
     /// Starts everything; returns once the API answers.
     pub async fn start(mut settings: Settings, data_dir: PathBuf) -> Result<Self> {
-        let database = LocalDatabase::provide(&mut settings.database, &data_dir, "millwright", Durability::Durable).await?;
+        let database = LocalDatabase::provide(
+            &mut settings.database,
+            &data_dir,
+            "millwright",
+            Durability::Durable,
+        )
+        .await?;
         let store = Store::open(&settings.database, &settings.store).await?;
         let tenant = ensure_tenant(&store).await?;
         let api_key = store.issue_api_key(tenant, "demo").await?;
@@ -59,7 +65,9 @@ impl Demo {
                 tracing::warn!(listen = %settings.http.listen, "Port taken; the demo picks a free one.");
                 let mut fallback = (*settings).clone();
                 fallback.http.listen.set_port(0);
-                Server::bind(store.clone(), Arc::new(fallback)).await.map_err(crate::Error::io("binding the API"))?
+                Server::bind(store.clone(), Arc::new(fallback))
+                    .await
+                    .map_err(crate::Error::io("binding the API"))?
             }
             Err(e) => return Err(crate::Error::io("binding the API")(e)),
         };
@@ -72,9 +80,23 @@ impl Demo {
                 tracing::error!(error = %e, "API server failed.");
             }
         }));
-        tasks.push(tokio::spawn(maintenance_loop(store.clone(), settings.store.maintenance_interval_secs, stop.clone())));
-        tasks.push(tokio::spawn(generator::run(api.clone(), api_key.clone(), tags, stop.clone())));
-        Ok(Self { info: DemoInfo { api, api_key }, stop, tasks, database })
+        tasks.push(tokio::spawn(maintenance_loop(
+            store.clone(),
+            settings.store.maintenance_interval_secs,
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(generator::run(
+            api.clone(),
+            api_key.clone(),
+            tags,
+            stop.clone(),
+        )));
+        Ok(Self {
+            info: DemoInfo { api, api_key },
+            stop,
+            tasks,
+            database,
+        })
     }
 
     /// Stops the generators, the API and the private cluster, in that order.
@@ -127,7 +149,10 @@ async fn ensure_plant(store: &Store, tenant: TenantId) -> Result<Vec<generator::
         for (line, machines) in *lines {
             for (machine, _, specs) in *machines {
                 for spec in *specs {
-                    tags.push(generator::GeneratedTag { name: format!("{site}.{line}.{machine}.{}", spec.0), spec: *spec });
+                    tags.push(generator::GeneratedTag {
+                        name: format!("{site}.{line}.{machine}.{}", spec.0),
+                        spec: *spec,
+                    });
                 }
             }
         }
@@ -135,19 +160,40 @@ async fn ensure_plant(store: &Store, tenant: TenantId) -> Result<Vec<generator::
     if !fresh {
         return Ok(tags);
     }
-    let named = |name: &str| EntityFields { name: Some(name.to_string()), ..Default::default() };
+    let named = |name: &str| EntityFields {
+        name: Some(name.to_string()),
+        ..Default::default()
+    };
     for (site, lines) in plant::PLANT {
         let site_id = id_of(session.create(Kind::Site, &named(site)).await?);
         for (line, machines) in *lines {
-            let line_id = id_of(session.create(Kind::Line, &EntityFields { parent_id: Some(site_id), ..named(line) }).await?);
+            let line_id = id_of(
+                session
+                    .create(
+                        Kind::Line,
+                        &EntityFields {
+                            parent_id: Some(site_id),
+                            ..named(line)
+                        },
+                    )
+                    .await?,
+            );
             for (machine, kind, specs) in *machines {
-                let fields = EntityFields { parent_id: Some(line_id), kind: Some(kind.to_string()), ..named(machine) };
+                let fields = EntityFields {
+                    parent_id: Some(line_id),
+                    kind: Some(kind.to_string()),
+                    ..named(machine)
+                };
                 let machine_id = id_of(session.create(Kind::Machine, &fields).await?);
                 for (suffix, unit, _, amplitude) in *specs {
                     let fields = EntityFields {
                         parent_id: Some(machine_id),
                         unit: Some(unit.to_string()),
-                        value_type: Some(if *amplitude == 0.0 { ValueType::Integer } else { ValueType::Float }),
+                        value_type: Some(if *amplitude == 0.0 {
+                            ValueType::Integer
+                        } else {
+                            ValueType::Float
+                        }),
                         ..named(&format!("{site}.{line}.{machine}.{suffix}"))
                     };
                     session.create(Kind::Tag, &fields).await?;

@@ -85,24 +85,39 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref()).context("reading settings")?;
     telemetry::init(&settings.log);
     match cli.command {
-        Command::Demo { data_dir } => run_demo(settings, data_dir.unwrap_or_else(demo::default_data_dir)).await,
+        Command::Demo { data_dir } => {
+            run_demo(settings, data_dir.unwrap_or_else(demo::default_data_dir)).await
+        }
         Command::Serve => serve(settings).await,
         Command::Migrate => {
-            let store = Store::open(&settings.database, &settings.store).await.context("migrating")?;
+            let store = Store::open(&settings.database, &settings.store)
+                .await
+                .context("migrating")?;
             println!("migrations applied; storage layout: {:?}", store.backend());
             Ok(())
         }
-        Command::Tenant { command: TenantCommand::Create { name } } => {
-            let store = Store::open(&settings.database, &settings.store).await.context("opening the store")?;
-            let tenant = store.create_tenant(&name).await.context("creating the tenant")?;
+        Command::Tenant {
+            command: TenantCommand::Create { name },
+        } => {
+            let store = Store::open(&settings.database, &settings.store)
+                .await
+                .context("opening the store")?;
+            let tenant = store
+                .create_tenant(&name)
+                .await
+                .context("creating the tenant")?;
             let key = store.issue_api_key(tenant, "initial").await?;
             println!("tenant: {tenant}");
             println!("API key: {key}");
             Ok(())
         }
         Command::Bench { command } => match command {
-            BenchCommand::Ingest { samples, tags } => bench::ingest::run(settings, samples, tags).await.map(drop),
-            BenchCommand::Query { tags, hours } => bench::query::run(settings, tags, hours).await.map(drop),
+            BenchCommand::Ingest { samples, tags } => {
+                bench::ingest::run(settings, samples, tags).await.map(drop)
+            }
+            BenchCommand::Query { tags, hours } => {
+                bench::query::run(settings, tags, hours).await.map(drop)
+            }
         }
         .context("benchmark failed"),
         Command::ExampleConfig => {
@@ -118,23 +133,34 @@ async fn run_demo(settings: Settings, data_dir: PathBuf) -> anyhow::Result<()> {
         .with_context(|| format!("starting the demo (data folder {})", data_dir.display()))?;
     println!("API: {}", demo.info.api);
     println!("API key: {}", demo.info.api_key);
-    println!("Try: curl -H 'Authorization: Bearer {}' {}/api/v1/tags", demo.info.api_key, demo.info.api);
+    println!(
+        "Try: curl -H 'Authorization: Bearer {}' {}/api/v1/tags",
+        demo.info.api_key, demo.info.api
+    );
     println!("Press Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     eprintln!("Stopping...");
     demo.stop().await;
     Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let store = Store::open(&settings.database, &settings.store).await.context("opening the store")?;
+    let store = Store::open(&settings.database, &settings.store)
+        .await
+        .context("opening the store")?;
     let settings = Arc::new(settings);
     let server = Server::bind(store.clone(), settings.clone())
         .await
         .with_context(|| format!("binding {}", settings.http.listen))?;
     tracing::info!(address = %server.local_addr(), "Serving the API.");
     let stop = CancellationToken::new();
-    let maintenance = tokio::spawn(demo::maintenance_loop(store, settings.store.maintenance_interval_secs, stop.clone()));
+    let maintenance = tokio::spawn(demo::maintenance_loop(
+        store,
+        settings.store.maintenance_interval_secs,
+        stop.clone(),
+    ));
     let s = stop.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -147,7 +173,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -57,10 +57,14 @@ impl PrivateCluster {
         }
         if !data_dir.join("PG_VERSION").exists() {
             let mut initdb = Command::new(bin.join("initdb"));
-            initdb
-                .args(["-D"])
-                .arg(&data_dir)
-                .args(["-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync"]);
+            initdb.args(["-D"]).arg(&data_dir).args([
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-sync",
+            ]);
             as_user(&mut initdb, run_as);
             let out = initdb.output().map_err(Error::io("running initdb"))?;
             if !out.status.success() {
@@ -88,17 +92,39 @@ impl PrivateCluster {
             .args(["-c", "max_connections=300", "-c", "shared_buffers=256MB"])
             .args(["-c", "max_wal_size=4GB", "-c", "log_min_messages=warning"])
             .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(Error::io("duplicating log handle"))?)
+            .stdout(
+                log.try_clone()
+                    .map_err(Error::io("duplicating log handle"))?,
+            )
             .stderr(log);
         if durability == Durability::Scratch {
-            postgres.args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"]);
+            postgres.args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "synchronous_commit=off",
+            ]);
         }
         if timescale {
-            postgres.args(["-c", "shared_preload_libraries=timescaledb", "-c", "timescaledb.telemetry_level=off"]);
+            postgres.args([
+                "-c",
+                "shared_preload_libraries=timescaledb",
+                "-c",
+                "timescaledb.telemetry_level=off",
+            ]);
         }
         as_user(&mut postgres, run_as);
         let (pid, waiter) = spawn_tied_to_us(postgres)?;
-        let cluster = Self { data_dir, socket_dir, pid, waiter: Some(waiter), timescale, roles: Default::default() };
+        let cluster = Self {
+            data_dir,
+            socket_dir,
+            pid,
+            waiter: Some(waiter),
+            timescale,
+            roles: Default::default(),
+        };
         cluster.wait_until_ready(&log_path)?;
         Ok(cluster)
     }
@@ -229,11 +255,17 @@ fn find_bin_dir() -> Result<PathBuf> {
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
     let mut debian: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
         .unwrap_or_default();
     debian.sort_by_key(|p| {
         std::cmp::Reverse(
-            p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()?.parse::<u32>().ok()),
+            p.parent()
+                .and_then(|v| v.file_name())
+                .and_then(|v| v.to_str()?.parse::<u32>().ok()),
         )
     });
     on_path
@@ -269,7 +301,11 @@ fn timescale_installed(bin: &Path) -> bool {
         .output()
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    share.is_some_and(|dir| Path::new(&dir).join("extension/timescaledb.control").exists())
+    share.is_some_and(|dir| {
+        Path::new(&dir)
+            .join("extension/timescaledb.control")
+            .exists()
+    })
 }
 
 /// (uid, gid) to run the server as: the `postgres` user when we are root, else ourselves.
@@ -298,8 +334,9 @@ fn system_user_for_postgres() -> Result<Option<(u32, u32)>> {
 
 fn chown(path: &Path, owner: Option<(u32, u32)>) -> Result<()> {
     match owner {
-        Some((uid, gid)) => std::os::unix::fs::chown(path, Some(uid), Some(gid))
-            .map_err(Error::io(format!("handing {} to the postgres user", path.display()))),
+        Some((uid, gid)) => std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(
+            Error::io(format!("handing {} to the postgres user", path.display())),
+        ),
         None => Ok(()),
     }
 }
@@ -375,8 +412,16 @@ impl LocalDatabase {
         durability: Durability,
     ) -> Result<Self> {
         if let Some(url) = &settings.url {
-            let app = settings.app_url.as_ref().unwrap_or(url).expose().to_string();
-            return Ok(Self { urls: (url.expose().to_string(), app), cluster: None });
+            let app = settings
+                .app_url
+                .as_ref()
+                .unwrap_or(url)
+                .expose()
+                .to_string();
+            return Ok(Self {
+                urls: (url.expose().to_string(), app),
+                cluster: None,
+            });
         }
         let dir = data_dir.to_path_buf();
         let cluster = tokio::task::spawn_blocking(move || PrivateCluster::start(&dir, durability))
@@ -385,6 +430,9 @@ impl LocalDatabase {
         let urls = cluster.create_database(dbname).await?;
         settings.url = Some(crate::config::Secret::new(urls.0.clone()));
         settings.app_url = Some(crate::config::Secret::new(urls.1.clone()));
-        Ok(Self { urls, cluster: Some(cluster) })
+        Ok(Self {
+            urls,
+            cluster: Some(cluster),
+        })
     }
 }

@@ -55,7 +55,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -69,15 +71,26 @@ impl Store {
         let owner = pool(owner_url.expose(), db.pool_size, NO_JIT)?;
         let backend = {
             let mut client = owner.get().await?;
-            embedded::migrations::runner().run_async(&mut **client).await?;
+            embedded::migrations::runner()
+                .run_async(&mut **client)
+                .await?;
             layout::prepare(&client, settings).await?
         };
         let app = match &db.app_url {
             Some(url) => pool(url.expose(), db.pool_size, NO_JIT)?,
-            None => pool(owner_url.expose(), db.pool_size, Some("SET jit = off; SET ROLE millwright_app"))?,
+            None => pool(
+                owner_url.expose(),
+                db.pool_size,
+                Some("SET jit = off; SET ROLE millwright_app"),
+            )?,
         };
         tracing::info!(backend = ?backend, "Store is ready.");
-        Ok(Self { owner, app, backend, settings: settings.clone() })
+        Ok(Self {
+            owner,
+            app,
+            backend,
+            settings: settings.clone(),
+        })
     }
 
     /// Which storage layout this database uses.
@@ -93,7 +106,10 @@ impl Store {
     /// Whether the database answers (readiness).
     pub async fn ping(&self) -> Result<()> {
         let client = self.app.get().await?;
-        client.simple_query("SELECT 1").await.map_err(Error::db("pinging the database"))?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(Error::db("pinging the database"))?;
         Ok(())
     }
 
@@ -125,9 +141,16 @@ impl Store {
 const NO_JIT: Option<&str> = Some("SET jit = off");
 
 fn pool(url: &str, size: usize, on_connect: Option<&'static str>) -> Result<Pool> {
-    let config: tokio_postgres::Config =
-        url.parse().map_err(|e| Error::Config(format!("invalid database URL: {e}")))?;
-    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| Error::Config(format!("invalid database URL: {e}")))?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
     let mut builder = Pool::builder(manager).max_size(size.max(1));
     if let Some(sql) = on_connect {
         builder = builder.post_create(deadpool_postgres::Hook::async_fn(move |client, _| {
@@ -135,7 +158,7 @@ fn pool(url: &str, size: usize, on_connect: Option<&'static str>) -> Result<Pool
                 client
                     .batch_execute(sql)
                     .await
-                    .map_err(|e| deadpool_postgres::HookError::Backend(e))
+                    .map_err(deadpool_postgres::HookError::Backend)
             })
         }));
     }

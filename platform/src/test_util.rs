@@ -48,7 +48,11 @@ fn test_dir() -> PathBuf {
 /// Settings pointing at a fresh database of the shared cluster.
 pub async fn fresh_settings(backend: BackendChoice) -> Settings {
     let cluster = cluster().await;
-    let name = format!("t{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst));
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
     let (owner, app) = cluster.create_database(&name).await.expect("test database");
     let mut settings = Settings::default();
     settings.database.url = Some(crate::config::Secret::new(owner));
@@ -67,7 +71,9 @@ pub async fn timescale_available() -> bool {
 /// A store on a fresh database.
 pub async fn fresh_store(backend: BackendChoice) -> (Store, Settings) {
     let settings = fresh_settings(backend).await;
-    let store = Store::open(&settings.database, &settings.store).await.expect("store opens");
+    let store = Store::open(&settings.database, &settings.store)
+        .await
+        .expect("store opens");
     (store, settings)
 }
 
@@ -88,17 +94,47 @@ pub async fn tenant_with_tags(store: &Store, name: &str, tags: &[&str]) -> TestT
     let id = store.create_tenant(name).await.expect("tenant");
     let key = store.issue_api_key(id, "test").await.expect("key");
     let mut s = store.tenant(id).await.expect("session");
-    let named = |n: &str| EntityFields { name: Some(n.to_string()), ..Default::default() };
+    let named = |n: &str| EntityFields {
+        name: Some(n.to_string()),
+        ..Default::default()
+    };
     let site = entity_id(s.create(Kind::Site, &named("site")).await.unwrap());
-    let line = entity_id(s.create(Kind::Line, &EntityFields { parent_id: Some(site), ..named("line") }).await.unwrap());
-    let machine_id =
-        entity_id(s.create(Kind::Machine, &EntityFields { parent_id: Some(line), ..named("machine") }).await.unwrap());
+    let line = entity_id(
+        s.create(
+            Kind::Line,
+            &EntityFields {
+                parent_id: Some(site),
+                ..named("line")
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let machine_id = entity_id(
+        s.create(
+            Kind::Machine,
+            &EntityFields {
+                parent_id: Some(line),
+                ..named("machine")
+            },
+        )
+        .await
+        .unwrap(),
+    );
     let mut tag_ids = Vec::new();
     for t in tags {
-        let fields = EntityFields { parent_id: Some(machine_id), ..named(t) };
+        let fields = EntityFields {
+            parent_id: Some(machine_id),
+            ..named(t)
+        };
         tag_ids.push(entity_id(s.create(Kind::Tag, &fields).await.unwrap()));
     }
-    TestTenant { id, key, machine_id, tag_ids }
+    TestTenant {
+        id,
+        key,
+        machine_id,
+        tag_ids,
+    }
 }
 
 /// The id of any entity.
@@ -127,14 +163,23 @@ impl TestApp {
     pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = fresh_settings(BackendChoice::Plain).await;
         tweak(&mut settings);
-        let store = Store::open(&settings.database, &settings.store).await.expect("store opens");
-        let server = Server::bind(store.clone(), Arc::new(settings.clone())).await.expect("bind");
+        let store = Store::open(&settings.database, &settings.store)
+            .await
+            .expect("store opens");
+        let server = Server::bind(store.clone(), Arc::new(settings.clone()))
+            .await
+            .expect("bind");
         let url = format!("http://{}", server.local_addr());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(server.run(async move {
             let _ = rx.await;
         }));
-        Self { url, store, settings, stop: Some(tx) }
+        Self {
+            url,
+            store,
+            settings,
+            stop: Some(tx),
+        }
     }
 
     /// Starts a server with default settings.

@@ -42,12 +42,20 @@ async fn fixture(backend: BackendChoice) -> Fixture {
                 quality: Quality::Good,
             })
             .collect();
-        store.tenant(t.id).await.unwrap().ingest(&rows).await.unwrap();
+        store
+            .tenant(t.id)
+            .await
+            .unwrap()
+            .ingest(&rows)
+            .await
+            .unwrap();
     }
     store.maintain().await.unwrap();
     if store.backend() == millwright_platform::store::Backend::Timescale {
         let c = store.owner_pool().get().await.unwrap();
-        c.batch_execute("CALL refresh_continuous_aggregate('rollup_1m', NULL, NULL)").await.unwrap();
+        c.batch_execute("CALL refresh_continuous_aggregate('rollup_1m', NULL, NULL)")
+            .await
+            .unwrap();
     }
     Fixture { store, a, b }
 }
@@ -55,15 +63,30 @@ async fn fixture(backend: BackendChoice) -> Fixture {
 /// An application-role connection with `tenant` set for the session.
 async fn app_conn(store: &Store, tenant: Option<i32>) -> Object {
     let c = store.app_pool().get().await.unwrap();
-    let user: String = c.query_one("SELECT current_user::text", &[]).await.unwrap().get(0);
-    assert_eq!(user, "millwright_app", "tests must run as the application role");
+    let user: String = c
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        user, "millwright_app",
+        "tests must run as the application role"
+    );
     let value = tenant.map(|t| t.to_string()).unwrap_or_default();
-    c.execute("SELECT set_config('millwright.tenant_id', $1, false)", &[&value]).await.unwrap();
+    c.execute(
+        "SELECT set_config('millwright.tenant_id', $1, false)",
+        &[&value],
+    )
+    .await
+    .unwrap();
     c
 }
 
 async fn count(c: &Object, sql: &str) -> i64 {
-    c.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+    c.query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
 }
 
 async fn app_role_owns_nothing(backend: BackendChoice) {
@@ -88,11 +111,32 @@ async fn unfiltered_queries_see_only_the_current_tenant(backend: BackendChoice) 
     assert_eq!(count(&c, "SELECT count(*) FROM sites").await, 1);
     assert_eq!(count(&c, "SELECT count(*) FROM tenants").await, 1);
     assert_eq!(count(&c, "SELECT count(*) FROM tenant_samples").await, 100);
-    assert_eq!(count(&c, "SELECT coalesce(sum(count), 0)::bigint FROM tenant_rollup_1m").await, 100);
-    assert_eq!(count(&c, "SELECT coalesce(sum(count), 0)::bigint FROM tenant_rollup_1h").await, 100);
+    assert_eq!(
+        count(
+            &c,
+            "SELECT coalesce(sum(count), 0)::bigint FROM tenant_rollup_1m"
+        )
+        .await,
+        100
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT coalesce(sum(count), 0)::bigint FROM tenant_rollup_1h"
+        )
+        .await,
+        100
+    );
     // Asking for B's tag explicitly finds nothing either.
     let b_tag = f.b.tag_ids[0];
-    assert_eq!(count(&c, &format!("SELECT count(*) FROM tenant_samples WHERE tag_id = {b_tag}")).await, 0);
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT count(*) FROM tenant_samples WHERE tag_id = {b_tag}")
+        )
+        .await,
+        0
+    );
     // A function in the WHERE clause cannot peek below the security barrier.
     c.batch_execute(
         "CREATE FUNCTION pg_temp.peek(bigint) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS \
@@ -100,15 +144,34 @@ async fn unfiltered_queries_see_only_the_current_tenant(backend: BackendChoice) 
     )
     .await
     .unwrap();
-    let rows = c.query("SELECT tag_id FROM tenant_samples WHERE pg_temp.peek(tag_id)", &[]).await.unwrap();
+    let rows = c
+        .query(
+            "SELECT tag_id FROM tenant_samples WHERE pg_temp.peek(tag_id)",
+            &[],
+        )
+        .await
+        .unwrap();
     assert!(rows.iter().all(|r| r.get::<_, i64>(0) == f.a.tag_ids[0]));
 }
 
 async fn no_tenant_means_no_rows(backend: BackendChoice) {
     let f = fixture(backend).await;
     let c = app_conn(&f.store, None).await;
-    for relation in ["tags", "machines", "lines", "sites", "tenants", "tenant_samples", "tenant_rollup_1m", "tenant_rollup_1h"] {
-        assert_eq!(count(&c, &format!("SELECT count(*) FROM {relation}")).await, 0, "{relation}");
+    for relation in [
+        "tags",
+        "machines",
+        "lines",
+        "sites",
+        "tenants",
+        "tenant_samples",
+        "tenant_rollup_1m",
+        "tenant_rollup_1h",
+    ] {
+        assert_eq!(
+            count(&c, &format!("SELECT count(*) FROM {relation}")).await,
+            0,
+            "{relation}"
+        );
     }
 }
 
@@ -130,14 +193,27 @@ async fn tables_partitions_chunks_and_rollups_are_out_of_reach(backend: BackendC
         .collect();
     assert!(hidden.iter().any(|r| r.contains("samples")), "{hidden:?}");
     if backend == BackendChoice::Plain {
-        assert!(hidden.iter().any(|r| r.contains("samples_p")), "a partition exists: {hidden:?}");
+        assert!(
+            hidden.iter().any(|r| r.contains("samples_p")),
+            "a partition exists: {hidden:?}"
+        );
     } else {
-        assert!(hidden.iter().any(|r| r.contains("_hyper_")), "a chunk exists: {hidden:?}");
+        assert!(
+            hidden.iter().any(|r| r.contains("_hyper_")),
+            "a chunk exists: {hidden:?}"
+        );
     }
     let c = app_conn(&f.store, Some(f.a.id.0)).await;
     for relation in &hidden {
-        let err = c.query(&format!("SELECT * FROM {relation} LIMIT 1"), &[]).await.unwrap_err();
-        assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{relation}: {err}");
+        let err = c
+            .query(&format!("SELECT * FROM {relation} LIMIT 1"), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            "{relation}: {err}"
+        );
     }
 }
 
@@ -147,24 +223,49 @@ async fn writes_cannot_cross_tenants(backend: BackendChoice) {
     let b_machine = f.b.machine_id;
     // Filing a tag under another tenant's machine: the composite key refuses it.
     let err = c
-        .execute(&format!("INSERT INTO tags (machine_id, name) VALUES ({b_machine}, 'sneaky')"), &[])
+        .execute(
+            &format!("INSERT INTO tags (machine_id, name) VALUES ({b_machine}, 'sneaky')"),
+            &[],
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::FOREIGN_KEY_VIOLATION), "{err}");
     // Stamping another tenant's id on a row: row-level security refuses it.
     let err = c
         .execute(
-            &format!("INSERT INTO sites (tenant_id, name) VALUES ({}, 'sneaky')", f.b.id.0),
+            &format!(
+                "INSERT INTO sites (tenant_id, name) VALUES ({}, 'sneaky')",
+                f.b.id.0
+            ),
             &[],
         )
         .await
         .unwrap_err();
-    let message = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+    let message = err
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
     assert!(message.contains("row-level security"), "{message}");
-    assert_eq!(c.execute("UPDATE tags SET name = 'x' WHERE name LIKE 'b.%'", &[]).await.unwrap(), 0);
-    assert_eq!(c.execute("DELETE FROM machines", &[]).await.unwrap(), 1, "only its own");
+    assert_eq!(
+        c.execute("UPDATE tags SET name = 'x' WHERE name LIKE 'b.%'", &[])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        c.execute("DELETE FROM machines", &[]).await.unwrap(),
+        1,
+        "only its own"
+    );
     let owner = f.store.owner_pool().get().await.unwrap();
-    let b_tags: i64 = owner.query_one("SELECT count(*) FROM tags WHERE tenant_id = $1", &[&f.b.id.0]).await.unwrap().get(0);
+    let b_tags: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM tags WHERE tenant_id = $1",
+            &[&f.b.id.0],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(b_tags, 2);
 }
 
@@ -172,11 +273,15 @@ async fn functions_cannot_leak_or_misfile(backend: BackendChoice) {
     let f = fixture(backend).await;
     let c = app_conn(&f.store, Some(f.a.id.0)).await;
     // Maintenance functions are not the application's to call.
-    for call in ["SELECT drop_expired_partitions(interval '1 day')", "SELECT ensure_sample_partitions(current_date, current_date)"] {
+    for call in [
+        "SELECT drop_expired_partitions(interval '1 day')",
+        "SELECT ensure_sample_partitions(current_date, current_date)",
+    ] {
         if let Err(err) = c.query(call, &[]).await {
             let code = err.code().cloned();
             assert!(
-                code == Some(SqlState::INSUFFICIENT_PRIVILEGE) || code == Some(SqlState::UNDEFINED_FUNCTION),
+                code == Some(SqlState::INSUFFICIENT_PRIVILEGE)
+                    || code == Some(SqlState::UNDEFINED_FUNCTION),
                 "{call}: {err}"
             );
         } else {
@@ -184,7 +289,13 @@ async fn functions_cannot_leak_or_misfile(backend: BackendChoice) {
         }
     }
     // Key lookup answers only for a key's own digest; it cannot list keys.
-    let rows = c.query("SELECT * FROM authenticate_api_key(decode(repeat('00', 32), 'hex'))", &[]).await.unwrap();
+    let rows = c
+        .query(
+            "SELECT * FROM authenticate_api_key(decode(repeat('00', 32), 'hex'))",
+            &[],
+        )
+        .await
+        .unwrap();
     assert!(rows.is_empty());
     // Ingest stamps the session's tenant and drops rows for tags that are not its own.
     c.batch_execute("BEGIN").await.unwrap();
@@ -198,17 +309,27 @@ async fn functions_cannot_leak_or_misfile(backend: BackendChoice) {
     )
     .await
     .unwrap();
-    let inserted: i64 = c.query_one("SELECT ingest_commit()", &[]).await.unwrap().get(0);
+    let inserted: i64 = c
+        .query_one("SELECT ingest_commit()", &[])
+        .await
+        .unwrap()
+        .get(0);
     c.batch_execute("COMMIT").await.unwrap();
     assert_eq!(inserted, 1);
     let owner = f.store.owner_pool().get().await.unwrap();
     let misfiled: i64 = owner
-        .query_one("SELECT count(*) FROM samples WHERE tag_id = $1 AND tenant_id <> $2", &[&f.b.tag_ids[0], &f.b.id.0])
+        .query_one(
+            "SELECT count(*) FROM samples WHERE tag_id = $1 AND tenant_id <> $2",
+            &[&f.b.tag_ids[0], &f.b.id.0],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(misfiled, 0);
     // The staging table only takes appends; it cannot be read back or emptied by the app.
-    let err = c.query("SELECT * FROM pg_temp.ingest_staging", &[]).await.unwrap_err();
+    let err = c
+        .query("SELECT * FROM pg_temp.ingest_staging", &[])
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
 }

@@ -26,20 +26,47 @@ fn minute_start() -> DateTime<Utc> {
 
 async fn migrations_create_the_layout_on_an_empty_database(backend: BackendChoice) {
     let (store, settings) = fresh_store(backend).await;
-    let expected = if backend == BackendChoice::Timescale { Backend::Timescale } else { Backend::Plain };
+    let expected = if backend == BackendChoice::Timescale {
+        Backend::Timescale
+    } else {
+        Backend::Plain
+    };
     assert_eq!(store.backend(), expected);
     let client = store.owner_pool().get().await.unwrap();
-    for relation in ["tenants", "api_keys", "sites", "lines", "machines", "tags", "samples", "rollup_1m", "rollup_1h", "tenant_samples"] {
-        let row = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&relation]).await.unwrap();
+    for relation in [
+        "tenants",
+        "api_keys",
+        "sites",
+        "lines",
+        "machines",
+        "tags",
+        "samples",
+        "rollup_1m",
+        "rollup_1h",
+        "tenant_samples",
+    ] {
+        let row = client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&relation])
+            .await
+            .unwrap();
         assert!(row.get::<_, bool>(0), "{relation} missing");
     }
     drop(client);
     // Opening again is a no-op, and a layout cannot be switched under existing data.
-    let again = Store::open(&settings.database, &settings.store).await.unwrap();
+    let again = Store::open(&settings.database, &settings.store)
+        .await
+        .unwrap();
     assert_eq!(again.backend(), expected);
     let mut other = settings.store.clone();
-    other.backend = if expected == Backend::Plain { BackendChoice::Timescale } else { BackendChoice::Plain };
-    let err = Store::open(&settings.database, &other).await.unwrap_err().to_string();
+    other.backend = if expected == Backend::Plain {
+        BackendChoice::Timescale
+    } else {
+        BackendChoice::Plain
+    };
+    let err = Store::open(&settings.database, &other)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("cannot switch"), "{err}");
 }
 
@@ -51,7 +78,11 @@ async fn ingest_then_raw_query_round_trips(backend: BackendChoice) {
         .map(|i| SampleRow {
             tag_id: t.tag_ids[0],
             time: start + Duration::milliseconds(i * 250),
-            value: if i % 50 == 7 { None } else { Some(i as f64 * 0.5) },
+            value: if i % 50 == 7 {
+                None
+            } else {
+                Some(i as f64 * 0.5)
+            },
             quality: match i % 50 {
                 7 => Quality::Bad,
                 9 => Quality::Uncertain,
@@ -62,12 +93,21 @@ async fn ingest_then_raw_query_round_trips(backend: BackendChoice) {
     let mut s = store.tenant(t.id).await.unwrap();
     let outcome = s.ingest(&rows).await.unwrap();
     assert_eq!((outcome.inserted, outcome.skipped), (500, 0));
-    let back = s.raw_samples(t.tag_ids[0], start, start + Duration::hours(1), 100_000).await.unwrap();
+    let back = s
+        .raw_samples(t.tag_ids[0], start, start + Duration::hours(1), 100_000)
+        .await
+        .unwrap();
     assert_eq!(back.len(), rows.len());
     for (sent, got) in rows.iter().zip(&back) {
-        assert_eq!((sent.time, sent.value, sent.quality), (got.time, got.value, got.quality));
+        assert_eq!(
+            (sent.time, sent.value, sent.quality),
+            (got.time, got.value, got.quality)
+        );
     }
-    let limited = s.raw_samples(t.tag_ids[0], start, start + Duration::hours(1), 10).await.unwrap();
+    let limited = s
+        .raw_samples(t.tag_ids[0], start, start + Duration::hours(1), 10)
+        .await
+        .unwrap();
     assert_eq!(limited.len(), 10);
 }
 
@@ -89,17 +129,29 @@ async fn re_ingest_is_idempotent(backend: BackendChoice) {
     assert_eq!((again.inserted, again.skipped), (0, 1000));
     // A batch that overlaps half old, half new, and repeats a row inside itself.
     let mut overlap: Vec<SampleRow> = rows[500..].to_vec();
-    overlap.extend((0..10).map(|i| SampleRow { time: start + Duration::seconds(600 + i), ..rows[0] }));
+    overlap.extend((0..10).map(|i| SampleRow {
+        time: start + Duration::seconds(600 + i),
+        ..rows[0]
+    }));
     overlap.push(overlap[overlap.len() - 1]);
     let o = s.ingest(&overlap).await.unwrap();
     assert_eq!((o.inserted, o.skipped), (10, 501));
-    let n = s.raw_samples(t.tag_ids[0], start, start + Duration::hours(1), 100_000).await.unwrap().len();
+    let n = s
+        .raw_samples(t.tag_ids[0], start, start + Duration::hours(1), 100_000)
+        .await
+        .unwrap()
+        .len();
     assert_eq!(n, 510);
 }
 
 /// Reference aggregate over raw values, computed here rather than in SQL.
-fn reference(values: &[(DateTime<Utc>, f64)], width: BucketWidth, agg: Agg) -> Vec<(DateTime<Utc>, f64)> {
-    let mut buckets: std::collections::BTreeMap<DateTime<Utc>, Vec<(DateTime<Utc>, f64)>> = Default::default();
+fn reference(
+    values: &[(DateTime<Utc>, f64)],
+    width: BucketWidth,
+    agg: Agg,
+) -> Vec<(DateTime<Utc>, f64)> {
+    let mut buckets: std::collections::BTreeMap<DateTime<Utc>, Vec<(DateTime<Utc>, f64)>> =
+        Default::default();
     for &(t, v) in values {
         buckets.entry(width.floor(t)).or_default().push((t, v));
     }
@@ -132,8 +184,15 @@ async fn bucketed_queries_match_a_reference(backend: BackendChoice) {
         time += Duration::milliseconds(1500 + ((i * 31) % 4000) as i64);
         i += 1;
     }
-    let rows: Vec<SampleRow> =
-        values.iter().map(|&(time, v)| SampleRow { tag_id: tag, time, value: Some(v), quality: Quality::Good }).collect();
+    let rows: Vec<SampleRow> = values
+        .iter()
+        .map(|&(time, v)| SampleRow {
+            tag_id: tag,
+            time,
+            value: Some(v),
+            quality: Quality::Good,
+        })
+        .collect();
     let mut s = store.tenant(t.id).await.unwrap();
     for chunk in rows.chunks(997) {
         s.ingest(chunk).await.unwrap();
@@ -142,29 +201,61 @@ async fn bucketed_queries_match_a_reference(backend: BackendChoice) {
     if store.backend() == Backend::Timescale {
         let client = store.owner_pool().get().await.unwrap();
         for cagg in ["rollup_1m", "rollup_1h"] {
-            client.batch_execute(&format!("CALL refresh_continuous_aggregate('{cagg}', NULL, NULL)")).await.unwrap();
+            client
+                .batch_execute(&format!(
+                    "CALL refresh_continuous_aggregate('{cagg}', NULL, NULL)"
+                ))
+                .await
+                .unwrap();
         }
     }
     // Late data for an already rolled-up minute must show up too.
-    let late = SampleRow { tag_id: tag, time: start + Duration::seconds(61) + Duration::milliseconds(1), value: Some(1000.0), quality: Quality::Good };
+    let late = SampleRow {
+        tag_id: tag,
+        time: start + Duration::seconds(61) + Duration::milliseconds(1),
+        value: Some(1000.0),
+        quality: Quality::Good,
+    };
     s.ingest(&[late]).await.unwrap();
     values.push((late.time, 1000.0));
 
-    let (from, to) = (start + Duration::minutes(3), start + Duration::hours(4) + Duration::seconds(30));
-    for (width, source) in [("1m", Source::Rollup1m), ("15m", Source::Rollup1m), ("1h", Source::Rollup1h), ("45s", Source::Raw)] {
+    let (from, to) = (
+        start + Duration::minutes(3),
+        start + Duration::hours(4) + Duration::seconds(30),
+    );
+    for (width, source) in [
+        ("1m", Source::Rollup1m),
+        ("15m", Source::Rollup1m),
+        ("1h", Source::Rollup1h),
+        ("45s", Source::Raw),
+    ] {
         let width_p = BucketWidth::parse(width).unwrap();
         let (lo, hi) = (width_p.floor(from), width_p.ceil(to));
-        let in_range: Vec<_> = values.iter().copied().filter(|(t, _)| *t >= lo && *t < hi).collect();
+        let in_range: Vec<_> = values
+            .iter()
+            .copied()
+            .filter(|(t, _)| *t >= lo && *t < hi)
+            .collect();
         for agg in [Agg::Avg, Agg::Min, Agg::Max, Agg::Last, Agg::Count] {
             let expected = reference(&in_range, width_p, agg);
             for force_raw in [false, true] {
-                let (used, points) = s.bucketed(tag, from, to, width_p, agg, force_raw).await.unwrap();
+                let (used, points) = s
+                    .bucketed(tag, from, to, width_p, agg, force_raw)
+                    .await
+                    .unwrap();
                 assert_eq!(used, if force_raw { Source::Raw } else { source });
-                assert_eq!(points.len(), expected.len(), "{width} {agg:?} raw={force_raw}");
+                assert_eq!(
+                    points.len(),
+                    expected.len(),
+                    "{width} {agg:?} raw={force_raw}"
+                );
                 for (p, (b, x)) in points.iter().zip(&expected) {
                     assert_eq!(p.time, *b);
                     let v = p.value.unwrap();
-                    assert!((v - x).abs() < 1e-9 * x.abs().max(1.0), "{width} {agg:?} at {b}: {v} vs {x}");
+                    assert!(
+                        (v - x).abs() < 1e-9 * x.abs().max(1.0),
+                        "{width} {agg:?} at {b}: {v} vs {x}"
+                    );
                 }
             }
         }
@@ -177,10 +268,18 @@ async fn latest_values_of_many_tags(backend: BackendChoice) {
     let start = minute_start();
     let mut s = store.tenant(t.id).await.unwrap();
     let rows: Vec<SampleRow> = (0..30)
-        .map(|i| SampleRow { tag_id: t.tag_ids[i % 2], time: start + Duration::seconds(i as i64), value: Some(i as f64), quality: Quality::Good })
+        .map(|i| SampleRow {
+            tag_id: t.tag_ids[i % 2],
+            time: start + Duration::seconds(i as i64),
+            value: Some(i as f64),
+            quality: Quality::Good,
+        })
         .collect();
     s.ingest(&rows).await.unwrap();
-    let latest = s.latest(&[t.tag_ids[1], t.tag_ids[0], t.tag_ids[2]]).await.unwrap();
+    let latest = s
+        .latest(&[t.tag_ids[1], t.tag_ids[0], t.tag_ids[2]])
+        .await
+        .unwrap();
     assert_eq!(latest[0].0, t.tag_ids[1]);
     assert_eq!(latest[0].1.unwrap().value, Some(29.0));
     assert_eq!(latest[1].1.unwrap().value, Some(28.0));
@@ -192,15 +291,32 @@ async fn another_tenants_tag_ids_are_ignored_on_ingest(backend: BackendChoice) {
     let a = tenant_with_tags(&store, "a", &["x"]).await;
     let b = tenant_with_tags(&store, "b", &["x"]).await;
     let mut s = store.tenant(a.id).await.unwrap();
-    let row = SampleRow { tag_id: b.tag_ids[0], time: minute_start(), value: Some(1.0), quality: Quality::Good };
+    let row = SampleRow {
+        tag_id: b.tag_ids[0],
+        time: minute_start(),
+        value: Some(1.0),
+        quality: Quality::Good,
+    };
     let o = s.ingest(&[row]).await.unwrap();
     assert_eq!((o.inserted, o.skipped), (0, 1));
     let mut sb = store.tenant(b.id).await.unwrap();
-    assert!(sb.raw_samples(b.tag_ids[0], minute_start() - Duration::hours(1), Utc::now(), 10).await.unwrap().is_empty());
+    assert!(sb
+        .raw_samples(
+            b.tag_ids[0],
+            minute_start() - Duration::hours(1),
+            Utc::now(),
+            10
+        )
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
 async fn timescale_presence_is_reported() {
     // Not an assertion on the machine: records in the test output which layouts ran.
-    eprintln!("TimescaleDB installed here: {}", timescale_available().await);
+    eprintln!(
+        "TimescaleDB installed here: {}",
+        timescale_available().await
+    );
 }

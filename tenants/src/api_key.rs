@@ -35,7 +35,9 @@ pub struct NewApiKey {
 
 impl std::fmt::Debug for NewApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewApiKey").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("NewApiKey")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -44,26 +46,39 @@ impl NewApiKey {
     pub fn generate() -> Self {
         let mut rng = rand::rngs::OsRng;
         let mut draw = |n: usize| -> String {
-            (0..n).map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char).collect()
+            (0..n)
+                .map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char)
+                .collect()
         };
         let id = draw(PREFIX_LEN).to_ascii_lowercase();
         let secret = draw(SECRET_LEN);
         let prefix = format!("{MARKER}{id}");
         let plaintext = format!("{prefix}_{secret}");
         let digest = Sha256::digest(plaintext.as_bytes()).into();
-        Self { plaintext, prefix, digest }
+        Self {
+            plaintext,
+            prefix,
+            digest,
+        }
     }
 }
 
 /// The storage digest of a presented key, after checking its shape, so that garbage is turned
 /// away without a database round trip.
 pub fn digest(presented: &str) -> Result<[u8; 32]> {
-    let rest = presented.strip_prefix(MARKER).ok_or(Error::MalformedApiKey("missing mwk_ marker"))?;
-    let (id, secret) = rest.split_once('_').ok_or(Error::MalformedApiKey("missing separator"))?;
+    let rest = presented
+        .strip_prefix(MARKER)
+        .ok_or(Error::MalformedApiKey("missing mwk_ marker"))?;
+    let (id, secret) = rest
+        .split_once('_')
+        .ok_or(Error::MalformedApiKey("missing separator"))?;
     if id.len() != PREFIX_LEN || secret.len() != SECRET_LEN {
         return Err(Error::MalformedApiKey("wrong length"));
     }
-    if !presented[MARKER.len()..].bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric()) {
+    if !presented[MARKER.len()..]
+        .bytes()
+        .all(|b| b == b'_' || b.is_ascii_alphanumeric())
+    {
         return Err(Error::MalformedApiKey("unexpected character"));
     }
     Ok(Sha256::digest(presented.as_bytes()).into())
@@ -83,7 +98,12 @@ mod tests {
 
     #[test]
     fn malformed_keys_are_rejected() {
-        for bad in ["", "Bearer x", "mwk_short_x", "abc_12345678_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"] {
+        for bad in [
+            "",
+            "Bearer x",
+            "mwk_short_x",
+            "abc_12345678_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        ] {
             assert!(digest(bad).is_err(), "{bad} accepted");
         }
         let good = NewApiKey::generate();

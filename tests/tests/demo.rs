@@ -9,14 +9,18 @@ use serde_json::Value;
 
 #[tokio::test]
 async fn demo_runs_live_with_no_configuration() -> anyhow::Result<()> {
-    let data = tempfile::Builder::new().prefix("millwright-e2e-").tempdir_in("/tmp")?;
+    let data = tempfile::Builder::new()
+        .prefix("millwright-e2e-")
+        .tempdir_in("/tmp")?;
     let mut settings = Settings::default();
     settings.http.listen = "127.0.0.1:0".parse()?;
     settings.store.maintenance_interval_secs = 1;
     let demo = Demo::start(settings, data.path().to_path_buf()).await?;
     let http = reqwest::Client::new();
     let get = |path: String| {
-        let req = http.get(format!("{}{path}", demo.info.api)).bearer_auth(&demo.info.api_key);
+        let req = http
+            .get(format!("{}{path}", demo.info.api))
+            .bearer_auth(&demo.info.api_key);
         async move { req.send().await?.error_for_status()?.json::<Value>().await }
     };
 
@@ -24,7 +28,11 @@ async fn demo_runs_live_with_no_configuration() -> anyhow::Result<()> {
     let tags = tags.as_array().unwrap();
     assert!(tags.len() >= 20, "the demo plant has its tags");
     for plant in ["appliance-plant", "garment-plant", "machinery-plant"] {
-        assert!(tags.iter().any(|t| t["name"].as_str().unwrap().starts_with(plant)), "{plant}");
+        assert!(
+            tags.iter()
+                .any(|t| t["name"].as_str().unwrap().starts_with(plant)),
+            "{plant}"
+        );
     }
     let ids: Vec<String> = tags.iter().map(|t| t["id"].to_string()).collect();
 
@@ -32,7 +40,12 @@ async fn demo_runs_live_with_no_configuration() -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let latest = get(format!("/api/v1/samples/latest?tags={}", ids.join(","))).await?;
-        if latest.as_array().unwrap().iter().all(|l| !l["sample"].is_null()) {
+        if latest
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| !l["sample"].is_null())
+        {
             break;
         }
         assert!(Instant::now() < deadline, "no live data: {latest}");
@@ -42,7 +55,9 @@ async fn demo_runs_live_with_no_configuration() -> anyhow::Result<()> {
     let first = get(format!("/api/v1/tags/{}/samples", ids[0])).await?;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let later = get(format!("/api/v1/tags/{}/samples", ids[0])).await?;
-    assert!(later["samples"].as_array().unwrap().len() > first["samples"].as_array().unwrap().len());
+    assert!(
+        later["samples"].as_array().unwrap().len() > first["samples"].as_array().unwrap().len()
+    );
     let bucketed = get(format!("/api/v1/tags/{}/samples?bucket=1m&agg=avg", ids[0])).await?;
     assert!(!bucketed["points"].as_array().unwrap().is_empty());
 

@@ -113,7 +113,8 @@ pub struct PortService {
 }
 
 impl PortService {
-    /// A service answering for these units (unit 0 and 255 go to the only unit, if one).
+    /// A service answering for these units (unit 0 and 255 go to the only unit, if one);
+    /// requests to other units get no answer, as on a serial bus.
     pub fn new(units: HashMap<u8, SharedBank>) -> Self {
         PortService { units: Arc::new(units) }
     }
@@ -121,17 +122,18 @@ impl PortService {
 
 impl tokio_modbus::server::Service for PortService {
     type Request = SlaveRequest<'static>;
-    type Response = Response;
+    type Response = Option<Response>;
     type Exception = ExceptionCode;
-    type Future = future::Ready<Result<Response, ExceptionCode>>;
+    type Future = future::Ready<Result<Option<Response>, ExceptionCode>>;
 
     fn call(&self, req: Self::Request) -> Self::Future {
         let bank = self.units.get(&req.slave).or_else(|| {
             (self.units.len() == 1 && (req.slave == 0 || req.slave == 255)).then(|| self.units.values().next()).flatten()
         });
         future::ready(match bank {
-            Some(b) => b.lock().expect("bank lock").handle(req.request),
-            None => Err(ExceptionCode::GatewayTargetDevice),
+            Some(b) => b.lock().expect("bank lock").handle(req.request).map(Some),
+            // An absent unit stays silent, as on a serial bus.
+            None => Ok(None),
         })
     }
 }

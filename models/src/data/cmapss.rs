@@ -209,7 +209,9 @@ impl CmapssData {
         let mut test_rul = Vec::with_capacity(n_held);
         for &i in &held {
             let engine = &self.train[i];
-            let low = min_cycles.max(engine.len().saturating_sub(max_rul)).min(engine.len());
+            let low = min_cycles
+                .max(engine.len().saturating_sub(max_rul))
+                .min(engine.len());
             let keep = rng.gen_range(low..=engine.len());
             test.push(Engine {
                 unit: engine.unit,

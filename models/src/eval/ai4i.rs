@@ -127,7 +127,7 @@ pub fn eval_ai4i_rows(rows: &[Ai4iRow], options: &Ai4iOptions) -> Result<Ai4iRep
         test_rows: test.len(),
         test_failures: y_test.iter().filter(|&&b| b).count(),
         model: format!(
-            "{} bagged linfa decision trees (max depth {:?}, min leaf {}), features {:?}, threshold from {}-fold inner CV, seed {}",
+            "{} bagged smartcore decision trees (max depth {:?}, min leaf {}), features {:?}, threshold from {}-fold inner CV, seed {}",
             p.trees,
             p.max_depth,
             p.min_leaf,

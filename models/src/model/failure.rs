@@ -1,13 +1,22 @@
-//! Failure-within-horizon classifier: bagged decision trees from linfa-ensemble.
+//! Failure-within-horizon classifier: bagged decision trees.
+//!
+//! The trees are smartcore's `DecisionTreeClassifier`, bagged here on seeded, stratified
+//! bootstrap samples. linfa-ensemble's random forest was tried first but is not reproducible:
+//! linfa-trees sums class frequencies in `f32` while iterating a randomly seeded `HashMap`, so
+//! near-tied splits flip between runs (ROC AUC varied in the fourth decimal). Its trees also
+//! predict labels only, and fitting cost grows with the whole data set at every node.
 
-use linfa::prelude::*;
-use linfa_ensemble::{EnsembleLearner, EnsembleLearnerParams};
-use linfa_trees::DecisionTree;
 use ndarray::{Array1, ArrayView1, ArrayView2, Axis};
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
+use smartcore::linalg::basic::arrays::Array;
+use smartcore::linalg::basic::matrix::DenseMatrix;
+use smartcore::tree::decision_tree_classifier::{
+    DecisionTreeClassifier, DecisionTreeClassifierParameters,
+};
 
-use super::{check_xy, Model, ModelKind};
+use super::{check_xy, to_matrix, Model, ModelKind};
 use crate::error::{Error, Result};
 use crate::eval::metrics::BinaryMetrics;
 use crate::split::stratified_folds;
@@ -18,10 +27,10 @@ pub struct FailureParams {
     /// Number of trees.
     pub trees: usize,
     /// Maximum depth of each tree (`None`: grow until leaves are pure).
-    pub max_depth: Option<usize>,
+    pub max_depth: Option<u16>,
     /// Minimum number of samples in a leaf.
-    pub min_leaf: f32,
-    /// Share of the features each tree sees (linfa-ensemble draws them once per tree).
+    pub min_leaf: usize,
+    /// Share of the features each tree sees (drawn once per tree).
     pub feature_proportion: f64,
     /// Folds of the inner cross-validation that picks the alarm threshold maximising the
     /// failure-class F1 on the training data; 0 or 1 keeps `threshold`.
@@ -37,7 +46,7 @@ impl Default for FailureParams {
         FailureParams {
             trees: 200,
             max_depth: None,
-            min_leaf: 1.0,
+            min_leaf: 1,
             feature_proportion: 1.0,
             calibration_folds: 5,
             threshold: 0.5,
@@ -46,10 +55,15 @@ impl Default for FailureParams {
     }
 }
 
-type Forest = EnsembleLearner<DecisionTree<f64, usize>>;
+type Tree = DecisionTreeClassifier<f64, u32, DenseMatrix<f64>, Vec<u32>>;
 
-/// Binary classifier: an ensemble of linfa decision trees on bootstrap samples. The failure
-/// probability is the share of trees that vote "failure"; the alarm threshold on it is
+/// Fitted trees, each with the feature columns it was trained on.
+struct Forest {
+    trees: Vec<(Tree, Vec<usize>)>,
+}
+
+/// Binary classifier: an ensemble of decision trees on stratified bootstrap samples. The failure
+/// probability is the mean of the trees' leaf probabilities; the alarm threshold on it is
 /// calibrated by inner stratified cross-validation on the training data only.
 pub struct FailureClassifier {
     params: FailureParams,
@@ -60,7 +74,10 @@ impl std::fmt::Debug for FailureClassifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FailureClassifier")
             .field("params", &self.params)
-            .field("fitted", &self.fitted.is_some())
+            .field(
+                "trees",
+                &self.fitted.as_ref().map_or(0, |(f, _)| f.trees.len()),
+            )
             .field("threshold", &self.threshold())
             .finish()
     }
@@ -81,28 +98,46 @@ impl FailureClassifier {
     }
 
     fn train(&self, x: ArrayView2<'_, f64>, y: &[bool], seed: u64) -> Result<Forest> {
-        let targets: Array1<usize> = y.iter().map(|&b| usize::from(b)).collect();
-        let dataset = Dataset::new(x.to_owned(), targets);
-        let tree = DecisionTree::params()
-            .max_depth(self.params.max_depth)
-            .min_weight_leaf(self.params.min_leaf)
-            .min_weight_split(2.0 * self.params.min_leaf);
-        let forest = EnsembleLearnerParams::new_fixed_rng(tree, StdRng::seed_from_u64(seed))
-            .ensemble_size(self.params.trees)
-            .bootstrap_proportion(1.0)
-            .feature_proportion(self.params.feature_proportion)
-            .fit(&dataset)?;
-        Ok(forest)
+        let p = &self.params;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let classes: [Vec<usize>; 2] =
+            [false, true].map(|c| (0..y.len()).filter(|&i| y[i] == c).collect());
+        let n_features =
+            ((x.ncols() as f64 * p.feature_proportion).ceil() as usize).clamp(1, x.ncols());
+        let mut params = DecisionTreeClassifierParameters::default()
+            .with_min_samples_leaf(p.min_leaf)
+            .with_min_samples_split(2 * p.min_leaf);
+        params.max_depth = p.max_depth;
+        let mut trees = Vec::with_capacity(p.trees);
+        for _ in 0..p.trees {
+            // Bootstrap within each class, so every tree sees both.
+            let rows: Vec<usize> = classes
+                .iter()
+                .flat_map(|c| {
+                    (0..c.len())
+                        .map(|_| c[rng.gen_range(0..c.len())])
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let mut features = sample(&mut rng, x.ncols(), n_features).into_vec();
+            features.sort_unstable();
+            let sub = x.select(Axis(0), &rows).select(Axis(1), &features);
+            let labels: Vec<u32> = rows.iter().map(|&i| u32::from(y[i])).collect();
+            let tree = Tree::fit(&to_matrix(sub.view())?, &labels, params.clone())?;
+            trees.push((tree, features));
+        }
+        Ok(Forest { trees })
     }
 
-    fn probabilities(forest: &Forest, x: ArrayView2<'_, f64>) -> Array1<f64> {
-        let mut votes = Array1::<f64>::zeros(x.nrows());
-        for (tree, features) in forest.models.iter().zip(&forest.model_features) {
-            let sub = x.select(Axis(1), features);
-            let predicted: Array1<usize> = tree.predict(&sub);
-            votes.zip_mut_with(&predicted, |v, &p| *v += p as f64);
+    fn probabilities(forest: &Forest, x: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
+        let mut total = Array1::<f64>::zeros(x.nrows());
+        for (tree, features) in &forest.trees {
+            let proba = tree.predict_proba(&to_matrix(x.select(Axis(1), features).view())?)?;
+            for (i, t) in total.iter_mut().enumerate() {
+                *t += *proba.get((i, 1));
+            }
         }
-        votes / forest.models.len().max(1) as f64
+        Ok(total / forest.trees.len().max(1) as f64)
     }
 
     fn calibrate(&self, x: ArrayView2<'_, f64>, y: &[bool]) -> Result<f64> {
@@ -121,7 +156,7 @@ impl FailureClassifier {
                 &y_train,
                 self.params.seed + f as u64 + 1,
             )?;
-            let p = Self::probabilities(&forest, x.select(Axis(0), &held).view());
+            let p = Self::probabilities(&forest, x.select(Axis(0), &held).view())?;
             for (&i, &pi) in held.iter().zip(p.iter()) {
                 oof[i] = pi;
             }
@@ -161,7 +196,7 @@ impl Model for FailureClassifier {
 
     fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
         let (forest, _) = self.fitted.as_ref().ok_or(Error::NotFitted)?;
-        Ok(Self::probabilities(forest, x))
+        Self::probabilities(forest, x)
     }
 
     fn alarm(&self, output: f64) -> Option<bool> {

@@ -15,7 +15,7 @@ use smartcore::ensemble::random_forest_regressor::{
 };
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
-use super::{check_xy, Model, ModelKind};
+use super::{check_xy, to_matrix, Model, ModelKind};
 use crate::error::{Error, Result};
 
 /// Which tree ensemble [`RulForest`] grows.
@@ -84,11 +84,6 @@ impl RulForest {
             fitted: None,
         }
     }
-}
-
-fn to_matrix(x: ArrayView2<'_, f64>) -> Result<Matrix> {
-    let values: Vec<f64> = x.iter().copied().collect();
-    Ok(DenseMatrix::new(x.nrows(), x.ncols(), values, false)?)
 }
 
 impl Model for RulForest {

@@ -29,7 +29,10 @@ pub(super) async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, 
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body is larger than {} bytes", state.settings.http.max_body_bytes),
+                format!(
+                    "request body is larger than {} bytes",
+                    state.settings.http.max_body_bytes
+                ),
             )
             .with_field("body")
         } else {
@@ -43,7 +46,11 @@ pub(super) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." || path.is_empty() { "body".to_string() } else { path };
+        let field = if path == "." || path.is_empty() {
+            "body".to_string()
+        } else {
+            path
+        };
         ApiError::field(field, e.into_inner().to_string())
     })
 }
@@ -56,8 +63,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let pairs: Vec<(String, String)> =
-            form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
-        from_pairs::<T>(&pairs).map(Query).map_err(|e| ApiError::field(culprit::<T>(&pairs, &e), e))
+            form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        from_pairs::<T>(&pairs)
+            .map(Query)
+            .map_err(|e| ApiError::field(culprit::<T>(&pairs, &e), e))
     }
 }
 
@@ -71,15 +82,23 @@ fn from_pairs<T: DeserializeOwned>(pairs: &[(String, String)]) -> Result<T, Stri
 /// "missing field") is the culprit.
 fn culprit<T: DeserializeOwned>(pairs: &[(String, String)], error: &str) -> String {
     for (i, (key, _)) in pairs.iter().enumerate() {
-        let rest: Vec<(String, String)> =
-            pairs.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| p.clone()).collect();
+        let rest: Vec<(String, String)> = pairs
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| p.clone())
+            .collect();
         match from_pairs::<T>(&rest) {
             Ok(_) => return key.clone(),
             Err(e) if e.contains(&format!("missing field `{key}`")) => return key.clone(),
             Err(_) => {}
         }
     }
-    error.split('`').nth(1).map(str::to_string).unwrap_or_else(|| "query".to_string())
+    error
+        .split('`')
+        .nth(1)
+        .map(str::to_string)
+        .unwrap_or_else(|| "query".to_string())
 }
 
 /// The caller's tenant, from `Authorization: Bearer <API key>`.
@@ -89,7 +108,10 @@ pub struct Caller(pub TenantId);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -103,7 +125,9 @@ impl FromRequestParts<AppState> for Caller {
             .map_err(|_| ApiError::unauthorized("invalid API key"))?;
         match state.store.authenticate(&digest).await? {
             Some(tenant) => Ok(Caller(tenant)),
-            None => Err(ApiError::unauthorized("invalid, expired or revoked API key")),
+            None => Err(ApiError::unauthorized(
+                "invalid, expired or revoked API key",
+            )),
         }
     }
 }

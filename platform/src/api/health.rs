@@ -25,7 +25,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiEr
         Ok(()) => Ok("ready"),
         Err(e) => {
             tracing::warn!(error = %e, "Not ready: the database does not answer.");
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the database does not answer"))
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database does not answer",
+            ))
         }
     }
 }

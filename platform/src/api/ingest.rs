@@ -91,7 +91,10 @@ pub async fn ingest(
     if body.samples.len() > max {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("{} samples in one request; at most {max} (send several batches)", body.samples.len()),
+            format!(
+                "{} samples in one request; at most {max} (send several batches)",
+                body.samples.len()
+            ),
         )
         .with_field("samples"));
     }
@@ -103,10 +106,22 @@ pub async fn ingest(
     };
 
     // Resolve tag names and ids in one round trip each.
-    let names: Vec<&str> = body.samples.iter().filter_map(|s| s.tag.as_deref()).collect();
-    let name_ids = if names.is_empty() { HashMap::new() } else { session.tag_ids_by_name(&names).await? };
+    let names: Vec<&str> = body
+        .samples
+        .iter()
+        .filter_map(|s| s.tag.as_deref())
+        .collect();
+    let name_ids = if names.is_empty() {
+        HashMap::new()
+    } else {
+        session.tag_ids_by_name(&names).await?
+    };
     let ids: Vec<i64> = body.samples.iter().filter_map(|s| s.tag_id).collect();
-    let known_ids = if ids.is_empty() { Default::default() } else { session.existing_tag_ids(&ids).await? };
+    let known_ids = if ids.is_empty() {
+        Default::default()
+    } else {
+        session.existing_tag_ids(&ids).await?
+    };
 
     let mut rows = Vec::with_capacity(body.samples.len());
     let mut rejected = Vec::new();
@@ -118,20 +133,38 @@ pub async fn ingest(
                     "" => format!("samples[{index}]"),
                     field => format!("samples[{index}].{field}"),
                 };
-                rejected.push(RejectedSample { index, field, detail })
+                rejected.push(RejectedSample {
+                    index,
+                    field,
+                    detail,
+                })
             }
         }
     }
     state.metrics.samples_rejected.inc_by(rejected.len() as u64);
     if !rejected.is_empty() && (body.atomic || rows.is_empty()) {
-        let errors = rejected.into_iter().map(|r| FieldError { field: r.field, detail: r.detail }).collect();
-        let why = if body.atomic { "atomic batch has invalid samples; nothing was stored" } else { "no valid sample" };
+        let errors = rejected
+            .into_iter()
+            .map(|r| FieldError {
+                field: r.field,
+                detail: r.detail,
+            })
+            .collect();
+        let why = if body.atomic {
+            "atomic batch has invalid samples; nothing was stored"
+        } else {
+            "no valid sample"
+        };
         return Err(ApiError::fields(why, errors));
     }
     let outcome = session.ingest(&rows).await?;
     state.metrics.samples_accepted.inc_by(outcome.inserted);
     state.metrics.samples_duplicate.inc_by(outcome.skipped);
-    Ok(axum::Json(IngestResponse { accepted: outcome.inserted, duplicates: outcome.skipped, rejected }))
+    Ok(axum::Json(IngestResponse {
+        accepted: outcome.inserted,
+        duplicates: outcome.skipped,
+        rejected,
+    }))
 }
 
 struct TimeWindow {
@@ -164,10 +197,12 @@ impl IncomingSample {
             return Err((field, detail.clone()));
         }
         let tag_id = match (&self.tag, self.tag_id) {
-            (Some(_), Some(_)) => return Err(("tag", "give either tag or tag_id, not both".into())),
-            (Some(name), None) => {
-                *name_ids.get(name).ok_or_else(|| ("tag", format!("unknown tag {name:?}")))?
+            (Some(_), Some(_)) => {
+                return Err(("tag", "give either tag or tag_id, not both".into()))
             }
+            (Some(name), None) => *name_ids
+                .get(name)
+                .ok_or_else(|| ("tag", format!("unknown tag {name:?}")))?,
             (None, Some(id)) => known_ids
                 .get(&id)
                 .copied()
@@ -194,10 +229,15 @@ impl IncomingSample {
         let value = match &self.value {
             None | Some(serde_json::Value::Null) if quality == Quality::Bad => None,
             None | Some(serde_json::Value::Null) => {
-                return Err(("value", "missing (only bad-quality samples may omit it)".into()))
+                return Err((
+                    "value",
+                    "missing (only bad-quality samples may omit it)".into(),
+                ))
             }
             Some(serde_json::Value::Number(n)) => {
-                let v = n.as_f64().ok_or(("value", "not representable as a double".to_string()))?;
+                let v = n
+                    .as_f64()
+                    .ok_or(("value", "not representable as a double".to_string()))?;
                 if !v.is_finite() {
                     return Err(("value", "must be finite".into()));
                 }
@@ -206,12 +246,20 @@ impl IncomingSample {
             Some(serde_json::Value::String(s))
                 if s.parse::<f64>().is_ok_and(|v| !v.is_finite()) =>
             {
-                return Err(("value", format!("{s:?} is not finite; NaN and infinities are refused")))
+                return Err((
+                    "value",
+                    format!("{s:?} is not finite; NaN and infinities are refused"),
+                ))
             }
             Some(serde_json::Value::Bool(b)) => Some(if *b { 1.0 } else { 0.0 }),
             Some(other) => return Err(("value", format!("{other} is not a number"))),
         };
-        Ok(SampleRow { tag_id, time, value, quality })
+        Ok(SampleRow {
+            tag_id,
+            time,
+            value,
+            quality,
+        })
     }
 }
 
@@ -225,7 +273,10 @@ fn parse_time(raw: Option<&serde_json::Value>) -> Result<DateTime<Utc>, Invalid>
             .as_i64()
             .and_then(DateTime::from_timestamp_millis)
             .ok_or_else(|| ("time", format!("{n} is not a valid millisecond timestamp"))),
-        Some(other) => Err(("time", format!("{other} is neither an RFC 3339 string nor epoch milliseconds"))),
+        Some(other) => Err((
+            "time",
+            format!("{other} is neither an RFC 3339 string nor epoch milliseconds"),
+        )),
     }
 }
 
@@ -305,5 +356,8 @@ impl<'de> Visitor<'de> for SampleVisitor {
 }
 
 fn not_an_object(what: &str) -> IncomingSample {
-    IncomingSample { shape_error: Some(("", format!("{what} is not a sample object"))), ..Default::default() }
+    IncomingSample {
+        shape_error: Some(("", format!("{what} is not a sample object"))),
+        ..Default::default()
+    }
 }

@@ -62,13 +62,41 @@ impl Metrics {
             pool_available: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register("http_requests", "HTTP requests by route and status", requests);
-        registry.register("http_request_duration_seconds", "HTTP request latency", latency);
-        registry.register("ingest_samples_accepted", "Samples newly stored", m.samples_accepted.clone());
-        registry.register("ingest_samples_duplicate", "Samples skipped as already stored", m.samples_duplicate.clone());
-        registry.register("ingest_samples_rejected", "Samples refused as invalid", m.samples_rejected.clone());
-        registry.register("db_pool_connections", "Connections in the application pool", m.pool_size.clone());
-        registry.register("db_pool_available", "Idle connections in the application pool", m.pool_available.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests,
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            latency,
+        );
+        registry.register(
+            "ingest_samples_accepted",
+            "Samples newly stored",
+            m.samples_accepted.clone(),
+        );
+        registry.register(
+            "ingest_samples_duplicate",
+            "Samples skipped as already stored",
+            m.samples_duplicate.clone(),
+        );
+        registry.register(
+            "ingest_samples_rejected",
+            "Samples refused as invalid",
+            m.samples_rejected.clone(),
+        );
+        registry.register(
+            "db_pool_connections",
+            "Connections in the application pool",
+            m.pool_size.clone(),
+        );
+        registry.register(
+            "db_pool_available",
+            "Idle connections in the application pool",
+            m.pool_available.clone(),
+        );
         Arc::new(Metrics { registry, ..m })
     }
 
@@ -91,12 +119,20 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let started = Instant::now();
     let response = next.run(request).await;
     let labels = RouteOnly { method, route };
-    state.metrics.latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .latency
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
     let status = response.status().as_u16();
     state
         .metrics
         .requests
-        .get_or_create(&RouteLabels { method: labels.method, route: labels.route, status })
+        .get_or_create(&RouteLabels {
+            method: labels.method,
+            route: labels.route,
+            status,
+        })
         .inc();
     response
 }
@@ -107,7 +143,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     state.metrics.pool_size.set(size as i64);
     state.metrics.pool_available.set(available as i64);
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

@@ -51,7 +51,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status and a message.
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self { status, detail: detail.into(), field: None, errors: Vec::new() }
+        Self {
+            status,
+            detail: detail.into(),
+            field: None,
+            errors: Vec::new(),
+        }
     }
 
     /// 422 naming one field.
@@ -102,16 +107,26 @@ impl From<Error> for ApiError {
                 let field = constraint_field(db.constraint());
                 match *db.code() {
                     SqlState::UNIQUE_VIOLATION => {
-                        return Self::new(StatusCode::CONFLICT, "an object with this name already exists here")
-                            .with_field(field.unwrap_or("name"));
+                        return Self::new(
+                            StatusCode::CONFLICT,
+                            "an object with this name already exists here",
+                        )
+                        .with_field(field.unwrap_or("name"));
                     }
                     SqlState::FOREIGN_KEY_VIOLATION => {
                         let field = field.unwrap_or("parent");
-                        return Self::field(field, format!("{field} does not refer to an existing object"));
+                        return Self::field(
+                            field,
+                            format!("{field} does not refer to an existing object"),
+                        );
                     }
                     SqlState::CHECK_VIOLATION | SqlState::NOT_NULL_VIOLATION => {
-                        let field = db.column().map(str::to_string).or(field.map(str::to_string));
-                        let detail = "value out of the allowed range (names are 1 to 200 characters)";
+                        let field = db
+                            .column()
+                            .map(str::to_string)
+                            .or(field.map(str::to_string));
+                        let detail =
+                            "value out of the allowed range (names are 1 to 200 characters)";
                         return Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
                             .with_field(field.unwrap_or_else(|| "body".into()));
                     }
@@ -121,22 +136,34 @@ impl From<Error> for ApiError {
         }
         if matches!(e, Error::Pool(_)) {
             tracing::warn!(error = %e, "No database connection available.");
-            return Self::new(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable, try again shortly");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable, try again shortly",
+            );
         }
         tracing::error!(error = ?e, "Request failed.");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error; the details are in the server log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; the details are in the server log",
+        )
     }
 }
 
 /// The request field behind a constraint, from our constraint naming.
 fn constraint_field(constraint: Option<&str>) -> Option<&'static str> {
     let c = constraint?;
-    ["site_id", "line_id", "machine_id", "name"].into_iter().find(|f| c.contains(f))
+    ["site_id", "line_id", "machine_id", "name"]
+        .into_iter()
+        .find(|f| c.contains(f))
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let title = self.status.canonical_reason().unwrap_or("Error").to_string();
+        let title = self
+            .status
+            .canonical_reason()
+            .unwrap_or("Error")
+            .to_string();
         let body = Problem {
             kind: "about:blank".into(),
             title,
@@ -147,7 +174,10 @@ impl IntoResponse for ApiError {
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

@@ -109,7 +109,12 @@ pub async fn tag_samples(
     let force_raw = match q.source.as_deref() {
         None | Some("auto") => false,
         Some("raw") => true,
-        Some(other) => return Err(ApiError::field("source", format!("{other:?} is not auto or raw"))),
+        Some(other) => {
+            return Err(ApiError::field(
+                "source",
+                format!("{other:?} is not auto or raw"),
+            ))
+        }
     };
     let mut session = state.store.tenant(tenant).await?;
     if session.get(Kind::Tag, id).await?.is_none() {
@@ -121,29 +126,65 @@ pub async fn tag_samples(
         }
         let limit = q.limit.unwrap_or(MAX_RAW);
         if !(1..=MAX_RAW).contains(&limit) {
-            return Err(ApiError::field("limit", format!("must be between 1 and {MAX_RAW}")));
+            return Err(ApiError::field(
+                "limit",
+                format!("must be between 1 and {MAX_RAW}"),
+            ));
         }
         let samples = session.raw_samples(id, from, to, limit).await?;
         let samples = samples
             .into_iter()
-            .map(|s| RawSampleOut { time: s.time, value: s.value, quality: s.quality })
+            .map(|s| RawSampleOut {
+                time: s.time,
+                value: s.value,
+                quality: s.quality,
+            })
             .collect();
-        return Ok(axum::Json(SamplesResponse::Raw { tag_id: id, samples }));
+        return Ok(axum::Json(SamplesResponse::Raw {
+            tag_id: id,
+            samples,
+        }));
     };
     if q.limit.is_some() {
-        return Err(ApiError::field("limit", "applies to raw samples only, not with `bucket`"));
+        return Err(ApiError::field(
+            "limit",
+            "applies to raw samples only, not with `bucket`",
+        ));
     }
     let width = BucketWidth::parse(&bucket).ok_or_else(|| {
-        ApiError::field("bucket", format!("{bucket:?} is not a width like 30s, 1m, 15m, 1h, 1d (at most 31d)"))
+        ApiError::field(
+            "bucket",
+            format!("{bucket:?} is not a width like 30s, 1m, 15m, 1h, 1d (at most 31d)"),
+        )
     })?;
     if (to - from).num_seconds() / width.secs() > MAX_BUCKETS {
-        return Err(ApiError::field("bucket", format!("more than {MAX_BUCKETS} buckets; use a wider bucket")));
+        return Err(ApiError::field(
+            "bucket",
+            format!("more than {MAX_BUCKETS} buckets; use a wider bucket"),
+        ));
     }
     let agg = q.agg.unwrap_or(Agg::Avg);
-    let (source, points) = session.bucketed(id, from, to, width, agg, force_raw).await?;
-    let source = serde_json::to_value(source).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-    let points = points.into_iter().map(|p| BucketPointOut { time: p.time, value: p.value }).collect();
-    Ok(axum::Json(SamplesResponse::Bucketed { tag_id: id, bucket, agg, source, points }))
+    let (source, points) = session
+        .bucketed(id, from, to, width, agg, force_raw)
+        .await?;
+    let source = serde_json::to_value(source)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let points = points
+        .into_iter()
+        .map(|p| BucketPointOut {
+            time: p.time,
+            value: p.value,
+        })
+        .collect();
+    Ok(axum::Json(SamplesResponse::Bucketed {
+        tag_id: id,
+        bucket,
+        agg,
+        source,
+        points,
+    }))
 }
 
 /// Query parameters of `GET /samples/latest`.
@@ -185,10 +226,17 @@ pub async fn latest(
         .tags
         .split(',')
         .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse::<i64>().map_err(|_| ApiError::field("tags", format!("{s:?} is not a tag id"))))
+        .map(|s| {
+            s.trim()
+                .parse::<i64>()
+                .map_err(|_| ApiError::field("tags", format!("{s:?} is not a tag id")))
+        })
         .collect::<Result<_, _>>()?;
     if ids.is_empty() || ids.len() > MAX_LATEST_TAGS {
-        return Err(ApiError::field("tags", format!("give between 1 and {MAX_LATEST_TAGS} tag ids")));
+        return Err(ApiError::field(
+            "tags",
+            format!("give between 1 and {MAX_LATEST_TAGS} tag ids"),
+        ));
     }
     let mut session = state.store.tenant(tenant).await?;
     let known = session.existing_tag_ids(&ids).await?;
@@ -201,7 +249,11 @@ pub async fn latest(
             .into_iter()
             .map(|(tag_id, s)| LatestValue {
                 tag_id,
-                sample: s.map(|s| RawSampleOut { time: s.time, value: s.value, quality: s.quality }),
+                sample: s.map(|s| RawSampleOut {
+                    time: s.time,
+                    value: s.value,
+                    quality: s.quality,
+                }),
             })
             .collect(),
     ))

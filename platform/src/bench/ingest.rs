@@ -31,7 +31,12 @@ pub struct IngestFigures {
 pub async fn run(settings: Settings, samples: usize, tags: usize) -> Result<IngestFigures> {
     let db = BenchDb::create(settings, tags).await?;
     let rows = generate(&db.tag_ids, samples);
-    progress(&format!("{} rows over {} tags, backend {:?}", rows.len(), tags, db.store.backend()));
+    progress(&format!(
+        "{} rows over {} tags, backend {:?}",
+        rows.len(),
+        tags,
+        db.store.backend()
+    ));
 
     // Warm up partitions and caches once, then empty the table before each timed run.
     load_store(&db, &rows[..rows.len().min(50_000)]).await?;
@@ -46,17 +51,27 @@ pub async fn run(settings: Settings, samples: usize, tags: usize) -> Result<Inge
     println!("store_points_per_s={store:.0}");
     println!("http_points_per_s={http:.0}");
     println!("psql_points_per_s={psql:.0}");
-    println!("ratio_store_vs_psql={:.2} ratio_http_vs_store={:.2}", store / psql, http / store);
+    println!(
+        "ratio_store_vs_psql={:.2} ratio_http_vs_store={:.2}",
+        store / psql,
+        http / store
+    );
     Ok(figures)
 }
 
-async fn timed(name: &str, n: usize, work: impl std::future::Future<Output = Result<()>>) -> Result<f64> {
+async fn timed(
+    name: &str,
+    n: usize,
+    work: impl std::future::Future<Output = Result<()>>,
+) -> Result<f64> {
     progress(&format!("{name}: loading..."));
     let started = Instant::now();
     work.await?;
     let secs = started.elapsed().as_secs_f64();
     let rate = n as f64 / secs;
-    progress(&format!("{name}: {n} rows in {secs:.2} s = {rate:.0} rows/s"));
+    progress(&format!(
+        "{name}: {n} rows in {secs:.2} s = {rate:.0} rows/s"
+    ));
     Ok(rate)
 }
 
@@ -72,7 +87,12 @@ fn generate(tag_ids: &[i64], n: usize) -> Vec<SampleRow> {
                 break 'outer;
             }
             let value = 100.0 + (s as f64 / 300.0 + i as f64).sin() * 10.0;
-            rows.push(SampleRow { tag_id, time, value: Some(value), quality: Quality::Good });
+            rows.push(SampleRow {
+                tag_id,
+                time,
+                value: Some(value),
+                quality: Quality::Good,
+            });
         }
     }
     rows
@@ -84,8 +104,14 @@ async fn truncate(db: &BenchDb) -> Result<()> {
         crate::store::Backend::Plain => ", rollup_dirty, rollup_dirty_hour, rollup_1m, rollup_1h",
         crate::store::Backend::Timescale => "",
     };
-    client.batch_execute(&format!("TRUNCATE samples{extra}")).await.map_err(Error::db("emptying samples"))?;
-    client.batch_execute("VACUUM ANALYZE samples").await.map_err(Error::db("vacuuming samples"))?;
+    client
+        .batch_execute(&format!("TRUNCATE samples{extra}"))
+        .await
+        .map_err(Error::db("emptying samples"))?;
+    client
+        .batch_execute("VACUUM ANALYZE samples")
+        .await
+        .map_err(Error::db("vacuuming samples"))?;
     Ok(())
 }
 
@@ -111,15 +137,25 @@ async fn load_psql(db: &BenchDb, rows: &[SampleRow]) -> Result<()> {
         let file = std::fs::File::create(&path).map_err(Error::io("writing the CSV"))?;
         let mut out = std::io::BufWriter::new(file);
         for r in rows {
-            writeln!(out, "{},{},{},{},0", r.time.to_rfc3339(), db.tenant.0, r.tag_id, r.value.unwrap_or_default())
-                .map_err(Error::io("writing the CSV"))?;
+            writeln!(
+                out,
+                "{},{},{},{},0",
+                r.time.to_rfc3339(),
+                db.tenant.0,
+                r.tag_id,
+                r.value.unwrap_or_default()
+            )
+            .map_err(Error::io("writing the CSV"))?;
         }
         out.flush().map_err(Error::io("writing the CSV"))?;
     }
     // The CSV is written before timing starts in spirit; its write is excluded below.
     let url = db.database.urls.0.clone();
     let psql = psql_path()?;
-    let command = format!("\\copy samples (time, tenant_id, tag_id, value, quality) FROM '{}' WITH (FORMAT csv)", path.display());
+    let command = format!(
+        "\\copy samples (time, tenant_id, tag_id, value, quality) FROM '{}' WITH (FORMAT csv)",
+        path.display()
+    );
     let started = Instant::now();
     let out = tokio::process::Command::new(psql)
         .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-c", &command])
@@ -128,16 +164,24 @@ async fn load_psql(db: &BenchDb, rows: &[SampleRow]) -> Result<()> {
         .map_err(Error::io("running psql"))?;
     let _ = std::fs::remove_file(&path);
     if !out.status.success() {
-        return Err(Error::Cluster(format!("psql failed: {}", String::from_utf8_lossy(&out.stderr))));
+        return Err(Error::Cluster(format!(
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
     }
-    progress(&format!("psql itself took {:.2} s", started.elapsed().as_secs_f64()));
+    progress(&format!(
+        "psql itself took {:.2} s",
+        started.elapsed().as_secs_f64()
+    ));
     Ok(())
 }
 
 async fn load_http(db: &BenchDb, rows: &[SampleRow]) -> Result<()> {
     let mut settings = db.settings.clone();
     settings.http.listen = "127.0.0.1:0".parse().expect("valid address");
-    let server = Server::bind(db.store.clone(), Arc::new(settings)).await.map_err(Error::io("binding"))?;
+    let server = Server::bind(db.store.clone(), Arc::new(settings))
+        .await
+        .map_err(Error::io("binding"))?;
     let url = format!("http://{}/api/v1/ingest", server.local_addr());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async move {
@@ -145,8 +189,14 @@ async fn load_http(db: &BenchDb, rows: &[SampleRow]) -> Result<()> {
     }));
     let key = db.store.issue_api_key(db.tenant, "bench").await?;
     let batch = db.settings.ingest.max_batch_samples;
-    let bodies: Vec<bytes::Bytes> = rows.chunks(batch).map(|c| bytes::Bytes::from(json_body(c))).collect();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().map_err(|e| Error::Cluster(e.to_string()))?;
+    let bodies: Vec<bytes::Bytes> = rows
+        .chunks(batch)
+        .map(|c| bytes::Bytes::from(json_body(c)))
+        .collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .map_err(|e| Error::Cluster(e.to_string()))?;
     let results: Vec<Result<()>> = futures::stream::iter(bodies)
         .map(|body| {
             let (client, url, key) = (client.clone(), url.clone(), key.clone());
@@ -162,7 +212,9 @@ async fn load_http(db: &BenchDb, rows: &[SampleRow]) -> Result<()> {
                 if !response.status().is_success() {
                     let status = response.status();
                     let text = response.text().await.unwrap_or_default();
-                    return Err(Error::Cluster(format!("HTTP ingest answered {status}: {text}")));
+                    return Err(Error::Cluster(format!(
+                        "HTTP ingest answered {status}: {text}"
+                    )));
                 }
                 Ok(())
             }

@@ -23,10 +23,16 @@ pub struct QueryFigures {
 /// Loads the day, refreshes the rollups and times both queries.
 pub async fn run(settings: Settings, tags: usize, hours: i64) -> Result<QueryFigures> {
     let db = BenchDb::create(settings, tags).await?;
-    let end = Utc::now().duration_trunc(Duration::minutes(1)).expect("valid rounding") - Duration::minutes(1);
+    let end = Utc::now()
+        .duration_trunc(Duration::minutes(1))
+        .expect("valid rounding")
+        - Duration::minutes(1);
     let start = end - Duration::hours(hours);
     let seconds = (end - start).num_seconds();
-    progress(&format!("loading {hours} h of 1 Hz data for {tags} tags ({} rows)", seconds * tags as i64));
+    progress(&format!(
+        "loading {hours} h of 1 Hz data for {tags} tags ({} rows)",
+        seconds * tags as i64
+    ));
     let started = Instant::now();
     let mut batch = Vec::with_capacity(60_000);
     let chunk = 600; // seconds per batch
@@ -36,19 +42,33 @@ pub async fn run(settings: Settings, tags: usize, hours: i64) -> Result<QueryFig
             let time = start + Duration::seconds(s);
             for (i, &tag_id) in db.tag_ids.iter().enumerate() {
                 let value = 50.0 + (s as f64 / 600.0 + i as f64).sin() * 20.0 + (s % 7) as f64;
-                batch.push(SampleRow { tag_id, time, value: Some(value), quality: Quality::Good });
+                batch.push(SampleRow {
+                    tag_id,
+                    time,
+                    value: Some(value),
+                    quality: Quality::Good,
+                });
             }
         }
         let mut session = db.store.tenant(db.tenant).await?;
         session.ingest(&batch).await?;
         if offset % 7200 == 0 {
-            progress(&format!("loaded {:.0} %", 100.0 * offset as f64 / seconds as f64));
+            progress(&format!(
+                "loaded {:.0} %",
+                100.0 * offset as f64 / seconds as f64
+            ));
         }
     }
-    progress(&format!("loaded in {:.1} s", started.elapsed().as_secs_f64()));
+    progress(&format!(
+        "loaded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
     let started = Instant::now();
     let report = db.store.maintain().await?;
-    progress(&format!("rollups refreshed in {:.1} s ({report:?})", started.elapsed().as_secs_f64()));
+    progress(&format!(
+        "rollups refreshed in {:.1} s ({report:?})",
+        started.elapsed().as_secs_f64()
+    ));
 
     let width = BucketWidth::parse("1m").expect("valid width");
     let tag = db.tag_ids[tags / 2];
@@ -60,7 +80,9 @@ pub async fn run(settings: Settings, tags: usize, hours: i64) -> Result<QueryFig
             for _ in 0..9 {
                 let mut session = store.tenant(tenant).await?;
                 let t = Instant::now();
-                let (_, points) = session.bucketed(tag, start, end, width, Agg::Avg, force_raw).await?;
+                let (_, points) = session
+                    .bucketed(tag, start, end, width, Agg::Avg, force_raw)
+                    .await?;
                 runs.push(t.elapsed().as_secs_f64() * 1000.0);
                 assert_eq!(points.len() as i64, hours * 60, "one point per minute");
             }

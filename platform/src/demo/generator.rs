@@ -17,7 +17,12 @@ pub(super) struct GeneratedTag {
 }
 
 /// Posts one sample per tag per second to `api` until cancelled.
-pub(super) async fn run(api: String, key: String, tags: Vec<GeneratedTag>, stop: CancellationToken) {
+pub(super) async fn run(
+    api: String,
+    key: String,
+    tags: Vec<GeneratedTag>,
+    stop: CancellationToken,
+) {
     let client = reqwest::Client::new();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -39,7 +44,8 @@ pub(super) async fn run(api: String, key: String, tags: Vec<GeneratedTag>, stop:
                 let value = if amplitude == 0.0 {
                     counter as f64
                 } else {
-                    base + amplitude * (phase + i as f64).sin() + rng.gen_range(-0.1..0.1) * amplitude
+                    base + amplitude * (phase + i as f64).sin()
+                        + rng.gen_range(-0.1..0.1) * amplitude
                 };
                 json!({ "tag": t.name, "time": now.to_rfc3339(), "value": value })
             })

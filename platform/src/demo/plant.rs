@@ -12,13 +12,19 @@ const MOULDING: &[TagSpec] = &[
     ("cycle_time", "s", 32.0, 1.5),
     ("mould_temp", "degC", 45.0, 2.0),
 ];
-const PRESS: &[TagSpec] = &[("stroke_rate", "1/min", 28.0, 2.0), ("part_counter", "", 0.0, 0.0)];
+const PRESS: &[TagSpec] = &[
+    ("stroke_rate", "1/min", 28.0, 2.0),
+    ("part_counter", "", 0.0, 0.0),
+];
 const SEWING: &[TagSpec] = &[
     ("stitches_per_minute", "1/min", 3200.0, 400.0),
     ("thread_tension", "cN", 95.0, 8.0),
     ("needle_temp", "degC", 62.0, 5.0),
 ];
-const CUTTER: &[TagSpec] = &[("blade_speed", "m/s", 12.0, 1.0), ("vacuum", "kPa", 18.0, 1.5)];
+const CUTTER: &[TagSpec] = &[
+    ("blade_speed", "m/s", 12.0, 1.0),
+    ("vacuum", "kPa", 18.0, 1.5),
+];
 const CNC: &[TagSpec] = &[
     ("spindle_speed", "rpm", 12000.0, 500.0),
     ("spindle_load", "%", 55.0, 10.0),
@@ -31,13 +37,29 @@ pub(super) const PLANT: &[SiteSpec] = &[
     (
         "appliance-plant",
         &[
-            ("moulding", &[("imm-1", "injection_moulding", MOULDING), ("imm-2", "injection_moulding", MOULDING)]),
+            (
+                "moulding",
+                &[
+                    ("imm-1", "injection_moulding", MOULDING),
+                    ("imm-2", "injection_moulding", MOULDING),
+                ],
+            ),
             ("assembly", &[("press-1", "press", PRESS)]),
         ],
     ),
     (
         "garment-plant",
-        &[("sewing", &[("sew-1", "sewing", SEWING), ("sew-2", "sewing", SEWING), ("cut-1", "cutting_table", CUTTER)])],
+        &[(
+            "sewing",
+            &[
+                ("sew-1", "sewing", SEWING),
+                ("sew-2", "sewing", SEWING),
+                ("cut-1", "cutting_table", CUTTER),
+            ],
+        )],
     ),
-    ("machinery-plant", &[("machining", &[("cnc-1", "cnc", CNC), ("cnc-2", "cnc", CNC)])]),
+    (
+        "machinery-plant",
+        &[("machining", &[("cnc-1", "cnc", CNC), ("cnc-2", "cnc", CNC)])],
+    ),
 ];

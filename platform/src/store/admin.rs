@@ -11,7 +11,10 @@ impl Store {
     pub async fn create_tenant(&self, name: &str) -> Result<TenantId> {
         let client = self.owner.get().await?;
         let row = client
-            .query_one("INSERT INTO tenants (name) VALUES ($1) RETURNING id", &[&name])
+            .query_one(
+                "INSERT INTO tenants (name) VALUES ($1) RETURNING id",
+                &[&name],
+            )
             .await
             .map_err(Error::db("creating a tenant"))?;
         Ok(TenantId(row.get(0)))
@@ -36,7 +39,10 @@ impl Store {
     pub async fn authenticate(&self, digest: &[u8; 32]) -> Result<Option<TenantId>> {
         let client = self.app.get().await?;
         let row = client
-            .query_opt("SELECT tenant_id FROM authenticate_api_key($1)", &[&digest.as_slice()])
+            .query_opt(
+                "SELECT tenant_id FROM authenticate_api_key($1)",
+                &[&digest.as_slice()],
+            )
             .await
             .map_err(Error::db("authenticating an API key"))?;
         Ok(row.map(|r| TenantId(r.get(0))))

@@ -216,7 +216,13 @@ impl Entity {
 
 impl TenantSession {
     /// Lists entities of `kind`, optionally under one parent, by id after `after`.
-    pub async fn list(&mut self, kind: Kind, parent_id: Option<i64>, after: i64, limit: i64) -> Result<Vec<Entity>> {
+    pub async fn list(
+        &mut self,
+        kind: Kind,
+        parent_id: Option<i64>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Entity>> {
         let filter = match (kind.parent(), parent_id) {
             (Some(col), Some(_)) => format!("AND {col} = $3"),
             _ => String::new(),
@@ -237,9 +243,16 @@ impl TenantSession {
 
     /// One entity, or `None` if it does not exist for this tenant.
     pub async fn get(&mut self, kind: Kind, id: i64) -> Result<Option<Entity>> {
-        let sql = format!("SELECT {} FROM {} WHERE id = $1", kind.columns(), kind.table());
+        let sql = format!(
+            "SELECT {} FROM {} WHERE id = $1",
+            kind.columns(),
+            kind.table()
+        );
         let tx = self.begin().await?;
-        let row = tx.query_opt(&sql, &[&id]).await.map_err(Error::db("reading an entity"))?;
+        let row = tx
+            .query_opt(&sql, &[&id])
+            .await
+            .map_err(Error::db("reading an entity"))?;
         Ok(row.map(|r| Entity::from_row(kind, &r)))
     }
 
@@ -247,17 +260,26 @@ impl TenantSession {
     pub async fn create(&mut self, kind: Kind, f: &EntityFields) -> Result<Entity> {
         let (sql, params) = write_sql(kind, f, None);
         let tx = self.begin().await?;
-        let row = tx.query_one(&sql, &refs(&params)).await
+        let row = tx
+            .query_one(&sql, &refs(&params))
+            .await
             .map_err(Error::db("creating an entity"))?;
         tx.commit().await.map_err(Error::db("committing"))?;
         Ok(Entity::from_row(kind, &row))
     }
 
     /// Changes the given fields; `None` if the entity does not exist for this tenant.
-    pub async fn update(&mut self, kind: Kind, id: i64, f: &EntityFields) -> Result<Option<Entity>> {
+    pub async fn update(
+        &mut self,
+        kind: Kind,
+        id: i64,
+        f: &EntityFields,
+    ) -> Result<Option<Entity>> {
         let (sql, params) = write_sql(kind, f, Some(id));
         let tx = self.begin().await?;
-        let row = tx.query_opt(&sql, &refs(&params)).await
+        let row = tx
+            .query_opt(&sql, &refs(&params))
+            .await
             .map_err(Error::db("updating an entity"))?;
         tx.commit().await.map_err(Error::db("committing"))?;
         Ok(row.map(|r| Entity::from_row(kind, &r)))
@@ -267,7 +289,10 @@ impl TenantSession {
     pub async fn delete(&mut self, kind: Kind, id: i64) -> Result<bool> {
         let sql = format!("DELETE FROM {} WHERE id = $1", kind.table());
         let tx = self.begin().await?;
-        let n = tx.execute(&sql, &[&id]).await.map_err(Error::db("deleting an entity"))?;
+        let n = tx
+            .execute(&sql, &[&id])
+            .await
+            .map_err(Error::db("deleting an entity"))?;
         tx.commit().await.map_err(Error::db("committing"))?;
         Ok(n == 1)
     }
@@ -276,7 +301,10 @@ impl TenantSession {
 type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
 
 fn refs(params: &[Param]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
-    params.iter().map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync)).collect()
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect()
 }
 
 /// INSERT (id = None) or UPDATE of the fields that are present.
@@ -319,9 +347,17 @@ fn write_sql(kind: Kind, f: &EntityFields, id: Option<i64>) -> (String, Vec<Para
             kind.columns()
         ),
         Some(id) => {
-            let sets: Vec<String> = cols.iter().zip(&placeholders).map(|(c, p)| format!("{c} = {p}")).collect();
+            let sets: Vec<String> = cols
+                .iter()
+                .zip(&placeholders)
+                .map(|(c, p)| format!("{c} = {p}"))
+                .collect();
             // An empty patch still answers with the entity (or nothing if it is not ours).
-            let sets = if sets.is_empty() { "id = id".to_string() } else { sets.join(", ") };
+            let sets = if sets.is_empty() {
+                "id = id".to_string()
+            } else {
+                sets.join(", ")
+            };
             params.push(Box::new(id));
             format!(
                 "UPDATE {} SET {sets} WHERE id = ${} RETURNING {}",

@@ -13,7 +13,17 @@ use super::TenantSession;
 use crate::error::{Error, Result};
 
 /// OPC UA-style quality of a sample.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
     /// The value is trustworthy.
@@ -78,7 +88,9 @@ impl TenantSession {
         let mut attempt = 1;
         loop {
             match self.ingest_once(rows).await {
-                Err(e) if attempt < 4 && e.sql_state() == Some(&SqlState::T_R_DEADLOCK_DETECTED) => {
+                Err(e)
+                    if attempt < 4 && e.sql_state() == Some(&SqlState::T_R_DEADLOCK_DETECTED) =>
+                {
                     tracing::debug!(attempt, "Ingest batch lost a deadlock; retrying.");
                     attempt += 1;
                 }
@@ -89,12 +101,17 @@ impl TenantSession {
 
     async fn ingest_once(&mut self, rows: &[SampleRow]) -> Result<IngestOutcome> {
         let tx = self.begin().await?;
-        tx.execute("SELECT ingest_prepare()", &[]).await.map_err(Error::db("preparing ingest"))?;
+        tx.execute("SELECT ingest_prepare()", &[])
+            .await
+            .map_err(Error::db("preparing ingest"))?;
         let sink = tx
             .copy_in("COPY pg_temp.ingest_staging (tag_id, time, value, quality) FROM STDIN (FORMAT binary)")
             .await
             .map_err(Error::db("starting COPY"))?;
-        let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::TIMESTAMPTZ, Type::FLOAT8, Type::INT2]);
+        let writer = BinaryCopyInWriter::new(
+            sink,
+            &[Type::INT8, Type::TIMESTAMPTZ, Type::FLOAT8, Type::INT2],
+        );
         pin_mut!(writer);
         for row in rows {
             let quality = row.quality.code();
@@ -110,8 +127,13 @@ impl TenantSession {
             .await
             .map_err(Error::db("committing samples"))?
             .get(0);
-        tx.commit().await.map_err(Error::db("committing the ingest transaction"))?;
+        tx.commit()
+            .await
+            .map_err(Error::db("committing the ingest transaction"))?;
         let inserted = inserted as u64;
-        Ok(IngestOutcome { inserted, skipped: rows.len() as u64 - inserted })
+        Ok(IngestOutcome {
+            inserted,
+            skipped: rows.len() as u64 - inserted,
+        })
     }
 }

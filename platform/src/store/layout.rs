@@ -49,19 +49,29 @@ pub struct MaintenanceReport {
 }
 
 /// Finds the layout this database uses, creating it on first start.
-pub(crate) async fn prepare(client: &impl GenericClient, settings: &StoreSettings) -> Result<Backend> {
+pub(crate) async fn prepare(
+    client: &impl GenericClient,
+    settings: &StoreSettings,
+) -> Result<Backend> {
     let recorded = client
         .query_opt("SELECT backend FROM storage_layout", &[])
         .await
         .map_err(Error::db("reading the storage layout"))?
         .map(|row| row.get::<_, String>(0));
     let timescale_ready = client
-        .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'", &[])
+        .query_opt(
+            "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'",
+            &[],
+        )
         .await
         .map_err(Error::db("looking for timescaledb"))?
         .is_some();
     if let Some(name) = recorded {
-        let backend = if name == "timescale" { Backend::Timescale } else { Backend::Plain };
+        let backend = if name == "timescale" {
+            Backend::Timescale
+        } else {
+            Backend::Plain
+        };
         let wanted = match settings.backend {
             BackendChoice::Auto => backend,
             BackendChoice::Timescale => Backend::Timescale,
@@ -76,34 +86,43 @@ pub(crate) async fn prepare(client: &impl GenericClient, settings: &StoreSetting
         }
         return Ok(backend);
     }
-    let backend = match settings.backend {
-        BackendChoice::Plain => Backend::Plain,
-        BackendChoice::Auto if timescale_ready => Backend::Timescale,
-        BackendChoice::Auto => Backend::Plain,
-        BackendChoice::Timescale if timescale_ready => Backend::Timescale,
-        BackendChoice::Timescale => {
-            return Err(Error::Layout(
+    let backend =
+        match settings.backend {
+            BackendChoice::Plain => Backend::Plain,
+            BackendChoice::Auto if timescale_ready => Backend::Timescale,
+            BackendChoice::Auto => Backend::Plain,
+            BackendChoice::Timescale if timescale_ready => Backend::Timescale,
+            BackendChoice::Timescale => return Err(Error::Layout(
                 "store.backend = timescale, but the timescaledb extension is not created in this \
                  database (CREATE EXTENSION timescaledb, as a superuser)"
                     .into(),
-            ))
-        }
-    };
+            )),
+        };
     apply(client, backend, settings).await?;
     Ok(backend)
 }
 
-async fn apply(client: &impl GenericClient, backend: Backend, settings: &StoreSettings) -> Result<()> {
+async fn apply(
+    client: &impl GenericClient,
+    backend: Backend,
+    settings: &StoreSettings,
+) -> Result<()> {
     tracing::info!(backend = backend.name(), "Creating the storage layout.");
     let specific = match backend {
         Backend::Plain => PLAIN_SQL.to_string(),
         Backend::Timescale => TIMESCALE_SQL
             .replace("{retention_days}", &settings.retention_days.to_string())
-            .replace("{compress_after_days}", &settings.compress_after_days.to_string()),
+            .replace(
+                "{compress_after_days}",
+                &settings.compress_after_days.to_string(),
+            ),
     };
     // One statement at a time: TimescaleDB refuses some DDL inside a multi-statement batch.
     for statement in specific.split("-- statement\n").chain([COMMON_SQL]) {
-        client.batch_execute(statement).await.map_err(Error::db("creating the storage layout"))?;
+        client
+            .batch_execute(statement)
+            .await
+            .map_err(Error::db("creating the storage layout"))?;
     }
     client
         .execute(
@@ -144,7 +163,10 @@ pub(crate) async fn maintain(
                 .get(0);
             let keep = settings.retention_days as i32;
             report.partitions_dropped = client
-                .query_one("SELECT drop_expired_partitions(make_interval(days => $1))", &[&keep])
+                .query_one(
+                    "SELECT drop_expired_partitions(make_interval(days => $1))",
+                    &[&keep],
+                )
                 .await
                 .map_err(Error::db("dropping expired partitions"))?
                 .get(0);

@@ -37,7 +37,9 @@ pub struct BucketPoint {
 }
 
 /// The aggregate a bucketed query computes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Agg {
     /// Mean.
@@ -98,7 +100,8 @@ impl BucketWidth {
     /// The start of the bucket holding `t`.
     pub fn floor(self, t: DateTime<Utc>) -> DateTime<Utc> {
         let s = t.timestamp() - ORIGIN;
-        Utc.timestamp_opt(ORIGIN + s.div_euclid(self.0) * self.0, 0).unwrap()
+        Utc.timestamp_opt(ORIGIN + s.div_euclid(self.0) * self.0, 0)
+            .unwrap()
     }
 
     /// The first bucket boundary at or after `t`.
@@ -143,7 +146,11 @@ impl TenantSession {
             .map_err(Error::db("reading raw samples"))?;
         Ok(rows
             .iter()
-            .map(|r| RawSample { time: r.get(0), value: r.get(1), quality: Quality::from_code(r.get(2)) })
+            .map(|r| RawSample {
+                time: r.get(0),
+                value: r.get(1),
+                quality: Quality::from_code(r.get(2)),
+            })
             .collect())
     }
 
@@ -159,7 +166,11 @@ impl TenantSession {
         force_raw: bool,
     ) -> Result<(Source, Vec<BucketPoint>)> {
         let (from, to) = (width.floor(from), width.ceil(to));
-        let source = if force_raw { Source::Raw } else { width.source() };
+        let source = if force_raw {
+            Source::Raw
+        } else {
+            width.source()
+        };
         let (relation, time_col, expr) = match source {
             Source::Raw => ("tenant_samples", "time", raw_expr(agg)),
             Source::Rollup1m => ("tenant_rollup_1m", "bucket", rollup_expr(agg)),
@@ -168,8 +179,12 @@ impl TenantSession {
         if source != Source::Raw {
             // Make the rollups current before reading them; a no-op on TimescaleDB.
             let tx = self.begin().await?;
-            tx.execute("SELECT refresh_rollups()", &[]).await.map_err(Error::db("refreshing rollups"))?;
-            tx.commit().await.map_err(Error::db("committing the rollup refresh"))?;
+            tx.execute("SELECT refresh_rollups()", &[])
+                .await
+                .map_err(Error::db("refreshing rollups"))?;
+            tx.commit()
+                .await
+                .map_err(Error::db("committing the rollup refresh"))?;
         }
         let sql = format!(
             "SELECT date_bin(make_interval(secs => $4), {time_col}, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS b, \
@@ -183,7 +198,15 @@ impl TenantSession {
             .query(&sql, &[&tag_id, &from, &to, &secs])
             .await
             .map_err(Error::db("reading bucketed samples"))?;
-        Ok((source, rows.iter().map(|r| BucketPoint { time: r.get(0), value: r.get(1) }).collect()))
+        Ok((
+            source,
+            rows.iter()
+                .map(|r| BucketPoint {
+                    time: r.get(0),
+                    value: r.get(1),
+                })
+                .collect(),
+        ))
     }
 
     /// The most recent sample of each tag (`None` for tags with no samples yet).
@@ -224,7 +247,10 @@ impl TenantSession {
     }
 
     /// Which of `ids` are this tenant's tags.
-    pub async fn existing_tag_ids(&mut self, ids: &[i64]) -> Result<std::collections::HashSet<i64>> {
+    pub async fn existing_tag_ids(
+        &mut self,
+        ids: &[i64],
+    ) -> Result<std::collections::HashSet<i64>> {
         let tx = self.begin().await?;
         let rows = tx
             .query("SELECT id FROM tags WHERE id = ANY($1)", &[&ids])
@@ -250,7 +276,9 @@ fn rollup_expr(agg: Agg) -> &'static str {
         Agg::Min => "min(min)",
         Agg::Max => "max(max)",
         Agg::Count => "sum(count)",
-        Agg::Last => "(array_agg(last ORDER BY last_time DESC) FILTER (WHERE last_time IS NOT NULL))[1]",
+        Agg::Last => {
+            "(array_agg(last ORDER BY last_time DESC) FILTER (WHERE last_time IS NOT NULL))[1]"
+        }
     }
 }
 
@@ -263,8 +291,20 @@ mod tests {
         assert_eq!(BucketWidth::parse("1m").map(BucketWidth::secs), Some(60));
         assert_eq!(BucketWidth::parse("15m").map(BucketWidth::secs), Some(900));
         assert_eq!(BucketWidth::parse("2h").map(BucketWidth::secs), Some(7200));
-        assert_eq!(BucketWidth::parse("1d").map(BucketWidth::secs), Some(86_400));
-        for bad in ["", "m", "0m", "1x", "-1m", "1.5h", "99999999999999999999d", "40d"] {
+        assert_eq!(
+            BucketWidth::parse("1d").map(BucketWidth::secs),
+            Some(86_400)
+        );
+        for bad in [
+            "",
+            "m",
+            "0m",
+            "1x",
+            "-1m",
+            "1.5h",
+            "99999999999999999999d",
+            "40d",
+        ] {
             assert_eq!(BucketWidth::parse(bad), None, "{bad}");
         }
     }
@@ -273,8 +313,14 @@ mod tests {
     fn buckets_round_to_boundaries() {
         let w = BucketWidth::parse("15m").unwrap();
         let t = Utc.with_ymd_and_hms(2026, 11, 29, 10, 7, 30).unwrap();
-        assert_eq!(w.floor(t), Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap());
-        assert_eq!(w.ceil(t), Utc.with_ymd_and_hms(2026, 11, 29, 10, 15, 0).unwrap());
+        assert_eq!(
+            w.floor(t),
+            Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap()
+        );
+        assert_eq!(
+            w.ceil(t),
+            Utc.with_ymd_and_hms(2026, 11, 29, 10, 15, 0).unwrap()
+        );
         assert_eq!(w.ceil(w.floor(t)), w.floor(t));
         assert_eq!(w.source(), Source::Rollup1m);
         assert_eq!(BucketWidth::parse("30s").unwrap().source(), Source::Raw);

@@ -26,10 +26,17 @@ impl TenantSession {
     /// Opens a transaction scoped to the session's tenant.
     pub async fn begin(&mut self) -> Result<Transaction<'_>> {
         let tenant = self.tenant.0.to_string();
-        let tx = self.client.transaction().await.map_err(Error::db("beginning a transaction"))?;
-        tx.execute("SELECT set_config('millwright.tenant_id', $1, true)", &[&tenant])
+        let tx = self
+            .client
+            .transaction()
             .await
-            .map_err(Error::db("setting the tenant"))?;
+            .map_err(Error::db("beginning a transaction"))?;
+        tx.execute(
+            "SELECT set_config('millwright.tenant_id', $1, true)",
+            &[&tenant],
+        )
+        .await
+        .map_err(Error::db("setting the tenant"))?;
         Ok(tx)
     }
 }

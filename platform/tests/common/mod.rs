@@ -18,4 +18,3 @@ macro_rules! on_every_backend {
         }
     };
 }
-

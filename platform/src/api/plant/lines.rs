@@ -28,7 +28,14 @@ pub struct LineBody {
 
 impl From<LineBody> for EntityFields {
     fn from(b: LineBody) -> Self {
-        Self { parent_id: b.site_id, name: b.name, description: b.description, kind: None, unit: None, value_type: None }
+        Self {
+            parent_id: b.site_id,
+            name: b.name,
+            description: b.description,
+            kind: None,
+            unit: None,
+            value_type: None,
+        }
     }
 }
 
@@ -110,7 +117,9 @@ pub async fn get(
 ) -> ApiResult<axum::Json<Line>> {
     let mut session = state.store.tenant(tenant).await?;
     let found = session.get(KIND, id).await?.and_then(into_line);
-    found.map(axum::Json).ok_or_else(|| ApiError::not_found("line"))
+    found
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("line"))
 }
 
 /// Changes the given fields of a line.
@@ -134,8 +143,13 @@ pub async fn update(
     Json(b): Json<LineBody>,
 ) -> ApiResult<axum::Json<Line>> {
     let mut session = state.store.tenant(tenant).await?;
-    let updated = session.update(KIND, id, &b.into()).await?.and_then(into_line);
-    updated.map(axum::Json).ok_or_else(|| ApiError::not_found("line"))
+    let updated = session
+        .update(KIND, id, &b.into())
+        .await?
+        .and_then(into_line);
+    updated
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("line"))
 }
 
 /// Deletes a line and everything under it.

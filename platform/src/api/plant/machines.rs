@@ -30,7 +30,14 @@ pub struct MachineBody {
 
 impl From<MachineBody> for EntityFields {
     fn from(b: MachineBody) -> Self {
-        Self { parent_id: b.line_id, name: b.name, description: b.description, kind: b.kind, unit: None, value_type: None }
+        Self {
+            parent_id: b.line_id,
+            name: b.name,
+            description: b.description,
+            kind: b.kind,
+            unit: None,
+            value_type: None,
+        }
     }
 }
 
@@ -66,7 +73,9 @@ pub async fn list(
     let (after, limit) = page(q.after, q.limit)?;
     let mut session = state.store.tenant(tenant).await?;
     let rows = session.list(KIND, q.line_id, after, limit).await?;
-    Ok(axum::Json(rows.into_iter().filter_map(into_machine).collect()))
+    Ok(axum::Json(
+        rows.into_iter().filter_map(into_machine).collect(),
+    ))
 }
 
 /// Creates a machine.
@@ -112,7 +121,9 @@ pub async fn get(
 ) -> ApiResult<axum::Json<Machine>> {
     let mut session = state.store.tenant(tenant).await?;
     let found = session.get(KIND, id).await?.and_then(into_machine);
-    found.map(axum::Json).ok_or_else(|| ApiError::not_found("machine"))
+    found
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("machine"))
 }
 
 /// Changes the given fields of a machine.
@@ -136,8 +147,13 @@ pub async fn update(
     Json(b): Json<MachineBody>,
 ) -> ApiResult<axum::Json<Machine>> {
     let mut session = state.store.tenant(tenant).await?;
-    let updated = session.update(KIND, id, &b.into()).await?.and_then(into_machine);
-    updated.map(axum::Json).ok_or_else(|| ApiError::not_found("machine"))
+    let updated = session
+        .update(KIND, id, &b.into())
+        .await?
+        .and_then(into_machine);
+    updated
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("machine"))
 }
 
 /// Deletes a machine and everything under it.

@@ -26,7 +26,14 @@ pub struct SiteBody {
 
 impl From<SiteBody> for EntityFields {
     fn from(b: SiteBody) -> Self {
-        Self { parent_id: None, name: b.name, description: b.description, kind: None, unit: None, value_type: None }
+        Self {
+            parent_id: None,
+            name: b.name,
+            description: b.description,
+            kind: None,
+            unit: None,
+            value_type: None,
+        }
     }
 }
 
@@ -105,7 +112,9 @@ pub async fn get(
 ) -> ApiResult<axum::Json<Site>> {
     let mut session = state.store.tenant(tenant).await?;
     let found = session.get(KIND, id).await?.and_then(into_site);
-    found.map(axum::Json).ok_or_else(|| ApiError::not_found("site"))
+    found
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("site"))
 }
 
 /// Changes the given fields of a site.
@@ -129,8 +138,13 @@ pub async fn update(
     Json(b): Json<SiteBody>,
 ) -> ApiResult<axum::Json<Site>> {
     let mut session = state.store.tenant(tenant).await?;
-    let updated = session.update(KIND, id, &b.into()).await?.and_then(into_site);
-    updated.map(axum::Json).ok_or_else(|| ApiError::not_found("site"))
+    let updated = session
+        .update(KIND, id, &b.into())
+        .await?
+        .and_then(into_site);
+    updated
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("site"))
 }
 
 /// Deletes a site and everything under it.

@@ -10,8 +10,8 @@ use super::super::extract::{Caller, Json, Query};
 use super::super::problem::{ApiError, ApiResult, Problem};
 use super::super::AppState;
 use super::{into_tag, page, require};
-use crate::store::entities::{EntityFields, Kind, Tag};
 use crate::store::entities::ValueType;
+use crate::store::entities::{EntityFields, Kind, Tag};
 
 const KIND: Kind = Kind::Tag;
 
@@ -33,7 +33,14 @@ pub struct TagBody {
 
 impl From<TagBody> for EntityFields {
     fn from(b: TagBody) -> Self {
-        Self { parent_id: b.machine_id, name: b.name, description: b.description, kind: None, unit: b.unit, value_type: b.value_type }
+        Self {
+            parent_id: b.machine_id,
+            name: b.name,
+            description: b.description,
+            kind: None,
+            unit: b.unit,
+            value_type: b.value_type,
+        }
     }
 }
 
@@ -115,7 +122,9 @@ pub async fn get(
 ) -> ApiResult<axum::Json<Tag>> {
     let mut session = state.store.tenant(tenant).await?;
     let found = session.get(KIND, id).await?.and_then(into_tag);
-    found.map(axum::Json).ok_or_else(|| ApiError::not_found("tag"))
+    found
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("tag"))
 }
 
 /// Changes the given fields of a tag.
@@ -139,8 +148,13 @@ pub async fn update(
     Json(b): Json<TagBody>,
 ) -> ApiResult<axum::Json<Tag>> {
     let mut session = state.store.tenant(tenant).await?;
-    let updated = session.update(KIND, id, &b.into()).await?.and_then(into_tag);
-    updated.map(axum::Json).ok_or_else(|| ApiError::not_found("tag"))
+    let updated = session
+        .update(KIND, id, &b.into())
+        .await?
+        .and_then(into_tag);
+    updated
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("tag"))
 }
 
 /// Deletes a tag and everything under it.

@@ -1,0 +1,146 @@
+//! Store-and-forward: the platform (a small axum server speaking the ingest contract) stops for
+//! a while, the connector is restarted in between, and every polled sample arrives exactly once.
+
+mod common;
+
+use std::{
+    collections::HashSet,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
+use millwright_connectors::{
+    config::UplinkConfig,
+    runtime::Connector,
+    simulator::{Plant, PlantKind},
+    uplink::UplinkStats,
+};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "mwd_test";
+/// Smaller than the connector's batches, so it must split on 413.
+const MAX_PER_REQUEST: usize = 150;
+
+#[derive(Default)]
+struct Platform {
+    down: AtomicBool,
+    seen: Mutex<HashSet<(String, String)>>,
+    accepted: AtomicU64,
+    duplicates: AtomicU64,
+    requests_413: AtomicU64,
+}
+
+async fn ingest(State(p): State<Arc<Platform>>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+    if p.down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"title": "down"})));
+    }
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {TOKEN}")) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"title": "bad token"})));
+    }
+    let samples = body["samples"].as_array().cloned().unwrap_or_default();
+    if samples.len() > MAX_PER_REQUEST {
+        p.requests_413.fetch_add(1, Ordering::SeqCst);
+        return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({"title": "too large"})));
+    }
+    let (mut accepted, mut duplicates) = (0, 0);
+    let mut seen = p.seen.lock().unwrap();
+    for s in samples {
+        let key = (s["tag"].as_str().unwrap().to_string(), s["time"].as_str().unwrap().to_string());
+        assert!(s["quality"].is_string());
+        if seen.insert(key) {
+            accepted += 1;
+        } else {
+            duplicates += 1;
+        }
+    }
+    p.accepted.fetch_add(accepted, Ordering::SeqCst);
+    p.duplicates.fetch_add(duplicates, Ordering::SeqCst);
+    (StatusCode::OK, Json(json!({"accepted": accepted, "duplicates": duplicates, "rejected": []})))
+}
+
+async fn serve(p: Arc<Platform>, addr: SocketAddr) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route("/api/v1/ingest", post(ingest)).with_state(p);
+    (addr, tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }))
+}
+
+fn received(stats: &UplinkStats) -> u64 {
+    UplinkStats::get(&stats.received) - UplinkStats::get(&stats.skipped_text)
+}
+
+async fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = tokio::time::Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sample_arrives_exactly_once_across_an_outage_and_a_restart() {
+    common::init_tracing();
+    let plant = Plant::start(PlantKind::Machinery, 11, [127, 0, 0, 1].into()).await.unwrap();
+    let platform = Arc::new(Platform::default());
+    let (addr, server) = serve(platform.clone(), "127.0.0.1:0".parse().unwrap()).await;
+    let queue = tempfile::tempdir().unwrap();
+    let mut cfg = plant.connector_config(Some(UplinkConfig {
+        platform_url: format!("http://{addr}"),
+        token: TOKEN.into(),
+        queue_dir: queue.path().to_path_buf(),
+        queue_max_bytes: 64 * 1024 * 1024,
+        batch_max_samples: 400,
+        flush_interval_ms: 200,
+        request_timeout_ms: 2000,
+    }));
+    for d in &mut cfg.modbus.devices {
+        d.poll_interval_ms = 100;
+    }
+
+    // Platform up.
+    let c1 = Connector::start(cfg.clone()).await.unwrap();
+    wait_for("first deliveries", Duration::from_secs(10), || platform.accepted.load(Ordering::SeqCst) > 0).await;
+    // Platform stops: answers 503 on open connections, then stops listening altogether.
+    platform.down.store(true, Ordering::SeqCst);
+    server.abort();
+    let _ = server.await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stats1 = c1.stats.clone();
+    c1.stop().await.unwrap();
+    assert!(UplinkStats::get(&stats1.queued) > 0, "batches were queued during the outage");
+
+    // Connector restarted while the platform is still down.
+    let c2 = Connector::start(cfg.clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Platform back on the same address.
+    platform.down.store(false, Ordering::SeqCst);
+    let (_, _server) = serve(platform.clone(), addr).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stats2 = c2.stats.clone();
+    c2.stop().await.unwrap();
+
+    // A last run without devices drains what is left on disk.
+    let mut drain_cfg = cfg.clone();
+    drain_cfg.modbus.devices.clear();
+    let c3 = Connector::start(drain_cfg).await.unwrap();
+    let dir = queue.path().to_path_buf();
+    wait_for("the queue to drain", Duration::from_secs(20), || std::fs::read_dir(&dir).unwrap().count() == 0).await;
+    c3.stop().await.unwrap();
+
+    let polled = received(&stats1) + received(&stats2);
+    let seen = platform.seen.lock().unwrap().len() as u64;
+    assert!(polled > 100, "polled {polled}");
+    assert_eq!(UplinkStats::get(&stats1.dropped) + UplinkStats::get(&stats2.dropped), 0);
+    assert_eq!(seen, polled, "distinct samples at the platform vs samples polled");
+    assert_eq!(platform.accepted.load(Ordering::SeqCst), polled);
+    assert!(platform.requests_413.load(Ordering::SeqCst) > 0, "the batch splitting on 413 was exercised");
+    // Every tag of the plant arrived.
+    let tags: HashSet<String> = platform.seen.lock().unwrap().iter().map(|(t, _)| t.clone()).collect();
+    let expected: HashSet<String> = cfg.modbus.devices.iter().flat_map(|d| d.tags.iter().map(|t| t.platform_tag.clone().unwrap())).collect();
+    assert_eq!(tags, expected);
+}
