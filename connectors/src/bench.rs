@@ -16,7 +16,11 @@ use tokio::sync::mpsc;
 
 use crate::{
     config::ConnectorConfig,
-    modbus::{coalesce, link::{Endpoint, Link}, ModbusConfig},
+    modbus::{
+        coalesce,
+        link::{Endpoint, Link},
+        ModbusConfig,
+    },
     runtime::Connector,
     simulator::{Plant, PlantKind},
     Result,
@@ -35,11 +39,17 @@ pub struct BenchModbusArgs {
 
 /// Process CPU seconds (user + system) from /proc/self/stat.
 pub fn cpu_seconds() -> f64 {
-    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
     let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
     // After the command name: state is field 3, utime 14, stime 15 (1-based in proc(5)).
-    let ticks = |i: usize| f.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        f.get(i - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(14) + ticks(15)) / 100.0
 }
 
@@ -78,7 +88,11 @@ async fn connector_phase(cfg: &ConnectorConfig, secs: f64) -> Figures {
     let (_cmd, stop, mut drivers) = Connector::start_drivers(cfg, tx);
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
     let values = count.load(Ordering::Relaxed);
-    let f = Figures { values, seconds: t0.elapsed().as_secs_f64(), cpu: cpu_seconds() - cpu0 };
+    let f = Figures {
+        values,
+        seconds: t0.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - cpu0,
+    };
     let _ = stop.send(true);
     while drivers.join_next().await.is_some() {}
     let _ = sink.await;
@@ -91,13 +105,22 @@ async fn bare_phase(cfg: &ModbusConfig, secs: f64) -> Figures {
     let mut tasks = tokio::task::JoinSet::new();
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
     for d in &cfg.devices {
-        let blocks = coalesce::plan(&d.tags, d.max_gap, d.max_registers_per_read, d.max_bits_per_read);
+        let blocks = coalesce::plan(
+            &d.tags,
+            d.max_gap,
+            d.max_registers_per_read,
+            d.max_bits_per_read,
+        );
         let (stop, count, unit) = (stop.clone(), count.clone(), d.unit_id);
         let mut link = Link::new(Endpoint::of(d));
         tasks.spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 for b in &blocks {
-                    if link.read(unit, b.kind, b.start, b.count, Duration::from_secs(1)).await.is_ok() {
+                    if link
+                        .read(unit, b.kind, b.start, b.count, Duration::from_secs(1))
+                        .await
+                        .is_ok()
+                    {
                         count.fetch_add(b.tags.len() as u64, Ordering::Relaxed);
                     }
                 }
@@ -106,7 +129,11 @@ async fn bare_phase(cfg: &ModbusConfig, secs: f64) -> Figures {
     }
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
     let values = count.load(Ordering::Relaxed);
-    let f = Figures { values, seconds: t0.elapsed().as_secs_f64(), cpu: cpu_seconds() - cpu0 };
+    let f = Figures {
+        values,
+        seconds: t0.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - cpu0,
+    };
     stop.store(true, Ordering::Relaxed);
     while tasks.join_next().await.is_some() {}
     f
@@ -115,7 +142,11 @@ async fn bare_phase(cfg: &ModbusConfig, secs: f64) -> Figures {
 /// Runs the benchmark and returns (connector, bare) figures.
 pub async fn run(args: &BenchModbusArgs) -> Result<(Figures, Figures)> {
     let mut plants = Vec::new();
-    let mut cfg = ConnectorConfig { name: "bench".into(), uplink: None, modbus: ModbusConfig::default() };
+    let mut cfg = ConnectorConfig {
+        name: "bench".into(),
+        uplink: None,
+        modbus: ModbusConfig::default(),
+    };
     for kind in PlantKind::ALL {
         for i in 0..args.plants_per_kind {
             let p = Plant::start(kind, 1000 + i as u64, [127, 0, 0, 1].into()).await?;
@@ -145,11 +176,31 @@ pub async fn run(args: &BenchModbusArgs) -> Result<(Figures, Figures)> {
 
 /// Runs `millwright bench modbus` and prints its figures; the last line is the ratio.
 pub async fn bench_modbus(args: BenchModbusArgs) -> Result<()> {
-    let devices = args.plants_per_kind * PlantKind::ALL.iter().map(|k| k.machines().len()).sum::<usize>();
+    let devices = args.plants_per_kind
+        * PlantKind::ALL
+            .iter()
+            .map(|k| k.machines().len())
+            .sum::<usize>();
     let (c, b) = run(&args).await?;
-    println!("devices={devices} phase_seconds={} phases_per_side=2", args.seconds);
-    println!("connector: tag_values_per_s={:.0} cpu_s_per_million_values={:.2} values={}", c.rate(), c.cpu_per_million(), c.values);
-    println!("bare:      tag_values_per_s={:.0} cpu_s_per_million_values={:.2} values={}", b.rate(), b.cpu_per_million(), b.values);
-    println!("ratio_connector_vs_bare={:.3}", c.rate() / b.rate().max(1e-9));
+    println!(
+        "devices={devices} phase_seconds={} phases_per_side=2",
+        args.seconds
+    );
+    println!(
+        "connector: tag_values_per_s={:.0} cpu_s_per_million_values={:.2} values={}",
+        c.rate(),
+        c.cpu_per_million(),
+        c.values
+    );
+    println!(
+        "bare:      tag_values_per_s={:.0} cpu_s_per_million_values={:.2} values={}",
+        b.rate(),
+        b.cpu_per_million(),
+        b.values
+    );
+    println!(
+        "ratio_connector_vs_bare={:.3}",
+        c.rate() / b.rate().max(1e-9)
+    );
     Ok(())
 }

@@ -56,7 +56,12 @@ pub async fn simulate(args: SimulateArgs) -> Result<()> {
         let n = kind.machines().iter().map(|m| m.2).max().unwrap_or(0) + 1;
         let ports = next_port.map(|p| (0..n as u16).map(|i| p + i).collect());
         next_port = next_port.map(|p| p + n as u16);
-        let opts = PlantOptions { bind: args.bind, ports, speed: args.speed, ..PlantOptions::default() };
+        let opts = PlantOptions {
+            bind: args.bind,
+            ports,
+            speed: args.speed,
+            ..PlantOptions::default()
+        };
         let plant = Plant::start_with(kind, args.seed, opts).await?;
         for d in &plant.devices {
             println!("{} {} at {} unit {}", kind.as_str(), d.name, d.addr, d.unit);
@@ -139,7 +144,9 @@ fn parse_kind(s: &str) -> std::result::Result<RegisterKind, String> {
         "discrete_input" | "discrete" => Ok(RegisterKind::DiscreteInput),
         "input" => Ok(RegisterKind::Input),
         "holding" => Ok(RegisterKind::Holding),
-        other => Err(format!("{other:?} is not one of coil, discrete_input, input, holding")),
+        other => Err(format!(
+            "{other:?} is not one of coil, discrete_input, input, holding"
+        )),
     }
 }
 
@@ -154,8 +161,17 @@ pub async fn connector(args: ConnectorArgs) -> Result<()> {
             let cfg = ConnectorConfig::load(&a.config)?;
             let target = match (a.tag, a.device, a.address) {
                 (Some(tag), _, _) => Target::Tag(tag),
-                (None, Some(device), Some(address)) => Target::Address { device, kind: a.kind, address, count: a.count },
-                _ => return Err(crate::Error::NotFound("give --tag, or --device with --address".into())),
+                (None, Some(device), Some(address)) => Target::Address {
+                    device,
+                    kind: a.kind,
+                    address,
+                    count: a.count,
+                },
+                _ => {
+                    return Err(crate::Error::NotFound(
+                        "give --tag, or --device with --address".into(),
+                    ))
+                }
             };
             print!("{}", probe::probe(&cfg, &target).await?);
             Ok(())

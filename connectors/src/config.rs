@@ -77,7 +77,10 @@ impl ConnectorConfig {
     /// Reads and checks a config file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+            path: path.into(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
@@ -89,8 +92,16 @@ impl ConnectorConfig {
             let field = e.path().to_string();
             let inner = e.into_inner();
             let line = inner.span().map(|s| line_of(text, s.start));
-            let field = if field == "." || field.is_empty() { String::new() } else { format!("field `{field}`: ") };
-            Error::Config { path: path.into(), line, message: format!("{field}{}", inner.message()) }
+            let field = if field == "." || field.is_empty() {
+                String::new()
+            } else {
+                format!("field `{field}`: ")
+            };
+            Error::Config {
+                path: path.into(),
+                line,
+                message: format!("{field}{}", inner.message()),
+            }
         })?;
         cfg.validate(text, path)?;
         Ok(cfg)
@@ -100,17 +111,30 @@ impl ConnectorConfig {
         let mut names = std::collections::HashSet::new();
         for d in &self.modbus.devices {
             let line = find_line(text, &format!("name = {:?}", d.name));
-            let err = |message: String| Error::Config { path: path.into(), line, message };
+            let err = |message: String| Error::Config {
+                path: path.into(),
+                line,
+                message,
+            };
             if !names.insert(&d.name) {
-                return Err(err(format!("field `modbus.device.name`: device {:?} appears twice", d.name)));
+                return Err(err(format!(
+                    "field `modbus.device.name`: device {:?} appears twice",
+                    d.name
+                )));
             }
-            d.validate().map_err(|m| err(m))?;
+            d.validate().map_err(err)?;
         }
         if let Some(u) = &self.uplink {
             let line = find_line(text, "[uplink]");
-            let err = |message: &str| Error::Config { path: path.into(), line, message: message.into() };
+            let err = |message: &str| Error::Config {
+                path: path.into(),
+                line,
+                message: message.into(),
+            };
             if !(u.platform_url.starts_with("http://") || u.platform_url.starts_with("https://")) {
-                return Err(err("field `uplink.platform_url` must start with http:// or https://"));
+                return Err(err(
+                    "field `uplink.platform_url` must start with http:// or https://",
+                ));
             }
             if u.batch_max_samples == 0 || u.batch_max_samples > 10_000 {
                 return Err(err("field `uplink.batch_max_samples` must be 1 to 10000"));
@@ -129,7 +153,11 @@ impl ConnectorConfig {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
 }
 
 fn find_line(text: &str, needle: &str) -> Option<usize> {

@@ -15,6 +15,7 @@
 //! - [`simulator`]: plant simulators serving real Modbus TCP, with their ground-truth physics.
 //! - [`uplink`]: batches to the ingest API with a bounded on-disk store-and-forward queue.
 //! - [`runtime`]: a running connector: drivers plus uplink, started from a config.
+//! - [`edge`]: the demo's edge in one call: plants plus one connector per plant.
 //! - [`probe`]: read once and print the registers decoded in every type and order.
 //! - [`cli`]: clap `Args` and async entry points the `millwright` binary calls.
 //! - [`bench`]: `millwright bench modbus`, connector against a bare tokio-modbus loop.
@@ -23,6 +24,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod driver;
+pub mod edge;
 pub mod error;
 pub mod modbus;
 pub mod probe;

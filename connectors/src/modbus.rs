@@ -7,12 +7,14 @@
 //! - [`poller`]: one task per device: poll, decode, deadband, bad quality, reconnect backoff.
 //! - [`driver`]: the [`crate::driver::Driver`] implementation tying the above together.
 
-pub mod codec;
 pub mod coalesce;
+pub mod codec;
 pub mod config;
 pub mod driver;
 pub mod link;
 pub mod poller;
 
-pub use config::{DataType, DeviceConfig, ModbusConfig, RegisterKind, TagConfig, Transport, WordOrder};
+pub use config::{
+    DataType, DeviceConfig, ModbusConfig, RegisterKind, TagConfig, Transport, WordOrder,
+};
 pub use driver::ModbusDriver;

@@ -36,7 +36,10 @@ fn find_tag<'a>(cfg: &'a ConnectorConfig, name: &str) -> Result<(&'a DeviceConfi
     let mut hits = Vec::new();
     for d in &cfg.modbus.devices {
         for t in &d.tags {
-            if format!("{}.{}", d.name, t.name) == name || t.name == name || t.platform_tag.as_deref() == Some(name) {
+            if format!("{}.{}", d.name, t.name) == name
+                || t.name == name
+                || t.platform_tag.as_deref() == Some(name)
+            {
                 hits.push((d, t));
             }
         }
@@ -44,7 +47,9 @@ fn find_tag<'a>(cfg: &'a ConnectorConfig, name: &str) -> Result<(&'a DeviceConfi
     match hits.len() {
         1 => Ok(hits[0]),
         0 => Err(Error::NotFound(format!("tag {name:?}"))),
-        _ => Err(Error::NotFound(format!("tag {name:?} is ambiguous; write it as device.tag"))),
+        _ => Err(Error::NotFound(format!(
+            "tag {name:?} is ambiguous; write it as device.tag"
+        ))),
     }
 }
 
@@ -53,31 +58,92 @@ pub async fn probe(cfg: &ConnectorConfig, target: &Target) -> Result<String> {
     let (device, kind, address, count, tag) = match target {
         Target::Tag(name) => {
             let (d, t) = find_tag(cfg, name)?;
-            (d, t.kind, t.address, t.span().max(if t.kind.is_bit() { 1 } else { 4 }), Some(t))
+            (
+                d,
+                t.kind,
+                t.address,
+                t.span().max(if t.kind.is_bit() { 1 } else { 4 }),
+                Some(t),
+            )
         }
-        Target::Address { device, kind, address, count } => {
-            let d = cfg.modbus.devices.iter().find(|d| &d.name == device).ok_or_else(|| Error::NotFound(format!("device {device:?}")))?;
+        Target::Address {
+            device,
+            kind,
+            address,
+            count,
+        } => {
+            let d = cfg
+                .modbus
+                .devices
+                .iter()
+                .find(|d| &d.name == device)
+                .ok_or_else(|| Error::NotFound(format!("device {device:?}")))?;
             (d, *kind, *address, (*count).max(1), None)
         }
     };
     let count = count.min(if kind.is_bit() { 2000 } else { 125 });
-    let count = count.min((65536 - u32::from(address)) as u16);
+    let count = u32::from(count).min(65536 - u32::from(address)) as u16;
     let mut link = Link::new(Endpoint::of(device));
-    let data = link.read(device.unit_id, kind, address, count, Duration::from_millis(device.timeout_ms)).await?;
+    let data = link
+        .read(
+            device.unit_id,
+            kind,
+            address,
+            count,
+            Duration::from_millis(device.timeout_ms),
+        )
+        .await?;
     let mut out = String::new();
-    let _ = writeln!(out, "device {} ({}, unit {}) {:?} {}..{}", device.name, Endpoint::of(device), device.unit_id, kind, address, u32::from(address) + u32::from(count) - 1);
+    let _ = writeln!(
+        out,
+        "device {} ({}, unit {}) {:?} {}..{}",
+        device.name,
+        Endpoint::of(device),
+        device.unit_id,
+        kind,
+        address,
+        u32::from(address) + u32::from(count) - 1
+    );
     if let Some(t) = tag {
-        let block = crate::modbus::coalesce::ReadBlock { kind, start: address, count, tags: vec![] };
+        let block = crate::modbus::coalesce::ReadBlock {
+            kind,
+            start: address,
+            count,
+            tags: vec![],
+        };
         let v = crate::modbus::poller::extract(&data, &block, t);
-        let _ = writeln!(out, "tag {} as configured ({:?} {}, scale {}, offset {}): {}", t.name, t.data_type, t.order.as_str(), t.scale, t.offset,
-            v.map_or("undecodable".to_string(), |v| v.to_string()));
+        let _ = writeln!(
+            out,
+            "tag {} as configured ({:?} {}, scale {}, offset {}): {}",
+            t.name,
+            t.data_type,
+            t.order.as_str(),
+            t.scale,
+            t.offset,
+            v.map_or("undecodable".to_string(), |v| v.to_string())
+        );
     }
     match data {
         ReadData::Bits(bits) => {
-            let _ = writeln!(out, "bits: {}", bits.iter().map(|b| if *b { '1' } else { '0' }).collect::<String>());
+            let _ = writeln!(
+                out,
+                "bits: {}",
+                bits.iter()
+                    .map(|b| if *b { '1' } else { '0' })
+                    .collect::<String>()
+            );
         }
         ReadData::Words(words) => {
-            let _ = writeln!(out, "raw: {}", words.iter().enumerate().map(|(i, w)| format!("[{}]=0x{w:04X}", u32::from(address) + i as u32)).collect::<Vec<_>>().join(" "));
+            let _ = writeln!(
+                out,
+                "raw: {}",
+                words
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| format!("[{}]=0x{w:04X}", u32::from(address) + i as u32))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
             out.push_str(&decode_table(&words));
         }
     }
@@ -87,9 +153,17 @@ pub async fn probe(cfg: &ConnectorConfig, target: &Target) -> Result<String> {
 /// The registers decoded as every type in every order, one line per type.
 pub fn decode_table(words: &[u16]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<7} {:>24} {:>24} {:>24} {:>24}", "type", "ABCD", "CDAB", "BADC", "DCBA");
+    let _ = writeln!(
+        out,
+        "{:<7} {:>24} {:>24} {:>24} {:>24}",
+        "type", "ABCD", "CDAB", "BADC", "DCBA"
+    );
     for ty in DataType::ALL {
-        let n = if ty == DataType::String { words.len() as u16 } else { ty.registers(0) };
+        let n = if ty == DataType::String {
+            words.len() as u16
+        } else {
+            ty.registers(0)
+        };
         if usize::from(n) > words.len() {
             continue;
         }
@@ -98,12 +172,24 @@ pub fn decode_table(words: &[u16]) -> String {
             .map(|o| match codec::decode(&words[..usize::from(n)], ty, *o) {
                 Ok(v) => {
                     let s = v.to_string();
-                    if s.len() > 24 { format!("{:.3e}", v.as_f64().unwrap_or(f64::NAN)) } else { s }
+                    if s.len() > 24 {
+                        format!("{:.3e}", v.as_f64().unwrap_or(f64::NAN))
+                    } else {
+                        s
+                    }
                 }
                 Err(_) => "-".into(),
             })
             .collect();
-        let _ = writeln!(out, "{:<7} {:>24} {:>24} {:>24} {:>24}", format!("{ty:?}").to_lowercase(), cells[0], cells[1], cells[2], cells[3]);
+        let _ = writeln!(
+            out,
+            "{:<7} {:>24} {:>24} {:>24} {:>24}",
+            format!("{ty:?}").to_lowercase(),
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3]
+        );
     }
     out
 }

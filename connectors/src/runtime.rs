@@ -50,11 +50,25 @@ impl Connector {
         let up = tokio::spawn(uplink.run(rx, uplink_stop_rx));
         let (commands, drivers) = Self::spawn_drivers(&config, tx, shutdown_rx);
         info!(connector = %config.name, devices = config.modbus.devices.len(), "Connector started.");
-        Ok(Connector { stats, commands, shutdown, uplink_stop, drivers, uplink: Some(up) })
+        Ok(Connector {
+            stats,
+            commands,
+            shutdown,
+            uplink_stop,
+            drivers,
+            uplink: Some(up),
+        })
     }
 
     /// Starts only the drivers, sending samples to `output` (tests, benchmarks, other sinks).
-    pub fn start_drivers(config: &ConnectorConfig, output: mpsc::Sender<Sample>) -> (mpsc::Sender<WriteCommand>, watch::Sender<bool>, JoinSet<Result<()>>) {
+    pub fn start_drivers(
+        config: &ConnectorConfig,
+        output: mpsc::Sender<Sample>,
+    ) -> (
+        mpsc::Sender<WriteCommand>,
+        watch::Sender<bool>,
+        JoinSet<Result<()>>,
+    ) {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (commands, drivers) = Self::spawn_drivers(config, output, shutdown_rx);
         (commands, shutdown, drivers)
@@ -68,7 +82,11 @@ impl Connector {
         let (commands, commands_rx) = mpsc::channel(64);
         let mut drivers = JoinSet::new();
         let driver: Box<dyn Driver> = Box::new(ModbusDriver::new(config.modbus.clone()));
-        drivers.spawn(driver.run(DriverContext { output, commands: commands_rx, shutdown }));
+        drivers.spawn(driver.run(DriverContext {
+            output,
+            commands: commands_rx,
+            shutdown,
+        }));
         (commands, drivers)
     }
 
@@ -76,10 +94,15 @@ impl Connector {
     pub async fn write(&self, tag: &str, value: Value) -> Result<()> {
         let (reply, rx) = oneshot::channel();
         self.commands
-            .send(WriteCommand { tag: tag.into(), value, reply })
+            .send(WriteCommand {
+                tag: tag.into(),
+                value,
+                reply,
+            })
             .await
             .map_err(|_| Error::Write("connector stopped".into()))?;
-        rx.await.map_err(|_| Error::Write("connector stopped".into()))?
+        rx.await
+            .map_err(|_| Error::Write("connector stopped".into()))?
     }
 
     /// Stops polling, lets the uplink queue what it has not delivered, and waits for both.
@@ -89,7 +112,8 @@ impl Connector {
             r.map_err(|e| Error::Transport(format!("driver task failed: {e}")))??;
         }
         if let Some(up) = self.uplink.take() {
-            up.await.map_err(|e| Error::Transport(format!("uplink task failed: {e}")))??;
+            up.await
+                .map_err(|e| Error::Transport(format!("uplink task failed: {e}")))??;
         }
         Ok(())
     }

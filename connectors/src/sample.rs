@@ -63,11 +63,21 @@ pub struct Sample {
 impl Sample {
     /// A good sample.
     pub fn good(tag: impl Into<String>, time: DateTime<Utc>, value: Value) -> Self {
-        Sample { tag: tag.into(), time, value: Some(value), quality: Quality::Good }
+        Sample {
+            tag: tag.into(),
+            time,
+            value: Some(value),
+            quality: Quality::Good,
+        }
     }
 
     /// A bad sample without value.
     pub fn bad(tag: impl Into<String>, time: DateTime<Utc>) -> Self {
-        Sample { tag: tag.into(), time, value: None, quality: Quality::Bad }
+        Sample {
+            tag: tag.into(),
+            time,
+            value: None,
+            quality: Quality::Bad,
+        }
     }
 }

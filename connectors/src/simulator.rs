@@ -16,7 +16,7 @@
 //! Every machine has degradation modes, each with a level from 0 (new) to 1 (failed), starting
 //! uniform in [0, 0.5). While running, a level grows by `rate × load × U(0.7, 1.3)` per
 //! simulated hour (rates in [`machine::MachineKind::modes`]; load from the setpoints, 1 at the
-//! defaults). The fault hazard of a mode is `0.0005 + 4 × level⁴` per hour, and a level reaching
+//! defaults). The fault hazard of a mode is `0.0005 + 2 × level⁶` per hour, and a level reaching
 //! 1 faults at once; the fault's `alarm_code` is the mode's code. A fault waits 5–15 min for a
 //! technician (state 3), then repair takes 20–60 min (state 2), after which that mode's level is 0
 //! and the others keep theirs. Running machines idle (state 0) 0.3 times per hour for 2–10 min.
@@ -58,7 +58,9 @@ use bank::{Bank, PortService, SharedBank};
 use machine::{Machine, MachineKind, Truth};
 
 /// The kinds of plant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PlantKind {
     /// Injection-moulding machines and a press line.
@@ -71,7 +73,11 @@ pub enum PlantKind {
 
 impl PlantKind {
     /// All kinds.
-    pub const ALL: [PlantKind; 3] = [PlantKind::Appliance, PlantKind::Garment, PlantKind::Machinery];
+    pub const ALL: [PlantKind; 3] = [
+        PlantKind::Appliance,
+        PlantKind::Garment,
+        PlantKind::Machinery,
+    ];
 
     /// The name used in configs and tag names.
     pub fn as_str(self) -> &'static str {
@@ -85,10 +91,23 @@ impl PlantKind {
     /// (machine name, kind, port index, unit id) of every machine.
     pub fn machines(self) -> Vec<(String, MachineKind, usize, u8)> {
         use MachineKind::*;
-        let m = |kind: MachineKind, n: u32, port: usize, unit: u8| (format!("{}-{n}", kind.prefix()), kind, port, unit);
+        let m = |kind: MachineKind, n: u32, port: usize, unit: u8| {
+            (format!("{}-{n}", kind.prefix()), kind, port, unit)
+        };
         match self {
-            PlantKind::Appliance => vec![m(InjectionMoulding, 1, 0, 1), m(InjectionMoulding, 2, 0, 2), m(InjectionMoulding, 3, 1, 1), m(Press, 1, 2, 1)],
-            PlantKind::Garment => vec![m(Sewing, 1, 0, 1), m(Sewing, 2, 0, 2), m(Sewing, 3, 0, 3), m(Sewing, 4, 0, 4), m(Cutter, 1, 1, 1)],
+            PlantKind::Appliance => vec![
+                m(InjectionMoulding, 1, 0, 1),
+                m(InjectionMoulding, 2, 0, 2),
+                m(InjectionMoulding, 3, 1, 1),
+                m(Press, 1, 2, 1),
+            ],
+            PlantKind::Garment => vec![
+                m(Sewing, 1, 0, 1),
+                m(Sewing, 2, 0, 2),
+                m(Sewing, 3, 0, 3),
+                m(Sewing, 4, 0, 4),
+                m(Cutter, 1, 1, 1),
+            ],
             PlantKind::Machinery => vec![m(Cnc, 1, 0, 1), m(Cnc, 2, 1, 1), m(Cnc, 3, 2, 1)],
         }
     }
@@ -109,7 +128,12 @@ pub struct PlantOptions {
 
 impl Default for PlantOptions {
     fn default() -> Self {
-        PlantOptions { bind: IpAddr::from([127, 0, 0, 1]), ports: None, speed: 60.0, step: Duration::from_millis(100) }
+        PlantOptions {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            ports: None,
+            speed: 60.0,
+            step: Duration::from_millis(100),
+        }
     }
 }
 
@@ -150,7 +174,15 @@ impl Plant {
     /// Starts a plant on loopback, any free ports, default speed. The servers accept
     /// connections when this returns.
     pub async fn start(kind: PlantKind, seed: u64, bind: IpAddr) -> Result<PlantHandle> {
-        Self::start_with(kind, seed, PlantOptions { bind, ..PlantOptions::default() }).await
+        Self::start_with(
+            kind,
+            seed,
+            PlantOptions {
+                bind,
+                ..PlantOptions::default()
+            },
+        )
+        .await
     }
 
     /// Starts a plant with options.
@@ -159,22 +191,38 @@ impl Plant {
         let n_ports = layout.iter().map(|m| m.2).max().unwrap_or(0) + 1;
         let mut listeners = Vec::new();
         for p in 0..n_ports {
-            let port = opts.ports.as_ref().and_then(|ps| ps.get(p).copied()).unwrap_or(0);
+            let port = opts
+                .ports
+                .as_ref()
+                .and_then(|ps| ps.get(p).copied())
+                .unwrap_or(0);
             listeners.push(TcpListener::bind(SocketAddr::new(opts.bind, port)).await?);
         }
-        let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr()).collect::<std::io::Result<_>>()?;
+        let addrs: Vec<SocketAddr> = listeners
+            .iter()
+            .map(|l| l.local_addr())
+            .collect::<std::io::Result<_>>()?;
         let mut per_port: Vec<HashMap<u8, SharedBank>> = vec![HashMap::new(); n_ports];
         let mut machines = Vec::new();
         let mut devices = Vec::new();
         let mut banks = HashMap::new();
         for (i, (name, mk, port, unit)) in layout.into_iter().enumerate() {
-            let machine = Machine::new(name.clone(), mk, seed.wrapping_mul(1000).wrapping_add(i as u64));
+            let machine = Machine::new(
+                name.clone(),
+                mk,
+                seed.wrapping_mul(1000).wrapping_add(i as u64),
+            );
             let mut bank = Bank::default();
             machine.init_bank(&mut bank);
             let bank: SharedBank = Arc::new(std::sync::Mutex::new(bank));
             per_port[port].insert(unit, bank.clone());
             banks.insert(name.clone(), bank.clone());
-            devices.push(DeviceInfo { name, kind: mk, addr: addrs[port], unit });
+            devices.push(DeviceInfo {
+                name,
+                kind: mk,
+                addr: addrs[port],
+                unit,
+            });
             machines.push((machine, bank));
         }
         let machines = Arc::new(std::sync::Mutex::new(machines));
@@ -196,7 +244,15 @@ impl Plant {
             }
         });
         info!(plant = kind.as_str(), seed, ports = ?addrs, "Plant simulator serving Modbus TCP.");
-        Ok(PlantHandle { kind, seed, addrs, devices, banks, machines, tasks })
+        Ok(PlantHandle {
+            kind,
+            seed,
+            addrs,
+            devices,
+            banks,
+            machines,
+            tasks,
+        })
     }
 }
 
@@ -233,7 +289,9 @@ pub async fn serve_rtu_over_tcp(listener: TcpListener, service: PortService) {
 
 /// Serves RTU on an open serial line until the task is aborted or the line fails.
 pub async fn serve_rtu(serial: tokio_serial::SerialStream, service: PortService) -> Result<()> {
-    tokio_modbus::server::rtu::Server::new(serial).serve_forever(service).await?;
+    tokio_modbus::server::rtu::Server::new(serial)
+        .serve_forever(service)
+        .await?;
     Ok(())
 }
 
@@ -257,7 +315,12 @@ impl PlantHandle {
 
     /// Ground truth of a machine now.
     pub fn truth(&self, device: &str) -> Option<Truth> {
-        self.machines.lock().expect("machines lock").iter().find(|(m, _)| m.name == device).map(|(m, _)| m.truth())
+        self.machines
+            .lock()
+            .expect("machines lock")
+            .iter()
+            .find(|(m, _)| m.name == device)
+            .map(|(m, _)| m.truth())
     }
 
     /// The Modbus section polling every machine of this plant, every tag of its layout, with
@@ -268,7 +331,11 @@ impl PlantHandle {
             .iter()
             .map(|d| {
                 let machine = self.machines.lock().expect("machines lock");
-                let layout = machine.iter().find(|(m, _)| m.name == d.name).map(|(m, _)| m.layout().to_vec()).unwrap_or_default();
+                let layout = machine
+                    .iter()
+                    .find(|(m, _)| m.name == d.name)
+                    .map(|(m, _)| m.layout().to_vec())
+                    .unwrap_or_default();
                 DeviceConfig {
                     name: d.name.clone(),
                     transport: Transport::Tcp,
@@ -286,7 +353,8 @@ impl PlantHandle {
                         .into_iter()
                         .filter(|t| t.data_type != crate::modbus::DataType::String)
                         .map(|mut t| {
-                            t.platform_tag = Some(format!("{}.{}.{}", self.kind.as_str(), d.name, t.name));
+                            t.platform_tag =
+                                Some(format!("{}.{}.{}", self.kind.as_str(), d.name, t.name));
                             t
                         })
                         .collect(),
@@ -298,7 +366,11 @@ impl PlantHandle {
 
     /// A complete connector config for this plant (what the demo runs, one per plant).
     pub fn connector_config(&self, uplink: Option<UplinkConfig>) -> ConnectorConfig {
-        ConnectorConfig { name: format!("{}-plant", self.kind.as_str()), uplink, modbus: self.modbus_config(1000) }
+        ConnectorConfig {
+            name: format!("{}-plant", self.kind.as_str()),
+            uplink,
+            modbus: self.modbus_config(1000),
+        }
     }
 
     /// Stops serving; connections are closed.

@@ -85,8 +85,18 @@ pub fn encode_batch(samples: &[Sample]) -> Vec<u8> {
             .map(|s| WireSample {
                 tag: &s.tag,
                 time: s.time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-                value: s.value.as_ref().and_then(|v| v.as_f64()).filter(|v| v.is_finite()),
-                quality: if s.quality == Quality::Good && !s.value.as_ref().and_then(|v| v.as_f64()).is_some_and(f64::is_finite) {
+                value: s
+                    .value
+                    .as_ref()
+                    .and_then(|v| v.as_f64())
+                    .filter(|v| v.is_finite()),
+                quality: if s.quality == Quality::Good
+                    && !s
+                        .value
+                        .as_ref()
+                        .and_then(|v| v.as_f64())
+                        .is_some_and(f64::is_finite)
+                {
                     Quality::Bad
                 } else {
                     s.quality
@@ -113,7 +123,11 @@ impl Uplink {
     /// Opens the queue and builds the client.
     pub fn new(cfg: UplinkConfig, stats: Arc<UplinkStats>) -> Result<Self> {
         let queue = DiskQueue::open(&cfg.queue_dir, cfg.queue_max_bytes)?;
-        let client = IngestClient::new(&cfg.platform_url, &cfg.token, Duration::from_millis(cfg.request_timeout_ms))?;
+        let client = IngestClient::new(
+            &cfg.platform_url,
+            &cfg.token,
+            Duration::from_millis(cfg.request_timeout_ms),
+        )?;
         Ok(Uplink {
             cfg,
             client,
@@ -126,12 +140,17 @@ impl Uplink {
     }
 
     /// Runs until `input` closes or `shutdown` turns true; pending samples are queued on disk.
-    pub async fn run(mut self, mut input: mpsc::Receiver<Sample>, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+    pub async fn run(
+        mut self,
+        mut input: mpsc::Receiver<Sample>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<()> {
         let mut pending: Vec<Sample> = Vec::with_capacity(self.cfg.batch_max_samples);
         let flush_every = Duration::from_millis(self.cfg.flush_interval_ms);
         let mut flush_at = Instant::now() + flush_every;
         loop {
-            let can_replay = !self.queue.is_empty() && self.down_until.is_none_or(|t| Instant::now() >= t);
+            let can_replay =
+                !self.queue.is_empty() && self.down_until.is_none_or(|t| Instant::now() >= t);
             let replay_at = self.down_until.filter(|_| !self.queue.is_empty());
             tokio::select! {
                 biased;
@@ -172,7 +191,11 @@ impl Uplink {
         for chunk in pending.chunks(self.cfg.batch_max_samples) {
             self.enqueue(chunk)?;
         }
-        info!(queued_batches = self.queue.len(), queued_bytes = self.queue.bytes(), "Uplink stopped; undelivered batches stay queued on disk.");
+        info!(
+            queued_batches = self.queue.len(),
+            queued_bytes = self.queue.bytes(),
+            "Uplink stopped; undelivered batches stay queued on disk."
+        );
         Ok(())
     }
 
@@ -182,8 +205,12 @@ impl Uplink {
         }
         let before = self.queue.dropped_samples();
         self.queue.push(&encode_batch(samples), samples.len())?;
-        self.stats.queued.fetch_add(samples.len() as u64, Ordering::Relaxed);
-        self.stats.dropped.fetch_add(self.queue.dropped_samples() - before, Ordering::Relaxed);
+        self.stats
+            .queued
+            .fetch_add(samples.len() as u64, Ordering::Relaxed);
+        self.stats
+            .dropped
+            .fetch_add(self.queue.dropped_samples() - before, Ordering::Relaxed);
         Ok(())
     }
 
@@ -200,13 +227,20 @@ impl Uplink {
         self.down_until = None;
         self.backoff.reset();
         if self.outage.take().is_some() {
-            info!(queued_batches = self.queue.len(), "Platform takes samples again; replaying the disk queue.");
+            info!(
+                queued_batches = self.queue.len(),
+                "Platform takes samples again; replaying the disk queue."
+            );
         }
     }
 
     fn delivered(&self, accepted: u64, duplicates: u64, rejected: u64) {
-        self.stats.delivered.fetch_add(accepted + duplicates + rejected, Ordering::Relaxed);
-        self.stats.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+        self.stats
+            .delivered
+            .fetch_add(accepted + duplicates + rejected, Ordering::Relaxed);
+        self.stats
+            .duplicates
+            .fetch_add(duplicates, Ordering::Relaxed);
     }
 
     /// Sends a live batch, or queues it while the platform is down.
@@ -217,7 +251,11 @@ impl Uplink {
         let mut stack = vec![samples];
         while let Some(batch) = stack.pop() {
             match self.client.send(encode_batch(&batch)).await {
-                Outcome::Delivered { accepted, duplicates, rejected } => {
+                Outcome::Delivered {
+                    accepted,
+                    duplicates,
+                    rejected,
+                } => {
                     self.mark_up();
                     self.delivered(accepted, duplicates, rejected);
                 }
@@ -227,8 +265,13 @@ impl Uplink {
                     stack.push(a.to_vec());
                 }
                 Outcome::TooLarge | Outcome::Refused(_) => {
-                    error!(samples = batch.len(), "The platform refused a batch for good; it is dropped.");
-                    self.stats.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    error!(
+                        samples = batch.len(),
+                        "The platform refused a batch for good; it is dropped."
+                    );
+                    self.stats
+                        .dropped
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 }
                 Outcome::Retry(why) => {
                     self.mark_down(why);
@@ -244,9 +287,15 @@ impl Uplink {
 
     /// Replays the oldest queued batch.
     async fn replay_one(&mut self) -> Result<()> {
-        let Some((entry, body)) = self.queue.peek()? else { return Ok(()) };
+        let Some((entry, body)) = self.queue.peek()? else {
+            return Ok(());
+        };
         match self.client.send(body.clone()).await {
-            Outcome::Delivered { accepted, duplicates, rejected } => {
+            Outcome::Delivered {
+                accepted,
+                duplicates,
+                rejected,
+            } => {
                 self.queue.remove(entry.seq)?;
                 self.mark_up();
                 self.delivered(accepted, duplicates, rejected);
@@ -261,14 +310,20 @@ impl Uplink {
                 let samples = v["samples"].as_array().cloned().unwrap_or_default();
                 let (a, b) = samples.split_at(samples.len() / 2);
                 for half in [a, b] {
-                    let body = serde_json::to_vec(&serde_json::json!({ "samples": half })).expect("json");
+                    let body =
+                        serde_json::to_vec(&serde_json::json!({ "samples": half })).expect("json");
                     self.queue.push(&body, half.len())?;
                 }
                 self.queue.remove(entry.seq)?;
             }
             Outcome::TooLarge | Outcome::Refused(_) => {
-                error!(samples = entry.samples, "The platform refused a queued batch for good; it is dropped.");
-                self.stats.dropped.fetch_add(entry.samples as u64, Ordering::Relaxed);
+                error!(
+                    samples = entry.samples,
+                    "The platform refused a queued batch for good; it is dropped."
+                );
+                self.stats
+                    .dropped
+                    .fetch_add(entry.samples as u64, Ordering::Relaxed);
                 self.queue.remove(entry.seq)?;
             }
             Outcome::Retry(why) => self.mark_down(why),

@@ -19,7 +19,10 @@ fn the_example_config_parses_back() {
     // Round trip through the serialiser.
     let again = ConnectorConfig::parse(&cfg.to_toml(), "roundtrip.toml").unwrap();
     assert_eq!(again, cfg);
-    assert!(!format!("{:?}", cfg.uplink).contains("mwd_example_token"), "the token never prints");
+    assert!(
+        !format!("{:?}", cfg.uplink).contains("mwd_example_token"),
+        "the token never prints"
+    );
 }
 
 #[tokio::test]
@@ -42,9 +45,16 @@ fn error_of(text: &str) -> String {
 
 #[test]
 fn an_unknown_field_is_named_with_file_and_line() {
-    let text = std::fs::read_to_string(EXAMPLE).unwrap().replace("deadband = 0.1", "deadbnad = 0.1");
-    let line = text.lines().position(|l| l.starts_with("deadbnad")).unwrap() + 1;
+    let text = std::fs::read_to_string(EXAMPLE)
+        .unwrap()
+        .replace("deadband = 0.1", "deadbnad = 0.1");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("deadbnad"))
+        .unwrap()
+        + 1;
     let msg = error_of(&text);
+    eprintln!("{msg}");
     assert!(msg.contains("/etc/millwright/plant.toml"), "{msg}");
     assert!(msg.contains(&format!("line {line}")), "{msg}");
     assert!(msg.contains("deadbnad"), "{msg}");
@@ -53,7 +63,9 @@ fn an_unknown_field_is_named_with_file_and_line() {
 
 #[test]
 fn a_bad_value_is_named_with_file_line_and_field() {
-    let text = std::fs::read_to_string(EXAMPLE).unwrap().replace("order = \"DCBA\"", "order = \"DBCA\"");
+    let text = std::fs::read_to_string(EXAMPLE)
+        .unwrap()
+        .replace("order = \"DCBA\"", "order = \"DBCA\"");
     let line = text.lines().position(|l| l.contains("DBCA")).unwrap() + 1;
     let msg = error_of(&text);
     assert!(msg.contains(&format!("line {line}")), "{msg}");

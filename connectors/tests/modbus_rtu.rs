@@ -42,7 +42,12 @@ async fn pty_pair() -> Option<Socat> {
     // Ready when both links exist.
     for _ in 0..200 {
         if a.exists() && b.exists() {
-            return Some(Socat { child, a, b, _dir: dir });
+            return Some(Socat {
+                child,
+                a,
+                b,
+                _dir: dir,
+            });
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -52,10 +57,20 @@ async fn pty_pair() -> Option<Socat> {
 #[tokio::test]
 async fn rtu_over_a_serial_line_shared_by_units_one_of_them_silent() {
     init_tracing();
-    let Some(mut socat) = pty_pair().await else { return };
-    let plant = Plant::start(PlantKind::Appliance, 4, [127, 0, 0, 1].into()).await.unwrap();
+    let Some(mut socat) = pty_pair().await else {
+        return;
+    };
+    let plant = Plant::start(PlantKind::Appliance, 4, [127, 0, 0, 1].into())
+        .await
+        .unwrap();
     // Port 0 of the appliance plant holds imm-1 (unit 1) and imm-2 (unit 2).
-    let serial = |path: &PathBuf| SerialConfig { path: path.display().to_string(), baud_rate: 115_200, parity: Parity::None, stop_bits: 1, data_bits: 8 };
+    let serial = |path: &PathBuf| SerialConfig {
+        path: path.display().to_string(),
+        baud_rate: 115_200,
+        parity: Parity::None,
+        stop_bits: 1,
+        data_bits: 8,
+    };
     let server = open_serial(&serial(&socat.a)).unwrap();
     let srv = tokio::spawn(serve_rtu(server, plant.port_service(0)));
     {
@@ -72,19 +87,63 @@ async fn rtu_over_a_serial_line_shared_by_units_one_of_them_silent() {
         d
     };
     let devices = vec![
-        mk("imm-1", 1, vec![tag("state", RegisterKind::Input, 0, DataType::U16, WordOrder::Abcd)]),
-        mk("imm-2", 2, vec![tag("temp", RegisterKind::Holding, 900, DataType::F32, WordOrder::Cdab)]),
-        mk("ghost", 9, vec![tag("x", RegisterKind::Holding, 0, DataType::U16, WordOrder::Abcd)]),
+        mk(
+            "imm-1",
+            1,
+            vec![tag(
+                "state",
+                RegisterKind::Input,
+                0,
+                DataType::U16,
+                WordOrder::Abcd,
+            )],
+        ),
+        mk(
+            "imm-2",
+            2,
+            vec![tag(
+                "temp",
+                RegisterKind::Holding,
+                900,
+                DataType::F32,
+                WordOrder::Cdab,
+            )],
+        ),
+        mk(
+            "ghost",
+            9,
+            vec![tag(
+                "x",
+                RegisterKind::Holding,
+                0,
+                DataType::U16,
+                WordOrder::Abcd,
+            )],
+        ),
     ];
     let cfg = config(devices);
     let mut d = run_drivers(&cfg);
-    let names = vec!["imm-1.state".to_string(), "imm-2.temp".to_string(), "ghost.x".to_string()];
+    let names = vec![
+        "imm-1.state".to_string(),
+        "imm-2.temp".to_string(),
+        "ghost.x".to_string(),
+    ];
     let got = first_per_tag(&mut d.rx, &names, Duration::from_secs(10), |_| true).await;
     assert_eq!(got["imm-1.state"].quality, Quality::Good);
-    assert_eq!(got["imm-2.temp"].value.as_ref().unwrap().as_f64().unwrap(), f64::from(229.01_f32));
-    assert_eq!(got["ghost.x"].quality, Quality::Bad, "the silent unit is marked bad");
+    assert_eq!(
+        got["imm-2.temp"].value.as_ref().unwrap().as_f64().unwrap(),
+        f64::from(229.01_f32)
+    );
+    assert_eq!(
+        got["ghost.x"].quality,
+        Quality::Bad,
+        "the silent unit is marked bad"
+    );
     // The silent unit costs its own timeout only: the others keep delivering.
-    let again = first_per_tag(&mut d.rx, &names[..2], Duration::from_secs(5), |s| s.quality == Quality::Good).await;
+    let again = first_per_tag(&mut d.rx, &names[..2], Duration::from_secs(5), |s| {
+        s.quality == Quality::Good
+    })
+    .await;
     assert_eq!(again.len(), 2);
     let _ = d.stop.send(true);
     srv.abort();
@@ -93,7 +152,9 @@ async fn rtu_over_a_serial_line_shared_by_units_one_of_them_silent() {
 
 #[tokio::test]
 async fn rtu_framed_over_tcp_through_a_gateway() {
-    let plant = Plant::start(PlantKind::Garment, 2, [127, 0, 0, 1].into()).await.unwrap();
+    let plant = Plant::start(PlantKind::Garment, 2, [127, 0, 0, 1].into())
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let srv = tokio::spawn(serve_rtu_over_tcp(listener, plant.port_service(0)));
@@ -107,14 +168,40 @@ async fn rtu_framed_over_tcp_through_a_gateway() {
         d
     };
     let cfg = config(vec![
-        mk("sew-1", 1, vec![tag("state", RegisterKind::Input, 0, DataType::U16, WordOrder::Abcd)]),
-        mk("sew-3", 3, vec![tag("big", RegisterKind::Holding, 900, DataType::U64, WordOrder::Dcba)]),
+        mk(
+            "sew-1",
+            1,
+            vec![tag(
+                "state",
+                RegisterKind::Input,
+                0,
+                DataType::U16,
+                WordOrder::Abcd,
+            )],
+        ),
+        mk(
+            "sew-3",
+            3,
+            vec![tag(
+                "big",
+                RegisterKind::Holding,
+                900,
+                DataType::U64,
+                WordOrder::Dcba,
+            )],
+        ),
     ]);
     let mut d = run_drivers(&cfg);
     let names = vec!["sew-1.state".to_string(), "sew-3.big".to_string()];
-    let got = first_per_tag(&mut d.rx, &names, Duration::from_secs(10), |s| s.quality == Quality::Good).await;
+    let got = first_per_tag(&mut d.rx, &names, Duration::from_secs(10), |s| {
+        s.quality == Quality::Good
+    })
+    .await;
     assert_eq!(got.len(), 2);
-    assert_eq!(got["sew-3.big"].value.as_ref().unwrap().as_f64().unwrap(), 920735923817967.0);
+    assert_eq!(
+        got["sew-3.big"].value.as_ref().unwrap().as_f64().unwrap(),
+        920735923817967.0
+    );
     let _ = d.stop.send(true);
     srv.abort();
 }

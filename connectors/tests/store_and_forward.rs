@@ -33,24 +33,47 @@ struct Platform {
     accepted: AtomicU64,
     duplicates: AtomicU64,
     requests_413: AtomicU64,
+    delay_ms: AtomicU64,
 }
 
-async fn ingest(State(p): State<Arc<Platform>>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+async fn ingest(
+    State(p): State<Arc<Platform>>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
     if p.down.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"title": "down"})));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"title": "down"})),
+        );
     }
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {TOKEN}")) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"title": "bad token"})));
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(&format!("Bearer {TOKEN}"))
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"title": "bad token"})),
+        );
+    }
+    let delay = p.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let samples = body["samples"].as_array().cloned().unwrap_or_default();
     if samples.len() > MAX_PER_REQUEST {
         p.requests_413.fetch_add(1, Ordering::SeqCst);
-        return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({"title": "too large"})));
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(json!({"title": "too large"})),
+        );
     }
     let (mut accepted, mut duplicates) = (0, 0);
     let mut seen = p.seen.lock().unwrap();
     for s in samples {
-        let key = (s["tag"].as_str().unwrap().to_string(), s["time"].as_str().unwrap().to_string());
+        let key = (
+            s["tag"].as_str().unwrap().to_string(),
+            s["time"].as_str().unwrap().to_string(),
+        );
         assert!(s["quality"].is_string());
         if seen.insert(key) {
             accepted += 1;
@@ -60,14 +83,22 @@ async fn ingest(State(p): State<Arc<Platform>>, headers: axum::http::HeaderMap, 
     }
     p.accepted.fetch_add(accepted, Ordering::SeqCst);
     p.duplicates.fetch_add(duplicates, Ordering::SeqCst);
-    (StatusCode::OK, Json(json!({"accepted": accepted, "duplicates": duplicates, "rejected": []})))
+    (
+        StatusCode::OK,
+        Json(json!({"accepted": accepted, "duplicates": duplicates, "rejected": []})),
+    )
 }
 
 async fn serve(p: Arc<Platform>, addr: SocketAddr) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/api/v1/ingest", post(ingest)).with_state(p);
-    (addr, tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }))
+    let app = Router::new()
+        .route("/api/v1/ingest", post(ingest))
+        .with_state(p);
+    (
+        addr,
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }),
+    )
 }
 
 fn received(stats: &UplinkStats) -> u64 {
@@ -85,7 +116,9 @@ async fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_arrives_exactly_once_across_an_outage_and_a_restart() {
     common::init_tracing();
-    let plant = Plant::start(PlantKind::Machinery, 11, [127, 0, 0, 1].into()).await.unwrap();
+    let plant = Plant::start(PlantKind::Machinery, 11, [127, 0, 0, 1].into())
+        .await
+        .unwrap();
     let platform = Arc::new(Platform::default());
     let (addr, server) = serve(platform.clone(), "127.0.0.1:0".parse().unwrap()).await;
     let queue = tempfile::tempdir().unwrap();
@@ -104,7 +137,10 @@ async fn every_sample_arrives_exactly_once_across_an_outage_and_a_restart() {
 
     // Platform up.
     let c1 = Connector::start(cfg.clone()).await.unwrap();
-    wait_for("first deliveries", Duration::from_secs(10), || platform.accepted.load(Ordering::SeqCst) > 0).await;
+    wait_for("first deliveries", Duration::from_secs(10), || {
+        platform.accepted.load(Ordering::SeqCst) > 0
+    })
+    .await;
     // Platform stops: answers 503 on open connections, then stops listening altogether.
     platform.down.store(true, Ordering::SeqCst);
     server.abort();
@@ -112,7 +148,10 @@ async fn every_sample_arrives_exactly_once_across_an_outage_and_a_restart() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let stats1 = c1.stats.clone();
     c1.stop().await.unwrap();
-    assert!(UplinkStats::get(&stats1.queued) > 0, "batches were queued during the outage");
+    assert!(
+        UplinkStats::get(&stats1.queued) > 0,
+        "batches were queued during the outage"
+    );
 
     // Connector restarted while the platform is still down.
     let c2 = Connector::start(cfg.clone()).await.unwrap();
@@ -129,18 +168,104 @@ async fn every_sample_arrives_exactly_once_across_an_outage_and_a_restart() {
     drain_cfg.modbus.devices.clear();
     let c3 = Connector::start(drain_cfg).await.unwrap();
     let dir = queue.path().to_path_buf();
-    wait_for("the queue to drain", Duration::from_secs(20), || std::fs::read_dir(&dir).unwrap().count() == 0).await;
+    wait_for("the queue to drain", Duration::from_secs(20), || {
+        std::fs::read_dir(&dir).unwrap().count() == 0
+    })
+    .await;
     c3.stop().await.unwrap();
 
     let polled = received(&stats1) + received(&stats2);
     let seen = platform.seen.lock().unwrap().len() as u64;
     assert!(polled > 100, "polled {polled}");
-    assert_eq!(UplinkStats::get(&stats1.dropped) + UplinkStats::get(&stats2.dropped), 0);
-    assert_eq!(seen, polled, "distinct samples at the platform vs samples polled");
+    assert_eq!(
+        UplinkStats::get(&stats1.dropped) + UplinkStats::get(&stats2.dropped),
+        0
+    );
+    assert_eq!(
+        seen, polled,
+        "distinct samples at the platform vs samples polled"
+    );
     assert_eq!(platform.accepted.load(Ordering::SeqCst), polled);
-    assert!(platform.requests_413.load(Ordering::SeqCst) > 0, "the batch splitting on 413 was exercised");
+    assert!(
+        platform.requests_413.load(Ordering::SeqCst) > 0,
+        "the batch splitting on 413 was exercised"
+    );
     // Every tag of the plant arrived.
-    let tags: HashSet<String> = platform.seen.lock().unwrap().iter().map(|(t, _)| t.clone()).collect();
-    let expected: HashSet<String> = cfg.modbus.devices.iter().flat_map(|d| d.tags.iter().map(|t| t.platform_tag.clone().unwrap())).collect();
+    let tags: HashSet<String> = platform
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect();
+    let expected: HashSet<String> = cfg
+        .modbus
+        .devices
+        .iter()
+        .flat_map(|d| d.tags.iter().map(|t| t.platform_tag.clone().unwrap()))
+        .collect();
     assert_eq!(tags, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_edge_feeds_every_tag_of_three_plants() {
+    use millwright_connectors::edge::{Edge, EdgeOptions, PlantSpec};
+    let platform = Arc::new(Platform::default());
+    let (addr, _server) = serve(platform.clone(), "127.0.0.1:0".parse().unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = EdgeOptions {
+        plants: PlantKind::ALL.iter().enumerate().map(|(i, k)| PlantSpec { kind: *k, seed: i as u64, token: TOKEN.into() }).collect(),
+        platform_url: format!("http://{addr}"),
+        data_dir: dir.path().to_path_buf(),
+        poll_interval_ms: 200,
+    };
+    let edge = Edge::start(&opts).await.unwrap();
+    let expected: HashSet<String> = edge.tags().into_iter().map(|t| t.platform_tag).collect();
+    assert!(expected.len() > 150, "{}", expected.len());
+    wait_for("every tag at the platform", Duration::from_secs(20), || {
+        let seen = platform.seen.lock().unwrap();
+        let tags: HashSet<&String> = seen.iter().map(|(t, _)| t).collect();
+        expected.iter().all(|t| tags.contains(t))
+    })
+    .await;
+    edge.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_of_a_long_backlog_does_not_starve_live_data() {
+    use millwright_connectors::uplink::queue::DiskQueue;
+    let plant = Plant::start(PlantKind::Machinery, 2, [127, 0, 0, 1].into()).await.unwrap();
+    let platform = Arc::new(Platform::default());
+    platform.delay_ms.store(20, Ordering::SeqCst); // 200 queued batches take 4 s or more to replay
+    let (addr, _server) = serve(platform.clone(), "127.0.0.1:0".parse().unwrap()).await;
+    let queue = tempfile::tempdir().unwrap();
+    {
+        let mut q = DiskQueue::open(queue.path(), 64 * 1024 * 1024).unwrap();
+        for b in 0..200 {
+            let samples: Vec<Value> = (0..10)
+                .map(|i| json!({"tag": "old.x", "time": format!("2026-11-28T00:{:02}:{:02}.{:03}Z", b / 60, b % 60, i), "value": 1.0, "quality": "good"}))
+                .collect();
+            q.push(&serde_json::to_vec(&json!({ "samples": samples })).unwrap(), 10).unwrap();
+        }
+    }
+    let cfg = plant.connector_config(Some(UplinkConfig {
+        platform_url: format!("http://{addr}"),
+        token: TOKEN.into(),
+        queue_dir: queue.path().to_path_buf(),
+        queue_max_bytes: 64 * 1024 * 1024,
+        batch_max_samples: 100,
+        flush_interval_ms: 200,
+        request_timeout_ms: 2000,
+    }));
+    let c = Connector::start(cfg).await.unwrap();
+    let start = tokio::time::Instant::now();
+    wait_for("live samples", Duration::from_secs(3), || platform.seen.lock().unwrap().iter().any(|(t, _)| t.starts_with("machinery.")))
+        .await;
+    let live_after = start.elapsed();
+    let old_so_far = platform.seen.lock().unwrap().iter().filter(|(t, _)| t == "old.x").count();
+    assert!(old_so_far < 2000, "live data waited for the whole backlog ({old_so_far} old samples first)");
+    assert!(old_so_far > 0, "replay runs beside live data");
+    wait_for("the backlog", Duration::from_secs(30), || platform.seen.lock().unwrap().iter().filter(|(t, _)| t == "old.x").count() == 2000).await;
+    eprintln!("first live sample after {live_after:?}, with {old_so_far} of 2000 old samples replayed");
+    c.stop().await.unwrap();
 }

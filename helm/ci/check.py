@@ -54,33 +54,50 @@ OTHER_BRANCHES = {
     "networkPolicy": {"enabled": True},
     "metrics": {"serviceMonitor": {"enabled": True}},
     "extraEnv": [{"name": "RUST_BACKTRACE", "value": "1"}],
-    "config": {"store": {"backend": "plain"}, "log": {"format": "text", "filter": "info,millwright_platform=debug"}},
+    "config": {
+        "store": {"backend": "plain"},
+        "log": {"format": "text", "filter": "info,millwright_platform=debug"},
+    },
     "connectors": {
         "image": {"tag": "edge"},
+        "queue": {"persistence": {"enabled": True, "storageClassName": "fast"}},
         "platformUrl": "https://millwright.example.com",
         "sites": [
             {
                 "name": "tricky",
+                "token": "t0ken",
                 "platformUrl": "http://10.0.0.5:8080",
                 "config": {
-                    "quoted \"key\"": "a \"quoted\" string\nwith a newline, tab\t, backslash \\ and ünïcode",
+                    "name": "tricky-connector",
+                    "uplink": {"batch_max_samples": 500},
+                    'quoted "key"': 'a "quoted" string\nwith a newline, tab\t, backslash \\ and ünïcode',
                     "dotted.key": True,
                     "negative": -3,
                     "tiny": 1e-07,
                     "big": 9007199254740992,
                     "half": 2.5,
+                    "whole_float": 3.0,
                     "empty_list": [],
                     "nested_lists": [[1, 2], ["a"]],
                     "mixed": [1, "two", {"three": 3}],
                     "inline": {"a": {"b": {"c": "deep"}}},
                     "skipped": None,
                     "devices": [
-                        {"name": "d1", "settings": {"timeout_ms": 500}, "tags": [{"name": "t1"}, {"name": "t2", "meta": {"unit": "°C"}}]},
+                        {
+                            "name": "d1",
+                            "settings": {"timeout_ms": 500},
+                            "tags": [{"name": "t1"}, {"name": "t2", "meta": {"unit": "°C"}}],
+                        },
                         {"name": "d2", "tags": []},
                     ],
                 },
             },
-            {"name": "disabled", "enabled": False, "config": {}},
+            {
+                "name": "plain",
+                "token": "t",
+                "config": {"modbus": {"device": [{"name": "d", "address": "h:502"}]}},
+            },
+            {"name": "disabled", "enabled": False, "config": {}, "token": "t"},
         ],
     },
 }
@@ -214,7 +231,9 @@ def consistency(
                 where,
                 "a writable /tmp",
             )
-            fail.check(container["args"][0] in ("serve", "migrate", "connector"), where, "millwright subcommand")
+            fail.check(
+                container["args"][0] in ("serve", "migrate", "connector"), where, "millwright subcommand"
+            )
             for env in container.get("env", []):
                 ref = env.get("valueFrom", {}).get("secretKeyRef")
                 if ref and not ref.get("optional"):
@@ -225,15 +244,24 @@ def consistency(
                     )
         for volume in pod.get("volumes", []):
             if "configMap" in volume:
-                fail.check(volume["configMap"]["name"] in by_kind.get("ConfigMap", {}), where,
-                           f"mounts a missing ConfigMap {volume['configMap']['name']}")
+                fail.check(
+                    volume["configMap"]["name"] in by_kind.get("ConfigMap", {}),
+                    where,
+                    f"mounts a missing ConfigMap {volume['configMap']['name']}",
+                )
             if "secret" in volume:
                 name = volume["secret"]["secretName"]
-                fail.check(name in by_kind.get("Secret", {}) or name in external_secrets, where,
-                           f"mounts a missing Secret {name}")
+                fail.check(
+                    name in by_kind.get("Secret", {}) or name in external_secrets,
+                    where,
+                    f"mounts a missing Secret {name}",
+                )
 
-    platform = [d for d in by_kind.get("Deployment", {}).values()
-                if d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == "platform"]
+    platform = [
+        d
+        for d in by_kind.get("Deployment", {}).values()
+        if d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == "platform"
+    ]
     fail.check(len(platform) == 1, case, "exactly one platform Deployment")
     for deployment in platform:
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -252,30 +280,50 @@ def consistency(
         fail.check(bool(hpa) == values["autoscaling"]["enabled"], case, "HPA exactly when autoscaling")
         fail.check(("replicas" in deployment["spec"]) != bool(hpa), case, "replicas set only without HPA")
         for obj in hpa.values():
-            fail.check(obj["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"], case, "HPA target")
+            fail.check(
+                obj["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"], case, "HPA target"
+            )
 
     jobs = list(by_kind.get("Job", {}).values())
     fail.check(len(jobs) == (1 if values["migrations"]["enabled"] else 0), case, "one migration Job")
     for job in jobs:
         hooks = job["metadata"].get("annotations", {}).get("helm.sh/hook", "")
-        fail.check(set(hooks.split(",")) == {"pre-install", "pre-upgrade"}, case, "migration Job is a pre-install/pre-upgrade hook")
-        fail.check(job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"], case, "runs `millwright migrate`")
+        fail.check(
+            set(hooks.split(",")) == {"pre-install", "pre-upgrade"},
+            case,
+            "migration Job is a pre-install/pre-upgrade hook",
+        )
+        fail.check(
+            job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"],
+            case,
+            "runs `millwright migrate`",
+        )
         # Everything the hook Job reads must itself be a hook resource (or external), since
         # hooks run before the release's other objects exist on a first install.
         for volume in job["spec"]["template"]["spec"]["volumes"]:
             name = (volume.get("configMap") or {}).get("name")
             if name:
                 cm = by_kind["ConfigMap"][name]
-                fail.check("helm.sh/hook" in cm["metadata"].get("annotations", {}), case,
-                           f"hook Job mounts ConfigMap {name}, which is not a hook resource")
+                fail.check(
+                    "helm.sh/hook" in cm["metadata"].get("annotations", {}),
+                    case,
+                    f"hook Job mounts ConfigMap {name}, which is not a hook resource",
+                )
 
     sites = [s for s in values["connectors"]["sites"] if s.get("enabled", True)]
-    connectors = [d for d in by_kind.get("Deployment", {}).values()
-                  if d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == "connector"]
-    fail.check(len(connectors) == len(sites), case, f"{len(sites)} connector Deployments, got {len(connectors)}")
+    connectors = [
+        d
+        for d in by_kind.get("Deployment", {}).values()
+        if d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == "connector"
+    ]
+    fail.check(
+        len(connectors) == len(sites), case, f"{len(sites)} connector Deployments, got {len(connectors)}"
+    )
     for deployment in connectors:
         fail.check(deployment["spec"]["replicas"] == 1, case, "a connector runs as a single pod")
-        fail.check(deployment["spec"]["strategy"]["type"] == "Recreate", case, "a connector is replaced, not rolled")
+        fail.check(
+            deployment["spec"]["strategy"]["type"] == "Recreate", case, "a connector is replaced, not rolled"
+        )
 
     # Rendered TOML parses back to the values it came from.
     tomls: dict[str, str] = {}
@@ -295,12 +343,14 @@ def consistency(
         text = secret["stringData"]["connector.toml"]
         tomls[f"connector-{site['name']}.toml"] = text
         expected = drop_nulls(site.get("config", {}))
-        expected["platform_url"] = site.get("platformUrl") or (
+        expected.setdefault("name", site["name"])
+        uplink = expected.setdefault("uplink", {})
+        uplink["platform_url"] = site.get("platformUrl") or (
             values["connectors"]["platformUrl"]
             or f"http://{RELEASE}.{NAMESPACE}.svc:{values['service']['port']}"
         )
-        if site.get("token"):
-            expected["token"] = site["token"]
+        uplink["token"] = site["token"]
+        uplink["queue_dir"] = "/var/lib/millwright/queue"
         roundtrip(case, f"connector {site['name']}", text, expected, fail)
     if out is not None:
         folder = out / case
@@ -309,14 +359,37 @@ def consistency(
             (folder / name).write_text(text)
 
 
+def typed(value: Any) -> Any:
+    """`value` with the type of every leaf made explicit: 365 and 365.0 must not compare equal."""
+    if isinstance(value, dict):
+        return {k: typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [typed(v) for v in value]
+    return (type(value).__name__, value)
+
+
+def whole_floats_as_ints(value: Any) -> Any:
+    """Helm keeps every number as a float, so 1.0 in a values file can only render as 1."""
+    if isinstance(value, dict):
+        return {k: whole_floats_as_ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_floats_as_ints(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def roundtrip(case: str, what: str, text: str, expected: dict[str, Any], fail: Failures) -> None:
     try:
         parsed = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         fail.add(f"{case}: {what}", f"rendered TOML does not parse: {e}\n{text}")
         return
-    fail.check(parsed == expected, f"{case}: {what}",
-               f"rendered TOML differs from its values:\n  got      {parsed}\n  expected {expected}")
+    fail.check(
+        typed(parsed) == typed(whole_floats_as_ints(expected)),
+        f"{case}: {what}",
+        f"rendered TOML differs from its values:\n  got      {parsed}\n  expected {expected}",
+    )
 
 
 def must_raise(what: str, fail: Failures, action: Callable[[], Any], needle: str) -> None:
@@ -338,8 +411,22 @@ def negative(chart: helm.Chart, defaults: dict[str, Any], objects, kube_version:
         "an unknown nested key": ({"image": {"tags": "1.0"}}, "tags"),
         "a database URL in config": ({"config": {"database": {"url": "postgres://x"}}}, "/config/database"),
         "an unknown store backend": ({"config": {"store": {"backend": "mysql"}}}, "/config/store/backend"),
-        "a site without config or existingSecret": ({"connectors": {"sites": [{"name": "plant-x"}]}}, "/connectors/sites/0"),
-        "a site name that is no DNS label": ({"connectors": {"sites": [{"name": "Plant_X", "config": {}}]}}, "/connectors/sites/0/name"),
+        "a site without config or existingSecret": (
+            {"connectors": {"sites": [{"name": "plant-x"}]}},
+            "/connectors/sites/0",
+        ),
+        "a site with config but no token": (
+            {"connectors": {"sites": [{"name": "plant-x", "config": {}}]}},
+            "/connectors/sites/0",
+        ),
+        "an uplink token in a site's config": (
+            {"connectors": {"sites": [{"name": "x", "token": "t", "config": {"uplink": {"token": "t"}}}]}},
+            "/connectors/sites/0/config/uplink",
+        ),
+        "a site name that is no DNS label": (
+            {"connectors": {"sites": [{"name": "Plant_X", "config": {}, "token": "t"}]}},
+            "/connectors/sites/0/name",
+        ),
     }
     for what, (override, needle) in bad_values.items():
         values = deep_merge(good, override)
@@ -351,18 +438,30 @@ def negative(chart: helm.Chart, defaults: dict[str, Any], objects, kube_version:
     # that silently passes, e.g. if schemas went missing).
     deployment = next(copy.deepcopy(o) for _, o in objects if o["kind"] == "Deployment")
     deployment["spec"]["replicas"] = "two"
-    must_raise("Kubernetes validation rejects replicas: \"two\"", fail,
-               lambda: kubernetes_validate.validate(deployment, kube_version, strict=True), "replicas")
+    must_raise(
+        'Kubernetes validation rejects replicas: "two"',
+        fail,
+        lambda: kubernetes_validate.validate(deployment, kube_version, strict=True),
+        "replicas",
+    )
     deployment = next(copy.deepcopy(o) for _, o in objects if o["kind"] == "Deployment")
     deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGett"] = {}
-    must_raise("Kubernetes validation rejects an unknown field", fail,
-               lambda: kubernetes_validate.validate(deployment, kube_version, strict=True), "httpGett")
+    must_raise(
+        "Kubernetes validation rejects an unknown field",
+        fail,
+        lambda: kubernetes_validate.validate(deployment, kube_version, strict=True),
+        "httpGett",
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kube-version", action="append", dest="kube_versions",
-                        help="Kubernetes version to validate against (repeatable)")
+    parser.add_argument(
+        "--kube-version",
+        action="append",
+        dest="kube_versions",
+        help="Kubernetes version to validate against (repeatable)",
+    )
     parser.add_argument("--out", type=Path, help="write the rendered TOML files here")
     parser.add_argument("--chart", type=Path, help="the chart folder to check")
     args = parser.parse_args()
@@ -372,8 +471,10 @@ def main() -> int:
     kube_versions = args.kube_versions or ["1.30.0", kubernetes_validate.utils.latest_version()]
     started = time.monotonic()
     fail = Failures()
-    print(f"Helm SDK {helm.helm_sdk_version()} (helm-c {helm.helm_c_version()}), "
-          f"kubernetes-validate {kubernetes_validate.__version__}, Kubernetes {', '.join(kube_versions)}")
+    print(
+        f"Helm SDK {helm.helm_sdk_version()} (helm-c {helm.helm_c_version()}), "
+        f"kubernetes-validate {kubernetes_validate.__version__}, Kubernetes {', '.join(kube_versions)}"
+    )
 
     with helm.Chart.load(CHART) as chart:
         defaults = chart.values
@@ -401,7 +502,9 @@ def main() -> int:
                 fail.add(f"{case}: consistency", f"unexpected manifest shape: {type(e).__name__} {e}")
             kinds = sorted({o["kind"] for _, o in objects})
             status = "ok  " if len(fail.items) == failures_before else "FAIL"
-            print(f"{status} {case}: lint, schema, render, {len(objects)} manifests validated ({', '.join(kinds)})")
+            print(
+                f"{status} {case}: lint, schema, render, {len(objects)} manifests validated ({', '.join(kinds)})"
+            )
         if default_objects:
             negative(chart, defaults, default_objects, kube_versions[0], fail)
 

@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Tuning flags (defaults are the library's): `--trees N`, `--algorithm rf|et`,
-//! `--windows 30,10`, `--min-leaf N`, `--feature-fraction F`, `--depth N`, `--cap C`, `--no-drift`; `--validate` scores
+//! `--windows 30,10`, `--min-leaf N`, `--feature-fraction F`, `--depth N`, `--cap C`, `--no-drift`; `--validate [--validation-seed N]` scores
 //! C-MAPSS on 20 % of the training engines instead of the test set (for tuning).
 
 use std::path::PathBuf;
@@ -87,7 +87,8 @@ fn run() -> Result<String, Box<dyn std::error::Error>> {
                 // Tune on training engines only: 20 % held out, cut at random cycles leaving at
                 // most 150 (FD001) or 200 (FD002) cycles, like the official test files.
                 let max_rul = if subset == Subset::Fd001 { 150 } else { 200 };
-                let data = CmapssData::load(&dir, subset)?.validation_split(0.2, 21, max_rul, 7);
+                let seed = flag("--validation-seed").map_or(Ok(7), |v| v.parse())?;
+                let data = CmapssData::load(&dir, subset)?.validation_split(0.2, 21, max_rul, seed);
                 return Ok(eval_cmapss_data(&data, &options)?.to_string());
             }
             Ok(eval_cmapss(&dir, &options)?.to_string())

@@ -15,7 +15,7 @@ fn small_fd001() -> CmapssData {
 
 fn small_options() -> CmapssOptions {
     let mut options = CmapssOptions::new(Subset::Fd001);
-    options.model.trees = 30;
+    options.model.trees = 20;
     options
 }
 

@@ -92,7 +92,7 @@ fn failure_within_horizon_and_rul_beat_chance_on_unseen_engines() {
     let within =
         |r: &[f64]| -> Array1<f64> { r.iter().map(|&v| f64::from(u8::from(v <= 30.0))).collect() };
     let mut classifier = FailureClassifier::new(FailureParams {
-        trees: 20,
+        trees: 10,
         calibration_folds: 3,
         ..FailureParams::default()
     });

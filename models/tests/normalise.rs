@@ -22,6 +22,9 @@ fn finds_six_operating_conditions_in_fd002() {
     let (settings, _) = fd002_settings_and_sensor(20);
     let conditions = OperatingConditions::fit(settings.view(), 6, 0).unwrap();
     let assigned = conditions.assign(settings.view());
+    // Seeded: clustering again gives the same labels.
+    let again = OperatingConditions::fit(settings.view(), 6, 0).unwrap();
+    assert_eq!(again.assign(settings.view()), assigned);
     let mut counts = [0usize; 6];
     for &c in &assigned {
         counts[c] += 1;

@@ -183,7 +183,8 @@ async fn tables_partitions_chunks_and_rollups_are_out_of_reach(backend: BackendC
         .query(
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('r', 'p', 'v', 'm') AND (c.relname ~ '^(samples|rollup_|api_keys|storage_layout)' \
-                OR n.nspname = '_timescaledb_internal') AND c.relname NOT LIKE 'tenant_%'",
+                OR (n.nspname = '_timescaledb_internal' AND c.relname ~ '^(_hyper_|compress_hyper_|_materialized_hypertable_|_partial_view_|_direct_view_)')) \
+               AND c.relname NOT LIKE 'tenant_%'",
             &[],
         )
         .await

@@ -44,7 +44,7 @@ fn run(command: &mut Command) -> Result<Output> {
 
 fn describe(output: &Output) -> String {
     format!(
-        "exit status {}\n--- stdout\n{}\n--- stderr\n{}",
+        "{}\n--- stdout\n{}\n--- stderr\n{}",
         output.status,
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)

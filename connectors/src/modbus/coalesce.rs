@@ -24,18 +24,33 @@ pub fn plan(tags: &[TagConfig], max_gap: u16, max_registers: u16, max_bits: u16)
     let mut blocks: Vec<ReadBlock> = Vec::new();
     for i in order {
         let t = &tags[i];
-        let limit = u32::from(if t.kind.is_bit() { max_bits } else { max_registers });
-        let (start, end) = (u32::from(t.address), u32::from(t.address) + u32::from(t.span()));
+        let limit = u32::from(if t.kind.is_bit() {
+            max_bits
+        } else {
+            max_registers
+        });
+        let (start, end) = (
+            u32::from(t.address),
+            u32::from(t.address) + u32::from(t.span()),
+        );
         if let Some(b) = blocks.last_mut() {
             let b_end = u32::from(b.start) + u32::from(b.count);
             let new_end = b_end.max(end);
-            if b.kind == t.kind && start <= b_end + u32::from(max_gap) && new_end - u32::from(b.start) <= limit {
+            if b.kind == t.kind
+                && start <= b_end + u32::from(max_gap)
+                && new_end - u32::from(b.start) <= limit
+            {
                 b.count = (new_end - u32::from(b.start)) as u16;
                 b.tags.push(i);
                 continue;
             }
         }
-        blocks.push(ReadBlock { kind: t.kind, start: t.address, count: (end - start) as u16, tags: vec![i] });
+        blocks.push(ReadBlock {
+            kind: t.kind,
+            start: t.address,
+            count: (end - start) as u16,
+            tags: vec![i],
+        });
     }
     blocks
 }
@@ -65,7 +80,9 @@ mod tests {
     #[test]
     fn span_over_125_registers_is_split() {
         // 100 f32 tags back to back: 200 registers → 125 + 75, never splitting a value.
-        let tags: Vec<_> = (0..100).map(|i| tag(RegisterKind::Holding, i * 2, DataType::F32)).collect();
+        let tags: Vec<_> = (0..100)
+            .map(|i| tag(RegisterKind::Holding, i * 2, DataType::F32))
+            .collect();
         let blocks = plan(&tags, 0, 125, 2000);
         assert_eq!(blocks.len(), 2);
         assert_eq!((blocks[0].start, blocks[0].count), (0, 124));
@@ -100,7 +117,9 @@ mod tests {
 
     #[test]
     fn coils_split_at_2000() {
-        let tags: Vec<_> = (0..2001).map(|i| tag(RegisterKind::Coil, i, DataType::Bool)).collect();
+        let tags: Vec<_> = (0..2001)
+            .map(|i| tag(RegisterKind::Coil, i, DataType::Bool))
+            .collect();
         let blocks = plan(&tags, 0, 125, 2000);
         let shape: Vec<_> = blocks.iter().map(|b| (b.start, b.count)).collect();
         assert_eq!(shape, vec![(0, 2000), (2000, 1)]);

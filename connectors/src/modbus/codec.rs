@@ -36,7 +36,10 @@ pub fn words_to_be_bytes(words: &[u16], order: WordOrder) -> Vec<u8> {
 /// Registers to write for the big-endian bytes of a value, applying `order`.
 pub fn be_bytes_to_words(bytes: &[u8], order: WordOrder) -> Vec<u16> {
     let (byte_swap, word_swap) = swaps(order);
-    let mut w: Vec<u16> = bytes.chunks(2).map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])).collect();
+    let mut w: Vec<u16> = bytes
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+        .collect();
     if byte_swap {
         for x in &mut w {
             *x = x.swap_bytes();
@@ -53,7 +56,10 @@ pub fn be_bytes_to_words(bytes: &[u8], order: WordOrder) -> Vec<u16> {
 pub fn decode(words: &[u16], ty: DataType, order: WordOrder) -> Result<Value> {
     let n = usize::from(ty.registers(words.len() as u16));
     if words.len() < n || n == 0 {
-        return Err(Error::Transport(format!("{ty:?} needs {n} registers, got {}", words.len())));
+        return Err(Error::Transport(format!(
+            "{ty:?} needs {n} registers, got {}",
+            words.len()
+        )));
     }
     let words = &words[..n];
     if ty == DataType::String {
@@ -64,7 +70,9 @@ pub fn decode(words: &[u16], ty: DataType, order: WordOrder) -> Result<Value> {
             bytes.extend_from_slice(&w.to_be_bytes());
         }
         let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
-        let text = String::from_utf8_lossy(&bytes[..end]).trim_end().to_string();
+        let text = String::from_utf8_lossy(&bytes[..end])
+            .trim_end()
+            .to_string();
         return Ok(Value::Text(text));
     }
     let b = words_to_be_bytes(words, order);
@@ -72,11 +80,21 @@ pub fn decode(words: &[u16], ty: DataType, order: WordOrder) -> Result<Value> {
         DataType::Bool => Value::Bool(b != [0, 0]),
         DataType::U16 => Value::Number(f64::from(u16::from_be_bytes([b[0], b[1]]))),
         DataType::I16 => Value::Number(f64::from(i16::from_be_bytes([b[0], b[1]]))),
-        DataType::U32 => Value::Number(f64::from(u32::from_be_bytes(b[..4].try_into().expect("4 bytes")))),
-        DataType::I32 => Value::Number(f64::from(i32::from_be_bytes(b[..4].try_into().expect("4 bytes")))),
-        DataType::F32 => Value::Number(f64::from(f32::from_be_bytes(b[..4].try_into().expect("4 bytes")))),
-        DataType::U64 => Value::Number(u64::from_be_bytes(b[..8].try_into().expect("8 bytes")) as f64),
-        DataType::I64 => Value::Number(i64::from_be_bytes(b[..8].try_into().expect("8 bytes")) as f64),
+        DataType::U32 => Value::Number(f64::from(u32::from_be_bytes(
+            b[..4].try_into().expect("4 bytes"),
+        ))),
+        DataType::I32 => Value::Number(f64::from(i32::from_be_bytes(
+            b[..4].try_into().expect("4 bytes"),
+        ))),
+        DataType::F32 => Value::Number(f64::from(f32::from_be_bytes(
+            b[..4].try_into().expect("4 bytes"),
+        ))),
+        DataType::U64 => {
+            Value::Number(u64::from_be_bytes(b[..8].try_into().expect("8 bytes")) as f64)
+        }
+        DataType::I64 => {
+            Value::Number(i64::from_be_bytes(b[..8].try_into().expect("8 bytes")) as f64)
+        }
         DataType::F64 => Value::Number(f64::from_be_bytes(b[..8].try_into().expect("8 bytes"))),
         DataType::String => unreachable!("handled above"),
     })
@@ -107,7 +125,10 @@ pub fn encode(value: &Value, ty: DataType, order: WordOrder, length: u16) -> Res
             let (byte_swap, _) = swaps(order);
             let max = usize::from(length) * 2;
             if s.len() > max {
-                return Err(Error::Write(format!("text of {} bytes does not fit {length} registers", s.len())));
+                return Err(Error::Write(format!(
+                    "text of {} bytes does not fit {length} registers",
+                    s.len()
+                )));
             }
             let mut b = s.as_bytes().to_vec();
             b.resize(max, 0);
@@ -115,7 +136,11 @@ pub fn encode(value: &Value, ty: DataType, order: WordOrder, length: u16) -> Res
                 .chunks(2)
                 .map(|c| {
                     let w = u16::from_be_bytes([c[0], c[1]]);
-                    if byte_swap { w.swap_bytes() } else { w }
+                    if byte_swap {
+                        w.swap_bytes()
+                    } else {
+                        w
+                    }
                 })
                 .collect());
         }
@@ -169,19 +194,50 @@ mod tests {
             (WordOrder::Dcba, [0x8F02, 0x6543]),
         ];
         for (order, words) in cases {
-            assert_eq!(decode(&words, DataType::F32, order).unwrap(), Value::Number(f64::from(229.01_f32)), "{order:?}");
-            assert_eq!(encode(&Value::Number(f64::from(229.01_f32)), DataType::F32, order, 0).unwrap(), words);
+            assert_eq!(
+                decode(&words, DataType::F32, order).unwrap(),
+                Value::Number(f64::from(229.01_f32)),
+                "{order:?}"
+            );
+            assert_eq!(
+                encode(
+                    &Value::Number(f64::from(229.01_f32)),
+                    DataType::F32,
+                    order,
+                    0
+                )
+                .unwrap(),
+                words
+            );
         }
     }
 
     #[test]
     fn strings_keep_character_order() {
-        let w = encode(&Value::Text("IMM-01".into()), DataType::String, WordOrder::Abcd, 4).unwrap();
+        let w = encode(
+            &Value::Text("IMM-01".into()),
+            DataType::String,
+            WordOrder::Abcd,
+            4,
+        )
+        .unwrap();
         assert_eq!(w, vec![0x494D, 0x4D2D, 0x3031, 0]);
-        assert_eq!(decode(&w, DataType::String, WordOrder::Abcd).unwrap(), Value::Text("IMM-01".into()));
-        let w = encode(&Value::Text("IMM-01".into()), DataType::String, WordOrder::Badc, 4).unwrap();
+        assert_eq!(
+            decode(&w, DataType::String, WordOrder::Abcd).unwrap(),
+            Value::Text("IMM-01".into())
+        );
+        let w = encode(
+            &Value::Text("IMM-01".into()),
+            DataType::String,
+            WordOrder::Badc,
+            4,
+        )
+        .unwrap();
         assert_eq!(w[0], 0x4D49);
-        assert_eq!(decode(&w, DataType::String, WordOrder::Badc).unwrap(), Value::Text("IMM-01".into()));
+        assert_eq!(
+            decode(&w, DataType::String, WordOrder::Badc).unwrap(),
+            Value::Text("IMM-01".into())
+        );
     }
 
     #[test]

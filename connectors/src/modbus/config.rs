@@ -236,7 +236,12 @@ pub enum WordOrder {
 
 impl WordOrder {
     /// All orders, in the order probe prints them.
-    pub const ALL: [WordOrder; 4] = [WordOrder::Abcd, WordOrder::Cdab, WordOrder::Badc, WordOrder::Dcba];
+    pub const ALL: [WordOrder; 4] = [
+        WordOrder::Abcd,
+        WordOrder::Cdab,
+        WordOrder::Badc,
+        WordOrder::Dcba,
+    ];
 
     /// The name as written in config files.
     pub fn as_str(self) -> &'static str {
@@ -311,7 +316,9 @@ impl TagConfig {
 
     /// The platform tag name, `<device>.<name>` unless set.
     pub fn platform_tag(&self, device: &str) -> String {
-        self.platform_tag.clone().unwrap_or_else(|| format!("{device}.{}", self.name))
+        self.platform_tag
+            .clone()
+            .unwrap_or_else(|| format!("{device}.{}", self.name))
     }
 }
 
@@ -320,41 +327,68 @@ impl DeviceConfig {
     pub fn validate(&self) -> Result<(), String> {
         match self.transport {
             Transport::Tcp | Transport::RtuOverTcp if self.address.is_none() => {
-                return Err(format!("device {:?}: field `address` is required for this transport", self.name))
+                return Err(format!(
+                    "device {:?}: field `address` is required for this transport",
+                    self.name
+                ))
             }
             Transport::Rtu if self.serial.is_none() => {
-                return Err(format!("device {:?}: field `serial` is required for transport rtu", self.name))
+                return Err(format!(
+                    "device {:?}: field `serial` is required for transport rtu",
+                    self.name
+                ))
             }
             _ => {}
         }
         if self.timeout_ms == 0 {
-            return Err(format!("device {:?}: field `timeout_ms` must be positive", self.name));
+            return Err(format!(
+                "device {:?}: field `timeout_ms` must be positive",
+                self.name
+            ));
         }
         if self.max_registers_per_read == 0 || self.max_registers_per_read > 125 {
-            return Err(format!("device {:?}: field `max_registers_per_read` must be 1 to 125", self.name));
+            return Err(format!(
+                "device {:?}: field `max_registers_per_read` must be 1 to 125",
+                self.name
+            ));
         }
         if self.max_bits_per_read == 0 || self.max_bits_per_read > 2000 {
-            return Err(format!("device {:?}: field `max_bits_per_read` must be 1 to 2000", self.name));
+            return Err(format!(
+                "device {:?}: field `max_bits_per_read` must be 1 to 2000",
+                self.name
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for t in &self.tags {
             if !names.insert(&t.name) {
-                return Err(format!("device {:?}: tag `name` {:?} appears twice", self.name, t.name));
+                return Err(format!(
+                    "device {:?}: tag `name` {:?} appears twice",
+                    self.name, t.name
+                ));
             }
             if t.kind.is_bit() && t.data_type != DataType::Bool {
                 return Err(format!("device {:?}, tag {:?}: field `type` must be bool for coils and discrete inputs", self.name, t.name));
             }
             if t.data_type == DataType::String && (t.length == 0 || t.length > 125) {
-                return Err(format!("device {:?}, tag {:?}: field `length` must be 1 to 125 for strings", self.name, t.name));
+                return Err(format!(
+                    "device {:?}, tag {:?}: field `length` must be 1 to 125 for strings",
+                    self.name, t.name
+                ));
             }
             if u32::from(t.address) + u32::from(t.span()) > 65536 {
-                return Err(format!("device {:?}, tag {:?}: field `address` runs past register 65535", self.name, t.name));
+                return Err(format!(
+                    "device {:?}, tag {:?}: field `address` runs past register 65535",
+                    self.name, t.name
+                ));
             }
             if t.writable && matches!(t.kind, RegisterKind::Input | RegisterKind::DiscreteInput) {
                 return Err(format!("device {:?}, tag {:?}: field `writable` is only allowed for coils and holding registers", self.name, t.name));
             }
             if t.scale == 0.0 || !t.scale.is_finite() {
-                return Err(format!("device {:?}, tag {:?}: field `scale` must be finite and non-zero", self.name, t.name));
+                return Err(format!(
+                    "device {:?}, tag {:?}: field `scale` must be finite and non-zero",
+                    self.name, t.name
+                ));
             }
         }
         Ok(())

@@ -37,7 +37,10 @@ impl ModbusDriver {
             .map(|d| {
                 let ep = Endpoint::of(d);
                 if ep.is_bus() {
-                    shared.entry(ep.clone()).or_insert_with(|| Link::shared(ep)).clone()
+                    shared
+                        .entry(ep.clone())
+                        .or_insert_with(|| Link::shared(ep))
+                        .clone()
                 } else {
                     Link::shared(ep)
                 }
@@ -53,7 +56,11 @@ impl Driver for ModbusDriver {
     }
 
     fn platform_tags(&self) -> Vec<String> {
-        self.config.devices.iter().flat_map(|d| d.tags.iter().map(|t| t.platform_tag(&d.name))).collect()
+        self.config
+            .devices
+            .iter()
+            .flat_map(|d| d.tags.iter().map(|t| t.platform_tag(&d.name)))
+            .collect()
     }
 
     async fn run(self: Box<Self>, mut ctx: DriverContext) -> Result<()> {
@@ -65,8 +72,14 @@ impl Driver for ModbusDriver {
         for (device, link) in self.config.devices.iter().cloned().zip(links) {
             let (tx, rx) = mpsc::channel(16);
             for t in &device.tags {
-                routes.insert(format!("{}.{}", device.name, t.name), (tx.clone(), t.name.clone()));
-                if routes.insert(t.name.clone(), (tx.clone(), t.name.clone())).is_some() {
+                routes.insert(
+                    format!("{}.{}", device.name, t.name),
+                    (tx.clone(), t.name.clone()),
+                );
+                if routes
+                    .insert(t.name.clone(), (tx.clone(), t.name.clone()))
+                    .is_some()
+                {
                     ambiguous.insert(t.name.clone());
                 }
             }

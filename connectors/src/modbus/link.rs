@@ -29,8 +29,12 @@ impl Endpoint {
     pub fn of(device: &DeviceConfig) -> Endpoint {
         match device.transport {
             Transport::Tcp => Endpoint::Tcp(device.address.clone().unwrap_or_default()),
-            Transport::RtuOverTcp => Endpoint::RtuOverTcp(device.address.clone().unwrap_or_default()),
-            Transport::Rtu => Endpoint::Serial(device.serial.clone().expect("validated: rtu has serial")),
+            Transport::RtuOverTcp => {
+                Endpoint::RtuOverTcp(device.address.clone().unwrap_or_default())
+            }
+            Transport::Rtu => {
+                Endpoint::Serial(device.serial.clone().expect("validated: rtu has serial"))
+            }
         }
     }
 
@@ -67,7 +71,10 @@ pub struct Link {
 
 impl std::fmt::Debug for Link {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Link").field("endpoint", &self.endpoint).field("connected", &self.ctx.is_some()).finish()
+        f.debug_struct("Link")
+            .field("endpoint", &self.endpoint)
+            .field("connected", &self.ctx.is_some())
+            .finish()
     }
 }
 
@@ -89,7 +96,10 @@ fn flatten<T>(r: tokio_modbus::Result<T>) -> Result<T> {
 impl Link {
     /// A link to `endpoint`, not yet connected.
     pub fn new(endpoint: Endpoint) -> Self {
-        Link { endpoint, ctx: None }
+        Link {
+            endpoint,
+            ctx: None,
+        }
     }
 
     /// A shared link.
@@ -142,20 +152,32 @@ impl Link {
     }
 
     /// Reads `count` registers or bits of `kind` from `unit`, within `limit`.
-    pub async fn read(&mut self, unit: u8, kind: RegisterKind, start: u16, count: u16, limit: Duration) -> Result<ReadData> {
+    pub async fn read(
+        &mut self,
+        unit: u8,
+        kind: RegisterKind,
+        start: u16,
+        count: u16,
+        limit: Duration,
+    ) -> Result<ReadData> {
         let r = async {
             let ctx = self.connect(limit).await?;
             ctx.set_slave(Slave(unit));
             let r = match kind {
-                RegisterKind::Coil => flatten(within(limit, ctx.read_coils(start, count)).await?).map(ReadData::Bits),
+                RegisterKind::Coil => {
+                    flatten(within(limit, ctx.read_coils(start, count)).await?).map(ReadData::Bits)
+                }
                 RegisterKind::DiscreteInput => {
-                    flatten(within(limit, ctx.read_discrete_inputs(start, count)).await?).map(ReadData::Bits)
+                    flatten(within(limit, ctx.read_discrete_inputs(start, count)).await?)
+                        .map(ReadData::Bits)
                 }
                 RegisterKind::Input => {
-                    flatten(within(limit, ctx.read_input_registers(start, count)).await?).map(ReadData::Words)
+                    flatten(within(limit, ctx.read_input_registers(start, count)).await?)
+                        .map(ReadData::Words)
                 }
                 RegisterKind::Holding => {
-                    flatten(within(limit, ctx.read_holding_registers(start, count)).await?).map(ReadData::Words)
+                    flatten(within(limit, ctx.read_holding_registers(start, count)).await?)
+                        .map(ReadData::Words)
                 }
             };
             r
@@ -165,7 +187,13 @@ impl Link {
     }
 
     /// Writes registers to `unit`: FC 6 for one register, FC 16 for more.
-    pub async fn write_registers(&mut self, unit: u8, start: u16, words: &[u16], limit: Duration) -> Result<()> {
+    pub async fn write_registers(
+        &mut self,
+        unit: u8,
+        start: u16,
+        words: &[u16],
+        limit: Duration,
+    ) -> Result<()> {
         let r = async {
             let ctx = self.connect(limit).await?;
             ctx.set_slave(Slave(unit));
@@ -180,7 +208,13 @@ impl Link {
     }
 
     /// Writes coils to `unit`: FC 5 for one coil, FC 15 for more.
-    pub async fn write_coils(&mut self, unit: u8, start: u16, bits: &[bool], limit: Duration) -> Result<()> {
+    pub async fn write_coils(
+        &mut self,
+        unit: u8,
+        start: u16,
+        bits: &[bool],
+        limit: Duration,
+    ) -> Result<()> {
         let r = async {
             let ctx = self.connect(limit).await?;
             ctx.set_slave(Slave(unit));
@@ -204,8 +238,16 @@ pub fn open_serial(cfg: &SerialConfig) -> Result<tokio_serial::SerialStream> {
             Parity::Even => tokio_serial::Parity::Even,
             Parity::Odd => tokio_serial::Parity::Odd,
         })
-        .stop_bits(if cfg.stop_bits == 2 { StopBits::Two } else { StopBits::One })
-        .data_bits(if cfg.data_bits == 7 { DataBits::Seven } else { DataBits::Eight });
+        .stop_bits(if cfg.stop_bits == 2 {
+            StopBits::Two
+        } else {
+            StopBits::One
+        })
+        .data_bits(if cfg.data_bits == 7 {
+            DataBits::Seven
+        } else {
+            DataBits::Eight
+        });
     tokio_serial::SerialStream::open(&builder)
         .map_err(|e| Error::Transport(format!("cannot open serial line {}: {e}", cfg.path)))
 }

@@ -12,8 +12,8 @@ use tokio::{
 use tracing::{debug, info, warn};
 
 use super::{
-    codec,
     coalesce::{self, ReadBlock},
+    codec,
     config::{DataType, DeviceConfig, RegisterKind, TagConfig},
     link::{ReadData, SharedLink},
 };
@@ -42,12 +42,19 @@ pub struct Backoff {
 impl Backoff {
     /// A backoff starting at `initial`, never waiting longer than `max`.
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Backoff { initial, max, attempt: 0 }
+        Backoff {
+            initial,
+            max,
+            attempt: 0,
+        }
     }
 
     /// The next wait.
     pub fn next_delay(&mut self) -> Duration {
-        let d = self.initial.saturating_mul(1u32 << self.attempt.min(20)).min(self.max);
+        let d = self
+            .initial
+            .saturating_mul(1u32 << self.attempt.min(20))
+            .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         let ms = d.as_millis().max(1) as u64;
         Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms))
@@ -76,9 +83,21 @@ pub struct Poller {
 impl Poller {
     /// A poller for `device` over `link`.
     pub fn new(device: DeviceConfig, link: SharedLink) -> Self {
-        let blocks = coalesce::plan(&device.tags, device.max_gap, device.max_registers_per_read, device.max_bits_per_read);
-        let platform_tags = device.tags.iter().map(|t| t.platform_tag(&device.name)).collect();
-        let backoff = Backoff::new(Duration::from_millis(device.backoff_initial_ms), Duration::from_millis(device.backoff_max_ms));
+        let blocks = coalesce::plan(
+            &device.tags,
+            device.max_gap,
+            device.max_registers_per_read,
+            device.max_bits_per_read,
+        );
+        let platform_tags = device
+            .tags
+            .iter()
+            .map(|t| t.platform_tag(&device.name))
+            .collect();
+        let backoff = Backoff::new(
+            Duration::from_millis(device.backoff_initial_ms),
+            Duration::from_millis(device.backoff_max_ms),
+        );
         Poller {
             last: vec![Last::default(); device.tags.len()],
             exceptions: vec![None; blocks.len()],
@@ -148,7 +167,12 @@ impl Poller {
         let limit = self.timeout();
         for bi in 0..self.blocks.len() {
             let b = self.blocks[bi].clone();
-            let r = self.link.lock().await.read(self.device.unit_id, b.kind, b.start, b.count, limit).await;
+            let r = self
+                .link
+                .lock()
+                .await
+                .read(self.device.unit_id, b.kind, b.start, b.count, limit)
+                .await;
             let now = Utc::now();
             match r {
                 Ok(data) => {
@@ -200,15 +224,27 @@ impl Poller {
         }
     }
 
-    async fn emit(&mut self, out: &mpsc::Sender<Sample>, ti: usize, time: chrono::DateTime<Utc>, value: Option<Value>) -> Result<(), ()> {
+    async fn emit(
+        &mut self,
+        out: &mpsc::Sender<Sample>,
+        ti: usize,
+        time: chrono::DateTime<Utc>,
+        value: Option<Value>,
+    ) -> Result<(), ()> {
         let tag = &self.device.tags[ti];
-        let quality = if value.is_some() { Quality::Good } else { Quality::Bad };
+        let quality = if value.is_some() {
+            Quality::Good
+        } else {
+            Quality::Bad
+        };
         let last = &mut self.last[ti];
         let send = match (&last.quality, &last.value, &value) {
             (Some(q), _, _) if *q != quality => true,
             (None, _, _) => true,
             (_, _, None) => false, // still bad: sent once on the transition
-            (_, Some(Value::Number(a)), Some(Value::Number(b))) => tag.deadband <= 0.0 || (a - b).abs() > tag.deadband,
+            (_, Some(Value::Number(a)), Some(Value::Number(b))) => {
+                tag.deadband <= 0.0 || (a - b).abs() > tag.deadband
+            }
             (_, Some(a), Some(b)) => tag.deadband <= 0.0 || a != b,
             (_, None, Some(_)) => true,
         };
@@ -217,7 +253,12 @@ impl Poller {
         }
         last.quality = Some(quality);
         last.value = value.clone();
-        let sample = Sample { tag: self.platform_tags[ti].clone(), time, value, quality };
+        let sample = Sample {
+            tag: self.platform_tags[ti].clone(),
+            time,
+            value,
+            quality,
+        };
         out.send(sample).await.map_err(|_| ())
     }
 
@@ -228,7 +269,9 @@ impl Poller {
             .tags
             .iter()
             .find(|t| t.name == tag)
-            .ok_or_else(|| Error::NotFound(format!("tag {tag:?} on device {:?}", self.device.name)))?
+            .ok_or_else(|| {
+                Error::NotFound(format!("tag {tag:?} on device {:?}", self.device.name))
+            })?
             .clone();
         if !t.writable {
             return Err(Error::Write(format!("tag {tag:?} is not marked writable")));
@@ -261,6 +304,23 @@ impl Poller {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_its_cap() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
+        let waits: Vec<u128> = (0..8).map(|_| b.next_delay().as_millis()).collect();
+        for (i, w) in waits.iter().enumerate() {
+            let cap = (100u128 << i).min(1000);
+            assert!(*w >= cap / 2 && *w <= cap, "wait {i}: {w} ms outside [{}, {cap}]", cap / 2);
+        }
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(100));
+    }
+}
+
 /// The engineering value of a tag inside a block's data.
 pub fn extract(data: &ReadData, block: &ReadBlock, tag: &TagConfig) -> Option<Value> {
     let off = usize::from(tag.address - block.start);
@@ -272,7 +332,9 @@ pub fn extract(data: &ReadData, block: &ReadBlock, tag: &TagConfig) -> Option<Va
             if tag.data_type == DataType::Bool {
                 return Some(Value::Bool(w[0] != 0));
             }
-            codec::decode(w, tag.data_type, tag.order).ok().map(|raw| codec::to_engineering(raw, tag))
+            codec::decode(w, tag.data_type, tag.order)
+                .ok()
+                .map(|raw| codec::to_engineering(raw, tag))
         }
     }
 }

@@ -47,12 +47,22 @@ impl Bank {
     /// Stores a tag's engineering value, encoded as the tag describes.
     pub fn set(&mut self, tag: &TagConfig, value: &Value) {
         match tag.kind {
-            RegisterKind::Coil => self.coils[usize::from(tag.address)] = value.as_f64().unwrap_or(0.0) != 0.0,
-            RegisterKind::DiscreteInput => self.discrete[usize::from(tag.address)] = value.as_f64().unwrap_or(0.0) != 0.0,
+            RegisterKind::Coil => {
+                self.coils[usize::from(tag.address)] = value.as_f64().unwrap_or(0.0) != 0.0
+            }
+            RegisterKind::DiscreteInput => {
+                self.discrete[usize::from(tag.address)] = value.as_f64().unwrap_or(0.0) != 0.0
+            }
             RegisterKind::Input | RegisterKind::Holding => {
                 let raw = codec::from_engineering(value, tag);
-                let Ok(words) = codec::encode(&raw, tag.data_type, tag.order, tag.length) else { return };
-                let table = if tag.kind == RegisterKind::Input { &mut self.input } else { &mut self.holding };
+                let Ok(words) = codec::encode(&raw, tag.data_type, tag.order, tag.length) else {
+                    return;
+                };
+                let table = if tag.kind == RegisterKind::Input {
+                    &mut self.input
+                } else {
+                    &mut self.holding
+                };
                 let a = usize::from(tag.address);
                 table[a..a + words.len()].copy_from_slice(&words);
             }
@@ -66,9 +76,15 @@ impl Bank {
             RegisterKind::Coil => Some(Value::Bool(self.coils[a])),
             RegisterKind::DiscreteInput => Some(Value::Bool(self.discrete[a])),
             RegisterKind::Input | RegisterKind::Holding => {
-                let table = if tag.kind == RegisterKind::Input { &self.input } else { &self.holding };
+                let table = if tag.kind == RegisterKind::Input {
+                    &self.input
+                } else {
+                    &self.holding
+                };
                 let w = table.get(a..a + usize::from(tag.span()))?;
-                codec::decode(w, tag.data_type, tag.order).ok().map(|v| codec::to_engineering(v, tag))
+                codec::decode(w, tag.data_type, tag.order)
+                    .ok()
+                    .map(|v| codec::to_engineering(v, tag))
             }
         }
     }
@@ -76,10 +92,18 @@ impl Bank {
     /// Answers one request.
     pub fn handle(&mut self, req: Request<'_>) -> Result<Response, ExceptionCode> {
         Ok(match req {
-            Request::ReadCoils(a, n) => Response::ReadCoils(self.coils[range(a, n, TABLE_SIZE)?].to_vec()),
-            Request::ReadDiscreteInputs(a, n) => Response::ReadDiscreteInputs(self.discrete[range(a, n, TABLE_SIZE)?].to_vec()),
-            Request::ReadInputRegisters(a, n) => Response::ReadInputRegisters(self.input[range(a, n, TABLE_SIZE)?].to_vec()),
-            Request::ReadHoldingRegisters(a, n) => Response::ReadHoldingRegisters(self.holding[range(a, n, TABLE_SIZE)?].to_vec()),
+            Request::ReadCoils(a, n) => {
+                Response::ReadCoils(self.coils[range(a, n, TABLE_SIZE)?].to_vec())
+            }
+            Request::ReadDiscreteInputs(a, n) => {
+                Response::ReadDiscreteInputs(self.discrete[range(a, n, TABLE_SIZE)?].to_vec())
+            }
+            Request::ReadInputRegisters(a, n) => {
+                Response::ReadInputRegisters(self.input[range(a, n, TABLE_SIZE)?].to_vec())
+            }
+            Request::ReadHoldingRegisters(a, n) => {
+                Response::ReadHoldingRegisters(self.holding[range(a, n, TABLE_SIZE)?].to_vec())
+            }
             Request::WriteSingleCoil(a, v) => {
                 self.coils[range(a, 1, TABLE_SIZE)?][0] = v;
                 Response::WriteSingleCoil(a, v)
@@ -116,7 +140,9 @@ impl PortService {
     /// A service answering for these units (unit 0 and 255 go to the only unit, if one);
     /// requests to other units get no answer, as on a serial bus.
     pub fn new(units: HashMap<u8, SharedBank>) -> Self {
-        PortService { units: Arc::new(units) }
+        PortService {
+            units: Arc::new(units),
+        }
     }
 }
 
@@ -128,7 +154,9 @@ impl tokio_modbus::server::Service for PortService {
 
     fn call(&self, req: Self::Request) -> Self::Future {
         let bank = self.units.get(&req.slave).or_else(|| {
-            (self.units.len() == 1 && (req.slave == 0 || req.slave == 255)).then(|| self.units.values().next()).flatten()
+            (self.units.len() == 1 && (req.slave == 0 || req.slave == 255))
+                .then(|| self.units.values().next())
+                .flatten()
         });
         future::ready(match bank {
             Some(b) => b.lock().expect("bank lock").handle(req.request).map(Some),

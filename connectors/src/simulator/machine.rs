@@ -52,21 +52,45 @@ impl MachineKind {
     pub fn modes(self) -> &'static [Mode] {
         macro_rules! m {
             ($code:expr, $name:expr, $rate:expr) => {
-                Mode { code: $code, name: $name, rate_per_hour: $rate }
+                Mode {
+                    code: $code,
+                    name: $name,
+                    rate_per_hour: $rate,
+                }
             };
         }
         match self {
-            MachineKind::InjectionMoulding => &[m!(101, "heater_band", 0.020), m!(102, "screw_wear", 0.012), m!(103, "cooling_fouling", 0.015)],
-            MachineKind::Press => &[m!(201, "hydraulic_leak", 0.015), m!(202, "die_wear", 0.025), m!(203, "clutch_wear", 0.010)],
-            MachineKind::Sewing => &[m!(301, "needle_wear", 0.050), m!(302, "tension_spring", 0.020), m!(303, "motor_bearing", 0.008)],
+            MachineKind::InjectionMoulding => &[
+                m!(101, "heater_band", 0.020),
+                m!(102, "screw_wear", 0.012),
+                m!(103, "cooling_fouling", 0.015),
+            ],
+            MachineKind::Press => &[
+                m!(201, "hydraulic_leak", 0.015),
+                m!(202, "die_wear", 0.025),
+                m!(203, "clutch_wear", 0.010),
+            ],
+            MachineKind::Sewing => &[
+                m!(301, "needle_wear", 0.050),
+                m!(302, "tension_spring", 0.020),
+                m!(303, "motor_bearing", 0.008),
+            ],
             MachineKind::Cutter => &[m!(401, "blade_wear", 0.040), m!(402, "vacuum_leak", 0.012)],
-            MachineKind::Cnc => &[m!(501, "tool_wear", 0.110), m!(502, "spindle_bearing", 0.010), m!(503, "coolant_pump", 0.015)],
+            MachineKind::Cnc => &[
+                m!(501, "tool_wear", 0.110),
+                m!(502, "spindle_bearing", 0.010),
+                m!(503, "coolant_pump", 0.015),
+            ],
         }
     }
 
     fn default_setpoints(self) -> &'static [(&'static str, f64)] {
         match self {
-            MachineKind::InjectionMoulding => &[("barrel_setpoint", 230.0), ("mould_setpoint", 45.0), ("pressure_setpoint", 1150.0)],
+            MachineKind::InjectionMoulding => &[
+                ("barrel_setpoint", 230.0),
+                ("mould_setpoint", 45.0),
+                ("pressure_setpoint", 1150.0),
+            ],
             MachineKind::Press => &[("stroke_rate_setpoint", 30.0)],
             MachineKind::Sewing => &[("speed_setpoint", 3000.0)],
             MachineKind::Cutter => &[("cut_speed_setpoint", 200.0)],
@@ -149,7 +173,11 @@ impl Machine {
     /// A new machine whose randomness derives from `seed` only.
     pub fn new(name: String, kind: MachineKind, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
-        let levels = kind.modes().iter().map(|_| rng.gen_range(0.0..0.5)).collect();
+        let levels = kind
+            .modes()
+            .iter()
+            .map(|_| rng.gen_range(0.0..0.5))
+            .collect();
         Machine {
             name,
             kind,
@@ -207,7 +235,11 @@ impl Machine {
         let (l0, l1, l2) = (l(0), l(1), *self.levels.get(2).unwrap_or(&0.0));
         match self.kind {
             MachineKind::InjectionMoulding => {
-                let (bsp, msp, psp) = (sp["barrel_setpoint"], sp["mould_setpoint"], sp["pressure_setpoint"]);
+                let (bsp, msp, psp) = (
+                    sp["barrel_setpoint"],
+                    sp["mould_setpoint"],
+                    sp["pressure_setpoint"],
+                );
                 let z1 = bsp + self.normal(0.8);
                 let z2 = bsp - 2.0 + self.normal(0.8);
                 let z3 = bsp - 4.0 - 30.0 * l0 + self.normal(1.0);
@@ -239,9 +271,16 @@ impl Machine {
                 let oil = 45.0 + 25.0 * l0 + 5.0 * ssp / 30.0 + self.normal(0.4);
                 let tonnage = 250.0 - 60.0 * l0 + self.normal(2.0);
                 let gap = 0.05 + 0.4 * l1 + self.normal(0.005);
-                let scrap_p = 0.005 + 0.7 * clamp01((gap - 0.25) / 0.2) + 0.5 * clamp01((200.0 - tonnage) / 30.0);
+                let scrap_p = 0.005
+                    + 0.7 * clamp01((gap - 0.25) / 0.2)
+                    + 0.5 * clamp01((200.0 - tonnage) / 30.0);
                 Process {
-                    values: vec![("stroke_rate", spm), ("tonnage", tonnage), ("oil_temp", oil), ("die_gap", gap)],
+                    values: vec![
+                        ("stroke_rate", spm),
+                        ("tonnage", tonnage),
+                        ("oil_temp", oil),
+                        ("die_gap", gap),
+                    ],
                     cycle_s: 60.0 / spm.max(1.0),
                     scrap_p,
                     load: ssp / 30.0,
@@ -253,9 +292,15 @@ impl Machine {
                 let spm = ssp * (1.0 - 0.2 * l2) + self.normal(15.0);
                 let tension = 120.0 + 80.0 * l1 + self.normal(3.0);
                 let needle = 40.0 + 0.02 * spm * (1.0 + l0) + self.normal(1.0);
-                let scrap_p = 0.01 + 0.5 * clamp01((tension - 160.0) / 40.0) + 0.5 * clamp01((needle - 150.0) / 40.0);
+                let scrap_p = 0.01
+                    + 0.5 * clamp01((tension - 160.0) / 40.0)
+                    + 0.5 * clamp01((needle - 150.0) / 40.0);
                 Process {
-                    values: vec![("stitches_per_minute", spm), ("thread_tension", tension), ("needle_temp", needle)],
+                    values: vec![
+                        ("stitches_per_minute", spm),
+                        ("thread_tension", tension),
+                        ("needle_temp", needle),
+                    ],
                     cycle_s: 1200.0 * 60.0 / spm.max(1.0),
                     scrap_p,
                     load: ssp / 3000.0,
@@ -267,9 +312,16 @@ impl Machine {
                 let speed = csp * (1.0 - 0.25 * l0) + self.normal(2.0);
                 let blade_t = 35.0 + 40.0 * l0 * csp / 200.0 + self.normal(0.5);
                 let vacuum = 25.0 - 15.0 * l1 + self.normal(0.3);
-                let scrap_p = 0.01 + 0.6 * clamp01((l0 - 0.6) / 0.4) + 0.5 * clamp01((17.5 - vacuum) / 7.5);
+                let scrap_p =
+                    0.01 + 0.6 * clamp01((l0 - 0.6) / 0.4) + 0.5 * clamp01((17.5 - vacuum) / 7.5);
                 Process {
-                    values: vec![("cut_speed", speed), ("blade_temp", blade_t), ("plies", 40.0), ("blade_wear", 100.0 * l0), ("vacuum", vacuum)],
+                    values: vec![
+                        ("cut_speed", speed),
+                        ("blade_temp", blade_t),
+                        ("plies", 40.0),
+                        ("blade_wear", 100.0 * l0),
+                        ("vacuum", vacuum),
+                    ],
                     cycle_s: 90.0 * 200.0 / csp,
                     scrap_p,
                     load: csp / 200.0,
@@ -283,7 +335,10 @@ impl Machine {
                 let load = 40.0 + 35.0 * l0 + 10.0 * l1 + self.normal(2.0);
                 let vib = 0.8 + 4.0 * l1 * l1 + 1.2 * l0 + self.normal(0.1);
                 let coolant = 22.0 + 20.0 * l2 + 3.0 * ssp / 8000.0 + self.normal(0.3);
-                let scrap_p = 0.01 + 0.6 * clamp01((l0 - 0.7) / 0.3) + 0.4 * clamp01((vib - 3.0) / 3.0) + 0.3 * clamp01((coolant - 35.0) / 10.0);
+                let scrap_p = 0.01
+                    + 0.6 * clamp01((l0 - 0.7) / 0.3)
+                    + 0.4 * clamp01((vib - 3.0) / 3.0)
+                    + 0.3 * clamp01((coolant - 35.0) / 10.0);
                 Process {
                     values: vec![
                         ("spindle_speed", speed),
@@ -343,18 +398,22 @@ impl Machine {
                 let mut hazards = Vec::with_capacity(modes.len());
                 for (i, m) in modes.iter().enumerate() {
                     let u: f64 = self.rng.gen_range(0.7..1.3);
-                    self.levels[i] = (self.levels[i] + m.rate_per_hour * pr.load * u * dt / 3600.0).min(1.0);
-                    hazards.push(0.0005 + 4.0 * self.levels[i].powi(4));
+                    self.levels[i] =
+                        (self.levels[i] + m.rate_per_hour * pr.load * u * dt / 3600.0).min(1.0);
+                    hazards.push(0.0005 + 2.0 * self.levels[i].powi(6));
                 }
                 let total: f64 = hazards.iter().sum();
                 let forced = self.levels.iter().position(|l| *l >= 1.0);
                 if forced.is_some() || self.rng.gen_bool((total * dt / 3600.0).min(1.0)) {
                     let cause = forced.unwrap_or_else(|| {
                         let mut x = self.rng.gen_range(0.0..total);
-                        hazards.iter().position(|h| {
-                            x -= h;
-                            x <= 0.0
-                        }).unwrap_or(0)
+                        hazards
+                            .iter()
+                            .position(|h| {
+                                x -= h;
+                                x <= 0.0
+                            })
+                            .unwrap_or(0)
                     });
                     self.state = State::Fault;
                     self.alarm = modes[cause].code;
@@ -379,7 +438,10 @@ impl Machine {
                     }
                 }
                 // A CNC changes its tool as planned once it is 90 % worn (down 10 minutes).
-                if self.kind == MachineKind::Cnc && self.state == State::Running && self.levels[0] >= 0.9 {
+                if self.kind == MachineKind::Cnc
+                    && self.state == State::Running
+                    && self.levels[0] >= 0.9
+                {
                     self.state = State::Down;
                     self.alarm = 0;
                     self.left_s = 600.0;
@@ -417,9 +479,29 @@ impl Machine {
         let mut values: HashMap<&'static str, f64> = HashMap::new();
         for (k, v) in pr.values {
             // Stopped machines hold their temperatures but not their speeds.
-            let moving = ["stroke_rate", "stitches_per_minute", "cut_speed", "spindle_speed", "feed_rate", "spindle_load", "injection_pressure"];
-            let v = if !running && moving.contains(&k) { 0.0 } else { v };
-            let v = if running { v } else { *self.last.get(k).filter(|_| !moving.contains(&k)).unwrap_or(&v) };
+            let moving = [
+                "stroke_rate",
+                "stitches_per_minute",
+                "cut_speed",
+                "spindle_speed",
+                "feed_rate",
+                "spindle_load",
+                "injection_pressure",
+            ];
+            let v = if !running && moving.contains(&k) {
+                0.0
+            } else {
+                v
+            };
+            let v = if running {
+                v
+            } else {
+                *self
+                    .last
+                    .get(k)
+                    .filter(|_| !moving.contains(&k))
+                    .unwrap_or(&v)
+            };
             values.insert(k, v);
         }
         for (k, v) in &values {
@@ -434,9 +516,21 @@ impl Machine {
         values.insert("operating_seconds", self.op_seconds.floor());
         values.insert("energy_kwh", self.energy_kwh);
         values.insert("stitch_counter", self.stitches.floor());
-        values.insert("stoppage_code", if running { 0.0 } else if self.state == State::Idle { 1.0 } else { f64::from(self.alarm) });
+        values.insert(
+            "stoppage_code",
+            if running {
+                0.0
+            } else if self.state == State::Idle {
+                1.0
+            } else {
+                f64::from(self.alarm)
+            },
+        );
         values.insert("running", if running { 1.0 } else { 0.0 });
-        values.insert("alarm_active", if self.state == State::Fault { 1.0 } else { 0.0 });
+        values.insert(
+            "alarm_active",
+            if self.state == State::Fault { 1.0 } else { 0.0 },
+        );
         for t in &self.layout {
             if t.writable || t.name == "machine_id" {
                 continue;

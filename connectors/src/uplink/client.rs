@@ -58,7 +58,11 @@ impl IngestClient {
             .connect_timeout(timeout)
             .build()
             .map_err(|e| crate::Error::Transport(format!("cannot build HTTP client: {e}")))?;
-        Ok(IngestClient { http, url: format!("{}/api/v1/ingest", platform_url.trim_end_matches('/')), auth: format!("Bearer {token}") })
+        Ok(IngestClient {
+            http,
+            url: format!("{}/api/v1/ingest", platform_url.trim_end_matches('/')),
+            auth: format!("Bearer {token}"),
+        })
     }
 
     /// Sends one JSON body.
@@ -84,12 +88,18 @@ impl IngestClient {
                         warn!(rejected = a.rejected.len(), field = %first.field, detail = %first.detail,
                               "The platform refused some samples of a batch.");
                     }
-                    Outcome::Delivered { accepted: a.accepted, duplicates: a.duplicates, rejected: a.rejected.len() as u64 }
+                    Outcome::Delivered {
+                        accepted: a.accepted,
+                        duplicates: a.duplicates,
+                        rejected: a.rejected.len() as u64,
+                    }
                 }
                 Err(e) => Outcome::Retry(format!("unreadable answer ({e}): {text:.200}")),
             },
             413 => Outcome::TooLarge,
-            401 | 403 => Outcome::Retry(format!("platform refused the token ({status}); batches are kept until it is fixed")),
+            401 | 403 => Outcome::Retry(format!(
+                "platform refused the token ({status}); batches are kept until it is fixed"
+            )),
             429 | 408 | 500..=599 => Outcome::Retry(format!("platform answered {status}")),
             _ => Outcome::Refused(format!("platform answered {status}: {text:.300}")),
         }

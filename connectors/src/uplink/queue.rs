@@ -35,7 +35,10 @@ pub struct DiskQueue {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Queue { path: path.to_path_buf(), source }
+    move |source| Error::Queue {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl DiskQueue {
@@ -51,9 +54,15 @@ impl DiskQueue {
                 let _ = std::fs::remove_file(e.path());
                 continue;
             }
-            let Some((seq, samples)) = parse_name(&name) else { continue };
+            let Some((seq, samples)) = parse_name(&name) else {
+                continue;
+            };
             let bytes = e.metadata().map_err(io(&dir))?.len();
-            entries.push(Entry { seq, samples, bytes });
+            entries.push(Entry {
+                seq,
+                samples,
+                bytes,
+            });
         }
         entries.sort_by_key(|e| e.seq);
         let bytes = entries.iter().map(|e| e.bytes).sum();
@@ -61,7 +70,15 @@ impl DiskQueue {
         if !entries.is_empty() {
             info!(dir = %dir.display(), batches = entries.len(), bytes, "Found batches queued by a previous run; replaying them.");
         }
-        Ok(DiskQueue { dir, max_bytes, entries: entries.into(), bytes, next_seq, dropped_batches: 0, dropped_samples: 0 })
+        Ok(DiskQueue {
+            dir,
+            max_bytes,
+            entries: entries.into(),
+            bytes,
+            next_seq,
+            dropped_batches: 0,
+            dropped_samples: 0,
+        })
     }
 
     fn path(&self, e: &Entry) -> PathBuf {
@@ -79,7 +96,9 @@ impl DiskQueue {
         }
         let mut dropped = (0u64, 0u64);
         while self.bytes + len > self.max_bytes {
-            let Some(old) = self.entries.pop_front() else { break };
+            let Some(old) = self.entries.pop_front() else {
+                break;
+            };
             let _ = std::fs::remove_file(self.path(&old));
             self.bytes -= old.bytes;
             self.count_drop(old.samples);
@@ -90,7 +109,11 @@ impl DiskQueue {
             warn!(dir = %self.dir.display(), batches = dropped.0, samples = dropped.1, total_dropped_samples = self.dropped_samples,
                   max_bytes = self.max_bytes, "Queue full: dropped the oldest batches to make room (policy drop-oldest).");
         }
-        let entry = Entry { seq: self.next_seq, samples, bytes: len };
+        let entry = Entry {
+            seq: self.next_seq,
+            samples,
+            bytes: len,
+        };
         let path = self.path(&entry);
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, body).map_err(io(&tmp))?;
@@ -108,7 +131,9 @@ impl DiskQueue {
 
     /// The oldest batch and its body.
     pub fn peek(&self) -> Result<Option<(Entry, Vec<u8>)>> {
-        let Some(e) = self.entries.front() else { return Ok(None) };
+        let Some(e) = self.entries.front() else {
+            return Ok(None);
+        };
         let p = self.path(e);
         let body = std::fs::read(&p).map_err(io(&p))?;
         Ok(Some((e.clone(), body)))

@@ -5,17 +5,28 @@ use std::{collections::HashMap, time::Duration};
 
 use millwright_connectors::{
     config::ConnectorConfig,
-    modbus::{config::Transport, DataType, DeviceConfig, ModbusConfig, RegisterKind, TagConfig, WordOrder},
+    modbus::{
+        config::Transport, DataType, DeviceConfig, ModbusConfig, RegisterKind, TagConfig, WordOrder,
+    },
     runtime::Connector,
     sample::Sample,
 };
 use tokio::sync::mpsc;
 
 pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info").try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("info")
+        .try_init();
 }
 
-pub fn tag(name: &str, kind: RegisterKind, address: u16, ty: DataType, order: WordOrder) -> TagConfig {
+pub fn tag(
+    name: &str,
+    kind: RegisterKind,
+    address: u16,
+    ty: DataType,
+    order: WordOrder,
+) -> TagConfig {
     TagConfig {
         name: name.into(),
         platform_tag: None,
@@ -51,7 +62,11 @@ pub fn device(name: &str, address: String, unit: u8, tags: Vec<TagConfig>) -> De
 }
 
 pub fn config(devices: Vec<DeviceConfig>) -> ConnectorConfig {
-    ConnectorConfig { name: "test".into(), uplink: None, modbus: ModbusConfig { devices } }
+    ConnectorConfig {
+        name: "test".into(),
+        uplink: None,
+        modbus: ModbusConfig { devices },
+    }
 }
 
 /// Runs the drivers of `cfg` and returns the sample stream plus a stop handle.
@@ -69,7 +84,12 @@ pub fn run_drivers(cfg: &ConnectorConfig) -> Drivers {
 }
 
 /// Collects samples until every tag in `tags` has one matching `pred`, or the timeout.
-pub async fn first_per_tag(rx: &mut mpsc::Receiver<Sample>, tags: &[String], within: Duration, pred: impl Fn(&Sample) -> bool) -> HashMap<String, Sample> {
+pub async fn first_per_tag(
+    rx: &mut mpsc::Receiver<Sample>,
+    tags: &[String],
+    within: Duration,
+    pred: impl Fn(&Sample) -> bool,
+) -> HashMap<String, Sample> {
     let mut got = HashMap::new();
     let _ = tokio::time::timeout(within, async {
         while got.len() < tags.len() {

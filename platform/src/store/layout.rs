@@ -137,7 +137,8 @@ async fn apply(
 /// One maintenance round, run periodically by the platform.
 ///
 /// Plain layout: recompute dirty rollups, create partitions ahead, drop expired ones.
-/// TimescaleDB: its background scheduler owns policies, but it has been seen failing jobs on
+/// TimescaleDB: refresh the continuous aggregates (late data), then run due jobs. Its
+/// background scheduler owns policies, but it has been seen failing jobs on
 /// PostgreSQL 15.20 ("cannot drop portal"), so due jobs are also run by hand with `run_job`.
 pub(crate) async fn maintain(
     client: &impl GenericClient,
@@ -172,6 +173,15 @@ pub(crate) async fn maintain(
                 .get(0);
         }
         Backend::Timescale => {
+            // Real-time aggregation covers only data newer than what is materialised: late
+            // samples in an already materialised bucket show once the aggregate is refreshed.
+            // Refreshing is invalidation-driven, so a round with nothing late costs little.
+            for cagg in ["rollup_1m", "rollup_1h"] {
+                client
+                    .batch_execute(&format!("CALL refresh_continuous_aggregate('{cagg}', NULL, now())"))
+                    .await
+                    .map_err(Error::db("refreshing a continuous aggregate"))?;
+            }
             let due = client
                 .query(
                     "SELECT job_id FROM timescaledb_information.job_stats \

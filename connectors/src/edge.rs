@@ -1,0 +1,132 @@
+//! The demo's edge side in one call: plants started on loopback, one connector per plant,
+//! feeding the platform, with no configuration from the user.
+
+use std::path::PathBuf;
+
+use crate::{
+    config::UplinkConfig,
+    runtime::Connector,
+    simulator::{Plant, PlantHandle, PlantKind},
+    Result,
+};
+
+/// One plant of the demo.
+#[derive(Debug, Clone)]
+pub struct PlantSpec {
+    /// Its kind.
+    pub kind: PlantKind,
+    /// Its seed.
+    pub seed: u64,
+    /// The device token its connector sends to the platform.
+    pub token: String,
+}
+
+/// Options of [`Edge::start`].
+#[derive(Debug, Clone)]
+pub struct EdgeOptions {
+    /// The plants.
+    pub plants: Vec<PlantSpec>,
+    /// The platform's base URL, e.g. `http://127.0.0.1:8080`.
+    pub platform_url: String,
+    /// Folder for the connectors' disk queues (`<dir>/<plant>-queue`).
+    pub data_dir: PathBuf,
+    /// Poll interval of every device, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+/// A tag the plants feed, to register in the platform before ingesting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagInfo {
+    /// The plant.
+    pub plant: PlantKind,
+    /// The machine, e.g. `imm-1`.
+    pub machine: String,
+    /// The tag on the machine, e.g. `barrel_temp_1`.
+    pub name: String,
+    /// The platform tag name, `<plant>.<machine>.<tag>`.
+    pub platform_tag: String,
+    /// Engineering unit, if any.
+    pub unit: Option<String>,
+}
+
+/// Running plants and their connectors.
+#[derive(Debug)]
+pub struct Edge {
+    /// The plants, in [`EdgeOptions::plants`] order.
+    pub plants: Vec<PlantHandle>,
+    /// One connector per plant, same order.
+    pub connectors: Vec<Connector>,
+}
+
+/// The tags a plant's generated connector config feeds.
+pub fn plant_tags(plant: &PlantHandle) -> Vec<TagInfo> {
+    plant
+        .modbus_config(1000)
+        .devices
+        .into_iter()
+        .flat_map(|d| {
+            let machine = d.name.clone();
+            d.tags.into_iter().map(move |t| TagInfo {
+                plant: plant.kind,
+                machine: machine.clone(),
+                platform_tag: t.platform_tag(&machine),
+                name: t.name,
+                unit: t.unit,
+            })
+        })
+        .collect()
+}
+
+impl Edge {
+    /// Starts the plants only; call [`Edge::connect`] once the platform knows their tags.
+    pub async fn start_plants(plants: &[PlantSpec]) -> Result<Vec<PlantHandle>> {
+        let mut out = Vec::new();
+        for p in plants {
+            out.push(Plant::start(p.kind, p.seed, [127, 0, 0, 1].into()).await?);
+        }
+        Ok(out)
+    }
+
+    /// Starts one connector per plant.
+    pub async fn connect(plants: Vec<PlantHandle>, opts: &EdgeOptions) -> Result<Edge> {
+        let mut connectors = Vec::new();
+        for (plant, spec) in plants.iter().zip(&opts.plants) {
+            let mut cfg = plant.connector_config(Some(UplinkConfig {
+                platform_url: opts.platform_url.clone(),
+                token: spec.token.clone(),
+                queue_dir: opts.data_dir.join(format!("{}-queue", spec.kind.as_str())),
+                queue_max_bytes: 256 * 1024 * 1024,
+                batch_max_samples: 1000,
+                flush_interval_ms: 1000,
+                request_timeout_ms: 10_000,
+            }));
+            for d in &mut cfg.modbus.devices {
+                d.poll_interval_ms = opts.poll_interval_ms;
+            }
+            connectors.push(Connector::start(cfg).await?);
+        }
+        Ok(Edge { plants, connectors })
+    }
+
+    /// Starts plants and connectors in one go.
+    pub async fn start(opts: &EdgeOptions) -> Result<Edge> {
+        let plants = Self::start_plants(&opts.plants).await?;
+        Self::connect(plants, opts).await
+    }
+
+    /// Every tag the plants feed.
+    pub fn tags(&self) -> Vec<TagInfo> {
+        self.plants.iter().flat_map(plant_tags).collect()
+    }
+
+    /// Stops connectors (queuing what is undelivered), then plants.
+    pub async fn stop(self) -> Result<()> {
+        for c in self.connectors {
+            c.stop().await?;
+        }
+        for p in self.plants {
+            p.stop().await;
+        }
+        Ok(())
+    }
+}
