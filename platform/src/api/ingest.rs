@@ -3,7 +3,7 @@
 //! Each sample is checked on its own, so one bad sample is reported by its index and field
 //! and never costs the good ones beside it, unless the request sets `"atomic": true`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -105,18 +105,21 @@ pub async fn ingest(
         latest: now + Duration::seconds(state.settings.ingest.max_future_secs),
     };
 
-    // Resolve tag names and ids in one round trip each.
-    let names: Vec<&str> = body
+    // Resolve tag names and ids in one round trip each; a batch usually repeats a few tags
+    // many times, so each is looked up once.
+    let names: HashSet<&str> = body
         .samples
         .iter()
         .filter_map(|s| s.tag.as_deref())
         .collect();
+    let names: Vec<&str> = names.into_iter().collect();
     let name_ids = if names.is_empty() {
         HashMap::new()
     } else {
         session.tag_ids_by_name(&names).await?
     };
-    let ids: Vec<i64> = body.samples.iter().filter_map(|s| s.tag_id).collect();
+    let ids: HashSet<i64> = body.samples.iter().filter_map(|s| s.tag_id).collect();
+    let ids: Vec<i64> = ids.into_iter().collect();
     let known_ids = if ids.is_empty() {
         Default::default()
     } else {
@@ -190,7 +193,7 @@ impl IncomingSample {
     fn validate(
         &self,
         name_ids: &HashMap<String, i64>,
-        known_ids: &std::collections::HashSet<i64>,
+        known_ids: &HashSet<i64>,
         window: &TimeWindow,
     ) -> Result<SampleRow, Invalid> {
         if let Some((field, detail)) = &self.shape_error {

@@ -178,7 +178,9 @@ pub(crate) async fn maintain(
             // Refreshing is invalidation-driven, so a round with nothing late costs little.
             for cagg in ["rollup_1m", "rollup_1h"] {
                 client
-                    .batch_execute(&format!("CALL refresh_continuous_aggregate('{cagg}', NULL, now())"))
+                    .batch_execute(&format!(
+                        "CALL refresh_continuous_aggregate('{cagg}', NULL, now())"
+                    ))
                     .await
                     .map_err(Error::db("refreshing a continuous aggregate"))?;
             }
