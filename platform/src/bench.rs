@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use crate::config::Settings;
 use crate::error::Result;
 use crate::pg_cluster::{Durability, LocalDatabase};
-use crate::store::entities::{Entity, EntityFields, Kind};
+use crate::store::entities::{EntityFields, Kind};
 use crate::store::{Store, TenantId};
 
 /// A store in a fresh benchmark database, with one tenant and `tags` tags.
@@ -41,8 +41,11 @@ impl BenchDb {
             name: Some(name),
             ..Default::default()
         };
-        let site = id(session.create(Kind::Site, &named("site".into())).await?);
-        let line = id(session
+        let site = session
+            .create(Kind::Site, &named("site".into()))
+            .await?
+            .id();
+        let line = (session
             .create(
                 Kind::Line,
                 &EntityFields {
@@ -50,8 +53,9 @@ impl BenchDb {
                     ..named("line".into())
                 },
             )
-            .await?);
-        let machine = id(session
+            .await?)
+            .id();
+        let machine = (session
             .create(
                 Kind::Machine,
                 &EntityFields {
@@ -59,14 +63,15 @@ impl BenchDb {
                     ..named("machine".into())
                 },
             )
-            .await?);
+            .await?)
+            .id();
         let mut tag_ids = Vec::with_capacity(tags);
         for i in 0..tags {
             let fields = EntityFields {
                 parent_id: Some(machine),
                 ..named(format!("bench.tag{i:04}"))
             };
-            tag_ids.push(id(session.create(Kind::Tag, &fields).await?));
+            tag_ids.push(session.create(Kind::Tag, &fields).await?.id());
         }
         Ok(Self {
             settings,
@@ -75,15 +80,6 @@ impl BenchDb {
             tag_ids,
             database,
         })
-    }
-}
-
-fn id(e: Entity) -> i64 {
-    match e {
-        Entity::Site(x) => x.id,
-        Entity::Line(x) => x.id,
-        Entity::Machine(x) => x.id,
-        Entity::Tag(x) => x.id,
     }
 }
 

@@ -165,26 +165,25 @@ async fn ensure_plant(store: &Store, tenant: TenantId) -> Result<Vec<generator::
         ..Default::default()
     };
     for (site, lines) in plant::PLANT {
-        let site_id = id_of(session.create(Kind::Site, &named(site)).await?);
+        let site_id = session.create(Kind::Site, &named(site)).await?.id();
         for (line, machines) in *lines {
-            let line_id = id_of(
-                session
-                    .create(
-                        Kind::Line,
-                        &EntityFields {
-                            parent_id: Some(site_id),
-                            ..named(line)
-                        },
-                    )
-                    .await?,
-            );
+            let line_id = session
+                .create(
+                    Kind::Line,
+                    &EntityFields {
+                        parent_id: Some(site_id),
+                        ..named(line)
+                    },
+                )
+                .await?
+                .id();
             for (machine, kind, specs) in *machines {
                 let fields = EntityFields {
                     parent_id: Some(line_id),
                     kind: Some(kind.to_string()),
                     ..named(machine)
                 };
-                let machine_id = id_of(session.create(Kind::Machine, &fields).await?);
+                let machine_id = session.create(Kind::Machine, &fields).await?.id();
                 for (suffix, unit, _, amplitude) in *specs {
                     let fields = EntityFields {
                         parent_id: Some(machine_id),
@@ -202,14 +201,4 @@ async fn ensure_plant(store: &Store, tenant: TenantId) -> Result<Vec<generator::
         }
     }
     Ok(tags)
-}
-
-fn id_of(e: crate::store::entities::Entity) -> i64 {
-    use crate::store::entities::Entity;
-    match e {
-        Entity::Site(x) => x.id,
-        Entity::Line(x) => x.id,
-        Entity::Machine(x) => x.id,
-        Entity::Tag(x) => x.id,
-    }
 }

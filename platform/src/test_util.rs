@@ -10,7 +10,7 @@ use tokio::sync::OnceCell;
 use crate::api::Server;
 use crate::config::{BackendChoice, Settings};
 use crate::pg_cluster::{Durability, PrivateCluster};
-use crate::store::entities::{Entity, EntityFields, Kind};
+use crate::store::entities::{EntityFields, Kind};
 use crate::store::{Store, TenantId};
 
 static CLUSTER: OnceCell<PrivateCluster> = OnceCell::const_new();
@@ -98,9 +98,9 @@ pub async fn tenant_with_tags(store: &Store, name: &str, tags: &[&str]) -> TestT
         name: Some(n.to_string()),
         ..Default::default()
     };
-    let site = entity_id(s.create(Kind::Site, &named("site")).await.unwrap());
-    let line = entity_id(
-        s.create(
+    let site = s.create(Kind::Site, &named("site")).await.unwrap().id();
+    let line = s
+        .create(
             Kind::Line,
             &EntityFields {
                 parent_id: Some(site),
@@ -108,10 +108,10 @@ pub async fn tenant_with_tags(store: &Store, name: &str, tags: &[&str]) -> TestT
             },
         )
         .await
-        .unwrap(),
-    );
-    let machine_id = entity_id(
-        s.create(
+        .unwrap()
+        .id();
+    let machine_id = s
+        .create(
             Kind::Machine,
             &EntityFields {
                 parent_id: Some(line),
@@ -119,31 +119,21 @@ pub async fn tenant_with_tags(store: &Store, name: &str, tags: &[&str]) -> TestT
             },
         )
         .await
-        .unwrap(),
-    );
+        .unwrap()
+        .id();
     let mut tag_ids = Vec::new();
     for t in tags {
         let fields = EntityFields {
             parent_id: Some(machine_id),
             ..named(t)
         };
-        tag_ids.push(entity_id(s.create(Kind::Tag, &fields).await.unwrap()));
+        tag_ids.push(s.create(Kind::Tag, &fields).await.unwrap().id());
     }
     TestTenant {
         id,
         key,
         machine_id,
         tag_ids,
-    }
-}
-
-/// The id of any entity.
-pub fn entity_id(e: Entity) -> i64 {
-    match e {
-        Entity::Site(x) => x.id,
-        Entity::Line(x) => x.id,
-        Entity::Machine(x) => x.id,
-        Entity::Tag(x) => x.id,
     }
 }
 

@@ -178,6 +178,16 @@ pub enum Entity {
 }
 
 impl Entity {
+    /// Its id, whatever its kind.
+    pub fn id(&self) -> i64 {
+        match self {
+            Self::Site(x) => x.id,
+            Self::Line(x) => x.id,
+            Self::Machine(x) => x.id,
+            Self::Tag(x) => x.id,
+        }
+    }
+
     fn from_row(kind: Kind, r: &Row) -> Self {
         match kind {
             Kind::Site => Self::Site(Site {
@@ -213,6 +223,21 @@ impl Entity {
         }
     }
 }
+
+macro_rules! narrow {
+    ($($variant:ident),*) => {$(
+        impl TryFrom<Entity> for $variant {
+            type Error = Entity;
+            fn try_from(e: Entity) -> Result<Self, Entity> {
+                match e {
+                    Entity::$variant(x) => Ok(x),
+                    other => Err(other),
+                }
+            }
+        }
+    )*};
+}
+narrow!(Site, Line, Machine, Tag);
 
 impl TenantSession {
     /// Lists entities of `kind`, optionally under one parent, by id after `after`.
