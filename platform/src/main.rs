@@ -44,8 +44,41 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Predictive-maintenance models.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
     /// Print the example configuration (every setting at its default).
     ExampleConfig,
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Evaluate on public reference data; the last line is the machine-readable summary.
+    Eval {
+        #[command(subcommand)]
+        dataset: EvalDataset,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalDataset {
+    /// NASA C-MAPSS remaining useful life; last line `rmse=… score=…`.
+    Cmapss {
+        /// Folder holding train_FD00x.txt, test_FD00x.txt and RUL_FD00x.txt.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// FD001 (one operating condition) or FD002 (six, normalised per condition).
+        #[arg(long, default_value = "FD001")]
+        subset: String,
+    },
+    /// AI4I 2020 machine failure; last line `f1=… recall=… precision=… auc=…`.
+    Ai4i {
+        /// The ai4i2020.csv file.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -120,11 +153,42 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         .context("benchmark failed"),
+        Command::Models {
+            command: ModelsCommand::Eval { dataset },
+        } => eval_model(dataset).await,
         Command::ExampleConfig => {
             print!("{}", Settings::example_toml());
             Ok(())
         }
     }
+}
+
+async fn eval_model(dataset: EvalDataset) -> anyhow::Result<()> {
+    use millwright_models::data::default_data_dir;
+    // Training is CPU-bound and takes a while: keep it off the async workers.
+    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        Ok(match dataset {
+            EvalDataset::Cmapss { data, subset } => {
+                let subset = subset
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--subset: {e}"))?;
+                let dir = data.unwrap_or_else(|| default_data_dir().join("cmapss"));
+                let options = millwright_models::CmapssOptions::new(subset);
+                millwright_models::eval_cmapss(&dir, &options)
+                    .with_context(|| format!("evaluating on {}", dir.display()))?
+                    .to_string()
+            }
+            EvalDataset::Ai4i { data } => {
+                let file = data.unwrap_or_else(|| default_data_dir().join("ai4i2020/ai4i2020.csv"));
+                millwright_models::eval_ai4i(&file, &millwright_models::Ai4iOptions::default())
+                    .with_context(|| format!("evaluating on {}", file.display()))?
+                    .to_string()
+            }
+        })
+    })
+    .await??;
+    println!("{}", report.trim_end());
+    Ok(())
 }
 
 async fn run_demo(settings: Settings, data_dir: PathBuf) -> anyhow::Result<()> {
