@@ -178,3 +178,83 @@ pub async fn connector(args: ConnectorArgs) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser, Subcommand};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Subcommand)]
+    enum Command {
+        Simulate(SimulateArgs),
+        Connector(ConnectorArgs),
+        Bench(crate::bench::BenchModbusArgs),
+    }
+
+    #[test]
+    fn the_arguments_are_consistent_and_parse() {
+        Cli::command().debug_assert();
+        let cli = Cli::parse_from([
+            "millwright",
+            "simulate",
+            "--plant",
+            "garment",
+            "--seed",
+            "7",
+        ]);
+        assert!(matches!(
+            cli.command,
+            Command::Simulate(SimulateArgs {
+                plant: Some(PlantKind::Garment),
+                seed: 7,
+                ..
+            })
+        ));
+        let cli = Cli::parse_from([
+            "millwright",
+            "connector",
+            "probe",
+            "--config",
+            "f.toml",
+            "--device",
+            "imm-1",
+            "--address",
+            "20",
+            "--kind",
+            "input",
+        ]);
+        let Command::Connector(ConnectorArgs {
+            command: ConnectorCommand::Probe(p),
+        }) = cli.command
+        else {
+            panic!("probe")
+        };
+        assert_eq!(
+            (p.device.as_deref(), p.address, p.kind),
+            (Some("imm-1"), Some(20), RegisterKind::Input)
+        );
+        assert!(
+            Cli::try_parse_from(["millwright", "connector", "probe", "--config", "f.toml"])
+                .is_err()
+        );
+        assert!(Cli::try_parse_from([
+            "millwright",
+            "connector",
+            "probe",
+            "--config",
+            "f",
+            "--tag",
+            "t",
+            "--device",
+            "d"
+        ])
+        .is_err());
+    }
+}

@@ -18,7 +18,37 @@
 //! - [`edge`]: the demo's edge in one call: plants plus one connector per plant.
 //! - [`probe`]: read once and print the registers decoded in every type and order.
 //! - [`cli`]: clap `Args` and async entry points the `millwright` binary calls.
-//! - [`bench`]: `millwright bench modbus`, connector against a bare tokio-modbus loop.
+//! - [`bench`](mod@bench): `millwright bench modbus`, connector against a bare tokio-modbus loop.
+//!
+//! # Example: the demo's edge
+//! Three plants on loopback, one connector per plant, no configuration from the user:
+//! ```no_run
+//! # async fn demo() -> millwright_connectors::Result<()> {
+//! use millwright_connectors::{
+//!     edge::{Edge, EdgeOptions, PlantSpec},
+//!     simulator::PlantKind,
+//! };
+//! let opts = EdgeOptions {
+//!     plants: PlantKind::ALL
+//!         .iter()
+//!         .map(|k| PlantSpec { kind: *k, seed: 1, token: "device-token".into() })
+//!         .collect(),
+//!     platform_url: "http://127.0.0.1:8080".into(),
+//!     data_dir: "/tmp/millwright-demo/edge".into(),
+//!     poll_interval_ms: 1000,
+//! };
+//! // Start the plants first, register their tags in the platform, then connect.
+//! let plants = Edge::start_plants(&opts.plants).await?;
+//! for p in &plants {
+//!     for tag in millwright_connectors::edge::plant_tags(p) {
+//!         println!("{} ({:?})", tag.platform_tag, tag.unit);
+//!     }
+//! }
+//! let edge = Edge::connect(plants, &opts).await?;
+//! edge.stop().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod bench;
 pub mod cli;

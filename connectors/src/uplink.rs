@@ -7,7 +7,7 @@
 //! down, live batches go straight to the queue and replay probes it with capped exponential
 //! backoff. The ingest API is idempotent on (tag, time), so at-least-once delivery (a batch
 //! whose answer was lost is sent again) is exactly-once in effect. On shutdown, pending samples
-//! are written to the queue.
+//! are sent once more, or written to the queue.
 //!
 //! - [`client`]: one request, and what its answer means.
 //! - [`queue`]: the on-disk queue.
@@ -148,6 +148,10 @@ impl Uplink {
         let mut pending: Vec<Sample> = Vec::with_capacity(self.cfg.batch_max_samples);
         let flush_every = Duration::from_millis(self.cfg.flush_interval_ms);
         let mut flush_at = Instant::now() + flush_every;
+        let mut report = tokio::time::interval_at(
+            Instant::now() + Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
         loop {
             let can_replay =
                 !self.queue.is_empty() && self.down_until.is_none_or(|t| Instant::now() >= t);
@@ -176,6 +180,11 @@ impl Uplink {
                     }
                     flush_at = Instant::now() + flush_every;
                 }
+                _ = report.tick() => {
+                    let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+                    info!(received = g(&self.stats.received), delivered = g(&self.stats.delivered), queued_batches = self.queue.len(),
+                          queued_bytes = self.queue.bytes(), dropped = g(&self.stats.dropped), "Uplink status.");
+                }
                 _ = async {}, if can_replay => self.replay_one().await?,
                 _ = tokio::time::sleep_until(replay_at.unwrap_or_else(Instant::now)), if replay_at.is_some() && !can_replay => {}
             }
@@ -188,8 +197,9 @@ impl Uplink {
                 pending.push(s);
             }
         }
+        // One attempt to deliver the rest while the platform is up; what fails is queued.
         for chunk in pending.chunks(self.cfg.batch_max_samples) {
-            self.enqueue(chunk)?;
+            self.live(chunk.to_vec()).await?;
         }
         info!(
             queued_batches = self.queue.len(),

@@ -214,7 +214,15 @@ async fn the_demo_edge_feeds_every_tag_of_three_plants() {
     let (addr, _server) = serve(platform.clone(), "127.0.0.1:0".parse().unwrap()).await;
     let dir = tempfile::tempdir().unwrap();
     let opts = EdgeOptions {
-        plants: PlantKind::ALL.iter().enumerate().map(|(i, k)| PlantSpec { kind: *k, seed: i as u64, token: TOKEN.into() }).collect(),
+        plants: PlantKind::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, k)| PlantSpec {
+                kind: *k,
+                seed: i as u64,
+                token: TOKEN.into(),
+            })
+            .collect(),
         platform_url: format!("http://{addr}"),
         data_dir: dir.path().to_path_buf(),
         poll_interval_ms: 200,
@@ -234,7 +242,9 @@ async fn the_demo_edge_feeds_every_tag_of_three_plants() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_of_a_long_backlog_does_not_starve_live_data() {
     use millwright_connectors::uplink::queue::DiskQueue;
-    let plant = Plant::start(PlantKind::Machinery, 2, [127, 0, 0, 1].into()).await.unwrap();
+    let plant = Plant::start(PlantKind::Machinery, 2, [127, 0, 0, 1].into())
+        .await
+        .unwrap();
     let platform = Arc::new(Platform::default());
     platform.delay_ms.store(20, Ordering::SeqCst); // 200 queued batches take 4 s or more to replay
     let (addr, _server) = serve(platform.clone(), "127.0.0.1:0".parse().unwrap()).await;
@@ -245,7 +255,11 @@ async fn replay_of_a_long_backlog_does_not_starve_live_data() {
             let samples: Vec<Value> = (0..10)
                 .map(|i| json!({"tag": "old.x", "time": format!("2026-11-28T00:{:02}:{:02}.{:03}Z", b / 60, b % 60, i), "value": 1.0, "quality": "good"}))
                 .collect();
-            q.push(&serde_json::to_vec(&json!({ "samples": samples })).unwrap(), 10).unwrap();
+            q.push(
+                &serde_json::to_vec(&json!({ "samples": samples })).unwrap(),
+                10,
+            )
+            .unwrap();
         }
     }
     let cfg = plant.connector_config(Some(UplinkConfig {
@@ -259,13 +273,84 @@ async fn replay_of_a_long_backlog_does_not_starve_live_data() {
     }));
     let c = Connector::start(cfg).await.unwrap();
     let start = tokio::time::Instant::now();
-    wait_for("live samples", Duration::from_secs(3), || platform.seen.lock().unwrap().iter().any(|(t, _)| t.starts_with("machinery.")))
-        .await;
+    wait_for("live samples", Duration::from_secs(3), || {
+        platform
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(t, _)| t.starts_with("machinery."))
+    })
+    .await;
     let live_after = start.elapsed();
-    let old_so_far = platform.seen.lock().unwrap().iter().filter(|(t, _)| t == "old.x").count();
-    assert!(old_so_far < 2000, "live data waited for the whole backlog ({old_so_far} old samples first)");
+    let old_so_far = platform
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _)| t == "old.x")
+        .count();
+    assert!(
+        old_so_far < 2000,
+        "live data waited for the whole backlog ({old_so_far} old samples first)"
+    );
     assert!(old_so_far > 0, "replay runs beside live data");
-    wait_for("the backlog", Duration::from_secs(30), || platform.seen.lock().unwrap().iter().filter(|(t, _)| t == "old.x").count() == 2000).await;
-    eprintln!("first live sample after {live_after:?}, with {old_so_far} of 2000 old samples replayed");
+    wait_for("the backlog", Duration::from_secs(30), || {
+        platform
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _)| t == "old.x")
+            .count()
+            == 2000
+    })
+    .await;
+    eprintln!(
+        "first live sample after {live_after:?}, with {old_so_far} of 2000 old samples replayed"
+    );
     c.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_client_reads_each_status_of_the_contract() {
+    use axum::response::IntoResponse;
+    use millwright_connectors::uplink::client::{IngestClient, Outcome};
+    let app = Router::new().route(
+        "/api/v1/ingest",
+        post(|body: String| async move {
+            let code: u16 = serde_json::from_str::<Value>(&body).unwrap()["code"].as_u64().unwrap() as u16;
+            let status = StatusCode::from_u16(code).unwrap();
+            let body = if code == 200 {
+                json!({"accepted": 2, "duplicates": 1, "rejected": [{"index": 0, "field": "samples[0].value", "detail": "not a number"}]})
+            } else {
+                json!({"title": "x"})
+            };
+            (status, Json(body)).into_response()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client =
+        IngestClient::new(&format!("http://{addr}/"), TOKEN, Duration::from_secs(2)).unwrap();
+    let send = |code: u16| client.send(serde_json::to_vec(&json!({ "code": code })).unwrap());
+    assert_eq!(
+        send(200).await,
+        Outcome::Delivered {
+            accepted: 2,
+            duplicates: 1,
+            rejected: 1
+        }
+    );
+    assert_eq!(send(413).await, Outcome::TooLarge);
+    assert!(
+        matches!(send(401).await, Outcome::Retry(_)),
+        "a bad token keeps the batches"
+    );
+    assert!(matches!(send(429).await, Outcome::Retry(_)));
+    assert!(matches!(send(503).await, Outcome::Retry(_)));
+    assert!(matches!(send(422).await, Outcome::Refused(_)));
+    let dead = IngestClient::new("http://127.0.0.1:9", TOKEN, Duration::from_millis(500)).unwrap();
+    assert!(matches!(dead.send(b"{}".to_vec()).await, Outcome::Retry(_)));
 }

@@ -1,23 +1,27 @@
 //! `millwright demo`: the whole system, live, with no configuration. Without `DATABASE_URL`
-//! it starts a private PostgreSQL cluster in a data folder of its own; it creates a demo
-//! tenant with three plants, feeds them live data, serves the API and prints where it is.
+//! it starts a private PostgreSQL cluster in a data folder of its own. It starts the three
+//! simulated plants (real Modbus TCP servers), registers their machines and tags for a demo
+//! tenant, serves the API, and runs one connector per plant that polls the machines and ships
+//! samples through the ingest API with store-and-forward, exactly as in a factory.
 
-mod generator;
-mod plant;
-
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use millwright_connectors::edge::{plant_tags, Edge, EdgeOptions, PlantSpec, TagInfo};
+use millwright_connectors::simulator::PlantKind;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::Server;
 use crate::config::Settings;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::pg_cluster::{Durability, LocalDatabase};
-use crate::store::entities::{EntityFields, Kind, ValueType};
+use crate::store::entities::{EntityFields, Kind};
 use crate::store::{Store, TenantId};
 
 const TENANT: &str = "Demo Manufacturing";
+/// Fixed so every demo run simulates the same machines, faults and scrap.
+const SEED: u64 = 2026;
 
 /// Where the demo keeps its private cluster unless told otherwise: a folder the `postgres`
 /// user can reach even when we run as root from a private home directory.
@@ -32,6 +36,8 @@ pub struct DemoInfo {
     pub api: String,
     /// A fresh API key of the demo tenant.
     pub api_key: String,
+    /// Every tag the connectors feed (platform names).
+    pub tags: Vec<String>,
 }
 
 /// The running demo.
@@ -40,11 +46,12 @@ pub struct Demo {
     pub info: DemoInfo,
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    edge: Edge,
     database: LocalDatabase,
 }
 
 impl Demo {
-    /// Starts everything; returns once the API answers.
+    /// Starts everything; returns once the API answers and the connectors run.
     pub async fn start(mut settings: Settings, data_dir: PathBuf) -> Result<Self> {
         let database = LocalDatabase::provide(
             &mut settings.database,
@@ -56,51 +63,58 @@ impl Demo {
         let store = Store::open(&settings.database, &settings.store).await?;
         let tenant = ensure_tenant(&store).await?;
         let api_key = store.issue_api_key(tenant, "demo").await?;
-        let tags = ensure_plant(&store, tenant).await?;
+
+        let specs: Vec<PlantSpec> = PlantKind::ALL
+            .iter()
+            .map(|&kind| PlantSpec {
+                kind,
+                seed: SEED,
+                token: api_key.clone(),
+            })
+            .collect();
+        let plants = Edge::start_plants(&specs).await.map_err(edge_error)?;
+        let tags: Vec<TagInfo> = plants.iter().flat_map(plant_tags).collect();
+        ensure_plant_model(&store, tenant, &tags).await?;
 
         let settings = Arc::new(settings);
-        let server = match Server::bind(store.clone(), settings.clone()).await {
-            Ok(server) => server,
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                tracing::warn!(listen = %settings.http.listen, "Port taken; the demo picks a free one.");
-                let mut fallback = (*settings).clone();
-                fallback.http.listen.set_port(0);
-                Server::bind(store.clone(), Arc::new(fallback))
-                    .await
-                    .map_err(crate::Error::io("binding the API"))?
-            }
-            Err(e) => return Err(crate::Error::io("binding the API")(e)),
-        };
+        let server = bind(&store, &settings).await?;
         let api = format!("http://{}", server.local_addr());
         let stop = CancellationToken::new();
-        let mut tasks = Vec::new();
         let s = stop.clone();
-        tasks.push(tokio::spawn(async move {
+        let mut tasks = vec![tokio::spawn(async move {
             if let Err(e) = server.run(async move { s.cancelled().await }).await {
                 tracing::error!(error = %e, "API server failed.");
             }
-        }));
+        })];
         tasks.push(tokio::spawn(maintenance_loop(
             store.clone(),
             settings.store.maintenance_interval_secs,
             stop.clone(),
         )));
-        tasks.push(tokio::spawn(generator::run(
-            api.clone(),
-            api_key.clone(),
-            tags,
-            stop.clone(),
-        )));
+
+        let options = EdgeOptions {
+            plants: specs,
+            platform_url: api.clone(),
+            data_dir: data_dir.join("edge"),
+            poll_interval_ms: 1000,
+        };
+        let edge = Edge::connect(plants, &options).await.map_err(edge_error)?;
+        let tags = tags.into_iter().map(|t| t.platform_tag).collect();
         Ok(Self {
-            info: DemoInfo { api, api_key },
+            info: DemoInfo { api, api_key, tags },
             stop,
             tasks,
+            edge,
             database,
         })
     }
 
-    /// Stops the generators, the API and the private cluster, in that order.
+    /// Stops the connectors (queuing anything undelivered), the plants, the API and the
+    /// private cluster, in that order.
     pub async fn stop(mut self) {
+        if let Err(e) = self.edge.stop().await {
+            tracing::warn!(error = %e, "Stopping the edge failed.");
+        }
         self.stop.cancel();
         for task in self.tasks.drain(..) {
             let _ = task.await;
@@ -108,6 +122,26 @@ impl Demo {
         if let Some(mut cluster) = self.database.cluster.take() {
             let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
         }
+    }
+}
+
+fn edge_error(e: millwright_connectors::Error) -> Error {
+    Error::Demo(format!("simulated plants or connectors: {e}"))
+}
+
+/// Binds the configured address, or any free port if it is taken (a second demo, say).
+async fn bind(store: &Store, settings: &Arc<Settings>) -> Result<Server> {
+    match Server::bind(store.clone(), settings.clone()).await {
+        Ok(server) => Ok(server),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            tracing::warn!(listen = %settings.http.listen, "Port taken; the demo picks a free one.");
+            let mut fallback = (**settings).clone();
+            fallback.http.listen.set_port(0);
+            Server::bind(store.clone(), Arc::new(fallback))
+                .await
+                .map_err(Error::io("binding the API"))
+        }
+        Err(e) => Err(Error::io("binding the API")(e)),
     }
 }
 
@@ -131,7 +165,7 @@ async fn ensure_tenant(store: &Store) -> Result<TenantId> {
     let existing = client
         .query_opt("SELECT id FROM tenants WHERE name = $1", &[&TENANT])
         .await
-        .map_err(crate::Error::db("looking up the demo tenant"))?;
+        .map_err(Error::db("looking up the demo tenant"))?;
     drop(client);
     match existing {
         Some(row) => Ok(TenantId(row.get(0))),
@@ -139,66 +173,81 @@ async fn ensure_tenant(store: &Store) -> Result<TenantId> {
     }
 }
 
-/// Creates the demo plant unless it exists; returns the tags to generate data for.
-async fn ensure_plant(store: &Store, tenant: TenantId) -> Result<Vec<generator::GeneratedTag>> {
+/// Machine class of a simulated machine, from its name (`imm-2` → injection moulding).
+fn machine_class(machine: &str) -> &'static str {
+    match machine.split('-').next().unwrap_or_default() {
+        "imm" => "injection_moulding",
+        "press" => "press",
+        "sew" => "sewing",
+        "cutter" => "cutting_table",
+        "cnc" => "cnc",
+        _ => "machine",
+    }
+}
+
+/// One site per plant, one line per machine class, one machine per simulated machine, and
+/// its tags; whatever already exists (an earlier run) is kept.
+async fn ensure_plant_model(store: &Store, tenant: TenantId, tags: &[TagInfo]) -> Result<()> {
     let mut session = store.tenant(tenant).await?;
-    let mut tags = Vec::new();
-    let existing = session.list(Kind::Site, None, 0, 1000).await?;
-    let fresh = existing.is_empty();
-    for (site, lines) in plant::PLANT {
-        for (line, machines) in *lines {
-            for (machine, _, specs) in *machines {
-                for spec in *specs {
-                    tags.push(generator::GeneratedTag {
-                        name: format!("{site}.{line}.{machine}.{}", spec.0),
-                        spec: *spec,
-                    });
-                }
-            }
-        }
-    }
-    if !fresh {
-        return Ok(tags);
-    }
     let named = |name: &str| EntityFields {
         name: Some(name.to_string()),
         ..Default::default()
     };
-    for (site, lines) in plant::PLANT {
-        let site_id = session.create(Kind::Site, &named(site)).await?.id();
-        for (line, machines) in *lines {
-            let line_id = session
+    // Ids of what exists already, by kind and name (names are unique enough in the demo).
+    let mut ids: BTreeMap<(Kind, String), i64> = BTreeMap::new();
+    for kind in [Kind::Site, Kind::Line, Kind::Machine, Kind::Tag] {
+        for e in session.list(kind, None, 0, 1000).await? {
+            ids.insert((kind, e.name().to_string()), e.id());
+        }
+    }
+    for tag in tags {
+        if ids.contains_key(&(Kind::Tag, tag.platform_tag.clone())) {
+            continue;
+        }
+        let site_name = format!("{}-plant", tag.plant.as_str());
+        let line_name = format!(
+            "{} {} line",
+            tag.plant.as_str(),
+            machine_class(&tag.machine)
+        );
+        let site = match ids.get(&(Kind::Site, site_name.clone())) {
+            Some(id) => *id,
+            None => session.create(Kind::Site, &named(&site_name)).await?.id(),
+        };
+        ids.insert((Kind::Site, site_name), site);
+        let line = match ids.get(&(Kind::Line, line_name.clone())) {
+            Some(id) => *id,
+            None => session
                 .create(
                     Kind::Line,
                     &EntityFields {
-                        parent_id: Some(site_id),
-                        ..named(line)
+                        parent_id: Some(site),
+                        ..named(&line_name)
                     },
                 )
                 .await?
-                .id();
-            for (machine, kind, specs) in *machines {
+                .id(),
+        };
+        ids.insert((Kind::Line, line_name), line);
+        let machine = match ids.get(&(Kind::Machine, tag.machine.clone())) {
+            Some(id) => *id,
+            None => {
                 let fields = EntityFields {
-                    parent_id: Some(line_id),
-                    kind: Some(kind.to_string()),
-                    ..named(machine)
+                    parent_id: Some(line),
+                    kind: Some(machine_class(&tag.machine).to_string()),
+                    ..named(&tag.machine)
                 };
-                let machine_id = session.create(Kind::Machine, &fields).await?.id();
-                for (suffix, unit, _, amplitude) in *specs {
-                    let fields = EntityFields {
-                        parent_id: Some(machine_id),
-                        unit: Some(unit.to_string()),
-                        value_type: Some(if *amplitude == 0.0 {
-                            ValueType::Integer
-                        } else {
-                            ValueType::Float
-                        }),
-                        ..named(&format!("{site}.{line}.{machine}.{suffix}"))
-                    };
-                    session.create(Kind::Tag, &fields).await?;
-                }
+                session.create(Kind::Machine, &fields).await?.id()
             }
-        }
+        };
+        ids.insert((Kind::Machine, tag.machine.clone()), machine);
+        let fields = EntityFields {
+            parent_id: Some(machine),
+            unit: tag.unit.clone(),
+            description: Some(format!("{} of {}", tag.name, tag.machine)),
+            ..named(&tag.platform_tag)
+        };
+        session.create(Kind::Tag, &fields).await?;
     }
-    Ok(tags)
+    Ok(())
 }

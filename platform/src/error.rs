@@ -31,6 +31,9 @@ pub enum Error {
     /// The private PostgreSQL cluster could not be started or stopped.
     #[error("private PostgreSQL cluster: {0}")]
     Cluster(String),
+    /// The demo could not start one of its parts.
+    #[error("demo: {0}")]
+    Demo(String),
     /// An I/O error with what was being done.
     #[error("{context}: {source}")]
     Io {

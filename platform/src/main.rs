@@ -44,6 +44,10 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Simulated plants: real Modbus TCP servers behaving like machines.
+    Simulate(millwright_connectors::cli::SimulateArgs),
+    /// Edge connectors: run one from its config, or probe a device.
+    Connector(millwright_connectors::cli::ConnectorArgs),
     /// Predictive-maintenance models.
     Models {
         #[command(subcommand)]
@@ -101,6 +105,8 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         tags: usize,
     },
+    /// One connector polling many simulated devices vs a bare tokio-modbus read loop.
+    Modbus(millwright_connectors::bench::BenchModbusArgs),
     /// One-minute buckets over a day: rollups vs raw samples.
     Query {
         /// Number of tags.
@@ -145,14 +151,24 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { command } => match command {
-            BenchCommand::Ingest { samples, tags } => {
-                bench::ingest::run(settings, samples, tags).await.map(drop)
-            }
-            BenchCommand::Query { tags, hours } => {
-                bench::query::run(settings, tags, hours).await.map(drop)
-            }
-        }
-        .context("benchmark failed"),
+            BenchCommand::Ingest { samples, tags } => bench::ingest::run(settings, samples, tags)
+                .await
+                .map(drop)
+                .context("ingest benchmark"),
+            BenchCommand::Query { tags, hours } => bench::query::run(settings, tags, hours)
+                .await
+                .map(drop)
+                .context("query benchmark"),
+            BenchCommand::Modbus(args) => millwright_connectors::bench::bench_modbus(args)
+                .await
+                .context("modbus benchmark"),
+        },
+        Command::Simulate(args) => millwright_connectors::cli::simulate(args)
+            .await
+            .context("simulating plants"),
+        Command::Connector(args) => millwright_connectors::cli::connector(args)
+            .await
+            .context("connector"),
         Command::Models {
             command: ModelsCommand::Eval { dataset },
         } => eval_model(dataset).await,

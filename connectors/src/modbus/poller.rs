@@ -304,23 +304,6 @@ impl Poller {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_up_to_its_cap() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
-        let waits: Vec<u128> = (0..8).map(|_| b.next_delay().as_millis()).collect();
-        for (i, w) in waits.iter().enumerate() {
-            let cap = (100u128 << i).min(1000);
-            assert!(*w >= cap / 2 && *w <= cap, "wait {i}: {w} ms outside [{}, {cap}]", cap / 2);
-        }
-        b.reset();
-        assert!(b.next_delay() <= Duration::from_millis(100));
-    }
-}
-
 /// The engineering value of a tag inside a block's data.
 pub fn extract(data: &ReadData, block: &ReadBlock, tag: &TagConfig) -> Option<Value> {
     let off = usize::from(tag.address - block.start);
@@ -336,5 +319,26 @@ pub fn extract(data: &ReadData, block: &ReadBlock, tag: &TagConfig) -> Option<Va
                 .ok()
                 .map(|raw| codec::to_engineering(raw, tag))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_its_cap() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
+        let waits: Vec<u128> = (0..8).map(|_| b.next_delay().as_millis()).collect();
+        for (i, w) in waits.iter().enumerate() {
+            let cap = (100u128 << i).min(1000);
+            assert!(
+                *w >= cap / 2 && *w <= cap,
+                "wait {i}: {w} ms outside [{}, {cap}]",
+                cap / 2
+            );
+        }
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(100));
     }
 }

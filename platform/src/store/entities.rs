@@ -122,7 +122,7 @@ pub struct EntityFields {
 }
 
 /// The four kinds of entity, for the generic operations below.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     /// `sites`
     Site,
@@ -185,6 +185,16 @@ impl Entity {
             Self::Line(x) => x.id,
             Self::Machine(x) => x.id,
             Self::Tag(x) => x.id,
+        }
+    }
+
+    /// Its name, whatever its kind.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Site(x) => &x.name,
+            Self::Line(x) => &x.name,
+            Self::Machine(x) => &x.name,
+            Self::Tag(x) => &x.name,
         }
     }
 
