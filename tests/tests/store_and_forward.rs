@@ -1,0 +1,188 @@
+//! Store-and-forward against the real platform: a simulated plant, a real connector, the real
+//! API on a real PostgreSQL. The platform stops for a while, the connector is stopped and
+//! restarted in between (a clean stop: what is in memory goes to the disk queue), the platform
+//! comes back on the same address, and every sample the connector polled is stored exactly once
+//! (counted in the database).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use millwright_connectors::config::UplinkConfig;
+use millwright_connectors::edge::plant_tags;
+use millwright_connectors::runtime::Connector;
+use millwright_connectors::simulator::{Plant, PlantKind};
+use millwright_connectors::uplink::UplinkStats;
+use millwright_platform::api::Server;
+use millwright_platform::config::{BackendChoice, Settings};
+use millwright_platform::store::entities::{EntityFields, Kind};
+use millwright_platform::store::Store;
+use millwright_platform::test_util::{fresh_settings, tenant_with_tags};
+
+/// A platform server that can be stopped and started again on the same address.
+struct Platform {
+    store: Store,
+    settings: Settings,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Platform {
+    async fn start(&mut self, addr: SocketAddr) -> SocketAddr {
+        let mut settings = self.settings.clone();
+        settings.http.listen = addr;
+        let server = Server::bind(self.store.clone(), Arc::new(settings))
+            .await
+            .expect("bind");
+        let bound = server.local_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        self.stop = Some(tx);
+        self.task = Some(tokio::spawn(async move {
+            server
+                .run(async move {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("server runs");
+        }));
+        bound
+    }
+
+    async fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+fn polled(stats: &UplinkStats) -> u64 {
+    UplinkStats::get(&stats.received) - UplinkStats::get(&stats.skipped_text)
+}
+
+async fn stored(store: &Store, tenant: i32) -> i64 {
+    let client = store.owner_pool().get().await.unwrap();
+    client
+        .query_one(
+            "SELECT count(*) FROM samples WHERE tenant_id = $1",
+            &[&tenant],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn wait_for<F: std::future::Future<Output = bool>>(
+    what: &str,
+    limit: Duration,
+    mut f: impl FnMut() -> F,
+) {
+    let start = tokio::time::Instant::now();
+    while !f().await {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_polled_sample_is_stored_exactly_once_across_an_outage_and_a_restart() {
+    let settings = fresh_settings(BackendChoice::Plain).await;
+    let store = Store::open(&settings.database, &settings.store)
+        .await
+        .unwrap();
+    let tenant = tenant_with_tags(&store, "plant-owner", &[]).await;
+    let plant = Plant::start(PlantKind::Machinery, 5, [127, 0, 0, 1].into())
+        .await
+        .unwrap();
+    // Register every tag the connector will send.
+    let mut session = store.tenant(tenant.id).await.unwrap();
+    let tags = plant_tags(&plant);
+    for t in &tags {
+        let fields = EntityFields {
+            parent_id: Some(tenant.machine_id),
+            name: Some(t.platform_tag.clone()),
+            unit: t.unit.clone(),
+            ..Default::default()
+        };
+        session.create(Kind::Tag, &fields).await.unwrap();
+    }
+    drop(session);
+
+    let mut platform = Platform {
+        store: store.clone(),
+        settings,
+        stop: None,
+        task: None,
+    };
+    let addr = platform.start("127.0.0.1:0".parse().unwrap()).await;
+    let queue = tempfile::tempdir().unwrap();
+    let mut config = plant.connector_config(Some(UplinkConfig {
+        platform_url: format!("http://{addr}"),
+        token: tenant.key.clone(),
+        queue_dir: queue.path().to_path_buf(),
+        queue_max_bytes: 64 * 1024 * 1024,
+        batch_max_samples: 500,
+        flush_interval_ms: 200,
+        request_timeout_ms: 2000,
+    }));
+    for d in &mut config.modbus.devices {
+        d.poll_interval_ms = 100;
+    }
+
+    // Live, platform up.
+    let first = Connector::start(config.clone()).await.unwrap();
+    let id = tenant.id.0;
+    wait_for("first samples stored", Duration::from_secs(20), || {
+        let store = store.clone();
+        async move { stored(&store, id).await > 0 }
+    })
+    .await;
+    // The platform goes away; the connector keeps polling into its disk queue, then stops.
+    platform.stop().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stats1 = first.stats.clone();
+    first.stop().await.unwrap();
+    assert!(
+        UplinkStats::get(&stats1.queued) > 0,
+        "batches were queued during the outage"
+    );
+
+    // Restarted while the platform is still down, then the platform returns on the same address.
+    let second = Connector::start(config.clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    platform.start(addr).await;
+    let stats2 = second.stats.clone();
+    let dir = queue.path().to_path_buf();
+    wait_for("the queue to drain", Duration::from_secs(30), || {
+        let empty = std::fs::read_dir(&dir).unwrap().count() == 0;
+        async move { empty }
+    })
+    .await;
+    second.stop().await.unwrap();
+    // Stopping may have queued the last partial batch; a device-less run drains it.
+    let mut drain = config.clone();
+    drain.modbus.devices.clear();
+    let third = Connector::start(drain).await.unwrap();
+    wait_for("the final drain", Duration::from_secs(30), || {
+        let empty = std::fs::read_dir(&dir).unwrap().count() == 0;
+        async move { empty }
+    })
+    .await;
+    third.stop().await.unwrap();
+
+    let polled = polled(&stats1) + polled(&stats2);
+    assert!(polled > 200, "polled {polled}");
+    assert_eq!(
+        UplinkStats::get(&stats1.dropped) + UplinkStats::get(&stats2.dropped),
+        0
+    );
+    assert_eq!(
+        stored(&store, tenant.id.0).await as u64,
+        polled,
+        "stored vs polled"
+    );
+    platform.stop().await;
+    plant.stop().await;
+}
