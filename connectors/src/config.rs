@@ -44,6 +44,10 @@ pub struct UplinkConfig {
     /// Time allowed for one ingest request, in milliseconds.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_ms: u64,
+    /// How often to ask the platform for setpoint commands (`/api/v1/commands/pending`), in
+    /// milliseconds; only tags marked `writable` are written, other commands are reported failed.
+    #[serde(default = "default_command_poll")]
+    pub command_poll_ms: u64,
 }
 
 impl std::fmt::Debug for UplinkConfig {
@@ -56,6 +60,7 @@ impl std::fmt::Debug for UplinkConfig {
             .field("batch_max_samples", &self.batch_max_samples)
             .field("flush_interval_ms", &self.flush_interval_ms)
             .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("command_poll_ms", &self.command_poll_ms)
             .finish()
     }
 }
@@ -71,6 +76,10 @@ fn default_flush() -> u64 {
 }
 fn default_request_timeout() -> u64 {
     10_000
+}
+/// Default of [`UplinkConfig::command_poll_ms`].
+pub fn default_command_poll() -> u64 {
+    1000
 }
 
 impl ConnectorConfig {
@@ -138,6 +147,9 @@ impl ConnectorConfig {
             }
             if u.batch_max_samples == 0 || u.batch_max_samples > 10_000 {
                 return Err(err("field `uplink.batch_max_samples` must be 1 to 10000"));
+            }
+            if u.command_poll_ms == 0 {
+                return Err(err("field `uplink.command_poll_ms` must be at least 1"));
             }
             if u.queue_max_bytes < 64 * 1024 {
                 return Err(err("field `uplink.queue_max_bytes` must be at least 65536"));

@@ -3,8 +3,8 @@
 //! This crate owns everything that talks to machines: the driver trait every protocol
 //! implements, the Modbus driver (TCP, RTU over serial, RTU over TCP), the plant simulators used
 //! by the demo and the tests, and the store-and-forward uplink that ships samples to the
-//! platform's ingest API. It never depends on the platform or tenants crates: the only contract
-//! between the two sides is the ingest API.
+//! platform's ingest API. It never depends on the platform or tenants crates: the only contracts
+//! between the two sides are the ingest API and the setpoint-commands API.
 //!
 //! # Layout
 //! - [`error`]: the crate's error enum and `Result` alias.
@@ -13,7 +13,8 @@
 //! - [`config`]: the connector config file (TOML), loaded with file, line and field in errors.
 //! - [`modbus`]: the Modbus driver: config, codec (types and word orders), coalescing, links.
 //! - [`simulator`]: plant simulators serving real Modbus TCP, with their ground-truth physics.
-//! - [`uplink`]: batches to the ingest API with a bounded on-disk store-and-forward queue.
+//! - [`uplink`]: batches to the ingest API with a bounded on-disk store-and-forward queue,
+//!   and the poller of the platform's setpoint commands.
 //! - [`runtime`]: a running connector: drivers plus uplink, started from a config.
 //! - [`edge`]: the demo's edge in one call: plants plus one connector per plant.
 //! - [`probe`]: read once and print the registers decoded in every type and order.

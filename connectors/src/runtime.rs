@@ -13,7 +13,7 @@ use crate::{
     driver::{Driver, DriverContext, WriteCommand},
     modbus::ModbusDriver,
     sample::{Sample, Value},
-    uplink::{Uplink, UplinkStats},
+    uplink::{commands::CommandPoller, Uplink, UplinkStats},
     Error, Result,
 };
 
@@ -30,10 +30,12 @@ pub struct Connector {
     uplink_stop: watch::Sender<bool>,
     drivers: JoinSet<Result<()>>,
     uplink: Option<tokio::task::JoinHandle<Result<()>>>,
+    command_poller: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Connector {
-    /// Starts the drivers of `config` and its uplink (the config must have `[uplink]`).
+    /// Starts the drivers of `config`, its uplink and the poller of the platform's setpoint
+    /// commands (the config must have `[uplink]`).
     pub async fn start(config: ConnectorConfig) -> Result<Self> {
         let uplink_cfg = config.uplink.clone().ok_or_else(|| Error::Config {
             path: "<config>".into(),
@@ -41,14 +43,16 @@ impl Connector {
             message: "section `[uplink]` is required to run a connector".into(),
         })?;
         let stats = Arc::new(UplinkStats::default());
-        let uplink = Uplink::new(uplink_cfg, stats.clone())?;
+        let uplink = Uplink::new(uplink_cfg.clone(), stats.clone())?;
         let (tx, rx) = mpsc::channel(SAMPLE_CHANNEL);
         let (shutdown, shutdown_rx) = watch::channel(false);
         // The uplink stops when every driver has stopped and dropped its sender, so that it
         // queues everything they produced.
         let (uplink_stop, uplink_stop_rx) = watch::channel(false);
         let up = tokio::spawn(uplink.run(rx, uplink_stop_rx));
-        let (commands, drivers) = Self::spawn_drivers(&config, tx, shutdown_rx);
+        let (commands, drivers) = Self::spawn_drivers(&config, tx, shutdown_rx.clone());
+        let poller = CommandPoller::new(&uplink_cfg, &config.modbus, commands.clone())?;
+        let command_poller = tokio::spawn(poller.run(shutdown_rx));
         info!(connector = %config.name, devices = config.modbus.devices.len(), "Connector started.");
         Ok(Connector {
             stats,
@@ -57,6 +61,7 @@ impl Connector {
             uplink_stop,
             drivers,
             uplink: Some(up),
+            command_poller: Some(command_poller),
         })
     }
 
@@ -92,22 +97,15 @@ impl Connector {
 
     /// Writes a setpoint to a writable tag (`device.tag`, or `tag` when unique).
     pub async fn write(&self, tag: &str, value: Value) -> Result<()> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(WriteCommand {
-                tag: tag.into(),
-                value,
-                reply,
-            })
-            .await
-            .map_err(|_| Error::Write("connector stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Write("connector stopped".into()))?
+        send_write(&self.commands, tag, value).await
     }
 
     /// Stops polling, lets the uplink queue what it has not delivered, and waits for both.
     pub async fn stop(mut self) -> Result<()> {
         let _ = self.shutdown.send(true);
+        if let Some(poller) = self.command_poller.take() {
+            let _ = poller.await;
+        }
         while let Some(r) = self.drivers.join_next().await {
             r.map_err(|e| Error::Transport(format!("driver task failed: {e}")))??;
         }
@@ -133,5 +131,27 @@ impl Drop for Connector {
         if let Some(up) = &self.uplink {
             up.abort();
         }
+        if let Some(poller) = &self.command_poller {
+            poller.abort();
+        }
     }
+}
+
+/// Sends a write to the drivers and waits for its outcome.
+pub(crate) async fn send_write(
+    commands: &mpsc::Sender<WriteCommand>,
+    tag: &str,
+    value: Value,
+) -> Result<()> {
+    let (reply, rx) = oneshot::channel();
+    commands
+        .send(WriteCommand {
+            tag: tag.into(),
+            value,
+            reply,
+        })
+        .await
+        .map_err(|_| Error::Write("connector stopped".into()))?;
+    rx.await
+        .map_err(|_| Error::Write("connector stopped".into()))?
 }

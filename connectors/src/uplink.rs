@@ -10,9 +10,11 @@
 //! are sent once more, or written to the queue.
 //!
 //! - [`client`]: one request, and what its answer means.
+//! - [`commands`]: setpoint commands claimed from the platform and written to devices.
 //! - [`queue`]: the on-disk queue.
 
 pub mod client;
+pub mod commands;
 pub mod queue;
 
 use std::{

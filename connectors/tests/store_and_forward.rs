@@ -130,6 +130,7 @@ async fn every_sample_arrives_exactly_once_across_an_outage_and_a_restart() {
         batch_max_samples: 400,
         flush_interval_ms: 200,
         request_timeout_ms: 2000,
+        command_poll_ms: 1000,
     }));
     for d in &mut cfg.modbus.devices {
         d.poll_interval_ms = 100;
@@ -270,6 +271,7 @@ async fn replay_of_a_long_backlog_does_not_starve_live_data() {
         batch_max_samples: 100,
         flush_interval_ms: 200,
         request_timeout_ms: 2000,
+        command_poll_ms: 1000,
     }));
     let c = Connector::start(cfg).await.unwrap();
     let start = tokio::time::Instant::now();

@@ -6,8 +6,10 @@
 //! - [`problem`]: the one error type, rendered as problem+json.
 //! - [`extract`]: JSON, query and API-key extractors that name offending fields.
 //! - [`ingest`], [`samples`], [`plant`]: the tenant resources.
+//! - [`commands`]: setpoint commands for connectors to write.
 //! - [`health`], [`metrics`]: operator endpoints.
 
+pub mod commands;
 pub mod extract;
 pub mod health;
 pub mod ingest;
@@ -54,6 +56,7 @@ pub struct AppState {
         (name = "ingest", description = "Writing samples"),
         (name = "samples", description = "Reading samples"),
         (name = "sites"), (name = "lines"), (name = "machines"), (name = "tags"),
+        (name = "commands", description = "Setpoints for connectors to write"),
         (name = "health", description = "Probes for operators"),
     )
 )]
@@ -86,6 +89,10 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(machines::get, machines::update, machines::delete))
         .routes(routes!(tags::list, tags::create))
         .routes(routes!(tags::get, tags::update, tags::delete))
+        .routes(routes!(commands::issue))
+        .routes(routes!(commands::pending))
+        .routes(routes!(commands::report))
+        .routes(routes!(commands::get))
 }
 
 /// The OpenAPI document of the whole API.

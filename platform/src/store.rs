@@ -12,9 +12,11 @@
 //! - [`ingest`]: binary COPY into a staging table, then an idempotent commit.
 //! - [`query`]: raw, bucketed and latest-value reads.
 //! - [`entities`]: sites, lines, machines and tags.
+//! - [`commands`]: setpoint commands on their way to connectors.
 //! - [`admin`]: tenants and API keys (owner role only).
 
 pub mod admin;
+pub mod commands;
 pub mod entities;
 pub mod ingest;
 pub mod layout;

@@ -126,6 +126,7 @@ async fn every_polled_sample_is_stored_exactly_once_across_an_outage_and_a_resta
         batch_max_samples: 500,
         flush_interval_ms: 200,
         request_timeout_ms: 2000,
+        command_poll_ms: 1000,
     }));
     for d in &mut config.modbus.devices {
         d.poll_interval_ms = 100;

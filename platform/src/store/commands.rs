@@ -1,0 +1,166 @@
+//! Setpoint commands: issued for a tag by the platform, claimed by a connector, which writes
+//! the value to the device and reports the outcome. Row-level security confines every
+//! statement to the session's tenant, so another tenant's tag or command is simply not found.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Row;
+use utoipa::ToSchema;
+
+use super::TenantSession;
+use crate::error::{Error, Result};
+
+/// Where a command stands.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandStatus {
+    /// Issued, not yet claimed by a connector.
+    Pending,
+    /// Claimed by a connector, which is writing it.
+    Delivered,
+    /// Written to the device.
+    Done,
+    /// Not written; `detail` says why.
+    Failed,
+}
+
+impl CommandStatus {
+    fn parse(s: &str) -> Self {
+        match s {
+            "delivered" => Self::Delivered,
+            "done" => Self::Done,
+            "failed" => Self::Failed,
+            _ => Self::Pending,
+        }
+    }
+
+    /// Whether the command has its outcome (done or failed).
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Done | Self::Failed)
+    }
+}
+
+/// A setpoint to write to a tag.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Command {
+    /// Identifier.
+    pub id: i64,
+    /// The tag to write.
+    pub tag_id: i64,
+    /// The tag's name, by which connectors address it.
+    pub tag: String,
+    /// The engineering value to write.
+    pub value: f64,
+    /// Where it stands.
+    pub status: CommandStatus,
+    /// The connector's report (empty until there is one).
+    pub detail: String,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// When its status last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Command {
+    fn from_row(r: &Row) -> Self {
+        Self {
+            id: r.get("id"),
+            tag_id: r.get("tag_id"),
+            tag: r.get("tag"),
+            value: r.get("value"),
+            status: CommandStatus::parse(r.get("status")),
+            detail: r.get("detail"),
+            created_at: r.get("created_at"),
+            updated_at: r.get("updated_at"),
+        }
+    }
+}
+
+/// Columns of a command joined with its tag `t`, from a row set named `c`.
+const COLUMNS: &str =
+    "c.id, c.tag_id, t.name AS tag, c.value, c.status, c.detail, c.created_at, c.updated_at";
+
+impl TenantSession {
+    /// Issues a command for `tag_id`; `None` if the tag does not exist for this tenant.
+    pub async fn issue_command(&mut self, tag_id: i64, value: f64) -> Result<Option<Command>> {
+        let sql = format!(
+            "WITH t AS (SELECT id, name FROM tags WHERE id = $1), \
+                  c AS (INSERT INTO commands (tag_id, value) SELECT id, $2 FROM t RETURNING *) \
+             SELECT {COLUMNS} FROM c JOIN t ON t.id = c.tag_id"
+        );
+        let tx = self.begin().await?;
+        let row = tx
+            .query_opt(&sql, &[&tag_id, &value])
+            .await
+            .map_err(Error::db("issuing a command"))?;
+        tx.commit().await.map_err(Error::db("committing"))?;
+        Ok(row.as_ref().map(Command::from_row))
+    }
+
+    /// Claims up to `limit` pending commands, oldest first, and marks them delivered; with
+    /// `tags`, only commands for tags of those names. Commands another session is claiming at
+    /// the same moment are skipped, so two connectors never claim the same command.
+    pub async fn claim_commands(
+        &mut self,
+        tags: Option<&[String]>,
+        limit: i64,
+    ) -> Result<Vec<Command>> {
+        let sql = format!(
+            "WITH c AS ( \
+                UPDATE commands SET status = 'delivered', updated_at = now() \
+                WHERE id IN ( \
+                    SELECT p.id FROM commands p JOIN tags pt ON pt.id = p.tag_id \
+                    WHERE p.status = 'pending' AND ($1::text[] IS NULL OR pt.name = ANY($1)) \
+                    ORDER BY p.id LIMIT $2 FOR UPDATE OF p SKIP LOCKED) \
+                RETURNING *) \
+             SELECT {COLUMNS} FROM c JOIN tags t ON t.id = c.tag_id ORDER BY c.id"
+        );
+        let tags: Option<Vec<String>> = tags.map(<[String]>::to_vec);
+        let tx = self.begin().await?;
+        let rows = tx
+            .query(&sql, &[&tags, &limit])
+            .await
+            .map_err(Error::db("claiming commands"))?;
+        tx.commit().await.map_err(Error::db("committing"))?;
+        Ok(rows.iter().map(Command::from_row).collect())
+    }
+
+    /// Records a command's outcome (done when `ok`, else failed, with `detail`). `None` if
+    /// the command does not exist for this tenant or already has its outcome.
+    pub async fn report_command(
+        &mut self,
+        id: i64,
+        ok: bool,
+        detail: &str,
+    ) -> Result<Option<Command>> {
+        let sql = format!(
+            "WITH c AS ( \
+                UPDATE commands \
+                SET status = CASE WHEN $2 THEN 'done' ELSE 'failed' END, \
+                    detail = $3, updated_at = now() \
+                WHERE id = $1 AND status IN ('pending', 'delivered') \
+                RETURNING *) \
+             SELECT {COLUMNS} FROM c JOIN tags t ON t.id = c.tag_id"
+        );
+        let tx = self.begin().await?;
+        let row = tx
+            .query_opt(&sql, &[&id, &ok, &detail])
+            .await
+            .map_err(Error::db("reporting a command's outcome"))?;
+        tx.commit().await.map_err(Error::db("committing"))?;
+        Ok(row.as_ref().map(Command::from_row))
+    }
+
+    /// One command, or `None` if it does not exist for this tenant.
+    pub async fn command(&mut self, id: i64) -> Result<Option<Command>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM commands c JOIN tags t ON t.id = c.tag_id WHERE c.id = $1"
+        );
+        let tx = self.begin().await?;
+        let row = tx
+            .query_opt(&sql, &[&id])
+            .await
+            .map_err(Error::db("reading a command"))?;
+        Ok(row.as_ref().map(Command::from_row))
+    }
+}
