@@ -145,6 +145,7 @@ pub struct TestApp {
     pub store: Store,
     /// Its settings.
     pub settings: Settings,
+    http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -168,6 +169,7 @@ impl TestApp {
             url,
             store,
             settings,
+            http: reqwest::Client::new(),
             stop: Some(tx),
         }
     }
@@ -175,6 +177,33 @@ impl TestApp {
     /// Starts a server with default settings.
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
+    }
+
+    /// One HTTP request: (status, body as JSON or as a JSON string, content type).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value, String) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or_default().to_string())
+            .unwrap_or_default();
+        let text = res.text().await.expect("response body");
+        let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, value, content_type)
     }
 }
 

@@ -32,23 +32,7 @@ impl Ctx {
         key: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value, String) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.app.url))
-            .bearer_auth(key);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        let content_type = res
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let text = res.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value, content_type)
+        self.app.call(method, path, Some(key), body).await
     }
 
     async fn issue(&self, key: &str, tag_id: i64, body: Value) -> (StatusCode, Value, String) {
