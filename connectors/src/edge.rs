@@ -47,6 +47,10 @@ pub struct TagInfo {
     pub platform_tag: String,
     /// Engineering unit, if any.
     pub unit: Option<String>,
+    /// How its registers are read.
+    pub data_type: crate::modbus::config::DataType,
+    /// Whether scale or offset turn the raw integer into a measurement.
+    pub scaled: bool,
 }
 
 /// Running plants and their connectors.
@@ -72,6 +76,8 @@ pub fn plant_tags(plant: &PlantHandle) -> Vec<TagInfo> {
                 platform_tag: t.platform_tag(&machine),
                 name: t.name,
                 unit: t.unit,
+                data_type: t.data_type,
+                scaled: t.scale != 1.0 || t.offset != 0.0,
             })
         })
         .collect()

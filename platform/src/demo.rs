@@ -16,7 +16,7 @@ use crate::api::Server;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::pg_cluster::{Durability, LocalDatabase};
-use crate::store::entities::{EntityFields, Kind};
+use crate::store::entities::{EntityFields, Kind, ValueType};
 use crate::store::{Store, TenantId};
 
 const TENANT: &str = "Demo Manufacturing";
@@ -185,6 +185,17 @@ fn machine_class(machine: &str) -> &'static str {
     }
 }
 
+/// What a tag's numbers mean, from how the connector reads it.
+fn value_type(tag: &TagInfo) -> ValueType {
+    use millwright_connectors::modbus::config::DataType;
+    match tag.data_type {
+        DataType::Bool => ValueType::Boolean,
+        DataType::F32 | DataType::F64 => ValueType::Float,
+        _ if tag.scaled => ValueType::Float,
+        _ => ValueType::Integer,
+    }
+}
+
 /// One site per plant, one line per machine class, one machine per simulated machine, and
 /// its tags; whatever already exists (an earlier run) is kept.
 async fn ensure_plant_model(store: &Store, tenant: TenantId, tags: &[TagInfo]) -> Result<()> {
@@ -244,6 +255,7 @@ async fn ensure_plant_model(store: &Store, tenant: TenantId, tags: &[TagInfo]) -
         let fields = EntityFields {
             parent_id: Some(machine),
             unit: tag.unit.clone(),
+            value_type: Some(value_type(tag)),
             description: Some(format!("{} of {}", tag.name, tag.machine)),
             ..named(&tag.platform_tag)
         };

@@ -218,9 +218,7 @@ async fn run_demo(settings: Settings, data_dir: PathBuf) -> anyhow::Result<()> {
         demo.info.api_key, demo.info.api
     );
     println!("Press Ctrl-C to stop.");
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    shutdown_signal().await; // Ctrl-C, or SIGTERM from a service manager
     eprintln!("Stopping...");
     demo.stop().await;
     Ok(())
