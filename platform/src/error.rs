@@ -31,6 +31,9 @@ pub enum Error {
     /// The private PostgreSQL cluster could not be started or stopped.
     #[error("private PostgreSQL cluster: {0}")]
     Cluster(String),
+    /// A benchmark's two paths disagreed, so its figures would mean nothing.
+    #[error("benchmark: {0}")]
+    Bench(String),
     /// The demo could not start one of its parts.
     #[error("demo: {0}")]
     Demo(String),

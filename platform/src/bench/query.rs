@@ -7,7 +7,7 @@ use chrono::{Duration, DurationRound, Utc};
 
 use super::{progress, BenchDb};
 use crate::config::Settings;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::ingest::{Quality, SampleRow};
 use crate::store::query::{Agg, BucketWidth};
 
@@ -72,11 +72,13 @@ pub async fn run(settings: Settings, tags: usize, hours: i64) -> Result<QueryFig
 
     let width = BucketWidth::parse("1m").expect("valid width");
     let tag = db.tag_ids[tags / 2];
+    // Median of nine runs; also returns the answer so the two paths can be compared.
     let time = |force_raw: bool| {
         let store = db.store.clone();
         let tenant = db.tenant;
         async move {
             let mut runs = Vec::new();
+            let mut answer = Vec::new();
             for _ in 0..9 {
                 let mut session = store.tenant(tenant).await?;
                 let t = Instant::now();
@@ -84,14 +86,26 @@ pub async fn run(settings: Settings, tags: usize, hours: i64) -> Result<QueryFig
                     .bucketed(tag, start, end, width, Agg::Avg, force_raw)
                     .await?;
                 runs.push(t.elapsed().as_secs_f64() * 1000.0);
-                assert_eq!(points.len() as i64, hours * 60, "one point per minute");
+                answer = points;
             }
             runs.sort_by(f64::total_cmp);
-            Ok::<f64, crate::Error>(runs[runs.len() / 2])
+            Ok::<_, Error>((runs[runs.len() / 2], answer))
         }
     };
-    let rollup_ms = time(false).await?;
-    let raw_ms = time(true).await?;
+    let (rollup_ms, from_rollup) = time(false).await?;
+    let (raw_ms, from_raw) = time(true).await?;
+    let agree = from_rollup.len() as i64 == hours * 60
+        && from_rollup.iter().zip(&from_raw).all(|(a, b)| {
+            a.time == b.time
+                && (a.value.unwrap_or(f64::NAN) - b.value.unwrap_or(f64::NAN)).abs() < 1e-9
+        });
+    if !agree || from_rollup.len() != from_raw.len() {
+        return Err(Error::Bench(format!(
+            "rollup and raw answers differ ({} and {} points)",
+            from_rollup.len(),
+            from_raw.len()
+        )));
+    }
     println!("query_ms_rollup={rollup_ms:.1} query_ms_raw={raw_ms:.1}");
     Ok(QueryFigures { rollup_ms, raw_ms })
 }
