@@ -157,6 +157,27 @@ impl Server {
             .expect("bound listener has an address")
     }
 
+    /// Serves in the background until [`RunningServer::stop`].
+    pub fn spawn(self) -> RunningServer {
+        let addr = self.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            if let Err(e) = self
+                .run(async move {
+                    let _ = stopped.await;
+                })
+                .await
+            {
+                tracing::error!(error = %e, "API server failed.");
+            }
+        });
+        RunningServer {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run(
         self,
@@ -165,5 +186,33 @@ impl Server {
         axum::serve(self.listener, self.app)
             .with_graceful_shutdown(shutdown)
             .await
+    }
+}
+
+/// A server serving in the background; dropping it asks it to stop without waiting.
+pub struct RunningServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, finishes in-flight requests and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }

@@ -86,8 +86,7 @@ impl Demo {
                 tracing::error!(error = %e, "API server failed.");
             }
         })];
-        tasks.push(tokio::spawn(maintenance_loop(
-            store.clone(),
+        tasks.push(tokio::spawn(store.clone().run_maintenance(
             settings.store.maintenance_interval_secs,
             stop.clone(),
         )));
@@ -145,30 +144,9 @@ async fn bind(store: &Store, settings: &Arc<Settings>) -> Result<Server> {
     }
 }
 
-/// Runs store maintenance (rollups, partitions, retention) every `secs` seconds.
-pub async fn maintenance_loop(store: Store, secs: u64, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs.max(1)));
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        match store.maintain().await {
-            Ok(report) => tracing::debug!(?report, "Maintenance round done."),
-            Err(e) => tracing::warn!(error = %e, "Maintenance round failed; retrying next round."),
-        }
-    }
-}
-
 async fn ensure_tenant(store: &Store) -> Result<TenantId> {
-    let client = store.owner_pool().get().await?;
-    let existing = client
-        .query_opt("SELECT id FROM tenants WHERE name = $1", &[&TENANT])
-        .await
-        .map_err(Error::db("looking up the demo tenant"))?;
-    drop(client);
-    match existing {
-        Some(row) => Ok(TenantId(row.get(0))),
+    match store.tenant_by_name(TENANT).await? {
+        Some(tenant) => Ok(tenant),
         None => store.create_tenant(TENANT).await,
     }
 }

@@ -234,11 +234,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.http.listen))?;
     tracing::info!(address = %server.local_addr(), "Serving the API.");
     let stop = CancellationToken::new();
-    let maintenance = tokio::spawn(demo::maintenance_loop(
-        store,
-        settings.store.maintenance_interval_secs,
-        stop.clone(),
-    ));
+    let maintenance =
+        tokio::spawn(store.run_maintenance(settings.store.maintenance_interval_secs, stop.clone()));
     let s = stop.clone();
     tokio::spawn(async move {
         shutdown_signal().await;

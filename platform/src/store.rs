@@ -121,6 +121,24 @@ impl Store {
         layout::maintain(&client, self.backend, &self.settings).await
     }
 
+    /// Runs [`Store::maintain`] every `secs` seconds until `stop` is cancelled; a failed round
+    /// is logged and retried at the next one.
+    pub async fn run_maintenance(self, secs: u64, stop: tokio_util::sync::CancellationToken) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs.max(1)));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match self.maintain().await {
+                Ok(report) => tracing::debug!(?report, "Maintenance round done."),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Maintenance round failed; retrying next round.")
+                }
+            }
+        }
+    }
+
     /// The owner's pool, for administration (tenants, keys) and benchmarks.
     pub fn owner_pool(&self) -> &Pool {
         &self.owner

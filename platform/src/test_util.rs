@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use crate::api::Server;
+use crate::api::{RunningServer, Server};
 use crate::config::{BackendChoice, Settings};
 use crate::pg_cluster::{Durability, PrivateCluster};
 use crate::store::entities::{EntityFields, Kind};
@@ -146,7 +146,8 @@ pub struct TestApp {
     /// Its settings.
     pub settings: Settings,
     http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Stops when the app is dropped.
+    _server: RunningServer,
 }
 
 impl TestApp {
@@ -160,17 +161,14 @@ impl TestApp {
         let server = Server::bind(store.clone(), Arc::new(settings.clone()))
             .await
             .expect("bind");
-        let url = format!("http://{}", server.local_addr());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server.run(async move {
-            let _ = rx.await;
-        }));
+        let server = server.spawn();
+        let url = format!("http://{}", server.addr);
         Self {
             url,
             store,
             settings,
             http: reqwest::Client::new(),
-            stop: Some(tx),
+            _server: server,
         }
     }
 
@@ -204,13 +202,5 @@ impl TestApp {
         let text = res.text().await.expect("response body");
         let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
         (status, value, content_type)
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
     }
 }

@@ -13,7 +13,7 @@ use millwright_connectors::edge::plant_tags;
 use millwright_connectors::runtime::Connector;
 use millwright_connectors::simulator::{Plant, PlantKind};
 use millwright_connectors::uplink::UplinkStats;
-use millwright_platform::api::Server;
+use millwright_platform::api::{RunningServer, Server};
 use millwright_platform::config::{BackendChoice, Settings};
 use millwright_platform::store::entities::{EntityFields, Kind};
 use millwright_platform::store::Store;
@@ -23,8 +23,7 @@ use millwright_platform::test_util::{fresh_settings, tenant_with_tags};
 struct Platform {
     store: Store,
     settings: Settings,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    server: Option<RunningServer>,
 }
 
 impl Platform {
@@ -33,27 +32,16 @@ impl Platform {
         settings.http.listen = addr;
         let server = Server::bind(self.store.clone(), Arc::new(settings))
             .await
-            .expect("bind");
-        let bound = server.local_addr();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        self.stop = Some(tx);
-        self.task = Some(tokio::spawn(async move {
-            server
-                .run(async move {
-                    let _ = rx.await;
-                })
-                .await
-                .expect("server runs");
-        }));
+            .expect("bind")
+            .spawn();
+        let bound = server.addr;
+        self.server = Some(server);
         bound
     }
 
     async fn stop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        if let Some(server) = self.server.take() {
+            server.stop().await;
         }
     }
 }
@@ -113,8 +101,7 @@ async fn every_polled_sample_is_stored_exactly_once_across_an_outage_and_a_resta
     let mut platform = Platform {
         store: store.clone(),
         settings,
-        stop: None,
-        task: None,
+        server: None,
     };
     let addr = platform.start("127.0.0.1:0".parse().unwrap()).await;
     let queue = tempfile::tempdir().unwrap();

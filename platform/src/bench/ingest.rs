@@ -182,11 +182,8 @@ async fn load_http(db: &BenchDb, rows: &[SampleRow]) -> Result<()> {
     let server = Server::bind(db.store.clone(), Arc::new(settings))
         .await
         .map_err(Error::io("binding"))?;
-    let url = format!("http://{}/api/v1/ingest", server.local_addr());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(server.run(async move {
-        let _ = stop_rx.await;
-    }));
+    let server = server.spawn();
+    let url = format!("http://{}/api/v1/ingest", server.addr);
     let key = db.store.issue_api_key(db.tenant, "bench").await?;
     let batch = db.settings.ingest.max_batch_samples;
     let bodies: Vec<bytes::Bytes> = rows
@@ -222,8 +219,7 @@ async fn load_http(db: &BenchDb, rows: &[SampleRow]) -> Result<()> {
         .buffer_unordered(4)
         .collect()
         .await;
-    let _ = stop_tx.send(());
-    let _ = handle.await;
+    server.stop().await;
     results.into_iter().collect()
 }
 

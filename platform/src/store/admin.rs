@@ -20,6 +20,16 @@ impl Store {
         Ok(TenantId(row.get(0)))
     }
 
+    /// The tenant named `name`, if there is one.
+    pub async fn tenant_by_name(&self, name: &str) -> Result<Option<TenantId>> {
+        let client = self.owner.get().await?;
+        let row = client
+            .query_opt("SELECT id FROM tenants WHERE name = $1", &[&name])
+            .await
+            .map_err(Error::db("looking up a tenant"))?;
+        Ok(row.map(|r| TenantId(r.get(0))))
+    }
+
     /// Issues an API key for `tenant`; the plaintext is returned once and stored only hashed.
     pub async fn issue_api_key(&self, tenant: TenantId, name: &str) -> Result<String> {
         let key = NewApiKey::generate();
