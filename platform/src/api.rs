@@ -4,19 +4,30 @@
 //!
 //! # Layout
 //! - [`problem`]: the one error type, rendered as problem+json.
-//! - [`extract`]: JSON, query and API-key extractors that name offending fields.
+//! - [`access`]: the table of what every route needs, and the middleware that enforces it
+//!   (authentication, role, plan, requests per minute).
+//! - [`auth`]: credentials, login, refresh, logout.
+//! - [`extract`]: JSON and query extractors that name offending fields; the caller.
+//! - [`users`], [`keys`], [`tenant`]: a tenant's people, keys, profile, usage and audit log.
+//! - [`admin`]: the platform operator's routes.
 //! - [`ingest`], [`samples`], [`plant`]: the tenant resources.
 //! - [`commands`]: setpoint commands for connectors to write.
 //! - [`health`], [`metrics`]: operator endpoints.
 
+pub mod access;
+pub mod admin;
+pub mod auth;
 pub mod commands;
 pub mod extract;
 pub mod health;
 pub mod ingest;
+pub mod keys;
 pub mod metrics;
 pub mod plant;
 pub mod problem;
 pub mod samples;
+pub mod tenant;
+pub mod users;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,8 +44,11 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use millwright_tenants::rate_limit::RateLimiter;
+use millwright_tenants::token::{JwtSecret, TokenIssuer};
+
 use crate::config::Settings;
-use crate::store::Store;
+use crate::store::{Store, TenantId};
 pub use metrics::Metrics;
 
 /// Shared state of every request.
@@ -46,6 +60,31 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Signs and checks access tokens.
+    pub tokens: Arc<TokenIssuer>,
+    /// Requests-per-minute buckets, one per tenant.
+    pub limiter: Arc<RateLimiter<TenantId>>,
+}
+
+impl AppState {
+    /// State for `store` and `settings`; fails only on a JWT secret shorter than 32 bytes.
+    pub fn new(store: Store, settings: Arc<Settings>) -> crate::error::Result<Self> {
+        let secret = match &settings.auth.jwt_secret {
+            Some(s) => JwtSecret::new(s.expose().as_bytes().to_vec())?,
+            None => {
+                tracing::info!("No auth.jwt_secret set: access tokens end when this process does.");
+                JwtSecret::generate()
+            }
+        };
+        let ttl = chrono::TimeDelta::seconds(settings.auth.access_token_ttl_secs.max(1));
+        Ok(Self {
+            store,
+            metrics: Metrics::new(),
+            tokens: Arc::new(TokenIssuer::new(&secret, ttl)?),
+            limiter: Arc::new(RateLimiter::new()),
+            settings,
+        })
+    }
 }
 
 #[derive(OpenApi)]
@@ -57,6 +96,11 @@ pub struct AppState {
         (name = "samples", description = "Reading samples"),
         (name = "sites"), (name = "lines"), (name = "machines"), (name = "tags"),
         (name = "commands", description = "Setpoints for connectors to write"),
+        (name = "auth", description = "Signing in and out"),
+        (name = "users", description = "A tenant's people and their roles"),
+        (name = "api-keys", description = "API keys and connectors' device tokens"),
+        (name = "tenant", description = "The tenant, its usage against its plan, its audit log"),
+        (name = "admin", description = "The platform operator's routes"),
         (name = "health", description = "Probes for operators"),
     )
 )]
@@ -93,6 +137,19 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(commands::pending))
         .routes(routes!(commands::report))
         .routes(routes!(commands::get))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(tenant::get, tenant::update))
+        .routes(routes!(tenant::usage))
+        .routes(routes!(tenant::audit))
+        .routes(routes!(admin::create_tenant))
+        .routes(routes!(admin::create_bureau_user))
 }
 
 /// The OpenAPI document of the whole API.
@@ -102,6 +159,81 @@ pub fn openapi() -> OpenApiDoc {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .split_for_parts();
+    document_access(doc)
+}
+
+/// Writes the access table into the document: what each operation needs, and the 401, 403
+/// and 429 answers the access layer may give it, so handlers need not repeat them.
+fn document_access(mut doc: OpenApiDoc) -> OpenApiDoc {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let problem = |what: &str| {
+        ResponseBuilder::new()
+            .description(what)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let ops = [
+            ("GET", &mut item.get),
+            ("POST", &mut item.post),
+            ("PATCH", &mut item.patch),
+            ("PUT", &mut item.put),
+            ("DELETE", &mut item.delete),
+        ];
+        for (method, op) in ops {
+            let Some(op) = op.as_mut() else { continue };
+            let method = axum::http::Method::from_bytes(method.as_bytes()).expect("method");
+            let (needs, codes): (String, &[(&str, &str)]) = match access::access_for(&method, path)
+            {
+                Some(access::Access::Public) | None => continue,
+                Some(access::Access::SignedIn) => (
+                    "Any signed-in caller.".into(),
+                    &[("401", "Missing, invalid or expired credential")],
+                ),
+                Some(access::Access::Operator) => (
+                    "The platform operator's key.".into(),
+                    &[
+                        ("401", "Missing or wrong operator key"),
+                        ("403", "The admin API is disabled"),
+                    ],
+                ),
+                Some(access::Access::Tenant(action)) => {
+                    let rule = action.rule();
+                    let roles: Vec<&str> = rule.roles.iter().map(|r| r.as_str()).collect();
+                    let plan = rule.feature.map_or_else(
+                        || "every plan".to_string(),
+                        |f| {
+                            format!(
+                                "the {} plan and above",
+                                millwright_tenants::plan::Plan::cheapest_including(f)
+                            )
+                        },
+                    );
+                    (
+                        format!("Permission `{}`: roles {}; {plan}.", serde_json::to_value(action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(), roles.join(", ")),
+                        &[
+                            ("401", "Missing, invalid or expired credential"),
+                            ("403", "The role or the plan does not allow this; the detail names the plan that does"),
+                            ("429", "The plan's requests per minute are used up; see Retry-After"),
+                        ],
+                    )
+                }
+            };
+            let description = op.description.take().unwrap_or_default();
+            op.description = Some(format!("{description}\n\n{needs}").trim().to_string());
+            for (code, what) in codes {
+                op.responses
+                    .responses
+                    .entry((*code).to_string())
+                    .or_insert_with(|| problem(what).into());
+            }
+        }
+    }
     doc
 }
 
@@ -112,21 +244,37 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .split_for_parts();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(document_access(doc));
     api.route(
         "/api/v1/openapi.json",
         get(move || async move { axum::Json((*doc).clone()) }),
     )
     .route("/metrics", get(metrics::metrics))
+    // After routing, so the layer sees which route matched; the fallback stays open.
+    .route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        access::enforce,
+    ))
     .fallback(|| async { problem::ApiError::not_found("route") })
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         metrics::track,
     ))
     .layer(DefaultBodyLimit::max(state.settings.http.max_body_bytes))
-    .layer(TraceLayer::new_for_http())
+    .layer(TraceLayer::new_for_http().make_span_with(request_span))
     .layer(CatchPanicLayer::new())
     .with_state(state)
+}
+
+/// The span of a request: method and path, with anything secret-looking in the query string
+/// redacted (a client may put a token there even though the API never reads one from it).
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let uri = req.uri().to_string();
+    tracing::debug_span!(
+        "request",
+        method = %req.method(),
+        uri = %millwright_tenants::redact::redact(&uri),
+    )
 }
 
 /// A server bound to its port, ready to run.
@@ -137,13 +285,15 @@ pub struct Server {
 
 impl Server {
     /// Binds `settings.http.listen` (port 0 picks a free port).
-    pub async fn bind(store: Store, settings: Arc<Settings>) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(settings.http.listen).await?;
-        let state = AppState {
-            store,
-            settings,
-            metrics: Metrics::new(),
-        };
+    pub async fn bind(store: Store, settings: Arc<Settings>) -> crate::error::Result<Self> {
+        let listener =
+            TcpListener::bind(settings.http.listen)
+                .await
+                .map_err(crate::error::Error::io(format!(
+                    "binding {}",
+                    settings.http.listen
+                )))?;
+        let state = AppState::new(store, settings)?;
         Ok(Self {
             listener,
             app: router(state),

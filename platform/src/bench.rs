@@ -34,7 +34,10 @@ impl BenchDb {
                 .await?;
         let store = Store::open(&settings.database, &settings.store).await?;
         let tenant = store
-            .create_tenant(&format!("bench-{}", std::process::id()))
+            .create_tenant(&crate::store::admin::NewTenant::named(
+                format!("bench-{}", std::process::id()),
+                millwright_tenants::plan::Plan::Pro,
+            ))
             .await?;
         let mut session = store.tenant(tenant).await?;
         let named = |name: String| EntityFields {

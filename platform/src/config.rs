@@ -26,6 +26,32 @@ pub struct Settings {
     pub ingest: IngestSettings,
     /// Log output.
     pub log: LogSettings,
+    /// Sign-in: access tokens and the platform operator's key.
+    pub auth: AuthSettings,
+}
+
+/// Sign-in settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Secret that signs access tokens (JWT, HS256), at least 32 bytes; share it between
+    /// replicas. Unset: a random one per process, so tokens end when the process does.
+    pub jwt_secret: Option<Secret>,
+    /// Lifetime of an access token in seconds; refresh tokens last 30 days.
+    pub access_token_ttl_secs: i64,
+    /// Hex SHA-256 of the platform operator's key, which opens `/api/v1/admin/...` (creating
+    /// tenants and bureau users). Only the digest is configured; unset disables the admin API.
+    pub operator_key_sha256: Option<String>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            access_token_ttl_secs: 900,
+            operator_key_sha256: None,
+        }
+    }
 }
 
 /// Database connection settings.
@@ -72,7 +98,8 @@ pub enum BackendChoice {
 pub struct StoreSettings {
     /// `auto`, `timescale` or `plain`; fixed for a database once its layout exists.
     pub backend: BackendChoice,
-    /// Samples and rollups older than this many days are dropped.
+    /// Samples and rollups older than this many days are dropped, for every tenant; tenants
+    /// whose plan keeps less are trimmed to their plan by maintenance.
     pub retention_days: u32,
     /// TimescaleDB only: chunks older than this many days are compressed.
     pub compress_after_days: u32,
@@ -86,7 +113,7 @@ impl Default for StoreSettings {
     fn default() -> Self {
         Self {
             backend: BackendChoice::Auto,
-            retention_days: 365,
+            retention_days: 730,
             compress_after_days: 7,
             partitions_ahead_days: 3,
             maintenance_interval_secs: 10,

@@ -10,13 +10,19 @@ use std::sync::Arc;
 
 use millwright_connectors::edge::{plant_tags, Edge, EdgeOptions, PlantSpec, TagInfo};
 use millwright_connectors::simulator::PlantKind;
+use millwright_tenants::api_key::NewApiKey;
+use millwright_tenants::plan::Plan;
+use millwright_tenants::role::Role;
+use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::Server;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::pg_cluster::{Durability, LocalDatabase};
+use crate::store::admin::NewTenant;
 use crate::store::entities::{EntityFields, Kind, ValueType};
+use crate::store::tenancy::ProfileChange;
 use crate::store::{Store, TenantId};
 
 const TENANT: &str = "Demo Manufacturing";
@@ -34,8 +40,10 @@ pub fn default_data_dir() -> PathBuf {
 pub struct DemoInfo {
     /// Base URL of the API.
     pub api: String,
-    /// A fresh API key of the demo tenant.
+    /// A fresh owner API key of the demo tenant.
     pub api_key: String,
+    /// A fresh platform operator key, for `/api/v1/admin/...` (this run only).
+    pub operator_key: String,
     /// Every tag the connectors feed (platform names).
     pub tags: Vec<String>,
 }
@@ -62,14 +70,22 @@ impl Demo {
         .await?;
         let store = Store::open(&settings.database, &settings.store).await?;
         let tenant = ensure_tenant(&store).await?;
-        let api_key = store.issue_api_key(tenant, "demo").await?;
+        let api_key = store.issue_api_key(tenant, "demo", Role::Owner).await?;
+        // Connectors get device tokens: they may send samples and run setpoint commands,
+        // nothing else.
+        let device_token = store
+            .issue_api_key(tenant, "demo connectors", Role::Device)
+            .await?;
+        let operator = NewApiKey::generate();
+        settings.auth.operator_key_sha256 =
+            Some(hex::encode(Sha256::digest(operator.plaintext.as_bytes())));
 
         let specs: Vec<PlantSpec> = PlantKind::ALL
             .iter()
             .map(|&kind| PlantSpec {
                 kind,
                 seed: SEED,
-                token: api_key.clone(),
+                token: device_token.clone(),
             })
             .collect();
         let plants = Edge::start_plants(&specs).await.map_err(edge_error)?;
@@ -100,7 +116,12 @@ impl Demo {
         let edge = Edge::connect(plants, &options).await.map_err(edge_error)?;
         let tags = tags.into_iter().map(|t| t.platform_tag).collect();
         Ok(Self {
-            info: DemoInfo { api, api_key, tags },
+            info: DemoInfo {
+                api,
+                api_key,
+                operator_key: operator.plaintext,
+                tags,
+            },
             stop,
             tasks,
             edge,
@@ -131,23 +152,36 @@ fn edge_error(e: millwright_connectors::Error) -> Error {
 /// Binds the configured address, or any free port if it is taken (a second demo, say).
 async fn bind(store: &Store, settings: &Arc<Settings>) -> Result<Server> {
     match Server::bind(store.clone(), settings.clone()).await {
-        Ok(server) => Ok(server),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AddrInUse => {
             tracing::warn!(listen = %settings.http.listen, "Port taken; the demo picks a free one.");
             let mut fallback = (**settings).clone();
             fallback.http.listen.set_port(0);
-            Server::bind(store.clone(), Arc::new(fallback))
-                .await
-                .map_err(Error::io("binding the API"))
+            Server::bind(store.clone(), Arc::new(fallback)).await
         }
-        Err(e) => Err(Error::io("binding the API")(e)),
+        other => other,
     }
 }
 
 async fn ensure_tenant(store: &Store) -> Result<TenantId> {
     match store.tenant_by_name(TENANT).await? {
-        Some(tenant) => Ok(tenant),
-        None => store.create_tenant(TENANT).await,
+        Some(tenant) => {
+            // A data folder from before plans existed holds a Monitor tenant.
+            let mut session = store.tenant(tenant).await?.acting_as("demo");
+            if session.profile().await?.plan != Plan::Pro {
+                let pro = ProfileChange {
+                    plan: Some(Plan::Pro),
+                    ..Default::default()
+                };
+                session.update_profile(&pro).await?;
+            }
+            Ok(tenant)
+        }
+        // Pro, so every feature can be tried.
+        None => {
+            store
+                .create_tenant(&NewTenant::named(TENANT, Plan::Pro))
+                .await
+        }
     }
 }
 

@@ -9,6 +9,9 @@ use millwright_platform::api::Server;
 use millwright_platform::config::Settings;
 use millwright_platform::store::Store;
 use millwright_platform::{bench, demo, telemetry};
+
+mod admin_cli;
+use admin_cli::{AuditCommand, TenantCommand};
 use tokio_util::sync::CancellationToken;
 
 /// Millwright: an industrial-internet platform for smart factories.
@@ -39,6 +42,13 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Print a new platform operator key and the digest to configure for it.
+    OperatorKey,
     /// Benchmarks; each prints its figures beside a reference measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -86,15 +96,6 @@ enum EvalDataset {
 }
 
 #[derive(Subcommand)]
-enum TenantCommand {
-    /// Create a tenant and print its first API key (shown once).
-    Create {
-        /// Display name, unique.
-        name: String,
-    },
-}
-
-#[derive(Subcommand)]
 enum BenchCommand {
     /// Store COPY path vs HTTP ingest vs psql \copy of the same rows.
     Ingest {
@@ -135,19 +136,10 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied; storage layout: {:?}", store.backend());
             Ok(())
         }
-        Command::Tenant {
-            command: TenantCommand::Create { name },
-        } => {
-            let store = Store::open(&settings.database, &settings.store)
-                .await
-                .context("opening the store")?;
-            let tenant = store
-                .create_tenant(&name)
-                .await
-                .context("creating the tenant")?;
-            let key = store.issue_api_key(tenant, "initial").await?;
-            println!("tenant: {tenant}");
-            println!("API key: {key}");
+        Command::Tenant { command } => admin_cli::tenant(settings, command).await,
+        Command::Audit { command } => admin_cli::audit(settings, command).await,
+        Command::OperatorKey => {
+            admin_cli::operator_key();
             Ok(())
         }
         Command::Bench { command } => match command {
@@ -213,6 +205,7 @@ async fn run_demo(settings: Settings, data_dir: PathBuf) -> anyhow::Result<()> {
         .with_context(|| format!("starting the demo (data folder {})", data_dir.display()))?;
     println!("API: {}", demo.info.api);
     println!("API key: {}", demo.info.api_key);
+    println!("Operator key: {}", demo.info.operator_key);
     println!(
         "Try: curl -H 'Authorization: Bearer {}' {}/api/v1/tags",
         demo.info.api_key, demo.info.api

@@ -13,15 +13,24 @@
 //! - [`query`]: raw, bucketed and latest-value reads.
 //! - [`entities`]: sites, lines, machines and tags.
 //! - [`commands`]: setpoint commands on their way to connectors.
-//! - [`admin`]: tenants and API keys (owner role only).
+//! - [`admin`]: creating tenants, retention per plan (owner role only).
+//! - [`auth`]: credentials: API keys, logins, sessions, refresh tokens.
+//! - [`users`], [`keys`]: a tenant's users, API keys and device tokens.
+//! - [`tenancy`]: a tenant's own profile, plan and usage.
+//! - [`audit`]: the hash-chained audit log, appended in each change's transaction.
 
 pub mod admin;
+pub mod audit;
+pub mod auth;
 pub mod commands;
 pub mod entities;
 pub mod ingest;
+pub mod keys;
 pub mod layout;
 pub mod query;
 mod session;
+pub mod tenancy;
+pub mod users;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -118,7 +127,9 @@ impl Store {
     /// Runs one maintenance round: rollups, partitions, retention (see [`layout`]).
     pub async fn maintain(&self) -> Result<layout::MaintenanceReport> {
         let client = self.owner.get().await?;
-        layout::maintain(&client, self.backend, &self.settings).await
+        let mut report = layout::maintain(&client, self.backend, &self.settings).await?;
+        report.trimmed_to_plan = self.trim_to_plans().await?;
+        Ok(report)
     }
 
     /// Runs [`Store::maintain`] every `secs` seconds until `stop` is cancelled; a failed round

@@ -10,8 +10,10 @@ use tokio::sync::OnceCell;
 use crate::api::{RunningServer, Server};
 use crate::config::{BackendChoice, Settings};
 use crate::pg_cluster::{Durability, PrivateCluster};
+use crate::store::admin::NewTenant;
 use crate::store::entities::{EntityFields, Kind};
 use crate::store::{Store, TenantId};
+use millwright_tenants::{plan::Plan, role::Role};
 
 static CLUSTER: OnceCell<PrivateCluster> = OnceCell::const_new();
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
@@ -91,8 +93,14 @@ pub struct TestTenant {
 
 /// Creates a tenant with a small plant.
 pub async fn tenant_with_tags(store: &Store, name: &str, tags: &[&str]) -> TestTenant {
-    let id = store.create_tenant(name).await.expect("tenant");
-    let key = store.issue_api_key(id, "test").await.expect("key");
+    let id = store
+        .create_tenant(&NewTenant::named(name, Plan::Pro))
+        .await
+        .expect("tenant");
+    let key = store
+        .issue_api_key(id, "test", Role::Owner)
+        .await
+        .expect("key");
     let mut s = store.tenant(id).await.expect("session");
     let named = |n: &str| EntityFields {
         name: Some(n.to_string()),
@@ -175,6 +183,11 @@ impl TestApp {
     /// Starts a server with default settings.
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
+    }
+
+    /// The HTTP client, for requests whose headers a test reads.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// One HTTP request: (status, body as JSON or as a JSON string, content type).

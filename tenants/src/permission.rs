@@ -36,6 +36,10 @@ pub enum Action {
     Ingest,
     /// Create, change and delete sites, lines, machines and tags.
     ManagePlantModel,
+    /// Ask a connector to write a setpoint to a machine.
+    IssueCommands,
+    /// Claim setpoint commands and report their outcome (connectors).
+    ExecuteCommands,
     /// See active and past alarms.
     ReadAlarms,
     /// Acknowledge or shelve an alarm.
@@ -98,6 +102,23 @@ const BUILDERS: &[Role] = &[Role::Owner, Role::Admin, Role::Engineer];
 const ADMINS: &[Role] = &[Role::Owner, Role::Admin];
 const OWNER: &[Role] = &[Role::Owner];
 const BUREAU: &[Role] = &[Role::Bureau];
+// Connectors hold device tokens; people may also read, send samples and run commands by hand.
+const READERS_AND_DEVICES: &[Role] = &[
+    Role::Owner,
+    Role::Admin,
+    Role::Engineer,
+    Role::Operator,
+    Role::Viewer,
+    Role::Device,
+];
+const SHOP_FLOOR_AND_DEVICES: &[Role] = &[
+    Role::Owner,
+    Role::Admin,
+    Role::Engineer,
+    Role::Operator,
+    Role::Device,
+];
+const BUILDERS_AND_DEVICES: &[Role] = &[Role::Owner, Role::Admin, Role::Engineer, Role::Device];
 
 const fn rule(action: Action, roles: &'static [Role], feature: Option<Feature>) -> Rule {
     Rule {
@@ -109,14 +130,17 @@ const fn rule(action: Action, roles: &'static [Role], feature: Option<Feature>) 
 
 /// The permission table: one row per [`Action`], in declaration order (checked at compile
 /// time). Change permissions here and nowhere else.
-pub const TABLE: [Rule; 22] = {
+pub const TABLE: [Rule; 24] = {
     use Action::*;
     use Feature::*;
     [
         rule(ReadTelemetry, EVERYONE_IN_TENANT, Some(Telemetry)),
-        rule(ReadPlantModel, EVERYONE_IN_TENANT, Some(Telemetry)),
-        rule(Ingest, SHOP_FLOOR, Some(Telemetry)),
+        rule(ReadPlantModel, READERS_AND_DEVICES, Some(Telemetry)),
+        rule(Ingest, SHOP_FLOOR_AND_DEVICES, Some(Telemetry)),
         rule(ManagePlantModel, BUILDERS, Some(Telemetry)),
+        // A setpoint moves a machine: engineers, not operators, change process parameters.
+        rule(IssueCommands, BUILDERS, Some(Telemetry)),
+        rule(ExecuteCommands, BUILDERS_AND_DEVICES, Some(Telemetry)),
         rule(ReadAlarms, EVERYONE_IN_TENANT, Some(Alarms)),
         rule(AcknowledgeAlarms, SHOP_FLOOR, Some(Alarms)),
         rule(ManageAlarmRules, BUILDERS, Some(Alarms)),
@@ -278,28 +302,30 @@ mod tests {
     /// The expectation, written out by hand as the matrix the README shows, independently of
     /// [`TABLE`]: columns are owner, admin, engineer, operator, viewer, bureau.
     const EXPECTED: &str = "
-        read_telemetry          x x x x x .
-        read_plant_model        x x x x x .
-        ingest                  x x x x . .
-        manage_plant_model      x x x . . .
-        read_alarms             x x x x x .
-        acknowledge_alarms      x x x x . .
-        manage_alarm_rules      x x x . . .
-        read_mes                x x x x x .
-        record_production       x x x x . .
-        manage_work_orders      x x x . . .
-        read_predictions        x x x x x .
-        train_model             x x x . . .
-        promote_model           x x . . . .
-        score_model             x x x . . .
-        read_custom_orders      x x x x x .
-        manage_custom_orders    x x . . . .
-        manage_users            x x . . . .
-        manage_api_keys         x x . . . .
-        read_audit_log          x x . . . .
-        read_usage              x x . . . .
-        manage_tenant           x . . . . .
-        read_sector_aggregates  . . . . . x
+        read_telemetry          x x x x x . .
+        read_plant_model        x x x x x x .
+        ingest                  x x x x . x .
+        manage_plant_model      x x x . . . .
+        issue_commands          x x x . . . .
+        execute_commands        x x x . . x .
+        read_alarms             x x x x x . .
+        acknowledge_alarms      x x x x . . .
+        manage_alarm_rules      x x x . . . .
+        read_mes                x x x x x . .
+        record_production       x x x x . . .
+        manage_work_orders      x x x . . . .
+        read_predictions        x x x x x . .
+        train_model             x x x . . . .
+        promote_model           x x . . . . .
+        score_model             x x x . . . .
+        read_custom_orders      x x x x x . .
+        manage_custom_orders    x x . . . . .
+        manage_users            x x . . . . .
+        manage_api_keys         x x . . . . .
+        read_audit_log          x x . . . . .
+        read_usage              x x . . . . .
+        manage_tenant           x . . . . . .
+        read_sector_aggregates  . . . . . . x
     ";
 
     fn action_named(name: &str) -> Action {
@@ -345,7 +371,7 @@ mod tests {
         // Each tenant role can do everything the one below it can.
         let tenant: Vec<Role> = Role::ALL
             .into_iter()
-            .filter(|r| r.is_tenant_role())
+            .filter(|r| r.is_tenant_role() && r.is_for_people())
             .collect();
         for pair in tenant.windows(2) {
             for action in Action::ALL {

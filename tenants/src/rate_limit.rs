@@ -143,6 +143,24 @@ impl<K: Eq + Hash + Clone, C: Clock> RateLimiter<K, C> {
         }
     }
 
+    /// How many of the `per_minute` tokens `key` has spent and not yet earned back: the
+    /// "requests in the last minute" a usage page shows. Takes nothing from the bucket.
+    pub fn spent(&self, key: &K, per_minute: u32) -> u64 {
+        let rate = u128::from(per_minute);
+        let capacity = rate * NANOS_PER_MINUTE;
+        let now = self.clock.now();
+        let buckets = lock(&self.buckets);
+        let Some(bucket) = buckets.get(key) else {
+            return 0;
+        };
+        let elapsed = now.saturating_duration_since(bucket.at).as_nanos();
+        let level = bucket
+            .level
+            .saturating_add(elapsed.saturating_mul(rate))
+            .min(capacity);
+        u64::try_from((capacity - level) / NANOS_PER_MINUTE).unwrap_or(u64::MAX)
+    }
+
     /// Forgets keys not seen for `idle` (a bucket idle for a minute is full again, so
     /// forgetting it changes nothing). The platform calls this from its maintenance loop to
     /// bound memory.
@@ -177,6 +195,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spent_counts_what_was_taken_and_earned_back() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_clock(clock.clone());
+        assert_eq!(limiter.spent(&1, 60), 0);
+        for _ in 0..10 {
+            limiter.check(&1, 60).unwrap();
+        }
+        assert_eq!(limiter.spent(&1, 60), 10);
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(limiter.spent(&1, 60), 5);
+    }
     use proptest::prelude::*;
 
     #[test]

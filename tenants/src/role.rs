@@ -29,6 +29,9 @@ pub enum Role {
     Operator,
     /// Reads the tenant's data and changes nothing.
     Viewer,
+    /// A connector's device token, never a person: sends samples, reads the plant model, and
+    /// claims and reports the setpoint commands it is asked to write.
+    Device,
     /// An industry bureau, outside every tenant: reads only aggregated sector figures, never
     /// any tenant's own data.
     Bureau,
@@ -36,12 +39,13 @@ pub enum Role {
 
 impl Role {
     /// Every role, in declaration order (most powerful tenant role first, bureau last).
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Owner,
         Role::Admin,
         Role::Engineer,
         Role::Operator,
         Role::Viewer,
+        Role::Device,
         Role::Bureau,
     ];
 
@@ -53,6 +57,7 @@ impl Role {
             Role::Engineer => "engineer",
             Role::Operator => "operator",
             Role::Viewer => "viewer",
+            Role::Device => "device",
             Role::Bureau => "bureau",
         }
     }
@@ -62,10 +67,16 @@ impl Role {
         !matches!(self, Role::Bureau)
     }
 
+    /// Whether a person may hold the role (every role but [`Role::Device`], which only device
+    /// tokens carry).
+    pub const fn is_for_people(self) -> bool {
+        !matches!(self, Role::Device)
+    }
+
     /// Whether a user with this role may give `other` to someone in the same tenant (invite,
     /// change role, issue an API key with that role). Owners grant any tenant role; admins
     /// grant any tenant role below owner, so an admin cannot promote anyone above themselves;
-    /// nobody else grants roles. The bureau role is granted by platform operators, never from
+    /// nobody else grants roles. Granting [`Role::Device`] means issuing a device token. The bureau role is granted by platform operators, never from
     /// inside a tenant.
     pub const fn can_grant(self, other: Role) -> bool {
         match (self, other) {

@@ -85,6 +85,10 @@ pub struct AccessClaims {
     pub exp: i64,
     /// A random id, for the platform to revoke one token.
     pub jti: String,
+    /// The login session the token belongs to (0 outside sessions): logout revokes the
+    /// session, and with it every access token still in flight.
+    #[serde(default)]
+    pub sid: i64,
 }
 
 /// Issues and checks access tokens with one secret.
@@ -133,6 +137,18 @@ impl TokenIssuer {
         role: Role,
         now: DateTime<Utc>,
     ) -> Result<(SecretString, AccessClaims)> {
+        self.issue_in_session(0, tenant, user, role, now)
+    }
+
+    /// [`TokenIssuer::issue`] for login session `session`.
+    pub fn issue_in_session(
+        &self,
+        session: i64,
+        tenant: Option<i64>,
+        user: i64,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<(SecretString, AccessClaims)> {
         check_tenant_matches_role(tenant, role)?;
         let claims = AccessClaims {
             iss: ISSUER.to_owned(),
@@ -142,6 +158,7 @@ impl TokenIssuer {
             iat: now.timestamp(),
             exp: (now + self.ttl).timestamp(),
             jti: random_base62(22),
+            sid: session,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|_| Error::InvalidToken("signing failed"))?;

@@ -50,7 +50,7 @@ pub struct ResultBody {
 )]
 pub async fn issue(
     State(state): State<AppState>,
-    Caller(tenant): Caller,
+    caller: Caller,
     Path(tag_id): Path<i64>,
     Json(body): Json<IssueBody>,
 ) -> ApiResult<(StatusCode, axum::Json<Command>)> {
@@ -60,12 +60,12 @@ pub async fn issue(
     if !value.is_finite() {
         return Err(ApiError::field("value", "must be a finite number"));
     }
-    let mut session = state.store.tenant(tenant).await?;
+    let mut session = caller.session(&state.store).await?;
     let command = session
         .issue_command(tag_id, value)
         .await?
         .ok_or_else(|| ApiError::not_found("tag"))?;
-    tracing::info!(tenant = %tenant, command = command.id, tag = %command.tag, value, "Setpoint command issued.");
+    tracing::info!(tenant = %caller.tenant, command = command.id, tag = %command.tag, value, "Setpoint command issued.");
     Ok((StatusCode::CREATED, axum::Json(command)))
 }
 
@@ -84,7 +84,7 @@ pub async fn issue(
 )]
 pub async fn pending(
     State(state): State<AppState>,
-    Caller(tenant): Caller,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> ApiResult<axum::Json<Vec<Command>>> {
     let mut tags: Option<Vec<String>> = None;
@@ -94,10 +94,10 @@ pub async fn pending(
         }
         tags.get_or_insert_with(Vec::new).push(value.into_owned());
     }
-    let mut session = state.store.tenant(tenant).await?;
+    let mut session = caller.session(&state.store).await?;
     let claimed = session.claim_commands(tags.as_deref(), MAX_CLAIM).await?;
     if !claimed.is_empty() {
-        tracing::info!(tenant = %tenant, commands = claimed.len(), "Setpoint commands delivered to a connector.");
+        tracing::info!(tenant = %caller.tenant, commands = claimed.len(), "Setpoint commands delivered to a connector.");
     }
     Ok(axum::Json(claimed))
 }
@@ -118,17 +118,17 @@ pub async fn pending(
 )]
 pub async fn report(
     State(state): State<AppState>,
-    Caller(tenant): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
     Json(body): Json<ResultBody>,
 ) -> ApiResult<axum::Json<Command>> {
     let ok = body.ok.ok_or_else(|| ApiError::field("ok", "missing"))?;
-    let mut session = state.store.tenant(tenant).await?;
+    let mut session = caller.session(&state.store).await?;
     if let Some(command) = session.report_command(id, ok, &body.detail).await? {
         if ok {
-            tracing::info!(tenant = %tenant, command = id, tag = %command.tag, "Setpoint command done.");
+            tracing::info!(tenant = %caller.tenant, command = id, tag = %command.tag, "Setpoint command done.");
         } else {
-            tracing::warn!(tenant = %tenant, command = id, tag = %command.tag, detail = %body.detail, "Setpoint command failed.");
+            tracing::warn!(tenant = %caller.tenant, command = id, tag = %command.tag, detail = %body.detail, "Setpoint command failed.");
         }
         return Ok(axum::Json(command));
     }
@@ -155,10 +155,10 @@ pub async fn report(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Caller(tenant): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<Command>> {
-    let mut session = state.store.tenant(tenant).await?;
+    let mut session = caller.session(&state.store).await?;
     session
         .command(id)
         .await?

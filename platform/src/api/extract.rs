@@ -1,15 +1,17 @@
 //! Extractors that turn a bad request into a problem naming the field: JSON bodies (via
-//! `serde_path_to_error`), query strings, and the caller's tenant from its API key.
+//! `serde_path_to_error`), query strings, and the caller the access layer authenticated.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
+use super::auth::Principal;
 use super::problem::ApiError;
 use super::AppState;
-use crate::store::TenantId;
+use crate::store::{Store, TenantId, TenantSession};
+use millwright_tenants::plan::Plan;
 
 /// A JSON body whose errors name the offending field.
 pub struct Json<T>(pub T);
@@ -51,8 +53,24 @@ pub(super) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
         } else {
             path
         };
-        ApiError::field(field, e.into_inner().to_string())
+        // serde's messages quote the value they refused ("invalid type: integer `1234…`"):
+        // for a secret field, say what is wrong without repeating it.
+        let detail = if is_secret_field(&field) {
+            "invalid value (not shown: the field holds a secret)".to_string()
+        } else {
+            e.into_inner().to_string()
+        };
+        ApiError::field(field, detail)
     })
+}
+
+/// Whether a field path ends in a field that holds a secret (`owner.password`,
+/// `refresh_token`).
+fn is_secret_field(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();
+    ["password", "token", "secret", "key"]
+        .iter()
+        .any(|s| last.ends_with(s))
 }
 
 /// Query parameters whose errors name the offending parameter.
@@ -101,33 +119,53 @@ fn culprit<T: DeserializeOwned>(pairs: &[(String, String)], error: &str) -> Stri
         .unwrap_or_else(|| "query".to_string())
 }
 
-/// The caller's tenant, from `Authorization: Bearer <API key>`.
-#[derive(Debug, Clone, Copy)]
-pub struct Caller(pub TenantId);
+/// A caller inside a tenant, as the access layer ([`super::access`]) authenticated and
+/// authorised it: routes that touch a tenant's data take this.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// Everything else known about the caller.
+    pub principal: Principal,
+}
 
-impl FromRequestParts<AppState> for Caller {
+impl Caller {
+    /// A store session for the caller's tenant that records the caller in the audit log.
+    pub async fn session(&self, store: &Store) -> crate::error::Result<TenantSession> {
+        Ok(store
+            .tenant(self.tenant)
+            .await?
+            .acting_as(self.principal.actor.clone()))
+    }
+
+    /// The tenant's plan (every tenant has one).
+    pub fn plan(&self) -> Plan {
+        self.principal.plan.unwrap_or(Plan::Monitor)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <API key>"))?;
-        let key = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <API key>`"))?;
-        let digest = millwright_tenants::api_key::digest(key.trim())
-            .map_err(|_| ApiError::unauthorized("invalid API key"))?;
-        match state.store.authenticate(&digest).await? {
-            Some(tenant) => Ok(Caller(tenant)),
-            None => Err(ApiError::unauthorized(
-                "invalid, expired or revoked API key",
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, &()).await?;
+        match principal.tenant {
+            Some(tenant) => Ok(Caller { tenant, principal }),
+            None => Err(ApiError::forbidden(
+                "this route reads one tenant's data; the caller belongs to none",
             )),
         }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // The access layer puts it there for every route that needs a caller; its absence
+        // means the route is missing from the permission table, which the tests catch.
+        parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
+            ApiError::unauthorized("missing Authorization: Bearer <token or API key>")
+        })
     }
 }

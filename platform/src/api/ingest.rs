@@ -76,13 +76,15 @@ pub struct RejectedSample {
     responses(
         (status = 200, description = "Stored; refused samples are listed", body = IngestResponse),
         (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too many samples or too large a body", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Malformed body, every sample invalid, or any invalid with atomic", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Requests per minute or samples per day used up; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn ingest(
     State(state): State<AppState>,
-    Caller(tenant): Caller,
+    caller: Caller,
     request: Request,
 ) -> ApiResult<axum::Json<IngestResponse>> {
     let bytes = body_bytes(request, &state).await?;
@@ -98,10 +100,34 @@ pub async fn ingest(
         )
         .with_field("samples"));
     }
-    let mut session = state.store.tenant(tenant).await?;
+    let mut session = caller.session(&state.store).await?;
+    let quotas = caller.plan().quotas();
+    let used = session.samples_today().await?;
+    if used + body.samples.len() as u64 > quotas.samples_per_day {
+        let wait = (super::tenant::next_utc_midnight() - Utc::now())
+            .num_seconds()
+            .max(1);
+        return Err(ApiError::too_many_requests(
+            format!(
+                "the {} plan accepts {} samples a day and {used} were accepted today; \
+                 keep the batch and send it after midnight UTC",
+                caller.plan(),
+                quotas.samples_per_day
+            ),
+            wait as u64,
+        )
+        .with_kind("quota")
+        .with_field("samples"));
+    }
     let now = Utc::now();
+    // Samples older than the plan keeps would be trimmed at the next maintenance round.
+    let keep_days = state
+        .settings
+        .store
+        .retention_days
+        .min(quotas.retention_days);
     let window = TimeWindow {
-        earliest: now - Duration::days(state.settings.store.retention_days as i64),
+        earliest: now - Duration::days(keep_days as i64),
         latest: now + Duration::seconds(state.settings.ingest.max_future_secs),
     };
 

@@ -20,6 +20,30 @@ fn require<T>(value: &Option<T>, field: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Refuses a new tag past the plan's tag quota, naming a plan with room.
+async fn tag_quota(
+    caller: &super::extract::Caller,
+    session: &mut crate::store::TenantSession,
+) -> Result<(), ApiError> {
+    use millwright_tenants::plan::Plan;
+    let plan = caller.plan();
+    let max = plan.quotas().max_tags;
+    let tags = session.consumption().await?.tags;
+    if tags < i64::from(max) {
+        return Ok(());
+    }
+    let bigger = Plan::ALL
+        .into_iter()
+        .find(|p| p.quotas().max_tags > max)
+        .map(|p| format!("; the {p} plan allows {}", p.quotas().max_tags))
+        .unwrap_or_default();
+    Err(
+        ApiError::forbidden(format!("the {plan} plan allows {max} tags{bigger}"))
+            .with_kind("quota")
+            .with_field("machine_id"),
+    )
+}
+
 /// Writes a resource module: its request body, list parameters and five handlers.
 macro_rules! resource {
     (
@@ -93,14 +117,14 @@ macro_rules! resource {
             )]
             pub async fn list(
                 State(state): State<AppState>,
-                Caller(tenant): Caller,
+                caller: Caller,
                 Query(q): Query<ListQuery>,
             ) -> ApiResult<axum::Json<Vec<$entity>>> {
                 let (after, limit) = page(q.after, q.limit)?;
                 #[allow(unused_mut, unused_assignments)]
                 let mut parent = None;
                 $(parent = q.$parent;)?
-                let mut session = state.store.tenant(tenant).await?;
+                let mut session = caller.session(&state.store).await?;
                 let rows = session.list(KIND, parent, after, limit).await?;
                 Ok(axum::Json(rows.into_iter().filter_map(|e| $entity::try_from(e).ok()).collect()))
             }
@@ -119,12 +143,15 @@ macro_rules! resource {
             )]
             pub async fn create(
                 State(state): State<AppState>,
-                Caller(tenant): Caller,
+                caller: Caller,
                 Json(b): Json<$body>,
             ) -> ApiResult<(StatusCode, axum::Json<$entity>)> {
                 require(&b.name, "name")?;
                 $(require(&b.$parent, stringify!($parent))?;)?
-                let mut session = state.store.tenant(tenant).await?;
+                let mut session = caller.session(&state.store).await?;
+                if KIND == Kind::Tag {
+                    super::tag_quota(&caller, &mut session).await?;
+                }
                 let created = session.create(KIND, &b.into()).await?;
                 let created = $entity::try_from(created).map_err(|_| ApiError::not_found($name))?;
                 Ok((StatusCode::CREATED, axum::Json(created)))
@@ -143,10 +170,10 @@ macro_rules! resource {
             )]
             pub async fn get(
                 State(state): State<AppState>,
-                Caller(tenant): Caller,
+                caller: Caller,
                 Path(id): Path<i64>,
             ) -> ApiResult<axum::Json<$entity>> {
-                let mut session = state.store.tenant(tenant).await?;
+                let mut session = caller.session(&state.store).await?;
                 let found = session.get(KIND, id).await?.and_then(|e| $entity::try_from(e).ok());
                 found.map(axum::Json).ok_or_else(|| ApiError::not_found($name))
             }
@@ -167,11 +194,11 @@ macro_rules! resource {
             )]
             pub async fn update(
                 State(state): State<AppState>,
-                Caller(tenant): Caller,
+                caller: Caller,
                 Path(id): Path<i64>,
                 Json(b): Json<$body>,
             ) -> ApiResult<axum::Json<$entity>> {
-                let mut session = state.store.tenant(tenant).await?;
+                let mut session = caller.session(&state.store).await?;
                 let updated = session.update(KIND, id, &b.into()).await?.and_then(|e| $entity::try_from(e).ok());
                 updated.map(axum::Json).ok_or_else(|| ApiError::not_found($name))
             }
@@ -189,10 +216,10 @@ macro_rules! resource {
             )]
             pub async fn delete(
                 State(state): State<AppState>,
-                Caller(tenant): Caller,
+                caller: Caller,
                 Path(id): Path<i64>,
             ) -> ApiResult<StatusCode> {
-                let mut session = state.store.tenant(tenant).await?;
+                let mut session = caller.session(&state.store).await?;
                 if session.delete(KIND, id).await? {
                     Ok(StatusCode::NO_CONTENT)
                 } else {

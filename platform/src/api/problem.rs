@@ -46,6 +46,8 @@ pub struct ApiError {
     detail: String,
     field: Option<String>,
     errors: Vec<FieldError>,
+    retry_after: Option<u64>,
+    kind: Option<&'static str>,
 }
 
 impl ApiError {
@@ -56,7 +58,28 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             errors: Vec::new(),
+            retry_after: None,
+            kind: None,
         }
+    }
+
+    /// 403: the caller may not do this (its role, or its tenant's plan, says no).
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    /// 429 with `Retry-After: secs`.
+    pub fn too_many_requests(detail: impl Into<String>, secs: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, detail);
+        e.retry_after = Some(secs.max(1));
+        e
+    }
+
+    /// Sets the problem `type` to `/problems/<kind>` (e.g. `plan`, `quota`), for clients
+    /// that act on the kind rather than read the sentence.
+    pub fn with_kind(mut self, kind: &'static str) -> Self {
+        self.kind = Some(kind);
+        self
     }
 
     /// 422 naming one field.
@@ -86,6 +109,15 @@ impl ApiError {
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self
+    }
+
+    /// Names `field` on a 409, whose generic field would otherwise be `name`.
+    pub fn with_field_if_conflict(self, field: &str) -> Self {
+        if self.status == StatusCode::CONFLICT {
+            self.with_field(field)
+        } else {
+            self
+        }
     }
 
     /// Changes the status.
@@ -165,10 +197,14 @@ impl IntoResponse for ApiError {
             .unwrap_or("Error")
             .to_string();
         let body = Problem {
-            kind: "about:blank".into(),
+            kind: self
+                .kind
+                .map_or_else(|| "about:blank".into(), |k| format!("/problems/{k}")),
             title,
             status: self.status.as_u16(),
-            detail: self.detail,
+            // A safety net: details are written not to carry secrets, but a parser's message
+            // may echo what it was given.
+            detail: millwright_tenants::redact::redact(&self.detail).into_owned(),
             field: self.field,
             errors: self.errors,
         };
@@ -180,6 +216,9 @@ impl IntoResponse for ApiError {
         );
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -97,7 +97,7 @@ pub struct BucketPointOut {
 )]
 pub async fn tag_samples(
     State(state): State<AppState>,
-    Caller(tenant): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
     Query(q): Query<SamplesQuery>,
 ) -> ApiResult<axum::Json<SamplesResponse>> {
@@ -116,7 +116,7 @@ pub async fn tag_samples(
             ))
         }
     };
-    let mut session = state.store.tenant(tenant).await?;
+    let mut session = caller.session(&state.store).await?;
     if session.get(Kind::Tag, id).await?.is_none() {
         return Err(ApiError::not_found("tag"));
     }
@@ -219,7 +219,7 @@ pub struct LatestValue {
 )]
 pub async fn latest(
     State(state): State<AppState>,
-    Caller(tenant): Caller,
+    caller: Caller,
     Query(q): Query<LatestQuery>,
 ) -> ApiResult<axum::Json<Vec<LatestValue>>> {
     let ids: Vec<i64> = q
@@ -238,7 +238,7 @@ pub async fn latest(
             format!("give between 1 and {MAX_LATEST_TAGS} tag ids"),
         ));
     }
-    let mut session = state.store.tenant(tenant).await?;
+    let mut session = caller.session(&state.store).await?;
     let known = session.existing_tag_ids(&ids).await?;
     if let Some(missing) = ids.iter().find(|id| !known.contains(id)) {
         return Err(ApiError::not_found("tag").with_field(format!("tags ({missing})")));

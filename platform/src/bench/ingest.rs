@@ -179,12 +179,13 @@ async fn load_psql(db: &BenchDb, rows: &[SampleRow]) -> Result<()> {
 async fn load_http(db: &BenchDb, rows: &[SampleRow]) -> Result<()> {
     let mut settings = db.settings.clone();
     settings.http.listen = "127.0.0.1:0".parse().expect("valid address");
-    let server = Server::bind(db.store.clone(), Arc::new(settings))
-        .await
-        .map_err(Error::io("binding"))?;
+    let server = Server::bind(db.store.clone(), Arc::new(settings)).await?;
     let server = server.spawn();
     let url = format!("http://{}/api/v1/ingest", server.addr);
-    let key = db.store.issue_api_key(db.tenant, "bench").await?;
+    let key = db
+        .store
+        .issue_api_key(db.tenant, "bench", millwright_tenants::role::Role::Device)
+        .await?;
     let batch = db.settings.ingest.max_batch_samples;
     let bodies: Vec<bytes::Bytes> = rows
         .chunks(batch)

@@ -1,23 +1,102 @@
-//! Tenant administration on the owner's pool: creating tenants and issuing API keys. Requests
-//! never come here; the CLI and the demo do.
+//! Tenant administration on the owner's pool: creating tenants, finding them by name, and
+//! trimming each tenant's samples to its plan's retention. Requests never come here; the
+//! CLI, the operator's admin API and the demo do.
 
-use millwright_tenants::api_key::NewApiKey;
+use millwright_tenants::plan::Plan;
 
+use super::auth::parse_plan;
 use super::{Store, TenantId};
 use crate::error::{Error, Result};
 
+/// An industry a tenant works in; bureaus will aggregate by it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Industry {
+    /// Household appliances.
+    Appliance,
+    /// Garments and textiles.
+    Garment,
+    /// Machinery and machining.
+    Machinery,
+    /// Anything else.
+    Other,
+}
+
+impl Industry {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Appliance => "appliance",
+            Self::Garment => "garment",
+            Self::Machinery => "machinery",
+            Self::Other => "other",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Result<Self> {
+        serde_json::from_value(serde_json::Value::String(text.into()))
+            .map_err(|_| Error::Stored(format!("unknown industry {text:?}")))
+    }
+}
+
+/// A tenant to create.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    /// Unique name.
+    pub name: String,
+    /// Its industry.
+    pub industry: Industry,
+    /// Its region, free text (a province, a state).
+    pub region: String,
+    /// Its plan.
+    pub plan: Plan,
+}
+
+impl NewTenant {
+    /// A tenant named `name` on `plan`, industry `other`, no region.
+    pub fn named(name: impl Into<String>, plan: Plan) -> Self {
+        Self {
+            name: name.into(),
+            industry: Industry::Other,
+            region: String::new(),
+            plan,
+        }
+    }
+}
+
 impl Store {
-    /// Creates a tenant named `name`.
-    pub async fn create_tenant(&self, name: &str) -> Result<TenantId> {
+    /// Creates a tenant.
+    pub async fn create_tenant(&self, t: &NewTenant) -> Result<TenantId> {
         let client = self.owner.get().await?;
         let row = client
             .query_one(
-                "INSERT INTO tenants (name) VALUES ($1) RETURNING id",
-                &[&name],
+                "INSERT INTO tenants (name, industry, region, plan) VALUES ($1, $2, $3, $4) \
+                 RETURNING id",
+                &[&t.name, &t.industry.as_str(), &t.region, &t.plan.as_str()],
             )
             .await
             .map_err(Error::db("creating a tenant"))?;
-        Ok(TenantId(row.get(0)))
+        let id = TenantId(row.get(0));
+        tracing::info!(tenant = %id, name = %t.name, plan = t.plan.as_str(), "Created a tenant.");
+        Ok(id)
+    }
+
+    /// Deletes a tenant created a moment ago whose setup failed (it has no audit entries
+    /// yet, which the append-only log would otherwise refuse to lose).
+    pub async fn discard_new_tenant(&self, tenant: TenantId) -> Result<()> {
+        let client = self.owner.get().await?;
+        client
+            .execute(
+                "DELETE FROM tenants WHERE id = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM audit_log WHERE tenant_id = $1)",
+                &[&tenant.0],
+            )
+            .await
+            .map_err(Error::db("discarding a tenant"))?;
+        Ok(())
     }
 
     /// The tenant named `name`, if there is one.
@@ -30,31 +109,44 @@ impl Store {
         Ok(row.map(|r| TenantId(r.get(0))))
     }
 
-    /// Issues an API key for `tenant`; the plaintext is returned once and stored only hashed.
-    pub async fn issue_api_key(&self, tenant: TenantId, name: &str) -> Result<String> {
-        let key = NewApiKey::generate();
+    /// Deletes samples (and plain-layout rollups) older than each tenant's plan keeps, for
+    /// tenants whose plan keeps less than the store-wide retention that drops whole
+    /// partitions or chunks. Returns the rows deleted.
+    pub(super) async fn trim_to_plans(&self) -> Result<u64> {
         let client = self.owner.get().await?;
-        client
-            .execute(
-                "INSERT INTO api_keys (tenant_id, name, prefix, key_hash) VALUES ($1, $2, $3, $4)",
-                &[&tenant.0, &name, &key.prefix, &key.digest.as_slice()],
-            )
+        let tenants = client
+            .query("SELECT id, plan FROM tenants", &[])
             .await
-            .map_err(Error::db("storing an API key"))?;
-        tracing::info!(tenant = %tenant, prefix = %key.prefix, "Issued an API key.");
-        Ok(key.plaintext)
-    }
-
-    /// The tenant a presented key belongs to, if it is valid (not revoked or expired).
-    pub async fn authenticate(&self, digest: &[u8; 32]) -> Result<Option<TenantId>> {
-        let client = self.app.get().await?;
-        let row = client
-            .query_opt(
-                "SELECT tenant_id FROM authenticate_api_key($1)",
-                &[&digest.as_slice()],
-            )
-            .await
-            .map_err(Error::db("authenticating an API key"))?;
-        Ok(row.map(|r| TenantId(r.get(0))))
+            .map_err(Error::db("listing tenants' plans"))?;
+        let mut tables = vec!["samples"];
+        if self.backend == super::Backend::Plain {
+            tables.extend(["rollup_1m", "rollup_1h"]);
+        }
+        let mut deleted = 0;
+        for t in tenants {
+            let keep = parse_plan(t.get(1))?.quotas().retention_days;
+            if keep >= self.settings.retention_days {
+                continue;
+            }
+            let tenant: i32 = t.get(0);
+            for table in &tables {
+                let column = if *table == "samples" {
+                    "time"
+                } else {
+                    "bucket"
+                };
+                deleted += client
+                    .execute(
+                        &format!(
+                            "DELETE FROM {table} WHERE tenant_id = $1 \
+                             AND {column} < now() - make_interval(days => $2)"
+                        ),
+                        &[&tenant, &(keep as i32)],
+                    )
+                    .await
+                    .map_err(Error::db("trimming a tenant to its plan's retention"))?;
+            }
+        }
+        Ok(deleted)
     }
 }

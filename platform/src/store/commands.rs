@@ -88,13 +88,28 @@ impl TenantSession {
                   c AS (INSERT INTO commands (tag_id, value) SELECT id, $2 FROM t RETURNING *) \
              SELECT {COLUMNS} FROM c JOIN t ON t.id = c.tag_id"
         );
+        let (tenant, actor) = (self.tenant(), self.actor().to_owned());
         let tx = self.begin().await?;
         let row = tx
             .query_opt(&sql, &[&tag_id, &value])
             .await
             .map_err(Error::db("issuing a command"))?;
+        let command = row.as_ref().map(Command::from_row);
+        if let Some(c) = &command {
+            // A setpoint moves a machine: who asked for it belongs in the audit log.
+            super::audit::append(
+                &tx,
+                tenant,
+                &actor,
+                "command.issue",
+                format!("tag/{tag_id}"),
+                None,
+                serde_json::to_value(c).ok(),
+            )
+            .await?;
+        }
         tx.commit().await.map_err(Error::db("committing"))?;
-        Ok(row.as_ref().map(Command::from_row))
+        Ok(command)
     }
 
     /// Claims up to `limit` pending commands, oldest first, and marks them delivered; with

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::ToSchema;
 
-use super::TenantSession;
+use deadpool_postgres::Transaction;
+
+use super::{TenantId, TenantSession};
 use crate::error::{Error, Result};
 
 /// A factory site.
@@ -142,6 +144,15 @@ impl Kind {
             Self::Line => "lines",
             Self::Machine => "machines",
             Self::Tag => "tags",
+        }
+    }
+    /// Singular name, for audit entries (`machine.update`, `machine/12`).
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Site => "site",
+            Self::Line => "line",
+            Self::Machine => "machine",
+            Self::Tag => "tag",
         }
     }
     /// Parent column, if any.
@@ -293,14 +304,26 @@ impl TenantSession {
 
     /// Creates an entity; the caller has checked that required fields are present.
     pub async fn create(&mut self, kind: Kind, f: &EntityFields) -> Result<Entity> {
+        let (tenant, actor) = (self.tenant(), self.actor().to_owned());
         let (sql, params) = write_sql(kind, f, None);
         let tx = self.begin().await?;
         let row = tx
             .query_one(&sql, &refs(&params))
             .await
             .map_err(Error::db("creating an entity"))?;
+        let created = Entity::from_row(kind, &row);
+        audit_entity(
+            &tx,
+            (tenant, &actor),
+            kind,
+            "create",
+            created.id(),
+            None,
+            Some(&created),
+        )
+        .await?;
         tx.commit().await.map_err(Error::db("committing"))?;
-        Ok(Entity::from_row(kind, &row))
+        Ok(created)
     }
 
     /// Changes the given fields; `None` if the entity does not exist for this tenant.
@@ -311,26 +334,94 @@ impl TenantSession {
         f: &EntityFields,
     ) -> Result<Option<Entity>> {
         let (sql, params) = write_sql(kind, f, Some(id));
+        let (tenant, actor) = (self.tenant(), self.actor().to_owned());
         let tx = self.begin().await?;
+        let Some(before) = locked(&tx, kind, id).await? else {
+            return Ok(None);
+        };
         let row = tx
             .query_opt(&sql, &refs(&params))
             .await
             .map_err(Error::db("updating an entity"))?;
+        let after = row.map(|r| Entity::from_row(kind, &r));
+        if let Some(after) = &after {
+            audit_entity(
+                &tx,
+                (tenant, &actor),
+                kind,
+                "update",
+                id,
+                Some(&before),
+                Some(after),
+            )
+            .await?;
+        }
         tx.commit().await.map_err(Error::db("committing"))?;
-        Ok(row.map(|r| Entity::from_row(kind, &r)))
+        Ok(after)
     }
 
     /// Deletes an entity and everything under it; false if it does not exist for this tenant.
     pub async fn delete(&mut self, kind: Kind, id: i64) -> Result<bool> {
+        let (tenant, actor) = (self.tenant(), self.actor().to_owned());
         let sql = format!("DELETE FROM {} WHERE id = $1", kind.table());
         let tx = self.begin().await?;
+        let Some(before) = locked(&tx, kind, id).await? else {
+            return Ok(false);
+        };
         let n = tx
             .execute(&sql, &[&id])
             .await
             .map_err(Error::db("deleting an entity"))?;
+        audit_entity(
+            &tx,
+            (tenant, &actor),
+            kind,
+            "delete",
+            id,
+            Some(&before),
+            None,
+        )
+        .await?;
         tx.commit().await.map_err(Error::db("committing"))?;
         Ok(n == 1)
     }
+}
+
+/// Records a change to an entity in the audit log, in the change's own transaction.
+async fn audit_entity(
+    tx: &Transaction<'_>,
+    (tenant, actor): (TenantId, &str),
+    kind: Kind,
+    verb: &str,
+    id: i64,
+    before: Option<&Entity>,
+    after: Option<&Entity>,
+) -> Result<()> {
+    let json = |e: Option<&Entity>| e.and_then(|e| serde_json::to_value(e).ok());
+    super::audit::append(
+        tx,
+        tenant,
+        actor,
+        &format!("{}.{verb}", kind.noun()),
+        format!("{}/{id}", kind.noun()),
+        json(before),
+        json(after),
+    )
+    .await
+}
+
+/// The entity as it is now, locked until the transaction ends (for its audit "before").
+async fn locked(tx: &Transaction<'_>, kind: Kind, id: i64) -> Result<Option<Entity>> {
+    let sql = format!(
+        "SELECT {} FROM {} WHERE id = $1 FOR UPDATE",
+        kind.columns(),
+        kind.table()
+    );
+    let row = tx
+        .query_opt(&sql, &[&id])
+        .await
+        .map_err(Error::db("reading an entity"))?;
+    Ok(row.map(|r| Entity::from_row(kind, &r)))
 }
 
 type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;

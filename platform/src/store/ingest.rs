@@ -127,6 +127,10 @@ impl TenantSession {
             .await
             .map_err(Error::db("committing samples"))?
             .get(0);
+        // Counted in the same transaction, so the plan's daily quota sees exactly what landed.
+        tx.execute("SELECT usage_add_samples($1)", &[&inserted])
+            .await
+            .map_err(Error::db("counting usage"))?;
         tx.commit()
             .await
             .map_err(Error::db("committing the ingest transaction"))?;

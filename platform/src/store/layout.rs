@@ -46,6 +46,8 @@ pub struct MaintenanceReport {
     pub partitions_dropped: i32,
     /// TimescaleDB jobs run by hand (see `maintain`).
     pub jobs_run: usize,
+    /// Rows deleted because a tenant's plan keeps less than the store-wide retention.
+    pub trimmed_to_plan: u64,
 }
 
 /// Finds the layout this database uses, creating it on first start.

@@ -11,16 +11,33 @@ use crate::error::{Error, Result};
 pub struct TenantSession {
     client: Object,
     tenant: TenantId,
+    actor: String,
 }
 
 impl TenantSession {
     pub(super) fn new(client: Object, tenant: TenantId) -> Self {
-        Self { client, tenant }
+        Self {
+            client,
+            tenant,
+            actor: "system".into(),
+        }
+    }
+
+    /// The same session, recording `actor` (a user, a key) in the audit log for the
+    /// changes it makes; without it, changes are the platform's own (`system`).
+    pub fn acting_as(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
     }
 
     /// The tenant this session is bound to.
     pub fn tenant(&self) -> TenantId {
         self.tenant
+    }
+
+    /// Who the audit log names for this session's changes.
+    pub fn actor(&self) -> &str {
+        &self.actor
     }
 
     /// Opens a transaction scoped to the session's tenant.

@@ -1,0 +1,192 @@
+//! The access layer: one table names what every route needs, and one middleware enforces it
+//! before any handler runs.
+//!
+//! A route missing from [`ROUTES`] is refused for everyone (deny by default), and a test
+//! checks that every route the OpenAPI document lists is in the table, so a new route cannot
+//! ship open by accident. What each role may do is decided by
+//! [`millwright_tenants::permission`]; this table only maps routes to those actions.
+//!
+//! For tenant routes the middleware also spends one token of the tenant's requests-per-minute
+//! bucket (429 with `Retry-After` when it is empty), and names the plan that includes a route
+//! the tenant's plan lacks (403).
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use millwright_tenants::permission::{decide, Action, Decision};
+use millwright_tenants::rate_limit::retry_after_secs;
+use sha2::{Digest, Sha256};
+
+use super::auth::{authenticate, bearer, Credential, Principal};
+use super::problem::ApiError;
+use super::AppState;
+use millwright_tenants::role::Role;
+
+/// What a route needs from its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Nobody needs to sign in (health, OpenAPI, login).
+    Public,
+    /// Any signed-in caller (who am I, logout).
+    SignedIn,
+    /// The platform operator's key.
+    Operator,
+    /// A tenant caller whose role and plan allow the action.
+    Tenant(Action),
+}
+
+use Access::*;
+use Action::*;
+
+/// Every route, with what it needs. Paths are axum's route patterns.
+pub const ROUTES: &[(&str, &str, Access)] = &[
+    ("GET", "/healthz", Public),
+    ("GET", "/readyz", Public),
+    ("GET", "/metrics", Public),
+    ("GET", "/api/v1/openapi.json", Public),
+    ("POST", "/api/v1/auth/login", Public),
+    ("POST", "/api/v1/auth/refresh", Public),
+    ("POST", "/api/v1/auth/logout", SignedIn),
+    ("GET", "/api/v1/me", SignedIn),
+    ("POST", "/api/v1/admin/tenants", Operator),
+    ("POST", "/api/v1/admin/bureau-users", Operator),
+    ("GET", "/api/v1/tenant", Tenant(ReadUsage)),
+    ("PATCH", "/api/v1/tenant", Tenant(ManageTenant)),
+    ("GET", "/api/v1/usage", Tenant(ReadUsage)),
+    ("GET", "/api/v1/audit", Tenant(ReadAuditLog)),
+    ("GET", "/api/v1/users", Tenant(ManageUsers)),
+    ("POST", "/api/v1/users", Tenant(ManageUsers)),
+    ("GET", "/api/v1/users/{id}", Tenant(ManageUsers)),
+    ("PATCH", "/api/v1/users/{id}", Tenant(ManageUsers)),
+    ("DELETE", "/api/v1/users/{id}", Tenant(ManageUsers)),
+    ("GET", "/api/v1/api-keys", Tenant(ManageApiKeys)),
+    ("POST", "/api/v1/api-keys", Tenant(ManageApiKeys)),
+    ("DELETE", "/api/v1/api-keys/{id}", Tenant(ManageApiKeys)),
+    ("POST", "/api/v1/ingest", Tenant(Ingest)),
+    ("GET", "/api/v1/tags/{id}/samples", Tenant(ReadTelemetry)),
+    ("GET", "/api/v1/samples/latest", Tenant(ReadTelemetry)),
+    ("GET", "/api/v1/sites", Tenant(ReadPlantModel)),
+    ("POST", "/api/v1/sites", Tenant(ManagePlantModel)),
+    ("GET", "/api/v1/sites/{id}", Tenant(ReadPlantModel)),
+    ("PATCH", "/api/v1/sites/{id}", Tenant(ManagePlantModel)),
+    ("DELETE", "/api/v1/sites/{id}", Tenant(ManagePlantModel)),
+    ("GET", "/api/v1/lines", Tenant(ReadPlantModel)),
+    ("POST", "/api/v1/lines", Tenant(ManagePlantModel)),
+    ("GET", "/api/v1/lines/{id}", Tenant(ReadPlantModel)),
+    ("PATCH", "/api/v1/lines/{id}", Tenant(ManagePlantModel)),
+    ("DELETE", "/api/v1/lines/{id}", Tenant(ManagePlantModel)),
+    ("GET", "/api/v1/machines", Tenant(ReadPlantModel)),
+    ("POST", "/api/v1/machines", Tenant(ManagePlantModel)),
+    ("GET", "/api/v1/machines/{id}", Tenant(ReadPlantModel)),
+    ("PATCH", "/api/v1/machines/{id}", Tenant(ManagePlantModel)),
+    ("DELETE", "/api/v1/machines/{id}", Tenant(ManagePlantModel)),
+    ("GET", "/api/v1/tags", Tenant(ReadPlantModel)),
+    ("POST", "/api/v1/tags", Tenant(ManagePlantModel)),
+    ("GET", "/api/v1/tags/{id}", Tenant(ReadPlantModel)),
+    ("PATCH", "/api/v1/tags/{id}", Tenant(ManagePlantModel)),
+    ("DELETE", "/api/v1/tags/{id}", Tenant(ManagePlantModel)),
+    ("POST", "/api/v1/tags/{id}/commands", Tenant(IssueCommands)),
+    ("GET", "/api/v1/commands/pending", Tenant(ExecuteCommands)),
+    (
+        "POST",
+        "/api/v1/commands/{id}/result",
+        Tenant(ExecuteCommands),
+    ),
+    ("GET", "/api/v1/commands/{id}", Tenant(ReadTelemetry)),
+];
+
+/// What `method path` needs; `None` for a route not in the table.
+pub fn access_for(method: &Method, path: &str) -> Option<Access> {
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| *m == method.as_str() && *p == path)
+        .map(|(_, _, a)| *a)
+}
+
+/// The middleware: authenticates, authorises and rate-limits, then hands the handler a
+/// [`Principal`] in the request's extensions.
+pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(path) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+    else {
+        // No route matched: the fallback answers 404 for everyone.
+        return next.run(req).await;
+    };
+    let access = match access_for(req.method(), &path) {
+        Some(a) => a,
+        None => {
+            tracing::error!(method = %req.method(), path, "Route missing from the access table; refused.");
+            return ApiError::forbidden("this route is not open to anyone yet").into_response();
+        }
+    };
+    match admit(&state, req.headers(), access).await {
+        Ok(Some(principal)) => {
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Ok(None) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn admit(
+    state: &AppState,
+    headers: &HeaderMap,
+    access: Access,
+) -> Result<Option<Principal>, ApiError> {
+    match access {
+        Public => Ok(None),
+        Operator => operator(state, bearer(headers)?).map(Some),
+        SignedIn => Ok(Some(authenticate(state, bearer(headers)?).await?)),
+        Tenant(action) => {
+            let principal = authenticate(state, bearer(headers)?).await?;
+            match decide(principal.role, principal.plan, action) {
+                Decision::Allowed => {}
+                d @ Decision::RoleForbids { .. } => {
+                    return Err(ApiError::forbidden(d.to_string()).with_kind("role"))
+                }
+                d @ Decision::PlanExcludes { .. } => {
+                    return Err(ApiError::forbidden(d.to_string()).with_kind("plan"))
+                }
+            }
+            if let (Some(tenant), Some(plan)) = (principal.tenant, principal.plan) {
+                let per_minute = plan.quotas().requests_per_minute;
+                if let Err(wait) = state.limiter.check(&tenant, per_minute) {
+                    return Err(ApiError::too_many_requests(
+                        format!(
+                            "the {plan} plan allows {per_minute} API requests per minute; \
+                             retry after the Retry-After seconds"
+                        ),
+                        retry_after_secs(wait),
+                    )
+                    .with_kind("quota"));
+                }
+            }
+            Ok(Some(principal))
+        }
+    }
+}
+
+fn operator(state: &AppState, key: &str) -> Result<Principal, ApiError> {
+    let Some(expected) = state.settings.auth.operator_key_sha256.as_deref() else {
+        return Err(ApiError::forbidden(
+            "the admin API is disabled: set auth.operator_key_sha256",
+        ));
+    };
+    let presented = hex::encode(Sha256::digest(key.as_bytes()));
+    // Both sides are digests of the same length, so comparing them leaks nothing useful.
+    if presented.eq_ignore_ascii_case(expected.trim()) {
+        Ok(Principal {
+            tenant: None,
+            role: Role::Owner,
+            plan: None,
+            actor: "operator".into(),
+            via: Credential::Operator,
+        })
+    } else {
+        Err(ApiError::unauthorized("invalid operator key"))
+    }
+}
