@@ -110,6 +110,11 @@ async fn unfiltered_queries_see_only_the_current_tenant(backend: BackendChoice) 
     assert_eq!(count(&c, "SELECT count(*) FROM machines").await, 1);
     assert_eq!(count(&c, "SELECT count(*) FROM sites").await, 1);
     assert_eq!(count(&c, "SELECT count(*) FROM tenants").await, 1);
+    assert_eq!(count(&c, "SELECT count(*) FROM api_keys").await, 1);
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM audit_log WHERE tenant_id <> current_tenant()").await,
+        0
+    );
     assert_eq!(count(&c, "SELECT count(*) FROM tenant_samples").await, 100);
     assert_eq!(
         count(
@@ -166,6 +171,11 @@ async fn no_tenant_means_no_rows(backend: BackendChoice) {
         "tenant_samples",
         "tenant_rollup_1m",
         "tenant_rollup_1h",
+        "users",
+        "api_keys",
+        "audit_log",
+        "usage_daily",
+        "commands",
     ] {
         assert_eq!(
             count(&c, &format!("SELECT count(*) FROM {relation}")).await,

@@ -115,6 +115,12 @@ Call with (dict "root" $ "secret" SECRET-NAME).
       name: {{ .secret }}
       key: {{ $v.database.appUrlKey }}
       optional: true
+- name: MILLWRIGHT__AUTH__JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ $v.auth.jwtSecretKey }}
+      optional: true
 - name: MILLWRIGHT__HTTP__LISTEN
   value: "0.0.0.0:{{ $v.containerPort }}"
 {{- with $v.extraEnv }}
