@@ -277,6 +277,21 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     )
 }
 
+/// Forgets idle tenants' request buckets every minute (a bucket idle for a minute is full
+/// again, so forgetting it changes nothing) until the server's state is gone.
+fn prune_rate_limits(limiter: std::sync::Weak<RateLimiter<TenantId>>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match limiter.upgrade() {
+                Some(l) => l.prune(std::time::Duration::from_secs(60)),
+                None => return,
+            }
+        }
+    });
+}
+
 /// A server bound to its port, ready to run.
 pub struct Server {
     listener: TcpListener,
@@ -294,6 +309,7 @@ impl Server {
                     settings.http.listen
                 )))?;
         let state = AppState::new(store, settings)?;
+        prune_rate_limits(Arc::downgrade(&state.limiter));
         Ok(Self {
             listener,
             app: router(state),
