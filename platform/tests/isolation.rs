@@ -112,7 +112,11 @@ async fn unfiltered_queries_see_only_the_current_tenant(backend: BackendChoice) 
     assert_eq!(count(&c, "SELECT count(*) FROM tenants").await, 1);
     assert_eq!(count(&c, "SELECT count(*) FROM api_keys").await, 1);
     assert_eq!(
-        count(&c, "SELECT count(*) FROM audit_log WHERE tenant_id <> current_tenant()").await,
+        count(
+            &c,
+            "SELECT count(*) FROM audit_log WHERE tenant_id <> current_tenant()"
+        )
+        .await,
         0
     );
     assert_eq!(count(&c, "SELECT count(*) FROM tenant_samples").await, 100);

@@ -18,6 +18,7 @@ on_every_backend!(
     bucketed_queries_match_a_reference,
     latest_values_of_many_tags,
     another_tenants_tag_ids_are_ignored_on_ingest,
+    each_tenant_keeps_what_its_plan_keeps,
 );
 
 fn minute_start() -> DateTime<Utc> {
@@ -325,4 +326,50 @@ async fn timescale_presence_is_reported() {
         "TimescaleDB installed here: {}",
         timescale_available().await
     );
+}
+
+async fn each_tenant_keeps_what_its_plan_keeps(backend: BackendChoice) {
+    use millwright_platform::store::tenancy::ProfileChange;
+    use millwright_tenants::plan::Plan;
+    let (store, _) = fresh_store(backend).await;
+    let small = tenant_with_tags(&store, "monitor", &["t"]).await;
+    let big = tenant_with_tags(&store, "pro", &["t"]).await;
+    let monitor = ProfileChange {
+        plan: Some(Plan::Monitor),
+        ..Default::default()
+    };
+    store
+        .tenant(small.id)
+        .await
+        .unwrap()
+        .update_profile(&monitor)
+        .await
+        .unwrap();
+    let now = Utc::now();
+    // Monitor keeps 90 days, Pro 730: samples 100 days old go for one and stay for the other.
+    let ages = [Duration::days(100), Duration::days(10)];
+    for t in [&small, &big] {
+        let rows: Vec<SampleRow> = ages
+            .iter()
+            .map(|age| SampleRow {
+                tag_id: t.tag_ids[0],
+                time: now - *age,
+                value: Some(1.0),
+                quality: Quality::Good,
+            })
+            .collect();
+        let mut s = store.tenant(t.id).await.unwrap();
+        assert_eq!(s.ingest(&rows).await.unwrap().inserted, 2);
+    }
+    let report = store.maintain().await.unwrap();
+    // One sample, and on the plain layout its 1-minute and 1-hour rollup rows too.
+    assert!(report.trimmed_to_plan >= 1, "{report:?}");
+    for (t, kept) in [(&small, 1), (&big, 2)] {
+        let mut s = store.tenant(t.id).await.unwrap();
+        let rows = s
+            .raw_samples(t.tag_ids[0], now - Duration::days(400), now, 10)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), kept, "tenant {}", t.id);
+    }
 }
