@@ -146,6 +146,7 @@ pub async fn run(args: &BenchModbusArgs) -> Result<(Figures, Figures)> {
         name: "bench".into(),
         uplink: None,
         modbus: ModbusConfig::default(),
+        opcua: Default::default(),
     };
     for kind in PlantKind::ALL {
         for i in 0..args.plants_per_kind {

@@ -12,6 +12,7 @@ use crate::{
     config::ConnectorConfig,
     driver::{Driver, DriverContext, WriteCommand},
     modbus::ModbusDriver,
+    opcua::OpcUaDriver,
     sample::{Sample, Value},
     uplink::{commands::CommandPoller, Uplink, UplinkStats},
     Error, Result,
@@ -53,7 +54,8 @@ impl Connector {
         let (commands, drivers) = Self::spawn_drivers(&config, tx, shutdown_rx.clone());
         let poller = CommandPoller::new(&uplink_cfg, &config.modbus, commands.clone())?;
         let command_poller = tokio::spawn(poller.run(shutdown_rx));
-        info!(connector = %config.name, devices = config.modbus.devices.len(), "Connector started.");
+        info!(connector = %config.name, devices = config.modbus.devices.len(),
+              opcua_servers = config.opcua.servers.len(), "Connector started.");
         Ok(Connector {
             stats,
             commands,
@@ -88,10 +90,20 @@ impl Connector {
         let mut drivers = JoinSet::new();
         let driver: Box<dyn Driver> = Box::new(ModbusDriver::new(config.modbus.clone()));
         drivers.spawn(driver.run(DriverContext {
-            output,
+            output: output.clone(),
             commands: commands_rx,
-            shutdown,
+            shutdown: shutdown.clone(),
         }));
+        if !config.opcua.is_empty() {
+            // Setpoint commands go to Modbus; the OPC UA driver gets a closed command channel.
+            let (_, no_commands) = mpsc::channel(1);
+            let driver: Box<dyn Driver> = Box::new(OpcUaDriver::new(config.opcua.clone()));
+            drivers.spawn(driver.run(DriverContext {
+                output,
+                commands: no_commands,
+                shutdown,
+            }));
+        }
         (commands, drivers)
     }
 

@@ -370,6 +370,7 @@ impl PlantHandle {
             name: format!("{}-plant", self.kind.as_str()),
             uplink,
             modbus: self.modbus_config(1000),
+            opcua: Default::default(),
         }
     }
 

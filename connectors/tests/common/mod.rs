@@ -66,6 +66,7 @@ pub fn config(devices: Vec<DeviceConfig>) -> ConnectorConfig {
         name: "test".into(),
         uplink: None,
         modbus: ModbusConfig { devices },
+        opcua: Default::default(),
     }
 }
 
