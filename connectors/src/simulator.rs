@@ -38,6 +38,7 @@
 pub mod bank;
 pub mod layout;
 pub mod machine;
+pub mod opcua;
 
 use std::{
     collections::HashMap,

@@ -103,3 +103,4 @@ pub async fn first_per_tag(
     .await;
     got
 }
+pub mod opcua;
