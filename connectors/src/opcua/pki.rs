@@ -104,6 +104,12 @@ pub fn check_server_certificate(pki: &Path, der: &ByteString, tofu: bool) -> Res
     let file = CertificateStore::cert_file_name(&cert);
     let trusted = dirs.trusted().join(&file);
     if trusted.exists() {
+        // Trusted by a person who copied it from rejected/: async-opcua refuses any
+        // certificate still present in rejected/, so the stale copy goes.
+        let stale = dirs.rejected().join(&file);
+        if stale.exists() {
+            let _ = std::fs::remove_file(stale);
+        }
         return Ok(());
     }
     let bytes = cert.to_der().map_err(|e| Error::OpcUa {
