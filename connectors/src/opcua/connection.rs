@@ -244,13 +244,23 @@ impl ServerTask {
                               "Connection to the OPC UA server lost; its tags are marked bad while reconnecting.");
                         self.all_bad(out).await?;
                     }
-                    Some(LinkEvent::Back { reactivated }) => {
+                    Some(LinkEvent::Back { reactivated: true }) => {
                         connected = true;
                         conn.last_publish_ms.store(session::now_ms(), Ordering::Relaxed);
                         self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                        info!(server = %self.cfg.name, session_kept = reactivated,
-                              subscriptions = if reactivated { "transferred" } else { "recreated" },
-                              "Reconnected to the OPC UA server.");
+                        info!(server = %self.cfg.name,
+                              "Reconnected to the OPC UA server; the session and its subscription were kept.");
+                    }
+                    Some(LinkEvent::Back { reactivated: false }) => {
+                        // The server lost the session (restarted). async-opcua transfers or
+                        // recreates subscriptions in a new session, but in 0.19 a recreated one
+                        // was seen never to publish: start clean instead of waiting for the
+                        // watchdog.
+                        self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                        info!(server = %self.cfg.name,
+                              "Reconnected to the OPC UA server with a new session; recreating the subscription.");
+                        conn.close().await;
+                        return Ok(Next::Rebuild);
                     }
                     Some(LinkEvent::Ended(status)) => {
                         warn!(server = %self.cfg.name, %status, "The OPC UA session ended; connecting again.");
