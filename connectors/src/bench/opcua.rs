@@ -36,10 +36,11 @@ use crate::{
 #[derive(Debug, Clone, Args)]
 pub struct BenchOpcUaArgs {
     /// Monitored items (server variables, all changing on every update).
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 10_000)]
     pub items: usize,
-    /// Time between two updates of every variable on the server, in milliseconds.
-    #[arg(long, default_value_t = 50)]
+    /// Time between two updates of every variable on the server, in milliseconds (the server
+    /// samples at most every 100 ms, so faster updates are not all delivered).
+    #[arg(long, default_value_t = 100)]
     pub update_ms: u64,
     /// Seconds measured in each phase (after a warm-up); each side runs two phases.
     #[arg(long, default_value_t = 3.0)]
