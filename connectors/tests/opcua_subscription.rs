@@ -75,3 +75,73 @@ async fn absolute_deadband_suppresses_small_changes() {
     let _ = d.stop.send(true);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plant_over_opcua_with_user_identity_maps_every_type() {
+    use millwright_connectors::{
+        opcua::{
+            config::{Acquisition, Identity, Secret},
+            session, ServerConfig, TagConfig,
+        },
+        simulator::{opcua::OpcUaServerOptions, Plant, PlantKind},
+    };
+    use opcua::types::{CallMethodRequest, NodeId, Variant};
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let plant = Plant::start(PlantKind::Machinery, 5, [127, 0, 0, 1].into()).await.unwrap();
+    let mut o = OpcUaServerOptions::new(dir.path().join("server"));
+    o.user = Some(("operator".into(), "s3cret".into()));
+    let server = plant.serve_opcua(o).await.unwrap();
+    let mut cfg = ServerConfig::new("cnc", server.url.clone(), dir.path().join("client"));
+    cfg = secure(cfg, Mode::Sign, true);
+    cfg.identity = Identity::UserName {
+        user: "operator".into(),
+        password: Secret::new("s3cret"),
+    };
+    let ns = server.namespace;
+    // UInt16, Boolean, Float, Double (scaled), UInt32, String; UInt64 polled.
+    for t in ["state", "running", "spindle_load", "coolant_temp", "part_counter", "machine_id"] {
+        cfg.tags.push(TagConfig::new(t, format!("ns={ns};s=cnc-1.{t}")));
+    }
+    let mut polled = TagConfig::new("operating_seconds", format!("ns={ns};s=cnc-1.operating_seconds"));
+    polled.acquisition = Acquisition::Poll;
+    cfg.tags.push(polled);
+    cfg.poll_interval_ms = 100;
+
+    // A wrong password is refused.
+    let mut wrong = cfg.clone();
+    wrong.identity = Identity::UserName {
+        user: "operator".into(),
+        password: Secret::new("nope"),
+    };
+    let e = session::connect(&wrong).await.expect_err("wrong password refused");
+    assert!(!e.to_string().contains("nope"), "the password never prints: {e}");
+
+    // The ResetFault method is there (the machine is not in fault, so it reports false).
+    let conn = session::connect(&cfg).await.unwrap();
+    let r = conn
+        .session
+        .call_one(CallMethodRequest {
+            object_id: NodeId::new(ns, "cnc-1"),
+            method_id: NodeId::new(ns, "cnc-1.ResetFault"),
+            input_arguments: None,
+        })
+        .await
+        .unwrap();
+    assert!(r.status_code.is_good(), "{}", r.status_code);
+    assert!(matches!(r.output_arguments.as_deref(), Some([Variant::Boolean(_)])));
+    conn.close().await;
+
+    let tags: Vec<String> = cfg.tags.iter().map(|t| format!("cnc.{}", t.name)).collect();
+    let mut d = common::run_drivers(&connector(vec![cfg]));
+    let got = common::first_per_tag(&mut d.rx, &tags, Duration::from_secs(30), |s| {
+        s.quality == Quality::Good
+    })
+    .await;
+    assert_eq!(got.len(), tags.len(), "good values for every type: {:?}", got.keys());
+    assert!(matches!(got["cnc.running"].value, Some(millwright_connectors::sample::Value::Bool(_))));
+    assert!(matches!(got["cnc.machine_id"].value, Some(millwright_connectors::sample::Value::Text(_))));
+    let _ = d.stop.send(true);
+    server.stop().await;
+    plant.stop().await;
+}
