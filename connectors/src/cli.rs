@@ -77,9 +77,8 @@ pub async fn simulate(args: SimulateArgs) -> Result<()> {
             println!("{} {} at {} unit {}", kind.as_str(), d.name, d.addr, d.unit);
         }
         if args.opcua {
-            let mut o = crate::simulator::opcua::OpcUaServerOptions::new(
-                args.pki_dir.join(kind.as_str()),
-            );
+            let mut o =
+                crate::simulator::opcua::OpcUaServerOptions::new(args.pki_dir.join(kind.as_str()));
             o.bind = args.bind;
             let server = plant.serve_opcua(o).await?;
             println!("{} OPC UA at {}", kind.as_str(), server.url);

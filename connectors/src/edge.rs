@@ -131,7 +131,12 @@ impl Edge {
                         pki.join(format!("{}-server", spec.kind.as_str())),
                     ))
                     .await?;
-                move_to_opcua(&mut cfg, &server, pki.join("connector"), opts.poll_interval_ms);
+                move_to_opcua(
+                    &mut cfg,
+                    &server,
+                    pki.join("connector"),
+                    opts.poll_interval_ms,
+                );
                 opcua_servers.push(server);
             }
             connectors.push(Connector::start(cfg).await?);

@@ -104,9 +104,10 @@ fn the_opcua_example_config_parses_back_and_hides_the_password() {
 
 #[test]
 fn an_opcua_security_mismatch_names_the_server_and_field() {
-    let text = std::fs::read_to_string(OPCUA_EXAMPLE)
-        .unwrap()
-        .replace("security_mode = \"sign_and_encrypt\"", "security_mode = \"none\"");
+    let text = std::fs::read_to_string(OPCUA_EXAMPLE).unwrap().replace(
+        "security_mode = \"sign_and_encrypt\"",
+        "security_mode = \"none\"",
+    );
     let msg = error_of(&text);
     assert!(msg.contains("\"cnc-1\""), "{msg}");
     assert!(msg.contains("`security_mode`"), "{msg}");

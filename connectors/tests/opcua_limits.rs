@@ -22,7 +22,10 @@ async fn thousands_of_nodes_fit_small_operation_limits() {
     let server = scratch_server(dir.path(), NODES, Some(LIMIT)).await;
     let mut cfg = scratch_config(&server, dir.path(), NODES);
     let conn = session::connect(&cfg).await.unwrap();
-    assert_eq!(conn.limits.max_nodes_per_read, LIMIT, "limits read from the server");
+    assert_eq!(
+        conn.limits.max_nodes_per_read, LIMIT,
+        "limits read from the server"
+    );
     assert_eq!(conn.limits.max_monitored_items_per_call, LIMIT);
     conn.close().await;
 

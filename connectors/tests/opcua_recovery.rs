@@ -19,7 +19,9 @@ async fn untrusted_server_certificate_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let server = scratch_server(dir.path(), 1, None).await;
     let cfg = secure(scratch_config(&server, dir.path(), 1), Mode::Sign, false);
-    let err = session::connect(&cfg).await.expect_err("unknown server refused");
+    let err = session::connect(&cfg)
+        .await
+        .expect_err("unknown server refused");
     let msg = err.to_string();
     let Error::UntrustedServerCertificate {
         rejected_path,
@@ -32,8 +34,14 @@ async fn untrusted_server_certificate_is_refused_with_a_clear_error() {
     assert!(rejected_path.exists(), "certificate saved in rejected/");
     assert_eq!(path_to_trust_folder, dir.path().join("client/trusted"));
     assert!(msg.contains(&thumbprint));
-    assert!(msg.contains(&format!("into {}", path_to_trust_folder.display())), "{msg}");
-    assert!(msg.contains(&dir.path().join("client/rejected").display().to_string()), "{msg}");
+    assert!(
+        msg.contains(&format!("into {}", path_to_trust_folder.display())),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&dir.path().join("client/rejected").display().to_string()),
+        "{msg}"
+    );
     // Doing what the message says makes the next attempt succeed.
     let file = rejected_path.file_name().unwrap();
     std::fs::copy(&rejected_path, path_to_trust_folder.join(file)).unwrap();
@@ -50,7 +58,11 @@ async fn server_that_refuses_our_certificate_says_so() {
     o.scratch_variables = 1;
     o.trust_client_certs = false;
     let server = start_scratch(o).await.unwrap();
-    let cfg = secure(scratch_config(&server, dir.path(), 1), Mode::SignAndEncrypt, true);
+    let cfg = secure(
+        scratch_config(&server, dir.path(), 1),
+        Mode::SignAndEncrypt,
+        true,
+    );
     let err = session::connect(&cfg).await.expect_err("server refuses us");
     assert!(
         matches!(err, Error::ServerRejectedCertificate { .. }),
@@ -58,7 +70,9 @@ async fn server_that_refuses_our_certificate_says_so() {
     );
     assert!(err.to_string().contains("rejected"), "{err}");
     // The server keeps our certificate in its rejected folder, as the message says.
-    let rejected = std::fs::read_dir(dir.path().join("server/rejected")).unwrap().count();
+    let rejected = std::fs::read_dir(dir.path().join("server/rejected"))
+        .unwrap()
+        .count();
     assert_eq!(rejected, 1);
     server.stop().await;
 }
@@ -94,18 +108,29 @@ async fn server_restart_marks_bad_then_data_resumes() {
     let server = scratch_server(dir.path(), 1, None).await;
     let cfg = scratch_config(&server, dir.path(), 1);
     let mut d = common::run_drivers(&connector(vec![cfg]));
-    assert!(wait_for(&mut d.rx, Duration::from_secs(30), |s| is_good(s, "sim.v0", 0.0)).await.is_some());
+    assert!(wait_for(&mut d.rx, Duration::from_secs(30), |s| is_good(
+        s, "sim.v0", 0.0
+    ))
+    .await
+    .is_some());
     let port = server.addr.port();
     server.stop().await;
     let bad = wait_for(&mut d.rx, Duration::from_secs(20), |s| s.tag == "sim.v0").await;
     let bad = bad.expect("a sample after the server went away");
-    assert_eq!((bad.quality, bad.value), (Quality::Bad, None), "gap is bad, no invented value");
+    assert_eq!(
+        (bad.quality, bad.value),
+        (Quality::Bad, None),
+        "gap is bad, no invented value"
+    );
     let mut o = OpcUaServerOptions::new(dir.path().join("server"));
     o.scratch_variables = 1;
     o.port = port;
     let server = start_scratch(o).await.expect("restart on the same port");
     server.set_scratch([(0, 7.0)].into_iter());
-    let back = wait_for(&mut d.rx, Duration::from_secs(30), |s| is_good(s, "sim.v0", 7.0)).await;
+    let back = wait_for(&mut d.rx, Duration::from_secs(30), |s| {
+        is_good(s, "sim.v0", 7.0)
+    })
+    .await;
     assert!(back.is_some(), "values resume after the restart");
     let _ = d.stop.send(true);
     server.stop().await;
@@ -113,7 +138,11 @@ async fn server_restart_marks_bad_then_data_resumes() {
 
 fn rss_kb() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4
 }
 
@@ -124,7 +153,11 @@ async fn many_reconnects_do_not_grow_sessions_tasks_or_memory() {
     let mut server = scratch_server(dir.path(), 1, None).await;
     let cfg = scratch_config(&server, dir.path(), 1);
     let mut d = common::run_drivers(&connector(vec![cfg]));
-    assert!(wait_for(&mut d.rx, Duration::from_secs(30), |s| is_good(s, "sim.v0", 0.0)).await.is_some());
+    assert!(wait_for(&mut d.rx, Duration::from_secs(30), |s| is_good(
+        s, "sim.v0", 0.0
+    ))
+    .await
+    .is_some());
     let metrics = tokio::runtime::Handle::current().metrics();
     let mut baseline = None;
     const CYCLES: usize = 12;
@@ -132,7 +165,10 @@ async fn many_reconnects_do_not_grow_sessions_tasks_or_memory() {
         server = restart(server, dir.path()).await;
         let v = cycle as f64;
         server.set_scratch([(0, v)].into_iter());
-        let back = wait_for(&mut d.rx, Duration::from_secs(30), |s| is_good(s, "sim.v0", v)).await;
+        let back = wait_for(&mut d.rx, Duration::from_secs(30), |s| {
+            is_good(s, "sim.v0", v)
+        })
+        .await;
         assert!(back.is_some(), "values resume after restart {cycle}");
         if cycle == 2 {
             baseline = Some((metrics.num_alive_tasks(), rss_kb()));
@@ -143,7 +179,10 @@ async fn many_reconnects_do_not_grow_sessions_tasks_or_memory() {
     assert_eq!(LIVE_SESSIONS.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert!(tasks <= tasks0 + 2, "tasks grew from {tasks0} to {tasks}");
     // Generous bound: allocator noise, but no per-cycle leak of sessions or subscriptions.
-    assert!(rss < rss0 + 20 * 1024, "RSS grew from {rss0} kB to {rss} kB");
+    assert!(
+        rss < rss0 + 20 * 1024,
+        "RSS grew from {rss0} kB to {rss} kB"
+    );
     let _ = d.stop.send(true);
     server.stop().await;
 }

@@ -20,10 +20,16 @@ async fn delivers_changes(mode: Option<Mode>) {
     }
     let mut d = common::run_drivers(&connector(vec![cfg]));
     // The initial values arrive first (0.0), then the changes we make.
-    let first = wait_for(&mut d.rx, Duration::from_secs(30), |s| is_good(s, "sim.v1", 0.0)).await;
+    let first = wait_for(&mut d.rx, Duration::from_secs(30), |s| {
+        is_good(s, "sim.v1", 0.0)
+    })
+    .await;
     assert!(first.is_some(), "initial value of sim.v1");
     server.set_scratch([(0, 1.5), (1, 2.5), (2, -3.0)].into_iter());
-    let got = wait_for(&mut d.rx, Duration::from_secs(10), |s| is_good(s, "sim.v1", 2.5)).await;
+    let got = wait_for(&mut d.rx, Duration::from_secs(10), |s| {
+        is_good(s, "sim.v1", 2.5)
+    })
+    .await;
     let s = got.expect("change of v1 delivered");
     // The server's source timestamp is kept (not the time we received it).
     assert!((chrono::Utc::now() - s.time).num_seconds().abs() < 5);
@@ -50,7 +56,11 @@ async fn absolute_deadband_suppresses_small_changes() {
     cfg.tags[0].deadband_kind = DeadbandKind::Absolute;
     cfg.tags[0].deadband = 1.0;
     let mut d = common::run_drivers(&connector(vec![cfg]));
-    assert!(wait_for(&mut d.rx, Duration::from_secs(30), |s| is_good(s, "sim.v0", 0.0)).await.is_some());
+    assert!(wait_for(&mut d.rx, Duration::from_secs(30), |s| is_good(
+        s, "sim.v0", 0.0
+    ))
+    .await
+    .is_some());
     // Small steps (0.3 each, within the deadband of the last sent 0.0) then a big one.
     for v in [0.3, 0.6, 0.9] {
         server.set_scratch([(0, v)].into_iter());
@@ -88,7 +98,9 @@ async fn plant_over_opcua_with_user_identity_maps_every_type() {
     use opcua::types::{CallMethodRequest, NodeId, Variant};
     common::init_tracing();
     let dir = tempfile::tempdir().unwrap();
-    let plant = Plant::start(PlantKind::Machinery, 5, [127, 0, 0, 1].into()).await.unwrap();
+    let plant = Plant::start(PlantKind::Machinery, 5, [127, 0, 0, 1].into())
+        .await
+        .unwrap();
     let mut o = OpcUaServerOptions::new(dir.path().join("server"));
     o.user = Some(("operator".into(), "s3cret".into()));
     let server = plant.serve_opcua(o).await.unwrap();
@@ -100,10 +112,21 @@ async fn plant_over_opcua_with_user_identity_maps_every_type() {
     };
     let ns = server.namespace;
     // UInt16, Boolean, Float, Double (scaled), UInt32, String; UInt64 polled.
-    for t in ["state", "running", "spindle_load", "coolant_temp", "part_counter", "machine_id"] {
-        cfg.tags.push(TagConfig::new(t, format!("ns={ns};s=cnc-1.{t}")));
+    for t in [
+        "state",
+        "running",
+        "spindle_load",
+        "coolant_temp",
+        "part_counter",
+        "machine_id",
+    ] {
+        cfg.tags
+            .push(TagConfig::new(t, format!("ns={ns};s=cnc-1.{t}")));
     }
-    let mut polled = TagConfig::new("operating_seconds", format!("ns={ns};s=cnc-1.operating_seconds"));
+    let mut polled = TagConfig::new(
+        "operating_seconds",
+        format!("ns={ns};s=cnc-1.operating_seconds"),
+    );
     polled.acquisition = Acquisition::Poll;
     cfg.tags.push(polled);
     cfg.poll_interval_ms = 100;
@@ -114,8 +137,13 @@ async fn plant_over_opcua_with_user_identity_maps_every_type() {
         user: "operator".into(),
         password: Secret::new("nope"),
     };
-    let e = session::connect(&wrong).await.expect_err("wrong password refused");
-    assert!(!e.to_string().contains("nope"), "the password never prints: {e}");
+    let e = session::connect(&wrong)
+        .await
+        .expect_err("wrong password refused");
+    assert!(
+        !e.to_string().contains("nope"),
+        "the password never prints: {e}"
+    );
 
     // The ResetFault method is there (the machine is not in fault, so it reports false).
     let conn = session::connect(&cfg).await.unwrap();
@@ -129,7 +157,10 @@ async fn plant_over_opcua_with_user_identity_maps_every_type() {
         .await
         .unwrap();
     assert!(r.status_code.is_good(), "{}", r.status_code);
-    assert!(matches!(r.output_arguments.as_deref(), Some([Variant::Boolean(_)])));
+    assert!(matches!(
+        r.output_arguments.as_deref(),
+        Some([Variant::Boolean(_)])
+    ));
     conn.close().await;
 
     let tags: Vec<String> = cfg.tags.iter().map(|t| format!("cnc.{}", t.name)).collect();
@@ -138,9 +169,20 @@ async fn plant_over_opcua_with_user_identity_maps_every_type() {
         s.quality == Quality::Good
     })
     .await;
-    assert_eq!(got.len(), tags.len(), "good values for every type: {:?}", got.keys());
-    assert!(matches!(got["cnc.running"].value, Some(millwright_connectors::sample::Value::Bool(_))));
-    assert!(matches!(got["cnc.machine_id"].value, Some(millwright_connectors::sample::Value::Text(_))));
+    assert_eq!(
+        got.len(),
+        tags.len(),
+        "good values for every type: {:?}",
+        got.keys()
+    );
+    assert!(matches!(
+        got["cnc.running"].value,
+        Some(millwright_connectors::sample::Value::Bool(_))
+    ));
+    assert!(matches!(
+        got["cnc.machine_id"].value,
+        Some(millwright_connectors::sample::Value::Text(_))
+    ));
     let _ = d.stop.send(true);
     server.stop().await;
     plant.stop().await;

@@ -158,7 +158,8 @@ impl Default for LogSettings {
         Self {
             format: LogFormat::Text,
             // async-opcua logs every reconnect attempt; the connector logs once per outage.
-            filter: "info,opcua_client=error,opcua_core=error,opcua_server=warn,opcua_crypto=warn".into(),
+            filter: "info,opcua_client=error,opcua_core=error,opcua_server=warn,opcua_crypto=warn"
+                .into(),
         }
     }
 }

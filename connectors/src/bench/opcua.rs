@@ -55,8 +55,10 @@ fn tag_config(server: &OpcUaServer, items: usize, pki: &std::path::Path) -> Conn
     s.timeout_ms = 30_000;
     s.tags = (0..items)
         .map(|i| {
-            let mut t =
-                TagConfig::new(format!("v{i}"), format!("ns={};s=scratch.{i}", server.namespace));
+            let mut t = TagConfig::new(
+                format!("v{i}"),
+                format!("ns={};s=scratch.{i}", server.namespace),
+            );
             t.sampling_interval_ms = Some(0.0);
             t
         })
@@ -100,7 +102,12 @@ async fn connector_phase(cfg: &ConnectorConfig, secs: f64) -> Figures {
     f
 }
 
-async fn bare_phase(server: &OpcUaServer, cfg: &ConnectorConfig, pki: &std::path::Path, secs: f64) -> Result<Figures> {
+async fn bare_phase(
+    server: &OpcUaServer,
+    cfg: &ConnectorConfig,
+    pki: &std::path::Path,
+    secs: f64,
+) -> Result<Figures> {
     let err = |e: String| Error::OpcUa {
         context: "bare benchmark client".into(),
         status: e,
@@ -177,7 +184,8 @@ pub async fn run(args: &BenchOpcUaArgs) -> Result<(Figures, Figures)> {
     let server = Arc::new(start_scratch(o).await?);
     let stop = Arc::new(AtomicBool::new(false));
     let updater = {
-        let (server, stop, items, every) = (server.clone(), stop.clone(), args.items, args.update_ms);
+        let (server, stop, items, every) =
+            (server.clone(), stop.clone(), args.items, args.update_ms);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(every.max(1)));
             let mut n = 0u64;
@@ -230,7 +238,10 @@ pub async fn bench_opcua(args: BenchOpcUaArgs) -> Result<()> {
         b.cpu_per_million(),
         b.values
     );
-    println!("ratio_connector_vs_bare={:.3}", c.rate() / b.rate().max(1e-9));
+    println!(
+        "ratio_connector_vs_bare={:.3}",
+        c.rate() / b.rate().max(1e-9)
+    );
     println!("opcua_values_per_s={:.0}", c.rate());
     Ok(())
 }

@@ -290,12 +290,17 @@ impl ServerConfig {
             ));
         }
         if self.keep_alive_count == 0 {
-            return Err(format!("server {n:?}: field `keep_alive_count` must be positive"));
+            return Err(format!(
+                "server {n:?}: field `keep_alive_count` must be positive"
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for t in &self.tags {
             if !names.insert(&t.name) {
-                return Err(format!("server {n:?}: tag `name` {:?} appears twice", t.name));
+                return Err(format!(
+                    "server {n:?}: tag `name` {:?} appears twice",
+                    t.name
+                ));
             }
             if t.node_id.parse::<opcua::types::NodeId>().is_err() {
                 return Err(format!(

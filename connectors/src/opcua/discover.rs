@@ -59,7 +59,11 @@ fn server_name(url: &str) -> String {
 
 /// Browses the server and returns the connector config for what it found.
 pub async fn discover(opts: &DiscoverOptions) -> Result<ConnectorConfig> {
-    let mut cfg = ServerConfig::new(server_name(&opts.url), opts.url.clone(), opts.pki_dir.clone());
+    let mut cfg = ServerConfig::new(
+        server_name(&opts.url),
+        opts.url.clone(),
+        opts.pki_dir.clone(),
+    );
     let conn = session::connect(&cfg).await?;
     let start = match &opts.node {
         Some(n) => n.parse::<NodeId>().map_err(|_| Error::Config {
@@ -88,7 +92,13 @@ pub async fn discover(opts: &DiscoverOptions) -> Result<ConnectorConfig> {
                 .iter()
                 .map(|p| {
                     p.chars()
-                        .map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                        .map(|c| {
+                            if c.is_alphanumeric() || c == '-' || c == '_' {
+                                c
+                            } else {
+                                '_'
+                            }
+                        })
                         .collect::<String>()
                 })
                 .collect::<Vec<_>>()
@@ -112,7 +122,12 @@ pub async fn discover(opts: &DiscoverOptions) -> Result<ConnectorConfig> {
 
 /// The config as TOML with a header saying what to edit.
 pub fn render(cfg: &ConnectorConfig) -> String {
-    let n = cfg.opcua.servers.iter().map(|s| s.tags.len()).sum::<usize>();
+    let n = cfg
+        .opcua
+        .servers
+        .iter()
+        .map(|s| s.tags.len())
+        .sum::<usize>();
     format!(
         "# Written by `millwright connector discover`: {n} variables found.\n\
          # Edit: remove the tags you do not need, set `platform_tag`, security and identity.\n\
@@ -162,7 +177,8 @@ async fn browse(
                 for r in all_references(session, result).await? {
                     let id = r.node_id.node_id;
                     // Namespace 0 is the standard's own (Server object, types): not machine data.
-                    if r.node_id.server_index != 0 || id.namespace == 0 || !seen.insert(id.clone()) {
+                    if r.node_id.server_index != 0 || id.namespace == 0 || !seen.insert(id.clone())
+                    {
                         continue;
                     }
                     let mut p = path.clone();

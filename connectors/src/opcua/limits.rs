@@ -4,7 +4,7 @@
 
 use opcua::{
     client::Session,
-    types::{AttributeId, NodeId, ReadValueId, TimestampsToReturn, Variant, VariableId},
+    types::{AttributeId, NodeId, ReadValueId, TimestampsToReturn, VariableId, Variant},
 };
 
 /// Most items per request for each service; 0 from the server means "no limit", which we still

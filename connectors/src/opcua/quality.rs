@@ -85,7 +85,11 @@ mod tests {
 
     #[test]
     fn values_map_by_type_and_keep_source_time() {
-        let t = opcua::types::DateTime::from(chrono::DateTime::parse_from_rfc3339("2024-01-02T03:04:05Z").unwrap().with_timezone(&Utc));
+        let t = opcua::types::DateTime::from(
+            chrono::DateTime::parse_from_rfc3339("2024-01-02T03:04:05Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        );
         let dv = DataValue {
             value: Some(Variant::Int32(-7)),
             status: Some(StatusCode::UncertainLastUsableValue),
@@ -102,7 +106,9 @@ mod tests {
             value_of(&Variant::String("a".into())),
             Some(Value::Text("a".into()))
         );
-        assert!(matches!(value_of(&Variant::DateTime(Box::new(t))), Some(Value::Text(s)) if s.starts_with("2024-01-02T03:04:05")));
+        assert!(
+            matches!(value_of(&Variant::DateTime(Box::new(t))), Some(Value::Text(s)) if s.starts_with("2024-01-02T03:04:05"))
+        );
         let bad = DataValue {
             value: Some(Variant::Double(1.0)),
             status: Some(StatusCode::BadCommunicationError),

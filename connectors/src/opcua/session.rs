@@ -10,12 +10,12 @@ use std::{
     time::Duration,
 };
 
+use futures::StreamExt;
 use opcua::{
     client::{IdentityToken, Password, Session, SessionConnectMode, SessionPollResult},
     crypto::SecurityPolicy,
     types::{EndpointDescription, MessageSecurityMode, StatusCode},
 };
-use futures::StreamExt;
 use tokio::{
     sync::{mpsc, oneshot},
     task::JoinHandle,
@@ -120,7 +120,12 @@ fn reachable_url(configured: &str, advertised: &str) -> String {
     };
     match (authority(configured), authority(advertised)) {
         (Some((cs, ce)), Some((as_, ae))) => {
-            format!("{}{}{}", &advertised[..as_], &configured[cs..ce], &advertised[ae..])
+            format!(
+                "{}{}{}",
+                &advertised[..as_],
+                &configured[cs..ce],
+                &advertised[ae..]
+            )
         }
         _ => configured.to_string(),
     }
@@ -132,10 +137,13 @@ pub async fn endpoints(
     cfg: &ServerConfig,
 ) -> Result<Vec<EndpointDescription>> {
     let limit = Duration::from_millis(cfg.timeout_ms);
-    tokio::time::timeout(limit, client.get_server_endpoints_from_url(cfg.endpoint_url.as_str()))
-        .await
-        .map_err(|_| Error::Timeout(limit))?
-        .map_err(|e| opc_err(format!("discovery of {}", cfg.endpoint_url), e))
+    tokio::time::timeout(
+        limit,
+        client.get_server_endpoints_from_url(cfg.endpoint_url.as_str()),
+    )
+    .await
+    .map_err(|_| Error::Timeout(limit))?
+    .map_err(|e| opc_err(format!("discovery of {}", cfg.endpoint_url), e))
 }
 
 /// Connects to one server: discovery, endpoint choice, certificate check, session. Returns once
@@ -255,9 +263,7 @@ async fn pump(
                 continue;
             }
             Ok(SessionPollResult::ConnectionLost(status)) => LinkEvent::Lost(status),
-            Ok(SessionPollResult::Subscription(
-                opcua::client::SubscriptionActivity::Publish,
-            )) => {
+            Ok(SessionPollResult::Subscription(opcua::client::SubscriptionActivity::Publish)) => {
                 last_publish.store(now_ms(), Ordering::Relaxed);
                 continue;
             }

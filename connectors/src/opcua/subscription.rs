@@ -7,9 +7,9 @@ use std::{sync::Arc, time::Duration};
 use opcua::{
     client::{Session, SubscriptionCallbacks},
     types::{
-        AttributeId, DataChangeFilter, DataChangeTrigger, DataValue, DeadbandType,
-        ExtensionObject, MonitoredItemCreateRequest, MonitoringMode, MonitoringParameters, NodeId,
-        ReadValueId, StatusCode, TimestampsToReturn,
+        AttributeId, DataChangeFilter, DataChangeTrigger, DataValue, DeadbandType, ExtensionObject,
+        MonitoredItemCreateRequest, MonitoringMode, MonitoringParameters, NodeId, ReadValueId,
+        StatusCode, TimestampsToReturn,
     },
 };
 use tokio::sync::mpsc;

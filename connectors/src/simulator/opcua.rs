@@ -20,17 +20,14 @@ use std::{
 
 use opcua::{
     crypto::SecurityPolicy,
+    nodes::AccessLevel,
     server::{
         address_space::{MethodBuilder, Variable},
         diagnostics::NamespaceMetadata,
         node_manager::memory::{simple_node_manager, SimpleNodeManager},
         ServerBuilder, ServerHandle, ServerUserToken, ANONYMOUS_USER_TOKEN_ID,
     },
-    nodes::AccessLevel,
-    types::{
-        DataTypeId, DataValue, DateTime, MessageSecurityMode, NodeId, StatusCode,
-        Variant,
-    },
+    types::{DataTypeId, DataValue, DateTime, MessageSecurityMode, NodeId, StatusCode, Variant},
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 use tracing::info;
@@ -41,6 +38,9 @@ use crate::{
     sample::Value,
     Error, Result,
 };
+
+/// The machines and their banks, shared with the stepper (for `ResetFault`).
+type Physics = Arc<std::sync::Mutex<Vec<(Machine, SharedBank)>>>;
 
 /// The namespace of the simulators' nodes.
 pub const NAMESPACE: &str = "urn:millwright:plant";
@@ -82,7 +82,6 @@ impl OpcUaServerOptions {
 
 /// One machine as the OPC UA server shows it.
 struct Served {
-    machine: String,
     tags: Vec<(TagConfig, NodeId)>,
     bank: SharedBank,
 }
@@ -175,7 +174,7 @@ impl PlantHandle {
 pub async fn start(
     plant: &str,
     machines: Vec<(String, String, Vec<TagConfig>, SharedBank)>,
-    physics: Option<Arc<std::sync::Mutex<Vec<(Machine, SharedBank)>>>>,
+    physics: Option<Physics>,
     opts: OpcUaServerOptions,
 ) -> Result<OpcUaServer> {
     let listener = TcpListener::bind(SocketAddr::new(opts.bind, opts.port)).await?;
@@ -257,9 +256,9 @@ pub async fn start(
     .await
     .map_err(|e| Error::Transport(format!("certificate task failed: {e}")))?;
     let (server, handle) = builder.build().map_err(|e| Error::OpcUa {
-            context: "simulator server configuration".into(),
-            status: e,
-        })?;
+        context: "simulator server configuration".into(),
+        status: e,
+    })?;
     let manager = handle
         .node_managers()
         .get_of_type::<SimpleNodeManager>()
@@ -267,7 +266,14 @@ pub async fn start(
     let ns = handle
         .get_namespace_index(NAMESPACE)
         .ok_or_else(|| Error::Transport("simulator namespace missing".into()))?;
-    let served = build_address_space(&manager, ns, plant, machines, physics, opts.scratch_variables);
+    let served = build_address_space(
+        &manager,
+        ns,
+        plant,
+        machines,
+        physics,
+        opts.scratch_variables,
+    );
     let server = tokio::spawn(async move {
         if let Err(e) = server.run_with(listener).await {
             tracing::warn!(error = %e, "OPC UA simulator stopped.");
@@ -291,7 +297,7 @@ fn build_address_space(
     ns: u16,
     plant: &str,
     machines: Vec<(String, String, Vec<TagConfig>, SharedBank)>,
-    physics: Option<Arc<std::sync::Mutex<Vec<(Machine, SharedBank)>>>>,
+    physics: Option<Physics>,
     scratch: usize,
 ) -> Vec<Served> {
     let mut served = Vec::new();
@@ -336,15 +342,15 @@ fn build_address_space(
                     .component_of(machine_id.clone())
                     .executable(true)
                     .user_executable(true)
-                    .output_args(&mut *space, &out_id, &[("WasFaulted", DataTypeId::Boolean).into()])
+                    .output_args(
+                        &mut *space,
+                        &out_id,
+                        &[("WasFaulted", DataTypeId::Boolean).into()],
+                    )
                     .insert(&mut *space);
                 methods.push((m_id, name.clone()));
             }
-            served.push(Served {
-                machine: name,
-                tags,
-                bank,
-            });
+            served.push(Served { tags, bank });
         }
         if scratch > 0 {
             let folder = NodeId::new(ns, format!("{plant}.Scratch"));
@@ -404,7 +410,6 @@ async fn publish(manager: Arc<SimpleNodeManager>, handle: ServerHandle, served: 
                     changed.push((id.clone(), v));
                 }
             }
-            let _ = &s.machine;
         }
         if changed.is_empty() {
             continue;

@@ -32,7 +32,10 @@ pub fn scratch_config(server: &OpcUaServer, dir: &Path, n: usize) -> ServerConfi
     s.timeout_ms = 3000;
     s.tags = (0..n)
         .map(|i| {
-            let mut t = TagConfig::new(format!("v{i}"), format!("ns={};s=scratch.{i}", server.namespace));
+            let mut t = TagConfig::new(
+                format!("v{i}"),
+                format!("ns={};s=scratch.{i}", server.namespace),
+            );
             t.sampling_interval_ms = Some(100.0);
             t
         })
@@ -79,5 +82,7 @@ pub async fn wait_for(
 
 /// True for a good sample of `tag` with number `v`.
 pub fn is_good(s: &Sample, tag: &str, v: f64) -> bool {
-    s.tag == tag && s.quality == Quality::Good && s.value.as_ref().and_then(|x| x.as_f64()) == Some(v)
+    s.tag == tag
+        && s.quality == Quality::Good
+        && s.value.as_ref().and_then(|x| x.as_f64()) == Some(v)
 }
