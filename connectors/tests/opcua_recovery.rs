@@ -186,3 +186,39 @@ async fn many_reconnects_do_not_grow_sessions_tasks_or_memory() {
     let _ = d.stop.send(true);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_network_is_detected_marked_bad_and_recovered() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let server = scratch_server(dir.path(), 1, None).await;
+    let proxy = proxy(server.addr).await;
+    let mut cfg = scratch_config(&server, dir.path(), 1);
+    cfg.endpoint_url = format!("opc.tcp://{}/", proxy.addr);
+    cfg.timeout_ms = 1000;
+    cfg.keep_alive_count = 5; // a keep-alive every 0.5 s; silence after 1.5 s
+    let mut d = common::run_drivers(&connector(vec![cfg]));
+    assert!(wait_for(&mut d.rx, Duration::from_secs(30), |s| is_good(
+        s, "sim.v0", 0.0
+    ))
+    .await
+    .is_some());
+    // Packets vanish; the connection stays open (no FIN, no RST).
+    proxy
+        .paused
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let bad = wait_for(&mut d.rx, Duration::from_secs(15), |s| s.tag == "sim.v0").await;
+    let bad = bad.expect("the silent link is noticed");
+    assert_eq!((bad.quality, bad.value), (Quality::Bad, None));
+    proxy
+        .paused
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    server.set_scratch([(0, 9.0)].into_iter());
+    let back = wait_for(&mut d.rx, Duration::from_secs(30), |s| {
+        is_good(s, "sim.v0", 9.0)
+    })
+    .await;
+    assert!(back.is_some(), "values resume when the network is back");
+    let _ = d.stop.send(true);
+    server.stop().await;
+}

@@ -86,3 +86,61 @@ pub fn is_good(s: &Sample, tag: &str, v: f64) -> bool {
         && s.quality == Quality::Good
         && s.value.as_ref().and_then(|x| x.as_f64()) == Some(v)
 }
+
+/// A TCP proxy that can black-hole traffic (a network that drops packets without closing
+/// connections), to test detection of silent links.
+pub struct Proxy {
+    /// Where clients connect.
+    pub addr: std::net::SocketAddr,
+    /// While true, bytes in both directions are read and discarded.
+    pub paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if paused.load(std::sync::atomic::Ordering::Relaxed) {
+            continue;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Starts a proxy to `target` on a free loopback port.
+pub async fn proxy(target: std::net::SocketAddr) -> Proxy {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let p = paused.clone();
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            conns.spawn(pump(cr, sw, p.clone()));
+            conns.spawn(pump(sr, cw, p.clone()));
+        }
+    });
+    Proxy { addr, paused, task }
+}
