@@ -299,6 +299,24 @@ mod tests {
             Cli::try_parse_from(["millwright", "connector", "probe", "--config", "f.toml"])
                 .is_err()
         );
+        let cli = Cli::parse_from([
+            "millwright",
+            "connector",
+            "discover",
+            "opc.tcp://plc-1:4840/",
+            "--node",
+            "ns=2;s=Line1",
+        ]);
+        let Command::Connector(ConnectorArgs {
+            command: ConnectorCommand::Discover(d),
+        }) = cli.command
+        else {
+            panic!("discover")
+        };
+        assert_eq!(
+            (d.url.as_str(), d.node.as_deref()),
+            ("opc.tcp://plc-1:4840/", Some("ns=2;s=Line1"))
+        );
         assert!(Cli::try_parse_from([
             "millwright",
             "connector",
