@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::opcua::*;
 use millwright_connectors::{
-    opcua::{config::Mode, connection::LIVE_SESSIONS, session},
+    opcua::{config::Mode, session},
     sample::Quality,
     simulator::opcua::{start_scratch, OpcUaServerOptions},
     Error,
@@ -152,7 +152,7 @@ async fn many_reconnects_do_not_grow_sessions_tasks_or_memory() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = scratch_server(dir.path(), 1, None).await;
     let cfg = scratch_config(&server, dir.path(), 1);
-    let mut d = common::run_drivers(&connector(vec![cfg]));
+    let mut d = run_opcua(vec![cfg]);
     assert!(wait_for(&mut d.rx, Duration::from_secs(30), |s| is_good(
         s, "sim.v0", 0.0
     ))
@@ -176,7 +176,12 @@ async fn many_reconnects_do_not_grow_sessions_tasks_or_memory() {
     }
     let (tasks0, rss0) = baseline.unwrap();
     let (tasks, rss) = (metrics.num_alive_tasks(), rss_kb());
-    assert_eq!(LIVE_SESSIONS.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        d.stats
+            .live_sessions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     assert!(tasks <= tasks0 + 2, "tasks grew from {tasks0} to {tasks}");
     // Generous bound: allocator noise, but no per-cycle leak of sessions or subscriptions.
     assert!(
@@ -219,6 +224,43 @@ async fn a_silent_network_is_detected_marked_bad_and_recovered() {
     })
     .await;
     assert!(back.is_some(), "values resume when the network is back");
+    let _ = d.stop.send(true);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_marks_bad_then_data_resumes() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let server = scratch_server(dir.path(), 1, None).await;
+    let proxy = proxy(server.addr).await;
+    let mut cfg = scratch_config(&server, dir.path(), 1);
+    cfg.endpoint_url = format!("opc.tcp://{}/", proxy.addr);
+    let mut d = run_opcua(vec![cfg]);
+    assert!(wait_for(&mut d.rx, Duration::from_secs(30), |s| is_good(
+        s, "sim.v0", 0.0
+    ))
+    .await
+    .is_some());
+
+    for round in 1..=3 {
+        proxy.cut();
+        let bad = wait_for(&mut d.rx, Duration::from_secs(15), |s| s.tag == "sim.v0").await;
+        assert_eq!(bad.map(|s| s.quality), Some(Quality::Bad), "round {round}");
+        let v = 10.0 + round as f64;
+        server.set_scratch([(0, v)].into_iter());
+        let back = wait_for(&mut d.rx, Duration::from_secs(20), |s| {
+            is_good(s, "sim.v0", v)
+        })
+        .await;
+        assert!(back.is_some(), "values resume after drop {round}");
+    }
+    assert_eq!(
+        d.stats
+            .live_sessions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     let _ = d.stop.send(true);
     server.stop().await;
 }

@@ -37,11 +37,10 @@ pub struct OpcUaStats {
     pub reconnects: AtomicU64,
     /// Values dropped because the driver could not keep up with the subscription.
     pub dropped: Arc<AtomicU64>,
+    /// Sessions alive right now: must come back to the number of servers after any number of
+    /// reconnects (the reconnect test checks it).
+    pub live_sessions: AtomicUsize,
 }
-
-/// Sessions alive right now in this process: must come back to the number of servers after any
-/// number of reconnects (the reconnect test checks it).
-pub static LIVE_SESSIONS: AtomicUsize = AtomicUsize::new(0);
 
 /// Why [`ServerTask::serve`] returned.
 enum Next {
@@ -101,9 +100,9 @@ impl ServerTask {
                                   tags = self.cfg.tags.len(), "Connected to OPC UA server.")
                         }
                     }
-                    LIVE_SESSIONS.fetch_add(1, Ordering::Relaxed);
+                    self.stats.live_sessions.fetch_add(1, Ordering::Relaxed);
                     let next = self.serve(conn, &out, &mut shutdown).await;
-                    LIVE_SESSIONS.fetch_sub(1, Ordering::Relaxed);
+                    self.stats.live_sessions.fetch_sub(1, Ordering::Relaxed);
                     match next {
                         Ok(Next::Stop) | Err(()) => return,
                         Ok(Next::Rebuild) => continue,
@@ -244,21 +243,23 @@ impl ServerTask {
                               "Connection to the OPC UA server lost; its tags are marked bad while reconnecting.");
                         self.all_bad(out).await?;
                     }
-                    Some(LinkEvent::Back { reactivated: true }) => {
+                    Some(LinkEvent::Back { reactivated: false }) => {
                         connected = true;
                         conn.last_publish_ms.store(session::now_ms(), Ordering::Relaxed);
                         self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                        // async-opcua 0.19 starts a fresh publish loop after a reconnect that
+                        // waits for a trigger it never gets: trigger it, or the transferred or
+                        // recreated subscription stays silent. The watchdog stays as safety net.
+                        conn.session.trigger_publish_now();
                         info!(server = %self.cfg.name,
-                              "Reconnected to the OPC UA server; the session and its subscription were kept.");
+                              "Reconnected to the OPC UA server with a new session; subscription transferred or recreated.");
                     }
-                    Some(LinkEvent::Back { reactivated: false }) => {
-                        // The server lost the session (restarted). async-opcua transfers or
-                        // recreates subscriptions in a new session, but in 0.19 a recreated one
-                        // was seen never to publish: start clean instead of waiting for the
-                        // watchdog.
+                    Some(LinkEvent::Back { reactivated: true }) => {
+                        // The server kept our session, but in async-opcua 0.19 its subscription
+                        // then delivers keep-alives and no data changes: start clean.
                         self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                         info!(server = %self.cfg.name,
-                              "Reconnected to the OPC UA server with a new session; recreating the subscription.");
+                              "Reconnected to the OPC UA server; recreating the session and subscription.");
                         conn.close().await;
                         return Ok(Next::Rebuild);
                     }

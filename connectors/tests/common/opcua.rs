@@ -94,7 +94,15 @@ pub struct Proxy {
     pub addr: std::net::SocketAddr,
     /// While true, bytes in both directions are read and discarded.
     pub paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: tokio::sync::watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Closes every open connection (a network drop the server outlives).
+    pub fn cut(&self) {
+        self.cut.send_modify(|g| *g += 1);
+    }
 }
 
 impl Drop for Proxy {
@@ -107,13 +115,18 @@ async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    mut cut: tokio::sync::watch::Receiver<u64>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 64 * 1024];
+    cut.borrow_and_update();
     loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
+        let n = tokio::select! {
+            r = from.read(&mut buf) => match r {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+            _ = cut.changed() => return,
         };
         if paused.load(std::sync::atomic::Ordering::Relaxed) {
             continue;
@@ -130,6 +143,7 @@ pub async fn proxy(target: std::net::SocketAddr) -> Proxy {
     let addr = listener.local_addr().unwrap();
     let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let p = paused.clone();
+    let (cut, cut_rx) = tokio::sync::watch::channel(0u64);
     let task = tokio::spawn(async move {
         let mut conns = tokio::task::JoinSet::new();
         while let Ok((client, _)) = listener.accept().await {
@@ -138,9 +152,37 @@ pub async fn proxy(target: std::net::SocketAddr) -> Proxy {
             };
             let (cr, cw) = client.into_split();
             let (sr, sw) = server.into_split();
-            conns.spawn(pump(cr, sw, p.clone()));
-            conns.spawn(pump(sr, cw, p.clone()));
+            conns.spawn(pump(cr, sw, p.clone(), cut_rx.clone()));
+            conns.spawn(pump(sr, cw, p.clone(), cut_rx.clone()));
         }
     });
-    Proxy { addr, paused, task }
+    Proxy {
+        addr,
+        paused,
+        cut,
+        task,
+    }
+}
+
+/// A running OPC UA driver with its counters.
+pub struct OpcUaRun {
+    pub rx: mpsc::Receiver<Sample>,
+    pub stop: tokio::sync::watch::Sender<bool>,
+    pub stats: std::sync::Arc<millwright_connectors::opcua::connection::OpcUaStats>,
+}
+
+/// Runs the OPC UA driver alone for these servers.
+pub fn run_opcua(servers: Vec<ServerConfig>) -> OpcUaRun {
+    use millwright_connectors::driver::{Driver, DriverContext};
+    let driver = millwright_connectors::opcua::OpcUaDriver::new(OpcUaConfig { servers });
+    let stats = driver.stats();
+    let (tx, rx) = mpsc::channel(10_000);
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let (_, commands) = mpsc::channel(1);
+    tokio::spawn(Box::new(driver).run(DriverContext {
+        output: tx,
+        commands,
+        shutdown,
+    }));
+    OpcUaRun { rx, stop, stats }
 }
