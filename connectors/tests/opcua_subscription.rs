@@ -47,14 +47,13 @@ async fn subscription_delivers_changes_with_sign_and_encrypt() {
     delivers_changes(Some(Mode::SignAndEncrypt)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn absolute_deadband_suppresses_small_changes() {
+async fn deadband_suppresses_small_changes(kind: DeadbandKind, size: f64) {
     common::init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let server = scratch_server(dir.path(), 1, None).await;
     let mut cfg = scratch_config(&server, dir.path(), 1);
-    cfg.tags[0].deadband_kind = DeadbandKind::Absolute;
-    cfg.tags[0].deadband = 1.0;
+    cfg.tags[0].deadband_kind = kind;
+    cfg.tags[0].deadband = size;
     let mut d = common::run_drivers(&connector(vec![cfg]));
     assert!(wait_for(&mut d.rx, Duration::from_secs(30), |s| is_good(
         s, "sim.v0", 0.0
@@ -84,6 +83,17 @@ async fn absolute_deadband_suppresses_small_changes() {
     assert_eq!(seen, vec![5.0], "changes within the deadband are not sent");
     let _ = d.stop.send(true);
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absolute_deadband_suppresses_small_changes() {
+    deadband_suppresses_small_changes(DeadbandKind::Absolute, 1.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn percent_deadband_suppresses_small_changes() {
+    // 1 % of the EURange 0..100 is 1.0, as the absolute case.
+    deadband_suppresses_small_changes(DeadbandKind::Percent, 1.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@
 //! writable. Endpoints: security None, and Basic256Sha256 with Sign and with SignAndEncrypt;
 //! identities anonymous and, when configured, one user name and password.
 //! `scratch_variables` adds `Objects/<plant>/Scratch/v<i>` (Double, `ns=<n>;s=scratch.<i>`) for
-//! large-address-space tests and the benchmark.
+//! large-address-space tests and the benchmark, each with an EURange of 0 to 100.
 
 use std::{
     collections::HashMap,
@@ -22,12 +22,15 @@ use opcua::{
     crypto::SecurityPolicy,
     nodes::AccessLevel,
     server::{
-        address_space::{MethodBuilder, Variable},
+        address_space::{MethodBuilder, Variable, VariableBuilder},
         diagnostics::NamespaceMetadata,
         node_manager::memory::{simple_node_manager, SimpleNodeManager},
         ServerBuilder, ServerHandle, ServerUserToken, ANONYMOUS_USER_TOKEN_ID,
     },
-    types::{DataTypeId, DataValue, DateTime, MessageSecurityMode, NodeId, StatusCode, Variant},
+    types::{
+        DataTypeId, DataValue, DateTime, ExtensionObject, MessageSecurityMode, NodeId, Range,
+        StatusCode, VariableTypeId, Variant,
+    },
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 use tracing::info;
@@ -363,6 +366,24 @@ fn build_address_space(
                 })
                 .collect();
             let _ = space.add_variables(vars, &folder);
+            // An EURange of 0 to 100 on each, so that percent deadbands mean percent.
+            for i in 0..scratch {
+                VariableBuilder::new(
+                    &NodeId::new(ns, format!("scratch.{i}.EURange")),
+                    "EURange",
+                    "EURange",
+                )
+                .property_of(NodeId::new(ns, format!("scratch.{i}")))
+                .has_type_definition(VariableTypeId::PropertyType)
+                .data_type(DataTypeId::Range)
+                .value(Variant::ExtensionObject(ExtensionObject::from_message(
+                    Range {
+                        low: 0.0,
+                        high: 100.0,
+                    },
+                )))
+                .insert(&mut *space);
+            }
         }
     }
     for (id, tag, bank) in writes {
