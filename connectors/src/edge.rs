@@ -1,9 +1,9 @@
 //! The demo's edge side in one call: plants started on loopback, one connector per plant,
 //! feeding the platform, with no configuration from the user.
 //!
-//! As in a real plant, the protocols are mixed: the machinery plant's CNCs report their
-//! measurements over OPC UA (subscriptions), everything else speaks Modbus TCP. Setpoints stay
-//! on Modbus, the connector's write path. Platform tag names do not depend on the protocol.
+//! As in a real plant, the protocols are mixed: the machinery plant's CNCs speak OPC UA
+//! (subscriptions, setpoints written to their nodes), everything else Modbus TCP. Platform tag
+//! names do not depend on the protocol.
 
 use std::path::PathBuf;
 
@@ -174,8 +174,8 @@ impl Edge {
     }
 }
 
-/// Moves the read-only tags of every Modbus device of `cfg` to one OPC UA server (one session
-/// per plant server), keeping their platform tag names; writable setpoints stay on Modbus.
+/// Moves every tag of every Modbus device of `cfg` to one OPC UA server (one session per plant
+/// server), keeping their platform tag names and writability.
 fn move_to_opcua(
     cfg: &mut crate::config::ConnectorConfig,
     server: &OpcUaServer,
@@ -187,15 +187,14 @@ fn move_to_opcua(
     s.trust_on_first_use = true;
     s.publishing_interval_ms = publishing_interval_ms.max(100);
     for d in &mut cfg.modbus.devices {
-        let (keep, moved): (Vec<_>, Vec<_>) = d.tags.drain(..).partition(|t| t.writable);
-        d.tags = keep;
-        for t in moved {
+        for t in d.tags.drain(..) {
             let mut o = OpcUaTag::new(
                 format!("{}.{}", d.name, t.name),
                 node_id_text(server.namespace, &d.name, &t.name),
             );
             o.platform_tag = Some(t.platform_tag(&d.name));
             o.unit = t.unit.clone();
+            o.writable = t.writable;
             s.tags.push(o);
         }
     }

@@ -9,6 +9,7 @@
 //! - [`quality`]: status codes to quality, variants to values, source timestamps kept.
 //! - [`connection`]: one task per server: subscribe, poll, mark bad, recover.
 //! - [`discover`]: browse a server and write a ready-to-edit connector config.
+//! - [`write`](mod@write): setpoint writes, converted to the node's own type.
 //! - [`driver`]: the [`crate::driver::Driver`] implementation tying the above together.
 
 pub mod config;
@@ -20,6 +21,7 @@ pub mod pki;
 pub mod quality;
 pub mod session;
 pub mod subscription;
+pub mod write;
 
 pub use config::{OpcUaConfig, ServerConfig, TagConfig};
 pub use driver::OpcUaDriver;

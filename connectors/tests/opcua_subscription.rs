@@ -139,6 +139,12 @@ async fn plant_over_opcua_with_user_identity_maps_every_type() {
     );
     polled.acquisition = Acquisition::Poll;
     cfg.tags.push(polled);
+    let mut setpoint = TagConfig::new(
+        "spindle_setpoint",
+        format!("ns={ns};s=cnc-1.spindle_setpoint"),
+    );
+    setpoint.writable = true;
+    cfg.tags.push(setpoint);
     cfg.poll_interval_ms = 100;
 
     // A wrong password is refused.

@@ -186,6 +186,14 @@ pub struct TagConfig {
     /// Engineering unit, for people (e.g. `°C`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// Whether the platform may write this tag (setpoint commands); the value is converted to
+    /// the node's own type.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub writable: bool,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -229,6 +237,7 @@ impl TagConfig {
             deadband_kind: DeadbandKind::None,
             deadband: 0.0,
             unit: None,
+            writable: false,
         }
     }
 

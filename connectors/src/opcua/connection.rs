@@ -22,10 +22,13 @@ use super::{
     quality::sample_of,
     session::{self, Connected, LinkEvent},
     subscription::{self, Notification, NOTIFICATION_CHANNEL},
+    write,
 };
 use crate::{
+    driver::WriteCommand,
     modbus::poller::Backoff,
     sample::{Quality, Sample, Value},
+    Error,
 };
 
 /// Counters of all OPC UA connections in this process (tests and benchmarks read them).
@@ -72,8 +75,14 @@ impl ServerTask {
         }
     }
 
-    /// Runs until `shutdown` turns true or the output closes.
-    pub async fn run(mut self, out: mpsc::Sender<Sample>, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown` turns true or the output closes, serving setpoint writes while
+    /// connected (refused at once while not: a late write is worse than a failed one).
+    pub async fn run(
+        mut self,
+        out: mpsc::Sender<Sample>,
+        mut commands: mpsc::Receiver<WriteCommand>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut backoff = Backoff::new(
             Duration::from_millis(self.cfg.backoff_initial_ms),
             Duration::from_millis(self.cfg.backoff_max_ms),
@@ -101,7 +110,7 @@ impl ServerTask {
                         }
                     }
                     self.stats.live_sessions.fetch_add(1, Ordering::Relaxed);
-                    let next = self.serve(conn, &out, &mut shutdown).await;
+                    let next = self.serve(conn, &out, &mut commands, &mut shutdown).await;
                     self.stats.live_sessions.fetch_sub(1, Ordering::Relaxed);
                     match next {
                         Ok(Next::Stop) | Err(()) => return,
@@ -120,9 +129,18 @@ impl ServerTask {
                     if self.all_bad(&out).await.is_err() {
                         return;
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = shutdown.changed() => return,
+                    let sleep = tokio::time::sleep(delay);
+                    tokio::pin!(sleep);
+                    loop {
+                        tokio::select! {
+                            _ = &mut sleep => break,
+                            Some(cmd) = commands.recv() => {
+                                let _ = cmd.reply.send(Err(Error::Write(format!(
+                                    "OPC UA server {:?} is not connected", self.cfg.name
+                                ))));
+                            }
+                            _ = shutdown.changed() => return,
+                        }
                     }
                 }
             }
@@ -133,6 +151,7 @@ impl ServerTask {
         &mut self,
         mut conn: Connected,
         out: &mpsc::Sender<Sample>,
+        commands: &mut mpsc::Receiver<WriteCommand>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Next, ()> {
         let (tx, mut rx) = mpsc::channel(NOTIFICATION_CHANNEL);
@@ -225,6 +244,20 @@ impl ServerTask {
                             }
                         }
                     }
+                }
+                Some(cmd) = commands.recv() => {
+                    let r = match self.cfg.tags.iter().find(|t| t.name == cmd.tag) {
+                        None => Err(Error::NotFound(format!("tag {:?} on server {:?}", cmd.tag, self.cfg.name))),
+                        Some(_) if !connected => Err(Error::Write(format!(
+                            "OPC UA server {:?} is not connected", self.cfg.name
+                        ))),
+                        Some(t) => write::write(&conn.session, t, &cmd.value).await,
+                    };
+                    match &r {
+                        Ok(()) => info!(server = %self.cfg.name, tag = %cmd.tag, value = %cmd.value, "Wrote a setpoint."),
+                        Err(e) => warn!(server = %self.cfg.name, tag = %cmd.tag, value = %cmd.value, error = %e, "Write failed."),
+                    }
+                    let _ = cmd.reply.send(r);
                 }
                 _ = watchdog.tick(), if connected && !subscribed.is_empty() => {
                     let silent = session::now_ms() - conn.last_publish_ms.load(Ordering::Relaxed);

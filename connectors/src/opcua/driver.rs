@@ -1,15 +1,16 @@
 //! The OPC UA [`Driver`]: one [`ServerTask`] per configured server.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
+use tokio::sync::mpsc;
 
 use super::{
     config::OpcUaConfig,
     connection::{OpcUaStats, ServerTask},
 };
 use crate::{
-    driver::{Driver, DriverContext},
+    driver::{Driver, DriverContext, WriteCommand},
     Error, Result,
 };
 
@@ -51,19 +52,34 @@ impl Driver for OpcUaDriver {
 
     async fn run(self: Box<Self>, mut ctx: DriverContext) -> Result<()> {
         let mut tasks = tokio::task::JoinSet::new();
+        // Writes are addressed as `server.tag`.
+        let mut routes: HashMap<String, mpsc::Sender<WriteCommand>> = HashMap::new();
         for s in self.config.servers.iter().cloned() {
+            let (tx, rx) = mpsc::channel(16);
+            routes.insert(s.name.clone(), tx);
             let task = ServerTask::new(s, self.stats.clone());
-            tasks.spawn(task.run(ctx.output.clone(), ctx.shutdown.clone()));
+            tasks.spawn(task.run(ctx.output.clone(), rx, ctx.shutdown.clone()));
         }
-        // Writes to OPC UA nodes are not supported yet: refuse them clearly.
         let mut commands_open = true;
         loop {
             tokio::select! {
                 cmd = ctx.commands.recv(), if commands_open => match cmd {
-                    Some(cmd) => {
-                        let _ = cmd.reply.send(Err(Error::Write(format!(
-                            "tag {:?}: writes to OPC UA servers are not supported", cmd.tag
-                        ))));
+                    Some(mut cmd) => {
+                        let route = cmd
+                            .tag
+                            .split_once('.')
+                            .and_then(|(server, tag)| Some((routes.get(server)?, tag.to_string())));
+                        match route {
+                            Some((tx, tag)) => {
+                                cmd.tag = tag;
+                                let _ = tx.send(cmd).await;
+                            }
+                            None => {
+                                let _ = cmd.reply.send(Err(Error::NotFound(format!(
+                                    "tag {:?} (OPC UA writes are addressed as server.tag)", cmd.tag
+                                ))));
+                            }
+                        }
                     }
                     None => commands_open = false,
                 },
