@@ -210,23 +210,36 @@ impl ServerTask {
             .max(1000) as i64;
         let mut watchdog = tokio::time::interval(Duration::from_millis(silence_ms as u64 / 3));
         let mut connected = true;
+        let mut batch = Vec::with_capacity(4096);
+        let mut notes_open = true;
+        let mut dropped_seen = self.stats.dropped.load(Ordering::Relaxed);
         loop {
             tokio::select! {
-                Some(n) = rx.recv() => match n {
-                    Notification::Data(i, dv) => {
-                        if i < self.platform_tags.len() {
-                            let s = sample_of(&self.platform_tags[i], &dv, Utc::now());
-                            self.emit(out, i, s).await?;
+                n = rx.recv_many(&mut batch, 4096), if notes_open => {
+                    if n == 0 {
+                        notes_open = false; // the subscription's callback is gone
+                        continue;
+                    }
+                    // Batches: one wake-up per burst of a publish, not one per value.
+                    let now = Utc::now();
+                    for note in batch.drain(..) {
+                        match note {
+                            Notification::Data(i, dv) => {
+                                if i < self.platform_tags.len() {
+                                    let s = sample_of(&self.platform_tags[i], &dv, now);
+                                    self.emit(out, i, s).await?;
+                                }
+                            }
+                            Notification::Status(status) if status.is_bad() => {
+                                warn!(server = %self.cfg.name, %status, "The server ended the subscription; rebuilding the session.");
+                                self.all_bad(out).await?;
+                                conn.close().await;
+                                return Ok(Next::Rebuild);
+                            }
+                            Notification::Status(_) => {}
                         }
                     }
-                    Notification::Status(status) if status.is_bad() => {
-                        warn!(server = %self.cfg.name, %status, "The server ended the subscription; rebuilding the session.");
-                        self.all_bad(out).await?;
-                        conn.close().await;
-                        return Ok(Next::Rebuild);
-                    }
-                    Notification::Status(_) => {}
-                },
+                }
                 _ = poll.tick(), if connected && !reads.is_empty() => {
                     let r = limits::read_chunked(&conn.session, &conn.limits, &reads).await;
                     let now = Utc::now();
@@ -260,6 +273,12 @@ impl ServerTask {
                     let _ = cmd.reply.send(r);
                 }
                 _ = watchdog.tick(), if connected && !subscribed.is_empty() => {
+                    let dropped = self.stats.dropped.load(Ordering::Relaxed);
+                    if dropped > dropped_seen {
+                        warn!(server = %self.cfg.name, dropped = dropped - dropped_seen,
+                              "Values arrived faster than they could be forwarded; some were dropped.");
+                        dropped_seen = dropped;
+                    }
                     let silent = session::now_ms() - conn.last_publish_ms.load(Ordering::Relaxed);
                     if silent > silence_ms {
                         warn!(server = %self.cfg.name, silent_ms = silent,
