@@ -203,3 +203,30 @@ async fn plant_over_opcua_with_user_identity_maps_every_type() {
     server.stop().await;
     plant.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_nodes_are_bad_and_do_not_affect_the_others() {
+    use millwright_connectors::opcua::{config::Acquisition, TagConfig};
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let server = scratch_server(dir.path(), 1, None).await;
+    let mut cfg = scratch_config(&server, dir.path(), 1);
+    let ns = server.namespace;
+    cfg.tags
+        .push(TagConfig::new("missing", format!("ns={ns};s=nope")));
+    let mut polled = TagConfig::new("missing_polled", format!("ns={ns};s=nope2"));
+    polled.acquisition = Acquisition::Poll;
+    cfg.tags.push(polled);
+    let mut d = common::run_drivers(&connector(vec![cfg]));
+    let tags = [
+        "sim.v0".to_string(),
+        "sim.missing".into(),
+        "sim.missing_polled".into(),
+    ];
+    let got = common::first_per_tag(&mut d.rx, &tags, Duration::from_secs(30), |_| true).await;
+    assert_eq!(got["sim.v0"].quality, Quality::Good);
+    assert_eq!(got["sim.missing"].quality, Quality::Bad);
+    assert_eq!(got["sim.missing_polled"].quality, Quality::Bad);
+    let _ = d.stop.send(true);
+    server.stop().await;
+}
