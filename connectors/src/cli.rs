@@ -142,6 +142,16 @@ pub struct DiscoverArgs {
     /// The connector's certificate store (created if missing).
     #[arg(long, default_value = "pki")]
     pub pki_dir: PathBuf,
+    /// Security policy: none or basic256_sha256.
+    #[arg(long, value_enum, default_value = "none")]
+    pub security_policy: crate::opcua::config::Policy,
+    /// Security mode: none, sign or sign_and_encrypt.
+    #[arg(long, value_enum, default_value = "none")]
+    pub security_mode: crate::opcua::config::Mode,
+    /// Trust the server's certificate on first use (else an unknown one is refused with the
+    /// file to move into the trusted folder).
+    #[arg(long)]
+    pub trust_on_first_use: bool,
     /// Deepest level browsed below the start node.
     #[arg(long, default_value_t = 10)]
     pub max_depth: usize,
@@ -224,6 +234,9 @@ pub async fn connector(args: ConnectorArgs) -> Result<()> {
                 url: a.url,
                 node: a.node,
                 pki_dir: a.pki_dir,
+                security_policy: a.security_policy,
+                security_mode: a.security_mode,
+                trust_on_first_use: a.trust_on_first_use,
                 max_depth: a.max_depth,
                 max_tags: a.max_tags,
             };
@@ -306,6 +319,10 @@ mod tests {
             "opc.tcp://plc-1:4840/",
             "--node",
             "ns=2;s=Line1",
+            "--security-policy",
+            "basic256_sha256",
+            "--security-mode",
+            "sign_and_encrypt",
         ]);
         let Command::Connector(ConnectorArgs {
             command: ConnectorCommand::Discover(d),
@@ -316,6 +333,13 @@ mod tests {
         assert_eq!(
             (d.url.as_str(), d.node.as_deref()),
             ("opc.tcp://plc-1:4840/", Some("ns=2;s=Line1"))
+        );
+        assert_eq!(
+            (d.security_policy, d.security_mode),
+            (
+                crate::opcua::config::Policy::Basic256Sha256,
+                crate::opcua::config::Mode::SignAndEncrypt
+            )
         );
         assert!(Cli::try_parse_from([
             "millwright",

@@ -18,6 +18,9 @@ fn options(url: &str, dir: &std::path::Path, node: Option<String>) -> DiscoverOp
         url: url.into(),
         node,
         pki_dir: dir.join("client"),
+        security_policy: Default::default(),
+        security_mode: Default::default(),
+        trust_on_first_use: false,
         max_depth: 10,
         max_tags: 10_000,
     }
@@ -84,7 +87,7 @@ async fn discover_output_parses_as_a_config_and_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn discover_chunks_browse_and_reads_to_the_server_limits() {
+async fn discover_chunks_browse_and_reads_to_the_server_limits_over_sign_and_encrypt() {
     common::init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let server = scratch_server(dir.path(), 700, Some(20)).await;

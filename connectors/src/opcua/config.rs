@@ -15,18 +15,19 @@ pub struct OpcUaConfig {
 }
 
 /// Security policy of the secure channel.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Policy {
     /// No signing, no encryption (trusted networks only).
     #[default]
     None,
     /// RSA 2048+ with SHA-256, the usual choice of current servers.
+    #[value(name = "basic256_sha256")]
     Basic256Sha256,
 }
 
 /// Message security mode of the secure channel.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Neither signed nor encrypted; only with policy `none`.
@@ -35,6 +36,7 @@ pub enum Mode {
     /// Messages signed.
     Sign,
     /// Messages signed and encrypted.
+    #[value(name = "sign_and_encrypt")]
     SignAndEncrypt,
 }
 

@@ -10,7 +10,7 @@ use opcua::types::{
 };
 
 use super::{
-    config::{OpcUaConfig, ServerConfig, TagConfig},
+    config::{Mode, OpcUaConfig, Policy, ServerConfig, TagConfig},
     limits::{self, OperationLimits},
     session,
 };
@@ -23,8 +23,14 @@ pub struct DiscoverOptions {
     pub url: String,
     /// Node to start from (text form); the Objects folder when `None`.
     pub node: Option<String>,
-    /// The connector's certificate store (discovery uses security None).
+    /// The connector's certificate store.
     pub pki_dir: PathBuf,
+    /// Security policy of the browsing session (and of the written config).
+    pub security_policy: Policy,
+    /// Security mode of the browsing session (and of the written config).
+    pub security_mode: Mode,
+    /// Trust the server's certificate on first use.
+    pub trust_on_first_use: bool,
     /// Deepest level browsed below the start node.
     pub max_depth: usize,
     /// Most variables listed.
