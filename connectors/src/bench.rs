@@ -1,7 +1,9 @@
 //! `millwright bench modbus`: one connector polling many simulated devices on loopback, against
 //! a bare tokio-modbus read loop over the same registers, in the same run (phases alternate).
 //! Both phases poll as fast as they can; CPU time is the whole process's (simulators included,
-//! the same for both phases).
+//! the same for both phases). [`opcua`] is `millwright bench opcua`.
+
+pub mod opcua;
 
 use std::{
     sync::{
@@ -146,6 +148,7 @@ pub async fn run(args: &BenchModbusArgs) -> Result<(Figures, Figures)> {
         name: "bench".into(),
         uplink: None,
         modbus: ModbusConfig::default(),
+        opcua: Default::default(),
     };
     for kind in PlantKind::ALL {
         for i in 0..args.plants_per_kind {

@@ -2,8 +2,10 @@
 //! command and calls the matching function:
 //!
 //! - `millwright simulate …` → [`SimulateArgs`], [`simulate`]
-//! - `millwright connector run|probe …` → [`ConnectorArgs`], [`connector`]
+//! - `millwright connector run|probe|discover …` → [`ConnectorArgs`], [`connector`]
 //! - `millwright bench modbus …` → [`crate::bench::BenchModbusArgs`], [`crate::bench::bench_modbus`]
+//! - `millwright bench opcua …` → [`crate::bench::opcua::BenchOpcUaArgs`],
+//!   [`crate::bench::opcua::bench_opcua`]
 
 use std::{net::IpAddr, path::PathBuf};
 
@@ -36,6 +38,13 @@ pub struct SimulateArgs {
     /// Simulated seconds per wall-clock second.
     #[arg(long, default_value_t = 60.0)]
     pub speed: f64,
+    /// Also serve each plant over OPC UA (any free port; the URL is printed), with its
+    /// certificate store under `<pki-dir>/<plant>`.
+    #[arg(long)]
+    pub opcua: bool,
+    /// Certificate stores of the OPC UA servers.
+    #[arg(long, default_value = "pki-simulator")]
+    pub pki_dir: PathBuf,
     /// Write a connector config for each plant into this folder (`<plant>.toml`).
     #[arg(long)]
     pub write_configs: Option<PathBuf>,
@@ -51,6 +60,7 @@ pub struct SimulateArgs {
 pub async fn simulate(args: SimulateArgs) -> Result<()> {
     let kinds = args.plant.map_or(PlantKind::ALL.to_vec(), |k| vec![k]);
     let mut plants = Vec::new();
+    let mut servers = Vec::new();
     let mut next_port = args.base_port;
     for kind in kinds {
         let n = kind.machines().iter().map(|m| m.2).max().unwrap_or(0) + 1;
@@ -65,6 +75,14 @@ pub async fn simulate(args: SimulateArgs) -> Result<()> {
         let plant = Plant::start_with(kind, args.seed, opts).await?;
         for d in &plant.devices {
             println!("{} {} at {} unit {}", kind.as_str(), d.name, d.addr, d.unit);
+        }
+        if args.opcua {
+            let mut o =
+                crate::simulator::opcua::OpcUaServerOptions::new(args.pki_dir.join(kind.as_str()));
+            o.bind = args.bind;
+            let server = plant.serve_opcua(o).await?;
+            println!("{} OPC UA at {}", kind.as_str(), server.url);
+            servers.push(server);
         }
         if let Some(dir) = &args.write_configs {
             std::fs::create_dir_all(dir)?;
@@ -85,6 +103,9 @@ pub async fn simulate(args: SimulateArgs) -> Result<()> {
         plants.push(plant);
     }
     let _ = tokio::signal::ctrl_c().await;
+    for s in servers {
+        s.stop().await;
+    }
     for p in plants {
         p.stop().await;
     }
@@ -106,6 +127,37 @@ pub enum ConnectorCommand {
     Run(RunArgs),
     /// Read once and print raw registers decoded in every type and word order.
     Probe(ProbeArgs),
+    /// Browse an OPC UA server and print a connector config for the variables found.
+    Discover(DiscoverArgs),
+}
+
+/// `millwright connector discover opc.tcp://HOST:PORT [--node NODE]`.
+#[derive(Debug, Clone, Args)]
+pub struct DiscoverArgs {
+    /// The server's URL, e.g. `opc.tcp://plc-1:4840/`.
+    pub url: String,
+    /// Node to browse from, e.g. `ns=2;s=Line1`; the Objects folder when left out.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// The connector's certificate store (created if missing).
+    #[arg(long, default_value = "pki")]
+    pub pki_dir: PathBuf,
+    /// Security policy: none or basic256_sha256.
+    #[arg(long, value_enum, default_value = "none")]
+    pub security_policy: crate::opcua::config::Policy,
+    /// Security mode: none, sign or sign_and_encrypt.
+    #[arg(long, value_enum, default_value = "none")]
+    pub security_mode: crate::opcua::config::Mode,
+    /// Trust the server's certificate on first use (else an unknown one is refused with the
+    /// file to move into the trusted folder).
+    #[arg(long)]
+    pub trust_on_first_use: bool,
+    /// Deepest level browsed below the start node.
+    #[arg(long, default_value_t = 10)]
+    pub max_depth: usize,
+    /// Most variables listed.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_tags: usize,
 }
 
 /// `millwright connector run`.
@@ -177,6 +229,21 @@ pub async fn connector(args: ConnectorArgs) -> Result<()> {
             print!("{}", probe::probe(&cfg, &target).await?);
             Ok(())
         }
+        ConnectorCommand::Discover(a) => {
+            let opts = crate::opcua::discover::DiscoverOptions {
+                url: a.url,
+                node: a.node,
+                pki_dir: a.pki_dir,
+                security_policy: a.security_policy,
+                security_mode: a.security_mode,
+                trust_on_first_use: a.trust_on_first_use,
+                max_depth: a.max_depth,
+                max_tags: a.max_tags,
+            };
+            let cfg = crate::opcua::discover::discover(&opts).await?;
+            print!("{}", crate::opcua::discover::render(&cfg));
+            Ok(())
+        }
     }
 }
 
@@ -244,6 +311,35 @@ mod tests {
         assert!(
             Cli::try_parse_from(["millwright", "connector", "probe", "--config", "f.toml"])
                 .is_err()
+        );
+        let cli = Cli::parse_from([
+            "millwright",
+            "connector",
+            "discover",
+            "opc.tcp://plc-1:4840/",
+            "--node",
+            "ns=2;s=Line1",
+            "--security-policy",
+            "basic256_sha256",
+            "--security-mode",
+            "sign_and_encrypt",
+        ]);
+        let Command::Connector(ConnectorArgs {
+            command: ConnectorCommand::Discover(d),
+        }) = cli.command
+        else {
+            panic!("discover")
+        };
+        assert_eq!(
+            (d.url.as_str(), d.node.as_deref()),
+            ("opc.tcp://plc-1:4840/", Some("ns=2;s=Line1"))
+        );
+        assert_eq!(
+            (d.security_policy, d.security_mode),
+            (
+                crate::opcua::config::Policy::Basic256Sha256,
+                crate::opcua::config::Mode::SignAndEncrypt
+            )
         );
         assert!(Cli::try_parse_from([
             "millwright",

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{modbus::ModbusConfig, Error, Result};
+use crate::{modbus::ModbusConfig, opcua::OpcUaConfig, Error, Result};
 
 /// A whole connector config file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -19,6 +19,9 @@ pub struct ConnectorConfig {
     /// The Modbus devices this connector polls.
     #[serde(default)]
     pub modbus: ModbusConfig,
+    /// The OPC UA servers this connector reads.
+    #[serde(default, skip_serializing_if = "OpcUaConfig::is_empty")]
+    pub opcua: OpcUaConfig,
 }
 
 /// The `[uplink]` section: the platform's ingest API and the store-and-forward queue.
@@ -132,6 +135,21 @@ impl ConnectorConfig {
                 )));
             }
             d.validate().map_err(err)?;
+        }
+        for s in &self.opcua.servers {
+            let line = find_line(text, &format!("name = {:?}", s.name));
+            let err = |message: String| Error::Config {
+                path: path.into(),
+                line,
+                message,
+            };
+            if !names.insert(&s.name) {
+                return Err(err(format!(
+                    "field `opcua.server.name`: {:?} is already the name of a device or server",
+                    s.name
+                )));
+            }
+            s.validate().map_err(err)?;
         }
         if let Some(u) = &self.uplink {
             let line = find_line(text, "[uplink]");

@@ -1,14 +1,25 @@
 //! The demo's edge side in one call: plants started on loopback, one connector per plant,
 //! feeding the platform, with no configuration from the user.
+//!
+//! As in a real plant, the protocols are mixed: the machinery plant's CNCs speak OPC UA
+//! (subscriptions, setpoints written to their nodes), everything else Modbus TCP. Platform tag
+//! names do not depend on the protocol.
 
 use std::path::PathBuf;
 
 use crate::{
     config::UplinkConfig,
+    opcua::{OpcUaConfig, ServerConfig, TagConfig as OpcUaTag},
     runtime::Connector,
-    simulator::{Plant, PlantHandle, PlantKind},
+    simulator::{
+        opcua::{node_id_text, OpcUaServer, OpcUaServerOptions},
+        Plant, PlantHandle, PlantKind,
+    },
     Result,
 };
+
+/// Plants whose machines report over OPC UA in the demo.
+pub const OPCUA_PLANTS: [PlantKind; 1] = [PlantKind::Machinery];
 
 /// One plant of the demo.
 #[derive(Debug, Clone)]
@@ -60,6 +71,8 @@ pub struct Edge {
     pub plants: Vec<PlantHandle>,
     /// One connector per plant, same order.
     pub connectors: Vec<Connector>,
+    /// The OPC UA servers of the plants in [`OPCUA_PLANTS`].
+    pub opcua_servers: Vec<OpcUaServer>,
 }
 
 /// The tags a plant's generated connector config feeds.
@@ -96,6 +109,7 @@ impl Edge {
     /// Starts one connector per plant.
     pub async fn connect(plants: Vec<PlantHandle>, opts: &EdgeOptions) -> Result<Edge> {
         let mut connectors = Vec::new();
+        let mut opcua_servers = Vec::new();
         for (plant, spec) in plants.iter().zip(&opts.plants) {
             let mut cfg = plant.connector_config(Some(UplinkConfig {
                 platform_url: opts.platform_url.clone(),
@@ -110,9 +124,28 @@ impl Edge {
             for d in &mut cfg.modbus.devices {
                 d.poll_interval_ms = opts.poll_interval_ms;
             }
+            if OPCUA_PLANTS.contains(&spec.kind) {
+                let pki = opts.data_dir.join("opcua");
+                let server = plant
+                    .serve_opcua(OpcUaServerOptions::new(
+                        pki.join(format!("{}-server", spec.kind.as_str())),
+                    ))
+                    .await?;
+                move_to_opcua(
+                    &mut cfg,
+                    &server,
+                    pki.join("connector"),
+                    opts.poll_interval_ms,
+                );
+                opcua_servers.push(server);
+            }
             connectors.push(Connector::start(cfg).await?);
         }
-        Ok(Edge { plants, connectors })
+        Ok(Edge {
+            plants,
+            connectors,
+            opcua_servers,
+        })
     }
 
     /// Starts plants and connectors in one go.
@@ -131,9 +164,40 @@ impl Edge {
         for c in self.connectors {
             c.stop().await?;
         }
+        for s in self.opcua_servers {
+            s.stop().await;
+        }
         for p in self.plants {
             p.stop().await;
         }
         Ok(())
     }
+}
+
+/// Moves every tag of every Modbus device of `cfg` to one OPC UA server (one session per plant
+/// server), keeping their platform tag names and writability.
+fn move_to_opcua(
+    cfg: &mut crate::config::ConnectorConfig,
+    server: &OpcUaServer,
+    pki_dir: PathBuf,
+    publishing_interval_ms: u64,
+) {
+    let mut s = ServerConfig::new(cfg.name.clone(), server.url.clone(), pki_dir);
+    // The demo's own simulator on loopback: trust its certificate on first use.
+    s.trust_on_first_use = true;
+    s.publishing_interval_ms = publishing_interval_ms.max(100);
+    for d in &mut cfg.modbus.devices {
+        for t in d.tags.drain(..) {
+            let mut o = OpcUaTag::new(
+                format!("{}.{}", d.name, t.name),
+                node_id_text(server.namespace, &d.name, &t.name),
+            );
+            o.platform_tag = Some(t.platform_tag(&d.name));
+            o.unit = t.unit.clone();
+            o.writable = t.writable;
+            s.tags.push(o);
+        }
+    }
+    cfg.modbus.devices.retain(|d| !d.tags.is_empty());
+    cfg.opcua = OpcUaConfig { servers: vec![s] };
 }

@@ -52,6 +52,36 @@ pub enum Error {
     /// The platform refused the uplink's requests for good (bad token, malformed body).
     #[error("platform refused the batch: {0}")]
     Rejected(String),
+    /// An OPC UA server presented a certificate this connector does not trust yet.
+    #[error("server certificate {thumbprint} is not trusted: it was saved as {rejected_path}; if you trust this server, copy that file from {rejected_dir} into {path_to_trust_folder} (or set `trust_on_first_use = true`)", rejected_path = rejected_path.display(), rejected_dir = rejected_path.parent().map(|p| p.display().to_string()).unwrap_or_default(), path_to_trust_folder = path_to_trust_folder.display())]
+    UntrustedServerCertificate {
+        /// SHA-1 thumbprint of the certificate, in hex.
+        thumbprint: String,
+        /// The connector's trusted folder, where the file must go.
+        path_to_trust_folder: PathBuf,
+        /// Where the refused certificate was saved.
+        rejected_path: PathBuf,
+    },
+    /// The OPC UA server refused this connector's application certificate.
+    #[error("the server at {endpoint} refused this connector's certificate {own_cert} (thumbprint {thumbprint}, status {status}); the server keeps refused certificates in its rejected folder (for async-opcua and most servers `<pki>/rejected/`): move the file into the server's trusted folder (`<pki>/trusted/`)", own_cert = own_cert.display())]
+    ServerRejectedCertificate {
+        /// The endpoint URL.
+        endpoint: String,
+        /// The connector's own certificate file.
+        own_cert: PathBuf,
+        /// Its SHA-1 thumbprint, in hex.
+        thumbprint: String,
+        /// The status code the server answered.
+        status: String,
+    },
+    /// An OPC UA service failed with a status code (connecting, discovery, a request).
+    #[error("OPC UA {context}: {status}")]
+    OpcUa {
+        /// What was being done, e.g. `discovery of opc.tcp://host:4840/`.
+        context: String,
+        /// The status code and its message.
+        status: String,
+    },
     /// Any other I/O error (binding a port, opening a serial line).
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -60,7 +90,10 @@ pub enum Error {
 impl Error {
     /// True for a failure that should drop the connection and reconnect.
     pub fn is_transport(&self) -> bool {
-        matches!(self, Error::Transport(_) | Error::Timeout(_) | Error::Io(_))
+        matches!(
+            self,
+            Error::Transport(_) | Error::Timeout(_) | Error::Io(_) | Error::OpcUa { .. }
+        )
     }
 }
 

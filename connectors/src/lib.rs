@@ -12,7 +12,9 @@
 //! - [`driver`]: the [`driver::Driver`] trait every protocol implements, and its context.
 //! - [`config`]: the connector config file (TOML), loaded with file, line and field in errors.
 //! - [`modbus`]: the Modbus driver: config, codec (types and word orders), coalescing, links.
-//! - [`simulator`]: plant simulators serving real Modbus TCP, with their ground-truth physics.
+//! - [`opcua`]: the OPC UA driver: subscriptions, polling, security, recovery, discovery.
+//! - [`simulator`]: plant simulators serving real Modbus TCP and OPC UA, with their ground-truth
+//!   physics.
 //! - [`uplink`]: batches to the ingest API with a bounded on-disk store-and-forward queue,
 //!   and the poller of the platform's setpoint commands.
 //! - [`runtime`]: a running connector: drivers plus uplink, started from a config.
@@ -58,6 +60,7 @@ pub mod driver;
 pub mod edge;
 pub mod error;
 pub mod modbus;
+pub mod opcua;
 pub mod probe;
 pub mod runtime;
 pub mod sample;

@@ -12,6 +12,7 @@ use crate::{
     config::ConnectorConfig,
     driver::{Driver, DriverContext, WriteCommand},
     modbus::ModbusDriver,
+    opcua::OpcUaDriver,
     sample::{Sample, Value},
     uplink::{commands::CommandPoller, Uplink, UplinkStats},
     Error, Result,
@@ -51,9 +52,11 @@ impl Connector {
         let (uplink_stop, uplink_stop_rx) = watch::channel(false);
         let up = tokio::spawn(uplink.run(rx, uplink_stop_rx));
         let (commands, drivers) = Self::spawn_drivers(&config, tx, shutdown_rx.clone());
-        let poller = CommandPoller::new(&uplink_cfg, &config.modbus, commands.clone())?;
+        let poller = CommandPoller::new(&uplink_cfg, &config.modbus, commands.clone())?
+            .with_opcua(&config.opcua);
         let command_poller = tokio::spawn(poller.run(shutdown_rx));
-        info!(connector = %config.name, devices = config.modbus.devices.len(), "Connector started.");
+        info!(connector = %config.name, devices = config.modbus.devices.len(),
+              opcua_servers = config.opcua.servers.len(), "Connector started.");
         Ok(Connector {
             stats,
             commands,
@@ -86,12 +89,40 @@ impl Connector {
     ) -> (mpsc::Sender<WriteCommand>, JoinSet<Result<()>>) {
         let (commands, commands_rx) = mpsc::channel(64);
         let mut drivers = JoinSet::new();
+        let (modbus_tx, modbus_rx) = mpsc::channel(64);
         let driver: Box<dyn Driver> = Box::new(ModbusDriver::new(config.modbus.clone()));
         drivers.spawn(driver.run(DriverContext {
-            output,
-            commands: commands_rx,
-            shutdown,
+            output: output.clone(),
+            commands: modbus_rx,
+            shutdown: shutdown.clone(),
         }));
+        let mut opcua_tx = None;
+        if !config.opcua.is_empty() {
+            let (tx, rx) = mpsc::channel(64);
+            opcua_tx = Some(tx);
+            let driver: Box<dyn Driver> = Box::new(OpcUaDriver::new(config.opcua.clone()));
+            drivers.spawn(driver.run(DriverContext {
+                output,
+                commands: rx,
+                shutdown: shutdown.clone(),
+            }));
+        }
+        // Writes go to the driver owning the name before the first dot (device and server
+        // names are unique across the file); anything else to Modbus, which also takes bare
+        // tag names.
+        let servers: std::collections::HashSet<String> = config
+            .opcua
+            .servers
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        drivers.spawn(route_commands(
+            commands_rx,
+            modbus_tx,
+            opcua_tx,
+            servers,
+            shutdown,
+        ));
         (commands, drivers)
     }
 
@@ -133,6 +164,31 @@ impl Drop for Connector {
         }
         if let Some(poller) = &self.command_poller {
             poller.abort();
+        }
+    }
+}
+
+async fn route_commands(
+    mut commands: mpsc::Receiver<WriteCommand>,
+    modbus: mpsc::Sender<WriteCommand>,
+    opcua: Option<mpsc::Sender<WriteCommand>>,
+    servers: std::collections::HashSet<String>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    loop {
+        tokio::select! {
+            cmd = commands.recv() => {
+                let Some(cmd) = cmd else { return Ok(()) };
+                let to_opcua = cmd
+                    .tag
+                    .split_once('.')
+                    .is_some_and(|(owner, _)| servers.contains(owner));
+                match (&opcua, to_opcua) {
+                    (Some(tx), true) => { let _ = tx.send(cmd).await; }
+                    _ => { let _ = modbus.send(cmd).await; }
+                }
+            }
+            r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { return Ok(()) },
         }
     }
 }

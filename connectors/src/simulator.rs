@@ -38,6 +38,7 @@
 pub mod bank;
 pub mod layout;
 pub mod machine;
+pub mod opcua;
 
 use std::{
     collections::HashMap,
@@ -370,6 +371,7 @@ impl PlantHandle {
             name: format!("{}-plant", self.kind.as_str()),
             uplink,
             modbus: self.modbus_config(1000),
+            opcua: Default::default(),
         }
     }
 

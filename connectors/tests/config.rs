@@ -79,3 +79,41 @@ fn a_semantic_error_names_the_device_line_and_field() {
     assert!(msg.contains("line 4"), "{msg}");
     assert!(msg.contains("`address`"), "{msg}");
 }
+
+const OPCUA_EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/opcua.toml");
+
+#[test]
+fn the_opcua_example_config_parses_back_and_hides_the_password() {
+    use millwright_connectors::opcua::config::{Acquisition, DeadbandKind, Identity, Mode, Policy};
+    let cfg = ConnectorConfig::load(OPCUA_EXAMPLE).unwrap();
+    let s = &cfg.opcua.servers[0];
+    assert_eq!(
+        (s.security_policy, s.security_mode),
+        (Policy::Basic256Sha256, Mode::SignAndEncrypt)
+    );
+    assert!(matches!(s.identity, Identity::UserName { .. }));
+    assert_eq!(s.tags[0].deadband_kind, DeadbandKind::Absolute);
+    assert_eq!(s.tags[2].acquisition, Acquisition::Poll);
+    let again = ConnectorConfig::parse(&cfg.to_toml(), "roundtrip.toml").unwrap();
+    assert_eq!(again, cfg);
+    assert!(
+        !format!("{cfg:?}").contains("example-password"),
+        "the password never prints"
+    );
+}
+
+#[test]
+fn an_opcua_security_mismatch_names_the_server_and_field() {
+    let text = std::fs::read_to_string(OPCUA_EXAMPLE).unwrap().replace(
+        "security_mode = \"sign_and_encrypt\"",
+        "security_mode = \"none\"",
+    );
+    let msg = error_of(&text);
+    assert!(msg.contains("\"cnc-1\""), "{msg}");
+    assert!(msg.contains("`security_mode`"), "{msg}");
+    let text = std::fs::read_to_string(OPCUA_EXAMPLE)
+        .unwrap()
+        .replace("ns=3;i=1001", "not a node");
+    let msg = error_of(&text);
+    assert!(msg.contains("`node_id`"), "{msg}");
+}

@@ -229,6 +229,8 @@ async fn the_demo_edge_feeds_every_tag_of_three_plants() {
         poll_interval_ms: 200,
     };
     let edge = Edge::start(&opts).await.unwrap();
+    // The machinery plant's CNCs report over OPC UA, the rest over Modbus: same tag names.
+    assert_eq!(edge.opcua_servers.len(), 1);
     let expected: HashSet<String> = edge.tags().into_iter().map(|t| t.platform_tag).collect();
     assert!(expected.len() > 150, "{}", expected.len());
     wait_for("every tag at the platform", Duration::from_secs(20), || {

@@ -184,7 +184,9 @@ impl Default for LogSettings {
     fn default() -> Self {
         Self {
             format: LogFormat::Text,
-            filter: "info".into(),
+            // async-opcua logs every reconnect attempt; the connector logs once per outage.
+            filter: "info,opcua_client=error,opcua_core=error,opcua_server=warn,opcua_crypto=warn"
+                .into(),
         }
     }
 }

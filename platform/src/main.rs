@@ -108,6 +108,8 @@ enum BenchCommand {
     },
     /// One connector polling many simulated devices vs a bare tokio-modbus read loop.
     Modbus(millwright_connectors::bench::BenchModbusArgs),
+    /// OPC UA subscription values per second through the connector vs a bare async-opcua client.
+    Opcua(millwright_connectors::bench::opcua::BenchOpcUaArgs),
     /// One-minute buckets over a day: rollups vs raw samples.
     Query {
         /// Number of tags.
@@ -154,6 +156,9 @@ async fn main() -> anyhow::Result<()> {
             BenchCommand::Modbus(args) => millwright_connectors::bench::bench_modbus(args)
                 .await
                 .context("modbus benchmark"),
+            BenchCommand::Opcua(args) => millwright_connectors::bench::opcua::bench_opcua(args)
+                .await
+                .context("opcua benchmark"),
         },
         Command::Simulate(args) => millwright_connectors::cli::simulate(args)
             .await

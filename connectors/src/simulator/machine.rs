@@ -205,6 +205,22 @@ impl Machine {
         &self.layout
     }
 
+    /// Resets an active fault, as an operator acknowledging it and restarting the machine would
+    /// (the OPC UA `ResetFault` method): the failed mode is renewed and the machine runs again.
+    /// Returns false when the machine was not in fault.
+    pub fn reset_fault(&mut self) -> bool {
+        if self.state != State::Fault {
+            return false;
+        }
+        let modes = self.kind.modes();
+        if let Some(i) = modes.iter().position(|m| m.code == self.alarm) {
+            self.levels[i] = 0.0;
+        }
+        self.alarm = 0;
+        self.state = State::Running;
+        true
+    }
+
     /// Ground truth now.
     pub fn truth(&self) -> Truth {
         Truth {

@@ -89,6 +89,17 @@ impl CommandPoller {
         })
     }
 
+    /// Adds the tags of the OPC UA servers (written as `server.tag`).
+    pub fn with_opcua(mut self, opcua: &crate::opcua::OpcUaConfig) -> Self {
+        for s in &opcua.servers {
+            for t in &s.tags {
+                self.routes
+                    .insert(t.platform_tag(&s.name), format!("{}.{}", s.name, t.name));
+            }
+        }
+        self
+    }
+
     /// Polls until `shutdown` turns true.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.every);

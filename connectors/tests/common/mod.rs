@@ -66,6 +66,7 @@ pub fn config(devices: Vec<DeviceConfig>) -> ConnectorConfig {
         name: "test".into(),
         uplink: None,
         modbus: ModbusConfig { devices },
+        opcua: Default::default(),
     }
 }
 
@@ -102,3 +103,4 @@ pub async fn first_per_tag(
     .await;
     got
 }
+pub mod opcua;
