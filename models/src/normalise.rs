@@ -85,6 +85,20 @@ impl Normaliser {
         Ok(Normaliser { mean, std })
     }
 
+    /// A normaliser from statistics computed earlier by [`Normaliser::fit`] (e.g. stored with
+    /// a model): `mean` and `std` have one row per condition and one column per channel.
+    pub fn from_parts(mean: Array2<f64>, std: Array2<f64>) -> Result<Self> {
+        if mean.dim() != std.dim() || mean.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "mean {:?} and std {:?} must have the same non-empty shape",
+                mean.dim(),
+                std.dim()
+            )));
+        }
+        let std = std.mapv(|s| if s > 1e-12 { s } else { 1.0 });
+        Ok(Normaliser { mean, std })
+    }
+
     /// Normalises `x` with the training statistics of each row's condition.
     pub fn transform(&self, x: ArrayView2<'_, f64>, conditions: &[usize]) -> Result<Array2<f64>> {
         check_conditions(x, conditions, self.mean.nrows())?;

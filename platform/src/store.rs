@@ -13,13 +13,19 @@
 //! - [`query`]: raw, bucketed and latest-value reads.
 //! - [`entities`]: sites, lines, machines and tags.
 //! - [`commands`]: setpoint commands on their way to connectors.
+//! - [`events`], [`models`], [`alarms`]: the predictive-maintenance lifecycle (labels, model
+//!   versions and training jobs, alarms); [`history`]: the history models train and score on.
 //! - [`admin`]: tenants and API keys (owner role only).
 
 pub mod admin;
+pub mod alarms;
 pub mod commands;
 pub mod entities;
+pub mod events;
+pub mod history;
 pub mod ingest;
 pub mod layout;
+pub mod models;
 pub mod query;
 mod session;
 
