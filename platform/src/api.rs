@@ -7,13 +7,18 @@
 //! - [`extract`]: JSON, query and API-key extractors that name offending fields.
 //! - [`ingest`], [`samples`], [`plant`]: the tenant resources.
 //! - [`commands`]: setpoint commands for connectors to write.
+//! - [`events`], [`models`], [`alarms`]: the predictive-maintenance lifecycle (labels,
+//!   training and versions, alarms), grouped in one router so plan gating has one place.
 //! - [`health`], [`metrics`]: operator endpoints.
 
+pub mod alarms;
 pub mod commands;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod ingest;
 pub mod metrics;
+pub mod models;
 pub mod plant;
 pub mod problem;
 pub mod samples;
@@ -57,6 +62,7 @@ pub struct AppState {
         (name = "samples", description = "Reading samples"),
         (name = "sites"), (name = "lines"), (name = "machines"), (name = "tags"),
         (name = "commands", description = "Setpoints for connectors to write"),
+        (name = "maintenance", description = "Predictive maintenance: machine events, training, model versions, alarms"),
         (name = "health", description = "Probes for operators"),
     )
 )]
@@ -93,6 +99,21 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(commands::pending))
         .routes(routes!(commands::report))
         .routes(routes!(commands::get))
+        .merge(models_routes())
+}
+
+/// The predictive-maintenance lifecycle (machine events, training jobs, model versions,
+/// alarms): one group, so a plan gate can wrap all of it at one point.
+fn models_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(events::record, events::list))
+        .routes(routes!(models::start_training))
+        .routes(routes!(models::training_job))
+        .routes(routes!(models::versions))
+        .routes(routes!(models::version))
+        .routes(routes!(models::promote))
+        .routes(routes!(alarms::list))
+        .routes(routes!(alarms::acknowledge))
 }
 
 /// The OpenAPI document of the whole API.

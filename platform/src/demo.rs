@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::Server;
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::maintenance::{Scorer, SCORING_INTERVAL_SECS};
 use crate::pg_cluster::{Durability, LocalDatabase};
 use crate::store::entities::{EntityFields, Kind, ValueType};
 use crate::store::{Store, TenantId};
@@ -88,6 +89,11 @@ impl Demo {
         })];
         tasks.push(tokio::spawn(store.clone().run_maintenance(
             settings.store.maintenance_interval_secs,
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(Scorer::new().run(
+            store.clone(),
+            SCORING_INTERVAL_SECS,
             stop.clone(),
         )));
 

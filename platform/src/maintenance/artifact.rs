@@ -127,7 +127,8 @@ impl Fitted {
             ModelKind::Failure => {
                 let mut m = FailureClassifier::new(FailureParams {
                     trees: header.trees,
-                    min_leaf: 2,
+                    min_leaf: 5,
+                    feature_proportion: 0.5,
                     calibration_folds: 3,
                     seed: header.seed,
                     ..FailureParams::default()

@@ -226,7 +226,9 @@ impl Rows {
             .expect("rows have n_features columns")
     }
 
-    /// Appends the labelled rows of one machine, observed until `observed_until`.
+    /// Appends the labelled rows of one machine, observed until `observed_until`. Only rows
+    /// with a full window since the last repair or maintenance are kept (the scorer waits
+    /// for one too).
     pub fn add_machine(
         &mut self,
         machine_id: i64,
@@ -241,7 +243,7 @@ impl Rows {
         let contexts = step_contexts(&grid.times, events);
         let hours = |d: Duration| d.num_milliseconds() as f64 / 3_600_000.0;
         for (i, ctx) in contexts.iter().enumerate() {
-            if ctx.down || !grid.observed[i] || i < ctx.segment_start + spec.window.min(4) {
+            if ctx.down || !grid.observed[i] || i + 1 < ctx.segment_start + spec.window {
                 continue;
             }
             let left = hours(observed_until - grid.times[i]);

@@ -176,7 +176,12 @@ async fn score(
         return Ok(None);
     };
     let events = session
-        .machine_events(machine.id, newest - Duration::days(366), newest + Duration::milliseconds(1), 100_000)
+        .machine_events(
+            machine.id,
+            Some(newest - Duration::days(366)),
+            Some(newest + Duration::milliseconds(1)),
+            100_000,
+        )
         .await?
         .unwrap_or_default();
     let now = spec.floor(newest);
@@ -198,8 +203,9 @@ async fn score(
     let values: Array2<f64> = if segment_start + span >= tail_from {
         let series = session.stepped_series(&ids, segment_start, end, spec.step_secs).await?;
         match Grid::build(&series, segment_start, end, &spec) {
-            Some(g) => g.values,
-            None => return Ok(None),
+            // Not yet a full window since the repair: training never saw such rows either.
+            Some(g) if g.values.nrows() >= h.window => g.values,
+            _ => return Ok(None),
         }
     } else {
         let head = session

@@ -285,7 +285,7 @@ async fn run(store: &Store, tenant: TenantId, job: i64, p: &TrainingParams) -> R
         };
         let series = session.stepped_series(&ids, p.from, p.to, p.step_secs).await?;
         let events = session
-            .machine_events(m.id, p.from - Duration::days(366), p.to, 100_000)
+            .machine_events(m.id, Some(p.from - Duration::days(366)), Some(p.to), 100_000)
             .await?
             .unwrap_or_default();
         if let Some(grid) = Grid::build(&series, p.from, p.to, &spec) {

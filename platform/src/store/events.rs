@@ -110,13 +110,13 @@ impl TenantSession {
         Ok(row.as_ref().map(MachineEvent::from_row))
     }
 
-    /// Events of a machine in `[from, to)`, oldest first, at most `limit`; `None` if the
-    /// machine does not exist for this tenant.
+    /// Events of a machine in `[from, to)` (open ends when absent), oldest first, at most
+    /// `limit`; `None` if the machine does not exist for this tenant.
     pub async fn machine_events(
         &mut self,
         machine_id: i64,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
         limit: i64,
     ) -> Result<Option<Vec<MachineEvent>>> {
         let tx = self.begin().await?;
@@ -128,7 +128,8 @@ impl TenantSession {
             return Ok(None);
         }
         let sql = format!(
-            "SELECT {COLUMNS} FROM machine_events WHERE machine_id = $1 AND at >= $2 AND at < $3 \
+            "SELECT {COLUMNS} FROM machine_events WHERE machine_id = $1 \
+               AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3) \
              ORDER BY at, id LIMIT $4"
         );
         let rows = tx

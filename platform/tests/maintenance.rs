@@ -1,0 +1,461 @@
+//! The predictive-maintenance lifecycle over real HTTP against the real server and database:
+//! machine events, training jobs, model versions, promotion, online scoring and alarms, with
+//! tenant isolation of every new table.
+//!
+//! History is a documented synthetic degradation shaped like the injection-moulding simulator
+//! (`connectors::simulator` docs): a wear level `L` grows linearly from 0 after a repair to 1
+//! at the failure, and shows in the process values as
+//! `barrel_temp_3 = 226 − 30·L²`, `mould_temp = 45 + 15·L²`,
+//! `injection_pressure = 1150 − 300·L³`, `barrel_temp_1 = 230` (uninformative), each with
+//! uniform noise; one sample per tag every 15 minutes, none while the machine is down (one
+//! hour from failure to repair). Healthy machines keep `L = 0`.
+
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use millwright_platform::maintenance::Scorer;
+use millwright_platform::store::entities::{EntityFields, Kind};
+use millwright_platform::store::ingest::{Quality, SampleRow};
+use millwright_platform::store::{Store, TenantId};
+use millwright_platform::test_util::TestApp;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const CLASS: &str = "injection_moulding";
+const CHANNELS: [&str; 4] = [
+    "barrel_temp_1",
+    "barrel_temp_3",
+    "mould_temp",
+    "injection_pressure",
+];
+const STEP_MIN: i64 = 15;
+
+/// A tenant with one line; machines are added with [`Plant::machine`].
+struct Plant {
+    tenant: TenantId,
+    key: String,
+    line: i64,
+}
+
+/// A synthetic machine: its id, its tags (in [`CHANNELS`] order) and its noise.
+struct SimMachine {
+    id: i64,
+    tags: Vec<i64>,
+    rng: StdRng,
+}
+
+async fn plant(store: &Store, name: &str) -> Plant {
+    let tenant = store.create_tenant(name).await.unwrap();
+    let key = store.issue_api_key(tenant, "test").await.unwrap();
+    let mut s = store.tenant(tenant).await.unwrap();
+    let named = |n: &str| EntityFields {
+        name: Some(n.to_string()),
+        ..Default::default()
+    };
+    let site = s.create(Kind::Site, &named("site")).await.unwrap().id();
+    let line = s
+        .create(
+            Kind::Line,
+            &EntityFields {
+                parent_id: Some(site),
+                ..named("moulding")
+            },
+        )
+        .await
+        .unwrap()
+        .id();
+    Plant { tenant, key, line }
+}
+
+impl Plant {
+    async fn machine(&self, store: &Store, name: &str, seed: u64) -> SimMachine {
+        let mut s = store.tenant(self.tenant).await.unwrap();
+        let id = s
+            .create(
+                Kind::Machine,
+                &EntityFields {
+                    parent_id: Some(self.line),
+                    name: Some(name.to_string()),
+                    kind: Some(CLASS.to_string()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .id();
+        let mut tags = Vec::new();
+        for c in CHANNELS {
+            let fields = EntityFields {
+                parent_id: Some(id),
+                name: Some(format!("{name}.{c}")),
+                ..Default::default()
+            };
+            tags.push(s.create(Kind::Tag, &fields).await.unwrap().id());
+        }
+        SimMachine {
+            id,
+            tags,
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+}
+
+impl SimMachine {
+    /// Samples every step in `[from, to)` at wear `level(t)`.
+    fn samples(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        level: impl Fn(DateTime<Utc>) -> f64,
+    ) -> Vec<SampleRow> {
+        let mut out = Vec::new();
+        let mut t = from;
+        while t < to {
+            let l = level(t);
+            let mut noise = |a: f64| self.rng.gen_range(-a..a);
+            let values = [
+                230.0 + noise(1.0),
+                226.0 - 30.0 * l * l + noise(1.2),
+                45.0 + 15.0 * l * l + noise(0.6),
+                1150.0 - 300.0 * l.powi(3) + noise(12.0),
+            ];
+            for (tag, v) in self.tags.iter().zip(values) {
+                out.push(SampleRow {
+                    tag_id: *tag,
+                    time: t,
+                    value: Some(v),
+                    quality: Quality::Good,
+                });
+            }
+            t += Duration::minutes(STEP_MIN);
+        }
+        out
+    }
+}
+
+async fn ingest(store: &Store, tenant: TenantId, rows: &[SampleRow]) {
+    let mut s = store.tenant(tenant).await.unwrap();
+    for chunk in rows.chunks(5000) {
+        s.ingest(chunk).await.unwrap();
+    }
+}
+
+async fn event(app: &TestApp, key: &str, machine: i64, kind: &str, at: DateTime<Utc>) {
+    let path = format!("/api/v1/machines/{machine}/events");
+    let body = json!({"kind": kind, "at": at.to_rfc3339(), "code": "101"});
+    let (s, v, _) = app.call(Method::POST, &path, Some(key), Some(body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+}
+
+/// Runs a degrading machine through cycles of `lives` hours from `start` to `end`: samples,
+/// failure events and repair events one hour later.
+async fn run_to_failures(
+    app: &TestApp,
+    p: &Plant,
+    m: &mut SimMachine,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    lives: &[i64],
+) {
+    event(app, &p.key, m.id, "maintenance", start).await;
+    let mut t = start;
+    let mut rows = Vec::new();
+    for life in lives.iter().cycle() {
+        if t >= end {
+            break;
+        }
+        let fail = t + Duration::hours(*life);
+        let begin = t;
+        let life_h = *life as f64;
+        rows.extend(m.samples(begin, fail.min(end), |x| {
+            ((x - begin).num_minutes() as f64 / 60.0 / life_h).min(1.0)
+        }));
+        if fail < end {
+            event(app, &p.key, m.id, "failure", fail).await;
+            event(app, &p.key, m.id, "repair", fail + Duration::hours(1)).await;
+        }
+        t = fail + Duration::hours(1);
+    }
+    ingest(&app.store, p.tenant, &rows).await;
+}
+
+fn assert_problem(got: &(StatusCode, Value, String), status: StatusCode, field: &str) {
+    assert_eq!(got.0, status, "{:?}", got.1);
+    assert_eq!(got.2, "application/problem+json", "{:?}", got.1);
+    assert_eq!(got.1["field"].as_str(), Some(field), "{}", got.1);
+}
+
+async fn wait_for_job(app: &TestApp, key: &str, id: i64) -> Value {
+    let path = format!("/api/v1/models/training-jobs/{id}");
+    let deadline = Instant::now() + StdDuration::from_secs(120);
+    let mut last_progress = 0.0;
+    loop {
+        let (s, job, _) = app.call(Method::GET, &path, Some(key), None).await;
+        assert_eq!(s, StatusCode::OK, "{job}");
+        let progress = job["progress"].as_f64().unwrap();
+        assert!(progress >= last_progress, "progress went back: {job}");
+        last_progress = progress;
+        if job["status"] == "succeeded" || job["status"] == "failed" {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job did not finish: {job}");
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_degrading_machine_alarms_before_it_fails_and_its_healthy_twin_does_not() {
+    let app = TestApp::spawn().await;
+    let p = plant(&app.store, "moulders").await;
+    let other = plant(&app.store, "others").await;
+    let start = (Utc::now() - Duration::days(20))
+        .duration_trunc(Duration::hours(1))
+        .unwrap();
+    let end = start + Duration::hours(150);
+
+    // Training history: three machines running to failure (lives 25 to 60 hours) and two
+    // that stay healthy the whole time, so age alone does not predict a failure.
+    let lives: [&[i64]; 3] = [&[40, 55, 30], &[30, 45, 60], &[50, 25, 40]];
+    for (k, lives) in lives.iter().enumerate() {
+        let mut m = p.machine(&app.store, &format!("imm-{k}"), k as u64).await;
+        run_to_failures(&app, &p, &mut m, start, end, lives).await;
+    }
+    for k in 3..5 {
+        let mut m = p.machine(&app.store, &format!("imm-{k}"), k as u64).await;
+        event(&app, &p.key, m.id, "maintenance", start).await;
+        let rows = m.samples(start, end, |_| 0.0);
+        ingest(&app.store, p.tenant, &rows).await;
+    }
+
+    // Train through the API and follow the job to the end.
+    let request = json!({
+        "machine_class": CLASS, "kind": "failure",
+        "from": start.to_rfc3339(), "to": end.to_rfc3339(),
+        "horizon_hours": 6, "step_secs": 900, "window": 8, "trees": 30,
+    });
+    let began = Instant::now();
+    let (s, job, _) = app
+        .call(Method::POST, "/api/v1/models/training-jobs", Some(&p.key), Some(request.clone()))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["status"], "queued");
+    let job = wait_for_job(&app, &p.key, job["id"].as_i64().unwrap()).await;
+    let training_secs = began.elapsed().as_secs_f64();
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["progress"], 1.0);
+    let version_id = job["version_id"].as_i64().unwrap();
+
+    // The version, listed and fetched, with its metrics; then promoted.
+    let (s, versions, _) = app
+        .call(Method::GET, "/api/v1/models/versions?kind=failure", Some(&p.key), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{versions}");
+    assert_eq!(versions.as_array().unwrap().len(), 1);
+    let v = &versions[0];
+    assert_eq!((v["id"].as_i64(), v["version"].as_i64()), (Some(version_id), Some(1)));
+    assert_eq!(v["machine_class"], CLASS);
+    assert_eq!(v["promoted"], false);
+    assert_eq!(v["machines"].as_array().unwrap().len(), 5);
+    eprintln!("metrics: {}", v["metrics"]);
+    assert!(v["metrics"]["rows_train"].as_u64().unwrap() > 100, "{v}");
+    let path = format!("/api/v1/models/versions/{version_id}/promote");
+    let (s, promoted, _) = app.call(Method::POST, &path, Some(&p.key), None).await;
+    assert_eq!((s, &promoted["promoted"]), (StatusCode::OK, &json!(true)));
+
+    // Replay a fresh degrading machine (failing 40 hours after maintenance) and a healthy
+    // twin, an hour at a time, scoring after each hour, up to the failure.
+    let replay = end + Duration::hours(10);
+    let failure_at = replay + Duration::hours(40);
+    let mut degrading = p.machine(&app.store, "imm-degrading", 100).await;
+    let mut twin = p.machine(&app.store, "imm-twin", 101).await;
+    event(&app, &p.key, degrading.id, "maintenance", replay).await;
+    event(&app, &p.key, twin.id, "maintenance", replay).await;
+    let mut scorer = Scorer::new();
+    let mut t = replay;
+    while t < failure_at {
+        let next = t + Duration::hours(1);
+        let mut rows = degrading.samples(t, next, |x| {
+            (x - replay).num_minutes() as f64 / 60.0 / 40.0
+        });
+        rows.extend(twin.samples(t, next, |_| 0.0));
+        ingest(&app.store, p.tenant, &rows).await;
+        let report = scorer.run_once(&app.store, p.tenant).await.unwrap();
+        // The five training machines, plus the two replayed ones once they have a window.
+        let expected = if next >= replay + Duration::hours(2) { 7 } else { 5 };
+        assert_eq!(report.scored, expected, "at {t}");
+        t = next;
+    }
+    event(&app, &p.key, degrading.id, "failure", failure_at).await;
+
+    let (s, open, _) = app
+        .call(Method::GET, "/api/v1/alarms?state=open", Some(&p.key), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{open}");
+    let alarms: Vec<&Value> = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["machine_id"] == degrading.id || a["machine_id"] == twin.id)
+        .collect();
+    assert_eq!(alarms.len(), 1, "one alarm, on the degrading machine only: {open}");
+    let alarm = alarms[0];
+    assert_eq!(alarm["machine_id"], degrading.id);
+    assert_eq!(alarm["kind"], "failure");
+    let raised: DateTime<Utc> = alarm["raised_at"].as_str().unwrap().parse().unwrap();
+    let lead = failure_at - raised;
+    eprintln!(
+        "training took {training_secs:.2} s; alarm raised {:.2} h before the failure (p = {})",
+        lead.num_minutes() as f64 / 60.0,
+        alarm["value"]
+    );
+    assert!(lead > Duration::zero(), "alarm at {raised}, failure at {failure_at}");
+    let (_, twin_alarms, _) = app
+        .call(Method::GET, &format!("/api/v1/alarms?machine_id={}", twin.id), Some(&p.key), None)
+        .await;
+    assert_eq!(twin_alarms, json!([]), "the healthy twin never alarmed");
+
+    // The prediction is a derived tag of the machine, written through ingest.
+    let (_, tags, _) = app
+        .call(Method::GET, &format!("/api/v1/tags?machine_id={}", degrading.id), Some(&p.key), None)
+        .await;
+    assert!(tags.as_array().unwrap().iter().any(|t| t["name"] == "imm-degrading.pm.failure_probability"), "{tags}");
+
+    // An engineer acknowledges it.
+    let id = alarm["id"].as_i64().unwrap();
+    let path = format!("/api/v1/alarms/{id}/ack");
+    let (s, acked, _) = app
+        .call(Method::POST, &path, Some(&p.key), Some(json!({"by": "maintenance lead"})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{acked}");
+    assert_eq!(acked["acknowledged_by"], "maintenance lead");
+    assert!(acked["acknowledged_at"].is_string());
+    let bad = app.call(Method::POST, &path, Some(&p.key), Some(json!({"by": ""}))).await;
+    assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "by");
+
+    // Another tenant sees none of it.
+    let k = &other.key;
+    for path in [
+        format!("/api/v1/models/training-jobs/{}", job["id"]),
+        format!("/api/v1/models/versions/{version_id}"),
+        format!("/api/v1/machines/{}/events", degrading.id),
+    ] {
+        let (s, v, _) = app.call(Method::GET, &path, Some(k), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {v}");
+    }
+    for (method, path) in [
+        (Method::POST, format!("/api/v1/models/versions/{version_id}/promote")),
+        (Method::POST, format!("/api/v1/alarms/{id}/ack")),
+    ] {
+        let (s, v, _) = app.call(method, &path, Some(k), Some(json!({}))).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {v}");
+    }
+    for path in ["/api/v1/models/versions", "/api/v1/alarms"] {
+        let (s, v, _) = app.call(Method::GET, path, Some(k), None).await;
+        assert_eq!((s, v), (StatusCode::OK, json!([])), "{path}");
+    }
+    let body = json!({"kind": "failure", "at": Utc::now().to_rfc3339()});
+    let path = format!("/api/v1/machines/{}/events", degrading.id);
+    let (s, _, _) = app.call(Method::POST, &path, Some(k), Some(body)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // ... and its own training finds no machine of the class.
+    let (_, job, _) = app
+        .call(Method::POST, "/api/v1/models/training-jobs", Some(k), Some(request))
+        .await;
+    let job = wait_for_job(&app, k, job["id"].as_i64().unwrap()).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["message"].as_str().unwrap().contains("no machine of class"), "{job}");
+
+    // A second version of the same class and kind is number 2; promoting it demotes the first.
+    let mut s = app.store.tenant(p.tenant).await.unwrap();
+    assert_eq!(s.promoted_models().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn events_are_validated_listed_and_confined_to_their_tenant() {
+    let app = TestApp::spawn().await;
+    let p = plant(&app.store, "a").await;
+    let m = p.machine(&app.store, "imm-1", 1).await;
+    let path = format!("/api/v1/machines/{}/events", m.id);
+    let now = Utc::now();
+    let post = |body: Value| app.call(Method::POST, &path, Some(&p.key), Some(body));
+
+    assert_problem(&post(json!({"at": now.to_rfc3339()})).await, StatusCode::UNPROCESSABLE_ENTITY, "kind");
+    assert_problem(&post(json!({"kind": "failure"})).await, StatusCode::UNPROCESSABLE_ENTITY, "at");
+    assert_problem(&post(json!({"kind": "explosion", "at": now.to_rfc3339()})).await, StatusCode::UNPROCESSABLE_ENTITY, "kind");
+    assert_problem(&post(json!({"kind": "failure", "at": "yesterday"})).await, StatusCode::UNPROCESSABLE_ENTITY, "at");
+    let future = (now + Duration::days(1)).to_rfc3339();
+    assert_problem(&post(json!({"kind": "failure", "at": future})).await, StatusCode::UNPROCESSABLE_ENTITY, "at");
+    let long = "x".repeat(201);
+    assert_problem(&post(json!({"kind": "failure", "at": now.to_rfc3339(), "code": long})).await, StatusCode::UNPROCESSABLE_ENTITY, "code");
+    assert_problem(&post(json!({"kind": "failure", "at": now.to_rfc3339(), "colour": 1})).await, StatusCode::UNPROCESSABLE_ENTITY, "colour");
+
+    let earlier = now - Duration::hours(2);
+    let (s, e, _) = post(json!({"kind": "failure", "at": earlier.to_rfc3339(), "code": "101", "note": "heater band"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    assert_eq!((&e["kind"], &e["code"], &e["machine_id"]), (&json!("failure"), &json!("101"), &json!(m.id)));
+    let (s, _, _) = post(json!({"kind": "repair", "at": now.to_rfc3339()})).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let (s, list, _) = app.call(Method::GET, &path, Some(&p.key), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let kinds: Vec<&str> = list.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["failure", "repair"]);
+    let q = format!("{path}?from={}", (now - Duration::hours(1)).to_rfc3339().replace('+', "%2B"));
+    let (_, list, _) = app.call(Method::GET, &q, Some(&p.key), None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let bad = app.call(Method::GET, &format!("{path}?limit=0"), Some(&p.key), None).await;
+    assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "limit");
+    let missing = app.call(Method::GET, "/api/v1/machines/999999/events", Some(&p.key), None).await;
+    assert_eq!(missing.0, StatusCode::NOT_FOUND);
+
+    let b = plant(&app.store, "b").await;
+    let (s, _, _) = app.call(Method::GET, &path, Some(&b.key), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "another tenant's machine");
+    let (s, _, _) = app.call(Method::GET, &path, None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn training_requests_name_their_bad_fields() {
+    let app = TestApp::spawn().await;
+    let p = plant(&app.store, "a").await;
+    let from = "2026-01-01T00:00:00Z";
+    let to = "2026-01-08T00:00:00Z";
+    let post = |body: Value| app.call(Method::POST, "/api/v1/models/training-jobs", Some(&p.key), Some(body));
+    let ok = json!({"machine_class": CLASS, "kind": "failure", "from": from, "to": to});
+    let with = |k: &str, v: Value| {
+        let mut b = ok.clone();
+        b[k] = v;
+        b
+    };
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    assert_problem(&post(json!({"kind": "failure", "from": from, "to": to})).await, unprocessable, "machine_class");
+    assert_problem(&post(with("kind", json!("crystal_ball"))).await, unprocessable, "kind");
+    assert_problem(&post(with("to", json!(from))).await, unprocessable, "to");
+    assert_problem(&post(with("horizon_hours", json!(-1))).await, unprocessable, "horizon_hours");
+    assert_problem(&post(with("step_secs", json!(0.5))).await, unprocessable, "step_secs");
+    assert_problem(&post(with("window", json!(1))).await, unprocessable, "window");
+    assert_problem(&post(with("trees", json!(0))).await, unprocessable, "trees");
+    assert_problem(&post(with("holdout", json!("coin"))).await, unprocessable, "holdout");
+    assert_problem(&post(with("epochs", json!(3))).await, unprocessable, "epochs");
+    let bad = app.call(Method::GET, "/api/v1/models/versions?kind=magic", Some(&p.key), None).await;
+    assert_problem(&bad, unprocessable, "kind");
+    let bad = app.call(Method::GET, "/api/v1/alarms?state=maybe", Some(&p.key), None).await;
+    assert_problem(&bad, unprocessable, "state");
+    let missing = app.call(Method::GET, "/api/v1/models/versions/424242", Some(&p.key), None).await;
+    assert_eq!(missing.0, StatusCode::NOT_FOUND);
+
+    // Machines but no failure events: the job fails and says why.
+    let m = p.machine(&app.store, "imm-1", 1).await;
+    let mut m = m;
+    let start: DateTime<Utc> = from.parse().unwrap();
+    let rows = m.samples(start, start + Duration::hours(48), |_| 0.0);
+    ingest(&app.store, p.tenant, &rows).await;
+    let (s, job, _) = post(with("step_secs", json!(900))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let job = wait_for_job(&app, &p.key, job["id"].as_i64().unwrap()).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["message"].as_str().unwrap().contains("failure"), "{job}");
+}
