@@ -234,8 +234,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.http.listen))?;
     tracing::info!(address = %server.local_addr(), "Serving the API.");
     let stop = CancellationToken::new();
-    let maintenance =
-        tokio::spawn(store.clone().run_maintenance(settings.store.maintenance_interval_secs, stop.clone()));
+    let maintenance = tokio::spawn(
+        store
+            .clone()
+            .run_maintenance(settings.store.maintenance_interval_secs, stop.clone()),
+    );
     let scoring = tokio::spawn(millwright_platform::maintenance::Scorer::new().run(
         store.clone(),
         millwright_platform::maintenance::SCORING_INTERVAL_SECS,

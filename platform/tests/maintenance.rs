@@ -237,7 +237,12 @@ async fn a_degrading_machine_alarms_before_it_fails_and_its_healthy_twin_does_no
     });
     let began = Instant::now();
     let (s, job, _) = app
-        .call(Method::POST, "/api/v1/models/training-jobs", Some(&p.key), Some(request.clone()))
+        .call(
+            Method::POST,
+            "/api/v1/models/training-jobs",
+            Some(&p.key),
+            Some(request.clone()),
+        )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{job}");
     assert_eq!(job["status"], "queued");
@@ -249,12 +254,20 @@ async fn a_degrading_machine_alarms_before_it_fails_and_its_healthy_twin_does_no
 
     // The version, listed and fetched, with its metrics; then promoted.
     let (s, versions, _) = app
-        .call(Method::GET, "/api/v1/models/versions?kind=failure", Some(&p.key), None)
+        .call(
+            Method::GET,
+            "/api/v1/models/versions?kind=failure",
+            Some(&p.key),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{versions}");
     assert_eq!(versions.as_array().unwrap().len(), 1);
     let v = &versions[0];
-    assert_eq!((v["id"].as_i64(), v["version"].as_i64()), (Some(version_id), Some(1)));
+    assert_eq!(
+        (v["id"].as_i64(), v["version"].as_i64()),
+        (Some(version_id), Some(1))
+    );
     assert_eq!(v["machine_class"], CLASS);
     assert_eq!(v["promoted"], false);
     assert_eq!(v["machines"].as_array().unwrap().len(), 5);
@@ -276,14 +289,17 @@ async fn a_degrading_machine_alarms_before_it_fails_and_its_healthy_twin_does_no
     let mut t = replay;
     while t < failure_at {
         let next = t + Duration::hours(1);
-        let mut rows = degrading.samples(t, next, |x| {
-            (x - replay).num_minutes() as f64 / 60.0 / 40.0
-        });
+        let mut rows =
+            degrading.samples(t, next, |x| (x - replay).num_minutes() as f64 / 60.0 / 40.0);
         rows.extend(twin.samples(t, next, |_| 0.0));
         ingest(&app.store, p.tenant, &rows).await;
         let report = scorer.run_once(&app.store, p.tenant).await.unwrap();
         // The five training machines, plus the two replayed ones once they have a window.
-        let expected = if next >= replay + Duration::hours(2) { 7 } else { 5 };
+        let expected = if next >= replay + Duration::hours(2) {
+            7
+        } else {
+            5
+        };
         assert_eq!(report.scored, expected, "at {t}");
         t = next;
     }
@@ -299,7 +315,11 @@ async fn a_degrading_machine_alarms_before_it_fails_and_its_healthy_twin_does_no
         .iter()
         .filter(|a| a["machine_id"] == degrading.id || a["machine_id"] == twin.id)
         .collect();
-    assert_eq!(alarms.len(), 1, "one alarm, on the degrading machine only: {open}");
+    assert_eq!(
+        alarms.len(),
+        1,
+        "one alarm, on the degrading machine only: {open}"
+    );
     let alarm = alarms[0];
     assert_eq!(alarm["machine_id"], degrading.id);
     assert_eq!(alarm["kind"], "failure");
@@ -310,28 +330,54 @@ async fn a_degrading_machine_alarms_before_it_fails_and_its_healthy_twin_does_no
         lead.num_minutes() as f64 / 60.0,
         alarm["value"]
     );
-    assert!(lead > Duration::zero(), "alarm at {raised}, failure at {failure_at}");
+    assert!(
+        lead > Duration::zero(),
+        "alarm at {raised}, failure at {failure_at}"
+    );
     let (_, twin_alarms, _) = app
-        .call(Method::GET, &format!("/api/v1/alarms?machine_id={}", twin.id), Some(&p.key), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/alarms?machine_id={}", twin.id),
+            Some(&p.key),
+            None,
+        )
         .await;
     assert_eq!(twin_alarms, json!([]), "the healthy twin never alarmed");
 
     // The prediction is a derived tag of the machine, written through ingest.
     let (_, tags, _) = app
-        .call(Method::GET, &format!("/api/v1/tags?machine_id={}", degrading.id), Some(&p.key), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/tags?machine_id={}", degrading.id),
+            Some(&p.key),
+            None,
+        )
         .await;
-    assert!(tags.as_array().unwrap().iter().any(|t| t["name"] == "imm-degrading.pm.failure_probability"), "{tags}");
+    assert!(
+        tags.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "imm-degrading.pm.failure_probability"),
+        "{tags}"
+    );
 
     // An engineer acknowledges it.
     let id = alarm["id"].as_i64().unwrap();
     let path = format!("/api/v1/alarms/{id}/ack");
     let (s, acked, _) = app
-        .call(Method::POST, &path, Some(&p.key), Some(json!({"by": "maintenance lead"})))
+        .call(
+            Method::POST,
+            &path,
+            Some(&p.key),
+            Some(json!({"by": "maintenance lead"})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{acked}");
     assert_eq!(acked["acknowledged_by"], "maintenance lead");
     assert!(acked["acknowledged_at"].is_string());
-    let bad = app.call(Method::POST, &path, Some(&p.key), Some(json!({"by": ""}))).await;
+    let bad = app
+        .call(Method::POST, &path, Some(&p.key), Some(json!({"by": ""})))
+        .await;
     assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "by");
 
     // Another tenant sees none of it.
@@ -345,7 +391,10 @@ async fn a_degrading_machine_alarms_before_it_fails_and_its_healthy_twin_does_no
         assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {v}");
     }
     for (method, path) in [
-        (Method::POST, format!("/api/v1/models/versions/{version_id}/promote")),
+        (
+            Method::POST,
+            format!("/api/v1/models/versions/{version_id}/promote"),
+        ),
         (Method::POST, format!("/api/v1/alarms/{id}/ack")),
     ] {
         let (s, v, _) = app.call(method, &path, Some(k), Some(json!({}))).await;
@@ -361,11 +410,22 @@ async fn a_degrading_machine_alarms_before_it_fails_and_its_healthy_twin_does_no
     assert_eq!(s, StatusCode::NOT_FOUND);
     // ... and its own training finds no machine of the class.
     let (_, job, _) = app
-        .call(Method::POST, "/api/v1/models/training-jobs", Some(k), Some(request))
+        .call(
+            Method::POST,
+            "/api/v1/models/training-jobs",
+            Some(k),
+            Some(request),
+        )
         .await;
     let job = wait_for_job(&app, k, job["id"].as_i64().unwrap()).await;
     assert_eq!(job["status"], "failed", "{job}");
-    assert!(job["message"].as_str().unwrap().contains("no machine of class"), "{job}");
+    assert!(
+        job["message"]
+            .as_str()
+            .unwrap()
+            .contains("no machine of class"),
+        "{job}"
+    );
 
     // A second version of the same class and kind is number 2; promoting it demotes the first.
     let mut s = app.store.tenant(p.tenant).await.unwrap();
@@ -381,33 +441,81 @@ async fn events_are_validated_listed_and_confined_to_their_tenant() {
     let now = Utc::now();
     let post = |body: Value| app.call(Method::POST, &path, Some(&p.key), Some(body));
 
-    assert_problem(&post(json!({"at": now.to_rfc3339()})).await, StatusCode::UNPROCESSABLE_ENTITY, "kind");
-    assert_problem(&post(json!({"kind": "failure"})).await, StatusCode::UNPROCESSABLE_ENTITY, "at");
-    assert_problem(&post(json!({"kind": "explosion", "at": now.to_rfc3339()})).await, StatusCode::UNPROCESSABLE_ENTITY, "kind");
-    assert_problem(&post(json!({"kind": "failure", "at": "yesterday"})).await, StatusCode::UNPROCESSABLE_ENTITY, "at");
+    assert_problem(
+        &post(json!({"at": now.to_rfc3339()})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "kind",
+    );
+    assert_problem(
+        &post(json!({"kind": "failure"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "at",
+    );
+    assert_problem(
+        &post(json!({"kind": "explosion", "at": now.to_rfc3339()})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "kind",
+    );
+    assert_problem(
+        &post(json!({"kind": "failure", "at": "yesterday"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "at",
+    );
     let future = (now + Duration::days(1)).to_rfc3339();
-    assert_problem(&post(json!({"kind": "failure", "at": future})).await, StatusCode::UNPROCESSABLE_ENTITY, "at");
+    assert_problem(
+        &post(json!({"kind": "failure", "at": future})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "at",
+    );
     let long = "x".repeat(201);
-    assert_problem(&post(json!({"kind": "failure", "at": now.to_rfc3339(), "code": long})).await, StatusCode::UNPROCESSABLE_ENTITY, "code");
-    assert_problem(&post(json!({"kind": "failure", "at": now.to_rfc3339(), "colour": 1})).await, StatusCode::UNPROCESSABLE_ENTITY, "colour");
+    assert_problem(
+        &post(json!({"kind": "failure", "at": now.to_rfc3339(), "code": long})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "code",
+    );
+    assert_problem(
+        &post(json!({"kind": "failure", "at": now.to_rfc3339(), "colour": 1})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "colour",
+    );
 
     let earlier = now - Duration::hours(2);
     let (s, e, _) = post(json!({"kind": "failure", "at": earlier.to_rfc3339(), "code": "101", "note": "heater band"})).await;
     assert_eq!(s, StatusCode::CREATED, "{e}");
-    assert_eq!((&e["kind"], &e["code"], &e["machine_id"]), (&json!("failure"), &json!("101"), &json!(m.id)));
+    assert_eq!(
+        (&e["kind"], &e["code"], &e["machine_id"]),
+        (&json!("failure"), &json!("101"), &json!(m.id))
+    );
     let (s, _, _) = post(json!({"kind": "repair", "at": now.to_rfc3339()})).await;
     assert_eq!(s, StatusCode::CREATED);
 
     let (s, list, _) = app.call(Method::GET, &path, Some(&p.key), None).await;
     assert_eq!(s, StatusCode::OK);
-    let kinds: Vec<&str> = list.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["failure", "repair"]);
-    let q = format!("{path}?from={}", (now - Duration::hours(1)).to_rfc3339().replace('+', "%2B"));
+    let q = format!(
+        "{path}?from={}",
+        (now - Duration::hours(1)).to_rfc3339().replace('+', "%2B")
+    );
     let (_, list, _) = app.call(Method::GET, &q, Some(&p.key), None).await;
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
-    let bad = app.call(Method::GET, &format!("{path}?limit=0"), Some(&p.key), None).await;
+    let bad = app
+        .call(Method::GET, &format!("{path}?limit=0"), Some(&p.key), None)
+        .await;
     assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "limit");
-    let missing = app.call(Method::GET, "/api/v1/machines/999999/events", Some(&p.key), None).await;
+    let missing = app
+        .call(
+            Method::GET,
+            "/api/v1/machines/999999/events",
+            Some(&p.key),
+            None,
+        )
+        .await;
     assert_eq!(missing.0, StatusCode::NOT_FOUND);
 
     let b = plant(&app.store, "b").await;
@@ -423,7 +531,14 @@ async fn training_requests_name_their_bad_fields() {
     let p = plant(&app.store, "a").await;
     let from = "2026-01-01T00:00:00Z";
     let to = "2026-01-08T00:00:00Z";
-    let post = |body: Value| app.call(Method::POST, "/api/v1/models/training-jobs", Some(&p.key), Some(body));
+    let post = |body: Value| {
+        app.call(
+            Method::POST,
+            "/api/v1/models/training-jobs",
+            Some(&p.key),
+            Some(body),
+        )
+    };
     let ok = json!({"machine_class": CLASS, "kind": "failure", "from": from, "to": to});
     let with = |k: &str, v: Value| {
         let mut b = ok.clone();
@@ -431,20 +546,69 @@ async fn training_requests_name_their_bad_fields() {
         b
     };
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
-    assert_problem(&post(json!({"kind": "failure", "from": from, "to": to})).await, unprocessable, "machine_class");
-    assert_problem(&post(with("kind", json!("crystal_ball"))).await, unprocessable, "kind");
+    assert_problem(
+        &post(json!({"kind": "failure", "from": from, "to": to})).await,
+        unprocessable,
+        "machine_class",
+    );
+    assert_problem(
+        &post(with("kind", json!("crystal_ball"))).await,
+        unprocessable,
+        "kind",
+    );
     assert_problem(&post(with("to", json!(from))).await, unprocessable, "to");
-    assert_problem(&post(with("horizon_hours", json!(-1))).await, unprocessable, "horizon_hours");
-    assert_problem(&post(with("step_secs", json!(0.5))).await, unprocessable, "step_secs");
-    assert_problem(&post(with("window", json!(1))).await, unprocessable, "window");
+    assert_problem(
+        &post(with("horizon_hours", json!(-1))).await,
+        unprocessable,
+        "horizon_hours",
+    );
+    assert_problem(
+        &post(with("step_secs", json!(0.5))).await,
+        unprocessable,
+        "step_secs",
+    );
+    assert_problem(
+        &post(with("window", json!(1))).await,
+        unprocessable,
+        "window",
+    );
     assert_problem(&post(with("trees", json!(0))).await, unprocessable, "trees");
-    assert_problem(&post(with("holdout", json!("coin"))).await, unprocessable, "holdout");
-    assert_problem(&post(with("epochs", json!(3))).await, unprocessable, "epochs");
-    let bad = app.call(Method::GET, "/api/v1/models/versions?kind=magic", Some(&p.key), None).await;
+    assert_problem(
+        &post(with("holdout", json!("coin"))).await,
+        unprocessable,
+        "holdout",
+    );
+    assert_problem(
+        &post(with("epochs", json!(3))).await,
+        unprocessable,
+        "epochs",
+    );
+    let bad = app
+        .call(
+            Method::GET,
+            "/api/v1/models/versions?kind=magic",
+            Some(&p.key),
+            None,
+        )
+        .await;
     assert_problem(&bad, unprocessable, "kind");
-    let bad = app.call(Method::GET, "/api/v1/alarms?state=maybe", Some(&p.key), None).await;
+    let bad = app
+        .call(
+            Method::GET,
+            "/api/v1/alarms?state=maybe",
+            Some(&p.key),
+            None,
+        )
+        .await;
     assert_problem(&bad, unprocessable, "state");
-    let missing = app.call(Method::GET, "/api/v1/models/versions/424242", Some(&p.key), None).await;
+    let missing = app
+        .call(
+            Method::GET,
+            "/api/v1/models/versions/424242",
+            Some(&p.key),
+            None,
+        )
+        .await;
     assert_eq!(missing.0, StatusCode::NOT_FOUND);
 
     // Machines but no failure events: the job fails and says why.
@@ -457,5 +621,8 @@ async fn training_requests_name_their_bad_fields() {
     assert_eq!(s, StatusCode::ACCEPTED, "{job}");
     let job = wait_for_job(&app, &p.key, job["id"].as_i64().unwrap()).await;
     assert_eq!(job["status"], "failed", "{job}");
-    assert!(job["message"].as_str().unwrap().contains("failure"), "{job}");
+    assert!(
+        job["message"].as_str().unwrap().contains("failure"),
+        "{job}"
+    );
 }

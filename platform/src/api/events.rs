@@ -61,7 +61,9 @@ pub async fn record(
     Path(machine_id): Path<i64>,
     Json(body): Json<EventBody>,
 ) -> ApiResult<(StatusCode, axum::Json<MachineEvent>)> {
-    let kind = body.kind.ok_or_else(|| ApiError::field("kind", "missing"))?;
+    let kind = body
+        .kind
+        .ok_or_else(|| ApiError::field("kind", "missing"))?;
     let at = body.at.ok_or_else(|| ApiError::field("at", "missing"))?;
     if at > Utc::now() + Duration::seconds(state.settings.ingest.max_future_secs) {
         return Err(ApiError::field("at", "lies in the future"));

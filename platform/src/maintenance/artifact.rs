@@ -133,7 +133,8 @@ impl Fitted {
                     seed: header.seed,
                     ..FailureParams::default()
                 });
-                m.fit(x, ArrayView1::from(y)).map_err(Error::model(context))?;
+                m.fit(x, ArrayView1::from(y))
+                    .map_err(Error::model(context))?;
                 let t = m.threshold();
                 (Learner::Failure(m), t)
             }
@@ -144,7 +145,8 @@ impl Fitted {
                     seed: header.seed,
                     ..RulParams::default()
                 });
-                m.fit(x, ArrayView1::from(y)).map_err(Error::model(context))?;
+                m.fit(x, ArrayView1::from(y))
+                    .map_err(Error::model(context))?;
                 (Learner::Rul(m), None)
             }
         };
@@ -211,7 +213,9 @@ impl Fitted {
             .get(..4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
             .ok_or_else(|| bad("truncated header length"))?;
-        let json = bytes.get(4..4 + len).ok_or_else(|| bad("truncated header"))?;
+        let json = bytes
+            .get(4..4 + len)
+            .ok_or_else(|| bad("truncated header"))?;
         let header: Header =
             serde_json::from_slice(json).map_err(|e| Error::Artifact(e.to_string()))?;
         if header.format != FORMAT {

@@ -247,7 +247,9 @@ impl Rows {
                 continue;
             }
             let left = hours(observed_until - grid.times[i]);
-            let failing = ctx.hours_to_failure.is_some_and(|h| h <= labels.horizon_hours);
+            let failing = ctx
+                .hours_to_failure
+                .is_some_and(|h| h <= labels.horizon_hours);
             let known = failing || left >= labels.horizon_hours;
             let target = match labels.kind {
                 ModelKind::Failure | ModelKind::Anomaly if !known => continue,

@@ -107,8 +107,13 @@ impl Scorer {
                 report.scored += 1;
                 let (suffix, unit) = output(version.kind);
                 let name = format!("{}.pm.{suffix}", machine.name);
-                let description = format!("{suffix} of {} (model version {})", machine.name, version.id);
-                let tag = session.ensure_derived_tag(machine.id, &name, unit, &description).await?;
+                let description = format!(
+                    "{suffix} of {} (model version {})",
+                    machine.name, version.id
+                );
+                let tag = session
+                    .ensure_derived_tag(machine.id, &name, unit, &description)
+                    .await?;
                 session
                     .ingest(&[SampleRow {
                         tag_id: tag,
@@ -169,7 +174,11 @@ async fn score(
     let ids: Option<Vec<i64>> = h
         .channels
         .iter()
-        .map(|c| tags.iter().find(|(_, n)| channel_of(n) == c).map(|(id, _)| *id))
+        .map(|c| {
+            tags.iter()
+                .find(|(_, n)| channel_of(n) == c)
+                .map(|(id, _)| *id)
+        })
         .collect();
     let Some(ids) = ids else { return Ok(None) };
     let Some(newest) = session.newest_sample_time(&ids).await? else {
@@ -201,7 +210,9 @@ async fn score(
     };
     let segment_start = segment_start.max(newest - Duration::days(366));
     let values: Array2<f64> = if segment_start + span >= tail_from {
-        let series = session.stepped_series(&ids, segment_start, end, spec.step_secs).await?;
+        let series = session
+            .stepped_series(&ids, segment_start, end, spec.step_secs)
+            .await?;
         match Grid::build(&series, segment_start, end, &spec) {
             // Not yet a full window since the repair: training never saw such rows either.
             Some(g) if g.values.nrows() >= h.window => g.values,
@@ -211,7 +222,9 @@ async fn score(
         let head = session
             .stepped_series(&ids, segment_start, segment_start + span, spec.step_secs)
             .await?;
-        let tail = session.stepped_series(&ids, tail_from, end, spec.step_secs).await?;
+        let tail = session
+            .stepped_series(&ids, tail_from, end, spec.step_secs)
+            .await?;
         match (
             Grid::build(&head, segment_start, segment_start + span, &spec),
             Grid::build(&tail, tail_from, end, &spec),
@@ -231,7 +244,8 @@ async fn score(
         context.hours_since_maintenance,
         &mut row,
     );
-    let raw = Array2::from_shape_vec((1, row.len()), row).map_err(|e| Error::Artifact(e.to_string()))?;
+    let raw =
+        Array2::from_shape_vec((1, row.len()), row).map_err(|e| Error::Artifact(e.to_string()))?;
     let x = fitted.normalise(raw.view())?;
     let out = fitted.predict(x.view())?;
     Ok(Some((newest, out[0])))

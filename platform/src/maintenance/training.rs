@@ -145,7 +145,10 @@ impl TrainingRequest {
         if !(0.05..=0.9).contains(&holdout_fraction) {
             return Err(("holdout_fraction", "must be between 0.05 and 0.9".into()));
         }
-        let rul_cap_hours = positive("rul_cap_hours", self.rul_cap_hours.unwrap_or(4.0 * horizon_hours))?;
+        let rul_cap_hours = positive(
+            "rul_cap_hours",
+            self.rul_cap_hours.unwrap_or(4.0 * horizon_hours),
+        )?;
         if let Some(t) = self.alarm_threshold {
             if !t.is_finite() {
                 return Err(("alarm_threshold", "must be a finite number".into()));
@@ -209,7 +212,9 @@ pub fn spawn(
                     _ => "internal error; the details are in the server log".to_string(),
                 };
                 tracing::warn!(tenant = %tenant, job, error = %e, "Training job failed.");
-                if let Err(e) = progress(&store, tenant, job, JobStatus::Failed, 1.0, &message, None).await {
+                if let Err(e) =
+                    progress(&store, tenant, job, JobStatus::Failed, 1.0, &message, None).await
+                {
                     tracing::error!(tenant = %tenant, job, error = %e, "Could not record a failed training job.");
                 }
             }
@@ -228,7 +233,8 @@ async fn progress(
 ) -> Result<()> {
     tracing::info!(tenant = %tenant, job, progress = share, "{message}");
     let mut s = store.tenant(tenant).await?;
-    s.update_training_job(job, status, share, message, version).await
+    s.update_training_job(job, status, share, message, version)
+        .await
 }
 
 /// One machine's history, read from the store.
@@ -240,11 +246,23 @@ struct History {
 
 async fn run(store: &Store, tenant: TenantId, job: i64, p: &TrainingParams) -> Result<i64> {
     use JobStatus::Running;
-    progress(store, tenant, job, Running, 0.05, "Reading the machines of the class.", None).await?;
+    progress(
+        store,
+        tenant,
+        job,
+        Running,
+        0.05,
+        "Reading the machines of the class.",
+        None,
+    )
+    .await?;
     let mut session = store.tenant(tenant).await?;
     let machines = session.machines_of_class(&p.machine_class).await?;
     if machines.is_empty() {
-        return Err(Error::Training(format!("no machine of class `{}`", p.machine_class)));
+        return Err(Error::Training(format!(
+            "no machine of class `{}`",
+            p.machine_class
+        )));
     }
     let mut tags = Vec::new();
     for m in &machines {
@@ -266,7 +284,9 @@ async fn run(store: &Store, tenant: TenantId, job: i64, p: &TrainingParams) -> R
         }
     };
     if channels.is_empty() {
-        return Err(Error::Training("the machines share no float tag to learn from".into()));
+        return Err(Error::Training(
+            "the machines share no float tag to learn from".into(),
+        ));
     }
     let spec = FeatureSpec {
         window: p.window,
@@ -277,27 +297,48 @@ async fn run(store: &Store, tenant: TenantId, job: i64, p: &TrainingParams) -> R
     for (k, (m, tags)) in machines.iter().zip(&tags).enumerate() {
         let ids: Option<Vec<i64>> = channels
             .iter()
-            .map(|c| tags.iter().find(|(_, n)| channel_of(n) == c).map(|(id, _)| *id))
+            .map(|c| {
+                tags.iter()
+                    .find(|(_, n)| channel_of(n) == c)
+                    .map(|(id, _)| *id)
+            })
             .collect();
         let Some(ids) = ids else {
             tracing::info!(tenant = %tenant, job, machine = m.id, "Machine lacks a channel; left out.");
             continue;
         };
-        let series = session.stepped_series(&ids, p.from, p.to, p.step_secs).await?;
+        let series = session
+            .stepped_series(&ids, p.from, p.to, p.step_secs)
+            .await?;
         let events = session
-            .machine_events(m.id, Some(p.from - Duration::days(366)), Some(p.to), 100_000)
+            .machine_events(
+                m.id,
+                Some(p.from - Duration::days(366)),
+                Some(p.to),
+                100_000,
+            )
             .await?
             .unwrap_or_default();
         if let Some(grid) = Grid::build(&series, p.from, p.to, &spec) {
-            histories.push(History { machine: m.id, grid, events });
+            histories.push(History {
+                machine: m.id,
+                grid,
+                events,
+            });
         }
         let share = 0.1 + 0.4 * (k + 1) as f64 / machines.len() as f64;
-        let message = format!("Read the history of {} of {} machines.", k + 1, machines.len());
+        let message = format!(
+            "Read the history of {} of {} machines.",
+            k + 1,
+            machines.len()
+        );
         progress(store, tenant, job, Running, share, &message, None).await?;
     }
     drop(session);
     if histories.is_empty() {
-        return Err(Error::Training("no machine of the class has samples in the range".into()));
+        return Err(Error::Training(
+            "no machine of the class has samples in the range".into(),
+        ));
     }
 
     let p2 = p.clone();
@@ -330,10 +371,19 @@ async fn run(store: &Store, tenant: TenantId, job: i64, p: &TrainingParams) -> R
         n_features: prepared.train.n_features,
     };
     let p3 = p.clone();
-    let (metrics, artifact) = tokio::task::spawn_blocking(move || fit_and_measure(&p3, header, &prepared))
+    let trained = tokio::task::spawn_blocking(move || fit_and_measure(&p3, header, &prepared))
         .await
         .map_err(|e| Error::Training(format!("fitting task failed: {e}")))??;
-    progress(store, tenant, job, Running, 0.9, "Storing the model version.", None).await?;
+    progress(
+        store,
+        tenant,
+        job,
+        Running,
+        0.9,
+        "Storing the model version.",
+        None,
+    )
+    .await?;
 
     let mut session = store.tenant(tenant).await?;
     let version = session
@@ -341,16 +391,25 @@ async fn run(store: &Store, tenant: TenantId, job: i64, p: &TrainingParams) -> R
             machine_class: p.machine_class.clone(),
             kind: p.kind,
             params: json!({"request": p, "channels": channels}),
-            metrics,
+            metrics: trained.metrics,
             trained_from: p.from,
             trained_to: p.to,
-            machines: artifact.1,
-            artifact: artifact.0,
+            machines: trained.machines,
+            artifact: trained.artifact,
         })
         .await?;
     drop(session);
     let message = format!("Stored version {} (id {}).", version.version, version.id);
-    progress(store, tenant, job, JobStatus::Succeeded, 1.0, &message, Some(version.id)).await?;
+    progress(
+        store,
+        tenant,
+        job,
+        JobStatus::Succeeded,
+        1.0,
+        &message,
+        Some(version.id),
+    )
+    .await?;
     Ok(version.id)
 }
 
@@ -389,9 +448,12 @@ fn prepare(p: &TrainingParams, spec: &FeatureSpec, histories: &[History]) -> Res
         }
         Holdout::Machine => {
             if machines.len() < 2 {
-                return Err(Error::Training("holding out machines needs at least two".into()));
+                return Err(Error::Training(
+                    "holding out machines needs at least two".into(),
+                ));
             }
-            let n_test = ((machines.len() as f64 * p.holdout_fraction).ceil() as usize).clamp(1, machines.len() - 1);
+            let n_test = ((machines.len() as f64 * p.holdout_fraction).ceil() as usize)
+                .clamp(1, machines.len() - 1);
             let held: BTreeSet<i64> = machines.iter().rev().take(n_test).copied().collect();
             let of = rows.machines.clone();
             Box::new(move |i| held.contains(&of[i]))
@@ -409,10 +471,14 @@ fn prepare(p: &TrainingParams, spec: &FeatureSpec, histories: &[History]) -> Res
         ));
     }
     if train.len() < 10 {
-        return Err(Error::Training(format!("only {} training rows", train.len())));
+        return Err(Error::Training(format!(
+            "only {} training rows",
+            train.len()
+        )));
     }
     let x = train.matrix();
-    let normaliser = Normaliser::fit(x.view(), &vec![0; x.nrows()], 1).map_err(Error::model("fitting the normaliser"))?;
+    let normaliser = Normaliser::fit(x.view(), &vec![0; x.nrows()], 1)
+        .map_err(Error::model("fitting the normaliser"))?;
     let normalise = |r: &mut Rows| -> Result<()> {
         if r.is_empty() {
             return Ok(());
@@ -434,12 +500,15 @@ fn prepare(p: &TrainingParams, spec: &FeatureSpec, histories: &[History]) -> Res
     })
 }
 
-/// Fits, measures on the hold-out, and serializes: (metrics, (artifact, machines)).
-fn fit_and_measure(
-    p: &TrainingParams,
-    header: Header,
-    d: &Prepared,
-) -> Result<(serde_json::Value, (Vec<u8>, Vec<i64>))> {
+/// A fitted, measured and serialized model.
+struct Trained {
+    metrics: serde_json::Value,
+    artifact: Vec<u8>,
+    machines: Vec<i64>,
+}
+
+/// Fits, measures on the hold-out, and serializes.
+fn fit_and_measure(p: &TrainingParams, header: Header, d: &Prepared) -> Result<Trained> {
     let started = std::time::Instant::now();
     let x = d.train.matrix();
     let y: Vec<f64> = match p.kind {
@@ -466,13 +535,22 @@ fn fit_and_measure(
                 m.insert("recall".into(), json!(b.recall));
                 m.insert("f1".into(), json!(b.f1));
                 m.insert("auc".into(), json!(finite(roc_auc(&out, &truth))));
-                m.insert("positives_test".into(), json!(truth.iter().filter(|t| **t).count()));
+                m.insert(
+                    "positives_test".into(),
+                    json!(truth.iter().filter(|t| **t).count()),
+                );
             }
             ModelKind::Rul => {
                 let err: Vec<f64> = out.iter().zip(&d.test.y).map(|(a, b)| a - b).collect();
                 let n = err.len() as f64;
-                m.insert("rmse_hours".into(), json!((err.iter().map(|e| e * e).sum::<f64>() / n).sqrt()));
-                m.insert("mae_hours".into(), json!(err.iter().map(|e| e.abs()).sum::<f64>() / n));
+                m.insert(
+                    "rmse_hours".into(),
+                    json!((err.iter().map(|e| e * e).sum::<f64>() / n).sqrt()),
+                );
+                m.insert(
+                    "mae_hours".into(),
+                    json!(err.iter().map(|e| e.abs()).sum::<f64>() / n),
+                );
             }
             ModelKind::Anomaly => {
                 let rate = |want: bool| {
@@ -495,8 +573,18 @@ fn fit_and_measure(
         _ => d.train.y.clone(),
     };
     let artifact = Fitted::encode(&header, x.view(), &stored_y)?;
-    let machines: BTreeSet<i64> = d.train.machines.iter().chain(&d.test.machines).copied().collect();
-    Ok((metrics, (artifact, machines.into_iter().collect())))
+    let machines: BTreeSet<i64> = d
+        .train
+        .machines
+        .iter()
+        .chain(&d.test.machines)
+        .copied()
+        .collect();
+    Ok(Trained {
+        metrics,
+        artifact,
+        machines: machines.into_iter().collect(),
+    })
 }
 
 fn finite(v: f64) -> Option<f64> {

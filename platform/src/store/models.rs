@@ -293,8 +293,12 @@ impl TenantSession {
     }
 
     /// Accepts a training job.
-    pub async fn create_training_job(&mut self, request: &serde_json::Value) -> Result<TrainingJob> {
-        let sql = format!("INSERT INTO training_jobs (request) VALUES ($1) RETURNING {JOB_COLUMNS}");
+    pub async fn create_training_job(
+        &mut self,
+        request: &serde_json::Value,
+    ) -> Result<TrainingJob> {
+        let sql =
+            format!("INSERT INTO training_jobs (request) VALUES ($1) RETURNING {JOB_COLUMNS}");
         let tx = self.begin().await?;
         let row = tx
             .query_one(&sql, &[request])
