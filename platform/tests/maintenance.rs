@@ -205,29 +205,157 @@ async fn wait_for_job(app: &TestApp, key: &str, id: i64) -> Value {
     }
 }
 
+/// Training history from 20 days ago, 150 hours long: three machines running to failure
+/// (lives 25 to 60 hours) and two (`imm-1`, `imm-3`) that stay healthy the whole time, so age alone does not
+/// predict a failure. Returns the range.
+async fn history(app: &TestApp, p: &Plant) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = (Utc::now() - Duration::days(20))
+        .duration_trunc(Duration::hours(1))
+        .unwrap();
+    let end = start + Duration::hours(150);
+    // Degrading and healthy machines alternate, so holding out the last machines holds out both.
+    let lives: [&[i64]; 5] = [&[40, 55, 30], &[], &[30, 45, 60], &[], &[50, 25, 40]];
+    for (k, lives) in lives.iter().enumerate() {
+        let mut m = p.machine(&app.store, &format!("imm-{k}"), k as u64).await;
+        if lives.is_empty() {
+            event(app, &p.key, m.id, "maintenance", start).await;
+            let rows = m.samples(start, end, |_| 0.0);
+            ingest(&app.store, p.tenant, &rows).await;
+        } else {
+            run_to_failures(app, p, &mut m, start, end, lives).await;
+        }
+    }
+    (start, end)
+}
+
+async fn train(app: &TestApp, key: &str, request: Value) -> Value {
+    let (s, job, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/models/training-jobs",
+            Some(key),
+            Some(request),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let job = wait_for_job(app, key, job["id"].as_i64().unwrap()).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let path = format!("/api/v1/models/versions/{}", job["version_id"]);
+    let (s, version, _) = app.call(Method::GET, &path, Some(key), None).await;
+    assert_eq!(s, StatusCode::OK, "{version}");
+    version
+}
+
+#[tokio::test]
+async fn anomaly_and_rul_models_train_and_score_and_versions_number_up() {
+    let app = TestApp::spawn().await;
+    let p = plant(&app.store, "moulders").await;
+    let (start, end) = history(&app, &p).await;
+    let request = |kind: &str| {
+        json!({
+            "machine_class": CLASS, "kind": kind,
+            "from": start.to_rfc3339(), "to": end.to_rfc3339(),
+            "horizon_hours": 6, "step_secs": 900, "window": 8, "trees": 20,
+            "holdout": "machine", "holdout_fraction": 0.4,
+        })
+    };
+    let anomaly = train(&app, &p.key, request("anomaly")).await;
+    eprintln!("anomaly metrics: {}", anomaly["metrics"]);
+    let m = &anomaly["metrics"];
+    assert!(
+        m["detection_rate"].as_f64().unwrap() > m["false_alarm_rate"].as_f64().unwrap(),
+        "{m}"
+    );
+    let rul = train(&app, &p.key, request("rul")).await;
+    eprintln!("rul metrics: {}", rul["metrics"]);
+    assert!(
+        rul["metrics"]["rmse_hours"].as_f64().unwrap() < 12.0,
+        "{}",
+        rul["metrics"]
+    );
+    assert_eq!(
+        rul["params"]["request"]["alarm_threshold"], 6.0,
+        "RUL alarms below the horizon by default"
+    );
+
+    // Versions number up per (class, kind); one promoted at a time.
+    let again = train(&app, &p.key, request("rul")).await;
+    assert_eq!(
+        (rul["version"].as_i64(), again["version"].as_i64()),
+        (Some(1), Some(2))
+    );
+    for v in [&rul, &again, &anomaly] {
+        let path = format!("/api/v1/models/versions/{}/promote", v["id"]);
+        let (s, got, _) = app.call(Method::POST, &path, Some(&p.key), None).await;
+        assert_eq!(s, StatusCode::OK, "{got}");
+    }
+    let (_, listed, _) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/models/versions?machine_class={CLASS}&kind=rul"),
+            Some(&p.key),
+            None,
+        )
+        .await;
+    let promoted: Vec<(i64, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_i64().unwrap(),
+                v["promoted"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        promoted,
+        [(2, true), (1, false)],
+        "newest first, the first demoted"
+    );
+
+    // One scoring round writes both predictions as derived tags of every machine.
+    let report = Scorer::new().run_once(&app.store, p.tenant).await.unwrap();
+    assert_eq!(report.scored, 10, "{report:?}");
+    let (_, tags, _) = app
+        .call(Method::GET, "/api/v1/tags?limit=1000", Some(&p.key), None)
+        .await;
+    let derived: Vec<&str> = tags
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["derived"] == true)
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(derived.len(), 10, "{derived:?}");
+    assert!(
+        derived.contains(&"imm-0.pm.rul_hours") && derived.contains(&"imm-4.pm.anomaly_score"),
+        "{derived:?}"
+    );
+    let id = tags
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "imm-3.pm.rul_hours")
+        .unwrap()["id"]
+        .clone();
+    let (_, latest, _) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/samples/latest?tags={id}"),
+            Some(&p.key),
+            None,
+        )
+        .await;
+    eprintln!("healthy machine's RUL: {latest}");
+}
+
 #[tokio::test]
 async fn a_degrading_machine_alarms_before_it_fails_and_its_healthy_twin_does_not() {
     let app = TestApp::spawn().await;
     let p = plant(&app.store, "moulders").await;
     let other = plant(&app.store, "others").await;
-    let start = (Utc::now() - Duration::days(20))
-        .duration_trunc(Duration::hours(1))
-        .unwrap();
-    let end = start + Duration::hours(150);
-
-    // Training history: three machines running to failure (lives 25 to 60 hours) and two
-    // that stay healthy the whole time, so age alone does not predict a failure.
-    let lives: [&[i64]; 3] = [&[40, 55, 30], &[30, 45, 60], &[50, 25, 40]];
-    for (k, lives) in lives.iter().enumerate() {
-        let mut m = p.machine(&app.store, &format!("imm-{k}"), k as u64).await;
-        run_to_failures(&app, &p, &mut m, start, end, lives).await;
-    }
-    for k in 3..5 {
-        let mut m = p.machine(&app.store, &format!("imm-{k}"), k as u64).await;
-        event(&app, &p.key, m.id, "maintenance", start).await;
-        let rows = m.samples(start, end, |_| 0.0);
-        ingest(&app.store, p.tenant, &rows).await;
-    }
+    let (start, end) = history(&app, &p).await;
 
     // Train through the API and follow the job to the end.
     let request = json!({

@@ -612,7 +612,10 @@ mod tests {
                 assert_eq!(*k, SimEventKind::Repair, "{events:?}");
             }
         }
-        assert_eq!(events[0].code, events[1].code, "the repair is of the failed mode");
+        assert_eq!(
+            events[0].code, events[1].code,
+            "the repair is of the failed mode"
+        );
         assert!(events[1].sim_seconds - events[0].sim_seconds >= 1500.0);
         assert!(machine.take_events().is_empty(), "taken once");
     }
