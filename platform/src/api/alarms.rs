@@ -17,6 +17,7 @@ use crate::store::alarms::{Alarm, AlarmState};
 #[into_params(parameter_in = Query)]
 pub struct AlarmQuery {
     /// `open`, `cleared` or `all` (default).
+    #[param(inline)]
     state: Option<AlarmState>,
     /// Only alarms of this machine.
     machine_id: Option<i64>,

@@ -23,6 +23,7 @@ pub struct VersionQuery {
     /// Only versions for this machine class.
     machine_class: Option<String>,
     /// Only versions of this kind (`anomaly`, `failure`, `rul`).
+    #[param(inline)]
     kind: Option<ModelKind>,
 }
 
