@@ -208,6 +208,9 @@ async fn score(
     } else {
         tail_from
     };
+    // Training's segments start at the first step starting at or after the repair.
+    let floor = spec.floor(segment_start);
+    let segment_start = if floor < segment_start { floor + step } else { floor };
     let segment_start = segment_start.max(newest - Duration::days(366));
     let values: Array2<f64> = if segment_start + span >= tail_from {
         let series = session
