@@ -489,6 +489,22 @@ async fn a_degrading_machine_alarms_before_it_fails_and_its_healthy_twin_does_no
         "{tags}"
     );
 
+    // Repaired, the machine runs normally again; once a full window is in, the alarm clears.
+    let repaired = failure_at + Duration::hours(1);
+    event(&app, &p.key, degrading.id, "repair", repaired).await;
+    for h in 0..3 {
+        let from = repaired + Duration::hours(h);
+        let rows = degrading.samples(from, from + Duration::hours(1), |_| 0.0);
+        ingest(&app.store, p.tenant, &rows).await;
+        scorer.run_once(&app.store, p.tenant).await.unwrap();
+    }
+    let path = format!("/api/v1/alarms?state=cleared&machine_id={}", degrading.id);
+    let (_, cleared, _) = app.call(Method::GET, &path, Some(&p.key), None).await;
+    assert_eq!(cleared.as_array().unwrap().len(), 1, "{cleared}");
+    assert_eq!(cleared[0]["id"], alarm["id"]);
+    let cleared_at: DateTime<Utc> = cleared[0]["cleared_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(cleared_at, repaired, "cleared by the repair: {cleared}");
+
     // An engineer acknowledges it.
     let id = alarm["id"].as_i64().unwrap();
     let path = format!("/api/v1/alarms/{id}/ack");

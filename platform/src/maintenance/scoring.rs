@@ -2,8 +2,10 @@
 //! turned into features exactly as in training, scored, written back as a derived tag
 //! (`<machine>.pm.failure_probability`, `.pm.rul_hours`, `.pm.anomaly_score`) through the
 //! normal ingest path, and compared with the model's threshold: one open alarm per (machine,
-//! kind), raised at the data time of the first window over the threshold and cleared when the
-//! output is back to normal. Machines that are down (failed, not yet repaired) are skipped.
+//! kind), raised at the data time of the first window over the threshold, cleared when the
+//! output has been back to normal for a whole window (so a degrading machine's alarm does not
+//! flap) or when a repair or maintenance is recorded after it. Machines that are down (failed,
+//! not yet repaired) are skipped.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use super::dataset::{features_at, step_contexts, Grid};
 use super::training::channel_of;
 use crate::error::{Error, Result};
 use crate::store::alarms::{AlarmChange, AlarmReading};
+use crate::store::events::EventKind;
 use crate::store::history::ClassMachine;
 use crate::store::ingest::{Quality, SampleRow};
 use crate::store::models::{ModelKind, ModelVersion};
@@ -38,6 +41,8 @@ pub struct ScoreReport {
 #[derive(Debug, Default)]
 pub struct Scorer {
     loaded: HashMap<(TenantId, i64), Arc<Fitted>>,
+    /// Data time since which each (tenant, machine, kind) has scored normal.
+    normal_since: HashMap<(TenantId, i64, ModelKind), DateTime<Utc>>,
 }
 
 /// The derived tag name suffix and unit of each kind's output.
@@ -101,10 +106,17 @@ impl Scorer {
                 }
             };
             for machine in session.machines_of_class(&version.machine_class).await? {
-                let Some((at, value)) = score(&mut session, &fitted, &machine).await? else {
+                let Some(scored) = score(&mut session, &fitted, &machine).await? else {
                     continue;
                 };
+                let (at, value) = (scored.at, scored.value);
                 report.scored += 1;
+                if let Some(reset) = scored.last_reset {
+                    for id in session.clear_alarms_before(machine.id, reset).await? {
+                        report.cleared += 1;
+                        tracing::info!(tenant = %tenant, machine = %machine.name, alarm = id, "Predictive-maintenance alarm cleared by a repair or maintenance.");
+                    }
+                }
                 let (suffix, unit) = output(version.kind);
                 let name = format!("{}.pm.{suffix}", machine.name);
                 let description = format!(
@@ -122,11 +134,26 @@ impl Scorer {
                         quality: Quality::Good,
                     }])
                     .await?;
+                let alarming = fitted.alarming(value);
+                let key = (tenant, machine.id, version.kind);
+                let settled = if alarming {
+                    self.normal_since.remove(&key);
+                    true
+                } else {
+                    // An alarm clears only after a window's worth of normal data: a single
+                    // normal window amid a degradation would otherwise make it flap.
+                    let since = *self.normal_since.entry(key).or_insert(at);
+                    let step = Duration::milliseconds((fitted.header.step_secs * 1000.0) as i64);
+                    at - since >= step * fitted.header.window as i32
+                };
+                if !settled {
+                    continue;
+                }
                 let change = session
                     .apply_alarm(&AlarmReading {
                         machine_id: machine.id,
                         kind: version.kind,
-                        alarming: fitted.alarming(value),
+                        alarming,
                         at,
                         value,
                         threshold: fitted.threshold,
@@ -161,13 +188,23 @@ fn log_change(
     }
 }
 
-/// The model's output on the machine's latest window, with the data time it refers to;
-/// `None` when the machine lacks a channel, has no samples, or is down.
+/// A machine's latest window, scored.
+struct Scored {
+    /// Data time of the newest sample in the window.
+    at: DateTime<Utc>,
+    /// The model's output.
+    value: f64,
+    /// The machine's last repair or maintenance.
+    last_reset: Option<DateTime<Utc>>,
+}
+
+/// The model's output on the machine's latest window; `None` when the machine lacks a
+/// channel, has no samples, is down, or has not yet run a full window since its repair.
 async fn score(
     session: &mut TenantSession,
     fitted: &Fitted,
     machine: &ClassMachine,
-) -> Result<Option<(DateTime<Utc>, f64)>> {
+) -> Result<Option<Scored>> {
     let h = &fitted.header;
     let spec = h.spec();
     let tags = session.measured_tags(machine.id).await?;
@@ -210,7 +247,11 @@ async fn score(
     };
     // Training's segments start at the first step starting at or after the repair.
     let floor = spec.floor(segment_start);
-    let segment_start = if floor < segment_start { floor + step } else { floor };
+    let segment_start = if floor < segment_start {
+        floor + step
+    } else {
+        floor
+    };
     let segment_start = segment_start.max(newest - Duration::days(366));
     let values: Array2<f64> = if segment_start + span >= tail_from {
         let series = session
@@ -251,5 +292,14 @@ async fn score(
         Array2::from_shape_vec((1, row.len()), row).map_err(|e| Error::Artifact(e.to_string()))?;
     let x = fitted.normalise(raw.view())?;
     let out = fitted.predict(x.view())?;
-    Ok(Some((newest, out[0])))
+    let last_reset = events
+        .iter()
+        .filter(|e| e.kind != EventKind::Failure && e.at <= newest)
+        .map(|e| e.at)
+        .max();
+    Ok(Some(Scored {
+        at: newest,
+        value: out[0],
+        last_reset,
+    }))
 }

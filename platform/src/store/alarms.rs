@@ -132,6 +132,26 @@ impl TenantSession {
         Ok(change)
     }
 
+    /// Clears the open alarms of a machine raised before `at`, when a repair or maintenance
+    /// at `at` dealt with them; returns their ids.
+    pub async fn clear_alarms_before(
+        &mut self,
+        machine_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<i64>> {
+        let tx = self.begin().await?;
+        let rows = tx
+            .query(
+                "UPDATE alarms SET cleared_at = $2 \
+                 WHERE machine_id = $1 AND cleared_at IS NULL AND raised_at < $2 RETURNING id",
+                &[&machine_id, &at],
+            )
+            .await
+            .map_err(Error::db("clearing alarms after a repair"))?;
+        tx.commit().await.map_err(Error::db("committing"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// Alarms in `state`, optionally of one machine, newest first, at most `limit`.
     pub async fn alarms(
         &mut self,
