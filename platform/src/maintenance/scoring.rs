@@ -91,6 +91,9 @@ impl Scorer {
     pub async fn run_once(&mut self, store: &Store, tenant: TenantId) -> Result<ScoreReport> {
         let mut session = store.tenant(tenant).await?;
         let promoted = session.promoted_models().await?;
+        // Forget versions that are no longer promoted.
+        self.loaded
+            .retain(|(t, id), _| *t != tenant || promoted.iter().any(|(v, _)| v.id == *id));
         let mut report = ScoreReport::default();
         for (version, artifact) in promoted {
             let fitted = match self.loaded.get(&(tenant, version.id)) {

@@ -110,6 +110,14 @@ impl TenantSession {
         description: &str,
     ) -> Result<i64> {
         let tx = self.begin().await?;
+        let existing = tx
+            .query_opt("SELECT id FROM tags WHERE name = $1", &[&name])
+            .await
+            .map_err(Error::db("reading a derived tag"))?;
+        if let Some(row) = existing {
+            return Ok(row.get(0));
+        }
+        // Inserted only when missing, so scoring rounds do not burn identity values.
         tx.execute(
             "INSERT INTO tags (machine_id, name, unit, value_type, description, derived) \
              VALUES ($1, $2, $3, 'float', $4, true) ON CONFLICT (tenant_id, name) DO NOTHING",
