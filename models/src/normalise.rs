@@ -158,3 +158,24 @@ fn column_stats(x: ArrayView2<'_, f64>) -> (Array1<f64>, Array1<f64>) {
 fn scale(x: ArrayView2<'_, f64>, mean: &Array1<f64>, std: &Array1<f64>) -> Array2<f64> {
     (&x - mean) / std
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn a_normaliser_rebuilt_from_its_parts_transforms_the_same() {
+        let x = array![[1.0, 10.0], [3.0, 10.0], [5.0, 10.0]];
+        let fitted = Normaliser::fit(x.view(), &[0, 0, 0], 1).unwrap();
+        let rebuilt =
+            Normaliser::from_parts(fitted.mean().to_owned(), fitted.std().to_owned()).unwrap();
+        assert_eq!(rebuilt, fitted);
+        let y = array![[7.0, 11.0]];
+        assert_eq!(
+            rebuilt.transform(y.view(), &[0]).unwrap(),
+            fitted.transform(y.view(), &[0]).unwrap()
+        );
+        assert!(Normaliser::from_parts(Array2::zeros((1, 2)), Array2::ones((1, 3))).is_err());
+    }
+}

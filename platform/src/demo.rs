@@ -2,7 +2,9 @@
 //! it starts a private PostgreSQL cluster in a data folder of its own. It starts the three
 //! simulated plants (real Modbus TCP servers), registers their machines and tags for a demo
 //! tenant, serves the API, and runs one connector per plant that polls the machines and ships
-//! samples through the ingest API with store-and-forward, exactly as in a factory.
+//! samples through the ingest API with store-and-forward, exactly as in a factory. The
+//! simulators' failures, repairs and planned changes are recorded as machine events (the labels
+//! for training models), and the scorer runs whatever models the tenant promotes.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
