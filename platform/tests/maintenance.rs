@@ -770,3 +770,110 @@ async fn training_requests_name_their_bad_fields() {
         "{job}"
     );
 }
+
+/// The simulator's own physics and ground truth: sewing stations run for 200 simulated hours
+/// (needle wear, tension spring, motor bearing degrading toward faults), their event logs are
+/// recorded as machine events, and a failure model trained on three of them ranks the hold-out
+/// station's pre-failure hours above its healthy ones.
+#[tokio::test]
+async fn the_simulators_physics_and_event_log_train_a_failure_model() {
+    use millwright_connectors::simulator::bank::Bank;
+    use millwright_connectors::simulator::machine::{Machine, MachineKind, SimEventKind};
+    use millwright_platform::store::events::{EventKind, NewEvent};
+
+    let app = TestApp::spawn().await;
+    let p = plant(&app.store, "tailors").await;
+    let channels = ["stitches_per_minute", "thread_tension", "needle_temp"];
+    let start = (Utc::now() - Duration::days(30))
+        .duration_trunc(Duration::hours(1))
+        .unwrap();
+    let hours = 200.0;
+    let mut session = app.store.tenant(p.tenant).await.unwrap();
+    let mut failures = 0;
+    for k in 0..4 {
+        let name = format!("sew-{k}");
+        let mut fields = EntityFields {
+            parent_id: Some(p.line),
+            name: Some(name.clone()),
+            kind: Some("sewing".into()),
+            ..Default::default()
+        };
+        let id = session.create(Kind::Machine, &fields).await.unwrap().id();
+        let mut tags = Vec::new();
+        for c in channels {
+            fields = EntityFields {
+                parent_id: Some(id),
+                name: Some(format!("{name}.{c}")),
+                ..Default::default()
+            };
+            tags.push(session.create(Kind::Tag, &fields).await.unwrap().id());
+        }
+        let mut machine = Machine::new(name, MachineKind::Sewing, 2026 + k);
+        let mut bank = Bank::default();
+        machine.init_bank(&mut bank);
+        let layout: Vec<_> = channels
+            .iter()
+            .map(|c| {
+                machine
+                    .layout()
+                    .iter()
+                    .find(|t| t.name == *c)
+                    .unwrap()
+                    .clone()
+            })
+            .collect();
+        let (mut rows, dt) = (Vec::new(), 60.0);
+        let at = |sim: f64| start + Duration::milliseconds((sim * 1000.0) as i64);
+        for step in 0..(hours * 3600.0 / dt) as usize {
+            machine.step(dt, &mut bank);
+            if step % 5 == 4 {
+                let t = at(machine.truth().sim_seconds);
+                for (tag, cfg) in tags.iter().zip(&layout) {
+                    let value = bank.get(cfg).and_then(|v| v.as_f64());
+                    rows.push(SampleRow {
+                        tag_id: *tag,
+                        time: t,
+                        value,
+                        quality: Quality::Good,
+                    });
+                }
+            }
+            for e in machine.take_events() {
+                let kind = match e.kind {
+                    SimEventKind::Failure => EventKind::Failure,
+                    SimEventKind::Repair => EventKind::Repair,
+                    SimEventKind::Maintenance => EventKind::Maintenance,
+                };
+                failures += usize::from(kind == EventKind::Failure);
+                let event = NewEvent {
+                    kind,
+                    at: at(e.sim_seconds),
+                    code: e.code.to_string(),
+                    note: String::new(),
+                };
+                session.record_event(id, &event).await.unwrap().unwrap();
+            }
+        }
+        for chunk in rows.chunks(5000) {
+            session.ingest(chunk).await.unwrap();
+        }
+    }
+    drop(session);
+    assert!(
+        failures >= 8,
+        "only {failures} failures in the simulated history"
+    );
+
+    let request = json!({
+        "machine_class": "sewing", "kind": "failure",
+        "from": start.to_rfc3339(),
+        "to": (start + Duration::hours(hours as i64)).to_rfc3339(),
+        "horizon_hours": 3, "step_secs": 600, "window": 6, "trees": 30,
+        "holdout": "machine", "holdout_fraction": 0.25,
+    });
+    let version = train(&app, &p.key, request).await;
+    let m = &version["metrics"];
+    eprintln!("{failures} simulated failures; hold-out metrics: {m}");
+    assert!(m["positives_test"].as_u64().unwrap() > 0, "{m}");
+    assert!(m["auc"].as_f64().unwrap() > 0.7, "{m}");
+}
