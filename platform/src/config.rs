@@ -26,6 +26,24 @@ pub struct Settings {
     pub ingest: IngestSettings,
     /// Log output.
     pub log: LogSettings,
+    /// Predictive-maintenance models.
+    pub models: ModelSettings,
+}
+
+/// Predictive-maintenance models.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Seconds between scoring rounds of the promoted models (predictions and alarms).
+    pub scoring_interval_secs: u64,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            scoring_interval_secs: 30,
+        }
+    }
 }
 
 /// Database connection settings.

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::Server;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::maintenance::{Scorer, SCORING_INTERVAL_SECS};
+use crate::maintenance::Scorer;
 use crate::pg_cluster::{Durability, LocalDatabase};
 use crate::store::entities::{EntityFields, Kind, ValueType};
 use crate::store::events::{EventKind, NewEvent};
@@ -98,7 +98,7 @@ impl Demo {
         )));
         tasks.push(tokio::spawn(Scorer::new().run(
             store.clone(),
-            SCORING_INTERVAL_SECS,
+            settings.models.scoring_interval_secs,
             stop.clone(),
         )));
 

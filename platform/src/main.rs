@@ -241,7 +241,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     let scoring = tokio::spawn(millwright_platform::maintenance::Scorer::new().run(
         store.clone(),
-        millwright_platform::maintenance::SCORING_INTERVAL_SECS,
+        settings.models.scoring_interval_secs,
         stop.clone(),
     ));
     let s = stop.clone();

@@ -8,7 +8,8 @@
 //!   labels (failure within the horizon, time to failure).
 //! - [`artifact`]: what a model version stores and the fitted model it stands for.
 //! - [`training`]: the request, its defaults and checks, and the background job.
-//! - [`scoring`]: the [`Scorer`] loop (started by `serve` and `demo`) and its single round.
+//! - [`scoring`]: the [`Scorer`] loop (started by `serve` and `demo`, every
+//!   `models.scoring_interval_secs`) and its single round.
 
 pub mod artifact;
 pub mod dataset;
@@ -17,6 +18,3 @@ pub mod training;
 
 pub use scoring::{ScoreReport, Scorer};
 pub use training::{TrainingParams, TrainingRequest};
-
-/// Seconds between two scoring rounds in `serve` and `demo`.
-pub const SCORING_INTERVAL_SECS: u64 = 30;
