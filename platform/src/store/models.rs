@@ -199,10 +199,14 @@ impl TenantSession {
              RETURNING {VERSION_COLUMNS}"
         );
         let tx = self.begin().await?;
-        // Two jobs finishing at once for the same class and kind take turns for the number.
-        tx.execute("LOCK TABLE model_versions IN SHARE ROW EXCLUSIVE MODE", &[])
-            .await
-            .map_err(Error::db("locking model versions"))?;
+        // Two jobs of this tenant finishing at once take turns for the number (other tenants
+        // are not held up).
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('model_versions'), current_tenant())",
+            &[],
+        )
+        .await
+        .map_err(Error::db("locking model version numbers"))?;
         let row = tx
             .query_one(
                 &sql,
