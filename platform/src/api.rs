@@ -107,6 +107,7 @@ fn v1() -> OpenApiRouter<AppState> {
 fn models_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(events::record, events::list))
+        .routes(routes!(events::delete))
         .routes(routes!(models::start_training))
         .routes(routes!(models::training_job))
         .routes(routes!(models::versions))

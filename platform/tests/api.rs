@@ -548,6 +548,7 @@ async fn openapi_document_describes_every_route() {
         "/api/v1/tags",
         "/api/v1/tags/{id}",
         "/api/v1/machines/{id}/events",
+        "/api/v1/machines/{id}/events/{event_id}",
         "/api/v1/models/training-jobs",
         "/api/v1/models/training-jobs/{id}",
         "/api/v1/models/versions",

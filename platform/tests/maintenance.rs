@@ -523,6 +523,12 @@ async fn a_degrading_machine_alarms_before_it_fails_and_its_healthy_twin_does_no
         .call(Method::POST, &path, Some(&p.key), Some(json!({"by": ""})))
         .await;
     assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "by");
+    let (s, again, _) = app.call(Method::POST, &path, Some(&p.key), None).await;
+    assert_eq!(s, StatusCode::OK, "no body is fine: {again}");
+    assert_eq!(
+        again["acknowledged_by"], "maintenance lead",
+        "the first acknowledgement stands"
+    );
 
     // Another tenant sees none of it.
     let k = &other.key;
@@ -662,7 +668,18 @@ async fn events_are_validated_listed_and_confined_to_their_tenant() {
         .await;
     assert_eq!(missing.0, StatusCode::NOT_FOUND);
 
+    // An event recorded by mistake is deleted, by its own tenant only.
     let b = plant(&app.store, "b").await;
+    let one = format!("{path}/{}", e["id"]);
+    let (s, _, _) = app.call(Method::DELETE, &one, Some(&b.key), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "another tenant cannot delete it");
+    let (s, _, _) = app.call(Method::DELETE, &one, Some(&p.key), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = app.call(Method::DELETE, &one, Some(&p.key), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, list, _) = app.call(Method::GET, &path, Some(&p.key), None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+
     let (s, _, _) = app.call(Method::GET, &path, Some(&b.key), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "another tenant's machine");
     let (s, _, _) = app.call(Method::GET, &path, None, None).await;

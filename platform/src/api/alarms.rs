@@ -6,7 +6,9 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{Caller, Json, Query};
+use bytes::Bytes;
+
+use super::extract::{parse_json, Caller, Query};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::AppState;
 use crate::store::alarms::{Alarm, AlarmState};
@@ -60,7 +62,7 @@ pub async fn list(
     Ok(axum::Json(rows))
 }
 
-/// Acknowledges an alarm; the first acknowledgement stands.
+/// Acknowledges an alarm (the body is optional); the first acknowledgement stands.
 #[utoipa::path(
     post, path = "/alarms/{id}/ack", tag = "maintenance",
     params(("id" = i64, Path, description = "The alarm's id")),
@@ -77,8 +79,14 @@ pub async fn acknowledge(
     State(state): State<AppState>,
     Caller(tenant): Caller,
     Path(id): Path<i64>,
-    Json(body): Json<AckBody>,
+    body: Bytes,
 ) -> ApiResult<axum::Json<Alarm>> {
+    // The body is optional: `POST /alarms/{id}/ack` alone acknowledges too.
+    let body: AckBody = if body.iter().all(u8::is_ascii_whitespace) {
+        AckBody::default()
+    } else {
+        parse_json(&body)?
+    };
     let by = body.by.unwrap_or_else(|| "api key".to_string());
     if by.trim().is_empty() || by.chars().count() > 200 {
         return Err(ApiError::field("by", "must be 1 to 200 characters"));

@@ -1,5 +1,7 @@
 //! Machine events, the labels of predictive maintenance: `POST /machines/{id}/events` records a
-//! failure, repair or maintenance; `GET /machines/{id}/events` lists them. Storage is in
+//! failure, repair or maintenance; `GET /machines/{id}/events` lists them; `DELETE
+//! /machines/{id}/events/{event_id}` removes one recorded by mistake (models already trained
+//! keep what they learnt). Storage is in
 //! `store::events`; another tenant's machine is a plain 404.
 
 use axum::extract::{Path, State};
@@ -122,4 +124,32 @@ pub async fn list(
         .await?
         .map(axum::Json)
         .ok_or_else(|| ApiError::not_found("machine"))
+}
+
+/// Deletes an event recorded by mistake.
+#[utoipa::path(
+    delete, path = "/machines/{id}/events/{event_id}", tag = "maintenance",
+    params(
+        ("id" = i64, Path, description = "The machine's id"),
+        ("event_id" = i64, Path, description = "The event's id"),
+    ),
+    security(("api_key" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(tenant): Caller,
+    Path((machine_id, event_id)): Path<(i64, i64)>,
+) -> ApiResult<StatusCode> {
+    let mut session = state.store.tenant(tenant).await?;
+    if session.delete_event(machine_id, event_id).await? {
+        tracing::info!(tenant = %tenant, machine = machine_id, event = event_id, "Machine event deleted.");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("event"))
+    }
 }

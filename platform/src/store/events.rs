@@ -138,4 +138,19 @@ impl TenantSession {
             .map_err(Error::db("listing machine events"))?;
         Ok(Some(rows.iter().map(MachineEvent::from_row).collect()))
     }
+
+    /// Deletes an event recorded by mistake; false if it does not exist for this tenant's
+    /// machine `machine_id`.
+    pub async fn delete_event(&mut self, machine_id: i64, id: i64) -> Result<bool> {
+        let tx = self.begin().await?;
+        let n = tx
+            .execute(
+                "DELETE FROM machine_events WHERE id = $1 AND machine_id = $2",
+                &[&id, &machine_id],
+            )
+            .await
+            .map_err(Error::db("deleting a machine event"))?;
+        tx.commit().await.map_err(Error::db("committing"))?;
+        Ok(n == 1)
+    }
 }
