@@ -216,8 +216,8 @@ async fn score(
         .iter()
         .map(|c| {
             tags.iter()
-                .find(|(_, n)| channel_of(n) == c)
-                .map(|(id, _)| *id)
+                .find(|(_, n, _)| channel_of(n) == c)
+                .map(|(id, _, _)| *id)
         })
         .collect();
     let Some(ids) = ids else { return Ok(None) };

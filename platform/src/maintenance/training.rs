@@ -48,7 +48,8 @@ pub struct TrainingRequest {
     pub step_secs: Option<f64>,
     /// Steps per feature window (default 30).
     pub window: Option<usize>,
-    /// Tag-name suffixes to use as channels (default: float tags every machine has).
+    /// Tag-name suffixes to use as channels, float or integer tags (default: the float tags
+    /// every machine of the class has).
     pub channels: Option<Vec<String>>,
     /// `time` (default) or `machine`.
     pub holdout: Option<Holdout>,
@@ -213,7 +214,7 @@ pub fn spawn(
                 };
                 tracing::warn!(tenant = %tenant, job, error = %e, "Training job failed.");
                 if let Err(e) =
-                    progress(&store, tenant, job, JobStatus::Failed, 1.0, &message, None).await
+                    progress(&store, tenant, job, JobStatus::Failed, 0.0, &message, None).await
                 {
                     tracing::error!(tenant = %tenant, job, error = %e, "Could not record a failed training job.");
                 }
@@ -274,7 +275,13 @@ async fn run(store: &Store, tenant: TenantId, job: i64, p: &TrainingParams) -> R
             let sets: Vec<BTreeSet<&str>> = tags
                 .iter()
                 .filter(|t| !t.is_empty())
-                .map(|t| t.iter().map(|(_, n)| channel_of(n)).collect())
+                .map(|t| {
+                    // By default only float tags: integer ones are often counters or codes.
+                    t.iter()
+                        .filter(|(_, _, float)| *float)
+                        .map(|(_, n, _)| channel_of(n))
+                        .collect()
+                })
                 .collect();
             let mut common = sets.first().cloned().unwrap_or_default();
             for s in &sets[1.min(sets.len())..] {
@@ -299,8 +306,8 @@ async fn run(store: &Store, tenant: TenantId, job: i64, p: &TrainingParams) -> R
             .iter()
             .map(|c| {
                 tags.iter()
-                    .find(|(_, n)| channel_of(n) == c)
-                    .map(|(id, _)| *id)
+                    .find(|(_, n, _)| channel_of(n) == c)
+                    .map(|(id, _, _)| *id)
             })
             .collect();
         let Some(ids) = ids else {

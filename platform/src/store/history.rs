@@ -40,18 +40,22 @@ impl TenantSession {
             .collect())
     }
 
-    /// Measured float tags of a machine: (tag id, tag name), derived tags excluded.
-    pub async fn measured_tags(&mut self, machine_id: i64) -> Result<Vec<(i64, String)>> {
+    /// Measured numeric tags of a machine: (tag id, tag name, whether it is a float tag);
+    /// derived and boolean tags excluded.
+    pub async fn measured_tags(&mut self, machine_id: i64) -> Result<Vec<(i64, String, bool)>> {
         let tx = self.begin().await?;
         let rows = tx
             .query(
-                "SELECT id, name FROM tags WHERE machine_id = $1 AND value_type = 'float' \
-                 AND NOT derived ORDER BY id",
+                "SELECT id, name, value_type = 'float' FROM tags WHERE machine_id = $1 \
+                 AND value_type IN ('float', 'integer') AND NOT derived ORDER BY id",
                 &[&machine_id],
             )
             .await
             .map_err(Error::db("listing measured tags"))?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     /// Averages of good samples of `tag_ids` per `step_secs` bucket (aligned to 2000-01-01)

@@ -323,7 +323,7 @@ impl TenantSession {
         Ok(row.as_ref().map(TrainingJob::from_row))
     }
 
-    /// Records a job's progress.
+    /// Records a job's progress (which never goes back).
     pub async fn update_training_job(
         &mut self,
         id: i64,
@@ -334,7 +334,7 @@ impl TenantSession {
     ) -> Result<()> {
         let tx = self.begin().await?;
         tx.execute(
-            "UPDATE training_jobs SET status = $2, progress = $3, message = $4, \
+            "UPDATE training_jobs SET status = $2, progress = greatest(progress, $3), message = $4, \
                  version_id = coalesce($5, version_id), updated_at = now() WHERE id = $1",
             &[
                 &id,
