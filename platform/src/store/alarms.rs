@@ -105,7 +105,17 @@ impl TenantSession {
     pub async fn apply_alarm(&mut self, r: &AlarmReading) -> Result<AlarmChange> {
         let (machine_id, kind, at) = (r.machine_id, r.kind.as_str(), r.at);
         let tx = self.begin().await?;
-        let change = if r.alarming {
+        let open = tx
+            .query_opt(
+                "SELECT id FROM alarms WHERE machine_id = $1 AND kind = $2 AND cleared_at IS NULL",
+                &[&machine_id, &kind],
+            )
+            .await
+            .map_err(Error::db("reading the open alarm"))?;
+        let change = if r.alarming && open.is_some() {
+            AlarmChange::None
+        } else if r.alarming {
+            // The unique index still settles a race with another scorer.
             let row = tx
                 .query_opt(
                     "INSERT INTO alarms (machine_id, kind, raised_at, value, threshold, model_version) \
