@@ -31,6 +31,9 @@
 //! | cutter | blade_wear (401), vacuum_leak (402) | speed = sp·(1−0.25·blade); blade temp = 35 + 40·blade·sp/200; vacuum = 25 − 15·leak kPa; cycle = 90·200/sp s | 0.01 + 0.6·clamp((blade−0.6)/0.4) + 0.5·clamp((17.5−vacuum)/7.5) |
 //! | CNC | tool_wear (501), spindle_bearing (502), coolant_pump (503) | load = 40 + 35·tool + 10·bearing %; vibration = 0.8 + 4·bearing² + 1.2·tool mm/s; coolant = 22 + 20·pump + 3·sp/8000 °C; cycle = 240·100/override s; tool changed (down 10 min, alarm 0) at 0.9 | 0.01 + 0.6·clamp((tool−0.7)/0.3) + 0.4·clamp((vib−3)/3) + 0.3·clamp((coolant−35)/10) |
 //!
+//! Each machine logs its failures, repairs and planned changes ([`machine::SimEvent`]); a
+//! plant's logs are drained through [`PlantHandle::events`].
+//!
 //! Register maps are in [`layout`]; setpoints are writable holding registers that the physics
 //! reads every step. Holding registers 900–999 of every unit are scratch space for tests;
 //! addresses from 1000 on answer with the IllegalDataAddress exception.
@@ -56,7 +59,7 @@ use crate::{
     Result,
 };
 use bank::{Bank, PortService, SharedBank};
-use machine::{Machine, MachineKind, Truth};
+use machine::{Machine, MachineKind, SimEvent, Truth};
 
 /// The kinds of plant.
 #[derive(
@@ -257,6 +260,25 @@ impl Plant {
     }
 }
 
+/// The event logs of a plant's machines; see [`PlantHandle::events`].
+#[derive(Debug, Clone)]
+pub struct PlantEvents {
+    machines: Arc<std::sync::Mutex<Vec<(Machine, SharedBank)>>>,
+}
+
+impl PlantEvents {
+    /// (machine name, event) of every event since the last call, oldest first per machine.
+    pub fn drain(&self) -> Vec<(String, SimEvent)> {
+        let mut ms = self.machines.lock().expect("machines lock");
+        ms.iter_mut()
+            .flat_map(|(m, _)| {
+                let name = m.name.clone();
+                m.take_events().into_iter().map(move |e| (name.clone(), e))
+            })
+            .collect()
+    }
+}
+
 fn step_all(machines: &std::sync::Mutex<Vec<(Machine, SharedBank)>>, dt: f64) {
     let mut ms = machines.lock().expect("machines lock");
     for (m, b) in ms.iter_mut() {
@@ -312,6 +334,14 @@ impl PlantHandle {
                 .map(|d| (d.unit, self.banks[&d.name].clone()))
                 .collect(),
         )
+    }
+
+    /// A handle on the plant's event logs that outlives the plant handle being moved (the
+    /// demo records failures and repairs as machine events with it).
+    pub fn events(&self) -> PlantEvents {
+        PlantEvents {
+            machines: self.machines.clone(),
+        }
     }
 
     /// Ground truth of a machine now.

@@ -85,6 +85,20 @@ impl Normaliser {
         Ok(Normaliser { mean, std })
     }
 
+    /// A normaliser from statistics computed earlier by [`Normaliser::fit`] (e.g. stored with
+    /// a model): `mean` and `std` have one row per condition and one column per channel.
+    pub fn from_parts(mean: Array2<f64>, std: Array2<f64>) -> Result<Self> {
+        if mean.dim() != std.dim() || mean.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "mean {:?} and std {:?} must have the same non-empty shape",
+                mean.dim(),
+                std.dim()
+            )));
+        }
+        let std = std.mapv(|s| if s > 1e-12 { s } else { 1.0 });
+        Ok(Normaliser { mean, std })
+    }
+
     /// Normalises `x` with the training statistics of each row's condition.
     pub fn transform(&self, x: ArrayView2<'_, f64>, conditions: &[usize]) -> Result<Array2<f64>> {
         check_conditions(x, conditions, self.mean.nrows())?;
@@ -143,4 +157,25 @@ fn column_stats(x: ArrayView2<'_, f64>) -> (Array1<f64>, Array1<f64>) {
 
 fn scale(x: ArrayView2<'_, f64>, mean: &Array1<f64>, std: &Array1<f64>) -> Array2<f64> {
     (&x - mean) / std
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn a_normaliser_rebuilt_from_its_parts_transforms_the_same() {
+        let x = array![[1.0, 10.0], [3.0, 10.0], [5.0, 10.0]];
+        let fitted = Normaliser::fit(x.view(), &[0, 0, 0], 1).unwrap();
+        let rebuilt =
+            Normaliser::from_parts(fitted.mean().to_owned(), fitted.std().to_owned()).unwrap();
+        assert_eq!(rebuilt, fitted);
+        let y = array![[7.0, 11.0]];
+        assert_eq!(
+            rebuilt.transform(y.view(), &[0]).unwrap(),
+            fitted.transform(y.view(), &[0]).unwrap()
+        );
+        assert!(Normaliser::from_parts(Array2::zeros((1, 2)), Array2::ones((1, 3))).is_err());
+    }
 }

@@ -12,17 +12,22 @@
 //! - [`admin`]: the platform operator's routes.
 //! - [`ingest`], [`samples`], [`plant`]: the tenant resources.
 //! - [`commands`]: setpoint commands for connectors to write.
+//! - [`events`], [`models`], [`alarms`]: the predictive-maintenance lifecycle (labels,
+//!   training and versions, alarms), grouped in one router so plan gating has one place.
 //! - [`health`], [`metrics`]: operator endpoints.
 
 pub mod access;
 pub mod admin;
+pub mod alarms;
 pub mod auth;
 pub mod commands;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
+pub mod models;
 pub mod plant;
 pub mod problem;
 pub mod samples;
@@ -101,6 +106,7 @@ impl AppState {
         (name = "api-keys", description = "API keys and connectors' device tokens"),
         (name = "tenant", description = "The tenant, its usage against its plan, its audit log"),
         (name = "admin", description = "The platform operator's routes"),
+        (name = "maintenance", description = "Predictive maintenance: machine events, training, model versions, alarms"),
         (name = "health", description = "Probes for operators"),
     )
 )]
@@ -150,6 +156,22 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(tenant::audit))
         .routes(routes!(admin::create_tenant))
         .routes(routes!(admin::create_bureau_user))
+        .merge(models_routes())
+}
+
+/// The predictive-maintenance lifecycle (machine events, training jobs, model versions,
+/// alarms): one group, so a plan gate can wrap all of it at one point.
+fn models_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(events::record, events::list))
+        .routes(routes!(events::delete))
+        .routes(routes!(models::start_training))
+        .routes(routes!(models::training_job))
+        .routes(routes!(models::versions))
+        .routes(routes!(models::version))
+        .routes(routes!(models::promote))
+        .routes(routes!(alarms::list))
+        .routes(routes!(alarms::acknowledge))
 }
 
 /// The OpenAPI document of the whole API.

@@ -28,6 +28,24 @@ pub struct Settings {
     pub log: LogSettings,
     /// Sign-in: access tokens and the platform operator's key.
     pub auth: AuthSettings,
+    /// Predictive-maintenance models.
+    pub models: ModelSettings,
+}
+
+/// Predictive-maintenance models.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Seconds between scoring rounds of the promoted models (predictions and alarms).
+    pub scoring_interval_secs: u64,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            scoring_interval_secs: 30,
+        }
+    }
 }
 
 /// Sign-in settings.

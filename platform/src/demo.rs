@@ -2,14 +2,17 @@
 //! it starts a private PostgreSQL cluster in a data folder of its own. It starts the three
 //! simulated plants (real Modbus TCP servers), registers their machines and tags for a demo
 //! tenant, serves the API, and runs one connector per plant that polls the machines and ships
-//! samples through the ingest API with store-and-forward, exactly as in a factory.
+//! samples through the ingest API with store-and-forward, exactly as in a factory. The
+//! simulators' failures, repairs and planned changes are recorded as machine events (the labels
+//! for training models), and the scorer runs whatever models the tenant promotes.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use millwright_connectors::edge::{plant_tags, Edge, EdgeOptions, PlantSpec, TagInfo};
-use millwright_connectors::simulator::PlantKind;
+use millwright_connectors::simulator::machine::SimEventKind;
+use millwright_connectors::simulator::{PlantEvents, PlantKind};
 use millwright_tenants::api_key::NewApiKey;
 use millwright_tenants::plan::Plan;
 use millwright_tenants::role::Role;
@@ -19,9 +22,11 @@ use tokio_util::sync::CancellationToken;
 use crate::api::Server;
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::maintenance::Scorer;
 use crate::pg_cluster::{Durability, LocalDatabase};
 use crate::store::admin::NewTenant;
 use crate::store::entities::{EntityFields, Kind, ValueType};
+use crate::store::events::{EventKind, NewEvent};
 use crate::store::tenancy::ProfileChange;
 use crate::store::{Store, TenantId};
 
@@ -89,6 +94,7 @@ impl Demo {
             })
             .collect();
         let plants = Edge::start_plants(&specs).await.map_err(edge_error)?;
+        let event_logs: Vec<PlantEvents> = plants.iter().map(|p| p.events()).collect();
         let tags: Vec<TagInfo> = plants.iter().flat_map(plant_tags).collect();
         ensure_plant_model(&store, tenant, &tags).await?;
 
@@ -104,6 +110,18 @@ impl Demo {
         })];
         tasks.push(tokio::spawn(store.clone().run_maintenance(
             settings.store.maintenance_interval_secs,
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(Scorer::new().run(
+            store.clone(),
+            settings.models.scoring_interval_secs,
+            stop.clone(),
+        )));
+
+        tasks.push(tokio::spawn(record_events(
+            store.clone(),
+            tenant,
+            event_logs,
             stop.clone(),
         )));
 
@@ -143,6 +161,66 @@ impl Demo {
             let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
         }
     }
+}
+
+/// Records the simulators' failures, repairs and planned changes as machine events (the
+/// labels of predictive maintenance), stamped with the wall-clock time they are seen, every
+/// second until `stop`.
+async fn record_events(
+    store: Store,
+    tenant: TenantId,
+    logs: Vec<PlantEvents>,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut machines: BTreeMap<String, i64> = BTreeMap::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let events: Vec<_> = logs.iter().flat_map(PlantEvents::drain).collect();
+        if events.is_empty() {
+            continue;
+        }
+        if let Err(e) = record(&store, tenant, &mut machines, events).await {
+            tracing::warn!(error = %e, "Recording simulator events failed; they are lost.");
+        }
+    }
+}
+
+async fn record(
+    store: &Store,
+    tenant: TenantId,
+    machines: &mut BTreeMap<String, i64>,
+    events: Vec<(String, millwright_connectors::simulator::machine::SimEvent)>,
+) -> Result<()> {
+    let mut session = store.tenant(tenant).await?;
+    if events.iter().any(|(m, _)| !machines.contains_key(m)) {
+        for e in session.list(Kind::Machine, None, 0, 1000).await? {
+            machines.insert(e.name().to_string(), e.id());
+        }
+    }
+    let at = chrono::Utc::now();
+    for (machine, e) in events {
+        let Some(&id) = machines.get(&machine) else {
+            continue;
+        };
+        let kind = match e.kind {
+            SimEventKind::Failure => EventKind::Failure,
+            SimEventKind::Repair => EventKind::Repair,
+            SimEventKind::Maintenance => EventKind::Maintenance,
+        };
+        let event = NewEvent {
+            kind,
+            at,
+            code: e.code.to_string(),
+            note: format!("simulator ground truth at {:.0} simulated s", e.sim_seconds),
+        };
+        session.record_event(id, &event).await?;
+        tracing::info!(machine = %machine, kind = kind.as_str(), code = e.code, "Simulator event recorded.");
+    }
+    Ok(())
 }
 
 fn edge_error(e: millwright_connectors::Error) -> Error {

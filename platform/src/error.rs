@@ -60,6 +60,21 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Fitting, evaluating or running a predictive-maintenance model failed.
+    #[error("model: {context}: {source}")]
+    Model {
+        /// What the platform was doing.
+        context: String,
+        /// The models crate's error.
+        #[source]
+        source: millwright_models::Error,
+    },
+    /// A training job cannot be done with the stored history (no machines, no failures, ...).
+    #[error("training: {0}")]
+    Training(String),
+    /// A stored model cannot be read back.
+    #[error("stored model: {0}")]
+    Artifact(String),
 }
 
 impl Error {
@@ -72,6 +87,12 @@ impl Error {
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let context = context.into();
         move |source| Self::Io { context, source }
+    }
+
+    /// Wraps a models-crate error with what was being done.
+    pub fn model(context: impl Into<String>) -> impl FnOnce(millwright_models::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Model { context, source }
     }
 
     /// The SQLSTATE of a database error, if this is one.

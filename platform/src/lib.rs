@@ -9,6 +9,7 @@
 //! - [`config`]: settings from a file with environment overrides.
 //! - [`store`]: migrations, storage layouts (TimescaleDB or native partitions), tenant sessions.
 //! - [`api`]: the axum service.
+//! - [`maintenance`]: predictive-maintenance training jobs and online scoring.
 //! - [`pg_cluster`]: a private PostgreSQL cluster for the demo, tests and benchmarks.
 //! - [`demo`]: the one-command demo.
 //! - [`bench`]: benchmarks that print figures next to a reference.
@@ -19,6 +20,7 @@ pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod maintenance;
 pub mod pg_cluster;
 pub mod store;
 pub mod telemetry;

@@ -232,8 +232,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.http.listen))?;
     tracing::info!(address = %server.local_addr(), "Serving the API.");
     let stop = CancellationToken::new();
-    let maintenance =
-        tokio::spawn(store.run_maintenance(settings.store.maintenance_interval_secs, stop.clone()));
+    let maintenance = tokio::spawn(
+        store
+            .clone()
+            .run_maintenance(settings.store.maintenance_interval_secs, stop.clone()),
+    );
+    let scoring = tokio::spawn(millwright_platform::maintenance::Scorer::new().run(
+        store.clone(),
+        settings.models.scoring_interval_secs,
+        stop.clone(),
+    ));
     let s = stop.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -242,6 +250,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let s = stop.clone();
     server.run(async move { s.cancelled().await }).await?;
     let _ = maintenance.await;
+    let _ = scoring.await;
     Ok(())
 }
 

@@ -18,15 +18,21 @@
 //! - [`users`], [`keys`]: a tenant's users, API keys and device tokens.
 //! - [`tenancy`]: a tenant's own profile, plan and usage.
 //! - [`audit`]: the hash-chained audit log, appended in each change's transaction.
+//! - [`events`], [`models`], [`alarms`]: the predictive-maintenance lifecycle (labels, model
+//!   versions and training jobs, alarms); [`history`]: the history models train and score on.
 
 pub mod admin;
+pub mod alarms;
 pub mod audit;
 pub mod auth;
 pub mod commands;
 pub mod entities;
+pub mod events;
+pub mod history;
 pub mod ingest;
 pub mod keys;
 pub mod layout;
+pub mod models;
 pub mod query;
 mod session;
 pub mod tenancy;

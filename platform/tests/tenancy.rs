@@ -115,7 +115,9 @@ async fn every_role_on_every_route_gets_what_the_table_says() {
             continue;
         };
         // Ids that exist for nobody: allowed callers get 404 or 422, never a change.
-        let concrete = path.replace("{id}", "999999999");
+        let concrete = path
+            .replace("{id}", "999999999")
+            .replace("{event_id}", "999999999");
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         for (role, key) in &keys {
             let body = matches!(method, Method::POST | Method::PATCH).then(|| json!({}));
@@ -609,4 +611,63 @@ async fn quotas_answer_429_and_403_and_usage_shows_them() {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED);
+}
+
+/// A route outside the plan answers 403 naming the plan that includes it; upgrading opens it.
+#[tokio::test]
+async fn routes_outside_the_plan_name_the_plan_that_has_them() {
+    let app = app().await;
+    for (name, plan) in [("on-monitor", Plan::Monitor), ("on-mes", Plan::Mes)] {
+        let tenant = app
+            .store
+            .create_tenant(&NewTenant::named(name, plan))
+            .await
+            .unwrap();
+        let key = app
+            .store
+            .issue_api_key(tenant, "k", Role::Owner)
+            .await
+            .unwrap();
+        for (method, path) in [
+            (Method::POST, "/api/v1/models/training-jobs"),
+            (Method::GET, "/api/v1/models/versions"),
+            (Method::POST, "/api/v1/models/versions/1/promote"),
+        ] {
+            let body = (method == Method::POST).then(|| json!({}));
+            let (s, p, ct) = app.call(method.clone(), path, Some(&key), body).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {p}");
+            assert_eq!(ct, "application/problem+json");
+            assert_eq!(p["type"], "/problems/plan");
+            assert_eq!(
+                p["detail"],
+                format!(
+                    "the {plan} plan does not include predictive-maintenance models; the Pro plan does"
+                )
+            );
+        }
+        // Alarms are in every plan.
+        let (s, _, _) = app
+            .call(Method::GET, "/api/v1/alarms", Some(&key), None)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        // The owner upgrades; the same request now reaches the handler (and its validation).
+        let (s, _, _) = app
+            .call(
+                Method::PATCH,
+                "/api/v1/tenant",
+                Some(&key),
+                Some(json!({"plan": "pro"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, p, _) = app
+            .call(
+                Method::POST,
+                "/api/v1/models/training-jobs",
+                Some(&key),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    }
 }

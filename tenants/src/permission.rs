@@ -40,6 +40,9 @@ pub enum Action {
     IssueCommands,
     /// Claim setpoint commands and report their outcome (connectors).
     ExecuteCommands,
+    /// Record or remove machine events: failures, repairs, maintenance (the labels models
+    /// learn from, and the plant's maintenance log).
+    RecordMachineEvents,
     /// See active and past alarms.
     ReadAlarms,
     /// Acknowledge or shelve an alarm.
@@ -130,7 +133,7 @@ const fn rule(action: Action, roles: &'static [Role], feature: Option<Feature>) 
 
 /// The permission table: one row per [`Action`], in declaration order (checked at compile
 /// time). Change permissions here and nowhere else.
-pub const TABLE: [Rule; 24] = {
+pub const TABLE: [Rule; 25] = {
     use Action::*;
     use Feature::*;
     [
@@ -141,6 +144,7 @@ pub const TABLE: [Rule; 24] = {
         // A setpoint moves a machine: engineers, not operators, change process parameters.
         rule(IssueCommands, BUILDERS, Some(Telemetry)),
         rule(ExecuteCommands, BUILDERS_AND_DEVICES, Some(Telemetry)),
+        rule(RecordMachineEvents, SHOP_FLOOR, Some(Telemetry)),
         rule(ReadAlarms, EVERYONE_IN_TENANT, Some(Alarms)),
         rule(AcknowledgeAlarms, SHOP_FLOOR, Some(Alarms)),
         rule(ManageAlarmRules, BUILDERS, Some(Alarms)),
@@ -308,6 +312,7 @@ mod tests {
         manage_plant_model      x x x . . . .
         issue_commands          x x x . . . .
         execute_commands        x x x . . x .
+        record_machine_events   x x x x . . .
         read_alarms             x x x x x . .
         acknowledge_alarms      x x x x . . .
         manage_alarm_rules      x x x . . . .

@@ -123,6 +123,28 @@ struct Process {
     power_kw: f64,
 }
 
+/// What happened to a machine, as its maintenance log would record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimEventKind {
+    /// A degradation mode caused a fault (the machine stops).
+    Failure,
+    /// The repair of a fault is complete (the machine runs again).
+    Repair,
+    /// A planned change is complete (a CNC's tool change).
+    Maintenance,
+}
+
+/// One entry of a machine's event log: the ground truth that labels training data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimEvent {
+    /// What happened.
+    pub kind: SimEventKind,
+    /// Alarm code of the mode concerned (0 for a planned change).
+    pub code: u16,
+    /// Simulated seconds since start.
+    pub sim_seconds: f64,
+}
+
 /// Ground truth of one machine, for tests and for labelling.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Truth {
@@ -167,6 +189,7 @@ pub struct Machine {
     faults: HashMap<u16, u32>,
     t: f64,
     last: HashMap<&'static str, f64>,
+    events: Vec<SimEvent>,
 }
 
 impl Machine {
@@ -197,6 +220,7 @@ impl Machine {
             faults: HashMap::new(),
             t: 0.0,
             last: HashMap::new(),
+            events: Vec::new(),
         }
     }
 
@@ -233,6 +257,23 @@ impl Machine {
             faults: self.faults.clone(),
             sim_seconds: self.t,
         }
+    }
+
+    /// Failures, repairs and planned changes since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<SimEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn log(&mut self, kind: SimEventKind, code: u16) {
+        // Bounded, in case nobody reads the log.
+        if self.events.len() >= 10_000 {
+            self.events.remove(0);
+        }
+        self.events.push(SimEvent {
+            kind,
+            code,
+            sim_seconds: self.t,
+        });
     }
 
     fn normal(&mut self, sd: f64) -> f64 {
@@ -434,6 +475,7 @@ impl Machine {
                     self.state = State::Fault;
                     self.alarm = modes[cause].code;
                     *self.faults.entry(self.alarm).or_default() += 1;
+                    self.log(SimEventKind::Failure, self.alarm);
                     self.left_s = self.rng.gen_range(300.0..900.0);
                 } else if self.rng.gen_bool((0.3 * dt / 3600.0).min(1.0)) {
                     self.state = State::Idle;
@@ -482,6 +524,12 @@ impl Machine {
                     // Repair: the failed mode is renewed (a planned tool change renews the tool).
                     let idx = modes.iter().position(|m| m.code == self.alarm).unwrap_or(0);
                     self.levels[idx] = 0.0;
+                    let kind = if self.alarm == 0 {
+                        SimEventKind::Maintenance
+                    } else {
+                        SimEventKind::Repair
+                    };
+                    self.log(kind, self.alarm);
                     self.alarm = 0;
                     self.state = State::Running;
                 }
@@ -555,5 +603,36 @@ impl Machine {
                 bank.set(t, &Value::Number(*v));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_log_records_each_failure_and_its_repair() {
+        let mut machine = Machine::new("sew-1".into(), MachineKind::Sewing, 7);
+        let mut bank = Bank::default();
+        machine.init_bank(&mut bank);
+        let mut events = Vec::new();
+        while machine.truth().sim_seconds < 200.0 * 3600.0 && events.len() < 4 {
+            machine.step(10.0, &mut bank);
+            events.extend(machine.take_events());
+        }
+        assert!(events.len() >= 2, "{events:?}");
+        let kinds: Vec<SimEventKind> = events.iter().map(|e| e.kind).collect();
+        for pair in kinds.chunks(2) {
+            assert_eq!(pair[0], SimEventKind::Failure, "{events:?}");
+            if let Some(k) = pair.get(1) {
+                assert_eq!(*k, SimEventKind::Repair, "{events:?}");
+            }
+        }
+        assert_eq!(
+            events[0].code, events[1].code,
+            "the repair is of the failed mode"
+        );
+        assert!(events[1].sim_seconds - events[0].sim_seconds >= 1500.0);
+        assert!(machine.take_events().is_empty(), "taken once");
     }
 }

@@ -94,6 +94,36 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         Tenant(ExecuteCommands),
     ),
     ("GET", "/api/v1/commands/{id}", Tenant(ReadTelemetry)),
+    (
+        "POST",
+        "/api/v1/machines/{id}/events",
+        Tenant(RecordMachineEvents),
+    ),
+    ("GET", "/api/v1/machines/{id}/events", Tenant(ReadTelemetry)),
+    (
+        "DELETE",
+        "/api/v1/machines/{id}/events/{event_id}",
+        Tenant(RecordMachineEvents),
+    ),
+    ("POST", "/api/v1/models/training-jobs", Tenant(TrainModel)),
+    (
+        "GET",
+        "/api/v1/models/training-jobs/{id}",
+        Tenant(ReadPredictions),
+    ),
+    ("GET", "/api/v1/models/versions", Tenant(ReadPredictions)),
+    (
+        "GET",
+        "/api/v1/models/versions/{id}",
+        Tenant(ReadPredictions),
+    ),
+    (
+        "POST",
+        "/api/v1/models/versions/{id}/promote",
+        Tenant(PromoteModel),
+    ),
+    ("GET", "/api/v1/alarms", Tenant(ReadAlarms)),
+    ("POST", "/api/v1/alarms/{id}/ack", Tenant(AcknowledgeAlarms)),
 ];
 
 /// What `method path` needs; `None` for a route not in the table.

@@ -104,6 +104,10 @@ pub struct Tag {
     pub description: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// Written by the platform (model predictions such as `<machine>.pm.failure_probability`),
+    /// not measured; models never train on derived tags.
+    #[serde(default)]
+    pub derived: bool,
 }
 
 /// Fields of a new or changed entity; absent fields keep their value (or default on create).
@@ -169,7 +173,7 @@ impl Kind {
             Self::Site => "id, name, description, created_at",
             Self::Line => "id, site_id, name, description, created_at",
             Self::Machine => "id, line_id, name, kind, description, created_at",
-            Self::Tag => "id, machine_id, name, unit, value_type, description, created_at",
+            Self::Tag => "id, machine_id, name, unit, value_type, description, created_at, derived",
         }
     }
 }
@@ -240,6 +244,7 @@ impl Entity {
                 value_type: ValueType::parse(r.get("value_type")),
                 description: r.get("description"),
                 created_at: r.get("created_at"),
+                derived: r.get("derived"),
             }),
         }
     }
