@@ -501,8 +501,6 @@ async fn quotas_answer_429_and_403_and_usage_shows_them() {
         .await
         .unwrap();
     let key = app.store.issue_api_key(t, "k", Role::Owner).await.unwrap();
-    let full = tenant_with_tags(&app.store, "filler", &[]).await;
-    let _ = full;
     let mut s = app.store.tenant(t).await.unwrap();
     use millwright_platform::store::entities::{EntityFields, Kind};
     let named = |n: &str, parent: Option<i64>| EntityFields {
