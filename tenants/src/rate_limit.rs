@@ -74,6 +74,28 @@ impl Clock for ManualClock {
 struct Bucket {
     level: u128,
     at: Instant,
+    /// Requests accepted in the current and the previous minute-long window, for usage pages
+    /// (the bucket's level says little: at a steady rate below the limit it stays full).
+    window_start: Instant,
+    this_window: u64,
+    last_window: u64,
+}
+
+impl Bucket {
+    /// Moves the request-count windows forward to `now`.
+    fn roll(&mut self, now: Instant) {
+        let minute = Duration::from_secs(60);
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if elapsed >= minute * 2 {
+            self.last_window = 0;
+            self.this_window = 0;
+            self.window_start = now;
+        } else if elapsed >= minute {
+            self.last_window = self.this_window;
+            self.this_window = 0;
+            self.window_start += minute;
+        }
+    }
 }
 
 const NANOS_PER_MINUTE: u128 = 60_000_000_000;
@@ -123,7 +145,11 @@ impl<K: Eq + Hash + Clone, C: Clock> RateLimiter<K, C> {
         let bucket = buckets.entry(key.clone()).or_insert(Bucket {
             level: capacity,
             at: now,
+            window_start: now,
+            this_window: 0,
+            last_window: 0,
         });
+        bucket.roll(now);
         let elapsed = now.saturating_duration_since(bucket.at).as_nanos();
         // Capped at capacity, which also applies a lowered limit at once.
         bucket.level = bucket
@@ -133,6 +159,7 @@ impl<K: Eq + Hash + Clone, C: Clock> RateLimiter<K, C> {
         bucket.at = now;
         if bucket.level >= NANOS_PER_MINUTE {
             bucket.level -= NANOS_PER_MINUTE;
+            bucket.this_window += 1;
             Ok(())
         } else {
             let nanos = (NANOS_PER_MINUTE - bucket.level).div_ceil(rate);
@@ -143,22 +170,22 @@ impl<K: Eq + Hash + Clone, C: Clock> RateLimiter<K, C> {
         }
     }
 
-    /// How many of the `per_minute` tokens `key` has spent and not yet earned back: the
-    /// "requests in the last minute" a usage page shows. Takes nothing from the bucket.
-    pub fn spent(&self, key: &K, per_minute: u32) -> u64 {
-        let rate = u128::from(per_minute);
-        let capacity = rate * NANOS_PER_MINUTE;
+    /// Requests accepted for `key` over the last minute, estimated from two minute-long
+    /// windows (the previous one weighted by how much of it the last minute still covers):
+    /// what a usage page shows against the per-minute quota. Takes nothing from the bucket.
+    pub fn requests_last_minute(&self, key: &K) -> u64 {
         let now = self.clock.now();
-        let buckets = lock(&self.buckets);
-        let Some(bucket) = buckets.get(key) else {
+        let mut buckets = lock(&self.buckets);
+        let Some(bucket) = buckets.get_mut(key) else {
             return 0;
         };
-        let elapsed = now.saturating_duration_since(bucket.at).as_nanos();
-        let level = bucket
-            .level
-            .saturating_add(elapsed.saturating_mul(rate))
-            .min(capacity);
-        u64::try_from((capacity - level) / NANOS_PER_MINUTE).unwrap_or(u64::MAX)
+        bucket.roll(now);
+        let into = now
+            .saturating_duration_since(bucket.window_start)
+            .as_secs_f64()
+            / 60.0;
+        let carried = bucket.last_window as f64 * (1.0 - into.min(1.0));
+        bucket.this_window + carried.round() as u64
     }
 
     /// Forgets keys not seen for `idle` (a bucket idle for a minute is full again, so
@@ -197,16 +224,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spent_counts_what_was_taken_and_earned_back() {
+    fn requests_last_minute_slides_over_two_windows() {
         let clock = ManualClock::new();
         let limiter = RateLimiter::with_clock(clock.clone());
-        assert_eq!(limiter.spent(&1, 60), 0);
+        assert_eq!(limiter.requests_last_minute(&1), 0);
         for _ in 0..10 {
-            limiter.check(&1, 60).unwrap();
+            limiter.check(&1, 600).unwrap();
         }
-        assert_eq!(limiter.spent(&1, 60), 10);
-        clock.advance(Duration::from_secs(5));
-        assert_eq!(limiter.spent(&1, 60), 5);
+        assert_eq!(limiter.requests_last_minute(&1), 10);
+        // A refused request is not counted.
+        let tight = RateLimiter::with_clock(clock.clone());
+        tight.check(&2, 1).unwrap();
+        assert!(tight.check(&2, 1).is_err());
+        assert_eq!(tight.requests_last_minute(&2), 1);
+        // Half way through the next minute, half of the previous one still counts.
+        clock.advance(Duration::from_secs(90));
+        limiter.check(&1, 600).unwrap();
+        assert_eq!(limiter.requests_last_minute(&1), 1 + 5);
+        clock.advance(Duration::from_secs(120));
+        assert_eq!(limiter.requests_last_minute(&1), 0);
     }
     use proptest::prelude::*;
 

@@ -101,7 +101,7 @@ pub struct Usage {
     pub tags: Meter,
     /// Samples accepted since midnight UTC.
     pub samples_today: Meter,
-    /// Requests in the last minute's bucket: `used` is the tokens spent.
+    /// API requests accepted over the last minute (this one included).
     pub requests_per_minute: Meter,
     /// Days of samples kept.
     pub retention_days: u32,
@@ -123,9 +123,7 @@ pub async fn usage(State(state): State<AppState>, caller: Caller) -> ApiResult<a
     let plan = caller.plan();
     let quotas = plan.quotas();
     let used = caller.session(&state.store).await?.consumption().await?;
-    let spent = state
-        .limiter
-        .spent(&caller.tenant, quotas.requests_per_minute);
+    let recent = state.limiter.requests_last_minute(&caller.tenant);
     Ok(axum::Json(Usage {
         plan,
         tags: Meter {
@@ -137,7 +135,7 @@ pub async fn usage(State(state): State<AppState>, caller: Caller) -> ApiResult<a
             limit: quotas.samples_per_day,
         },
         requests_per_minute: Meter {
-            used: spent,
+            used: recent,
             limit: quotas.requests_per_minute.into(),
         },
         retention_days: quotas.retention_days,
