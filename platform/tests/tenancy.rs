@@ -485,6 +485,18 @@ async fn quotas_answer_429_and_403_and_usage_shows_them() {
     assert!((1..=60).contains(&retry));
     assert_eq!(body["type"], "/problems/quota");
 
+    // Connectors' device tokens are not metered per minute (the daily samples quota bounds
+    // them), so a dry bucket does not stall a plant's data.
+    let device = app
+        .store
+        .issue_api_key(tenant, "connector", Role::Device)
+        .await
+        .unwrap();
+    let (s, _, _) = app
+        .call(Method::GET, "/api/v1/tags", Some(&device), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
     // A second tenant has its own bucket.
     let other = tenant_with_tags(&app.store, "other", &[]).await;
     let (s, _, _) = app

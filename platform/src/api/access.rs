@@ -7,8 +7,8 @@
 //! [`millwright_tenants::permission`]; this table only maps routes to those actions.
 //!
 //! For tenant routes the middleware also spends one token of the tenant's requests-per-minute
-//! bucket (429 with `Retry-After` when it is empty), and names the plan that includes a route
-//! the tenant's plan lacks (403).
+//! bucket (429 with `Retry-After` when it is empty; connectors' device tokens are not metered),
+//! and names the plan that includes a route the tenant's plan lacks (403).
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method};
@@ -182,7 +182,11 @@ async fn admit(
                     return Err(ApiError::forbidden(d.to_string()).with_kind("plan"))
                 }
             }
-            if let (Some(tenant), Some(plan)) = (principal.tenant, principal.plan) {
+            // Connectors' device tokens are not metered per minute: a plant's connectors
+            // flush every second or so, and throttling them would only grow their queues
+            // until they drop data. Their load is bounded by the samples-per-day quota.
+            let metered = principal.role != Role::Device;
+            if let (Some(tenant), Some(plan), true) = (principal.tenant, principal.plan, metered) {
                 let per_minute = plan.quotas().requests_per_minute;
                 if let Err(wait) = state.limiter.check(&tenant, per_minute) {
                     return Err(ApiError::too_many_requests(
