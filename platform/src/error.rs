@@ -40,14 +40,6 @@ pub enum Error {
     /// A stored value is not one the platform knows (a role or plan name, say).
     #[error("stored value: {0}")]
     Stored(String),
-    /// The audit log of a tenant does not verify.
-    #[error("audit log of tenant {tenant} is broken: {reason}")]
-    AuditBroken {
-        /// The tenant.
-        tenant: i32,
-        /// Which entry and why.
-        reason: String,
-    },
     /// The demo could not start one of its parts.
     #[error("demo: {0}")]
     Demo(String),

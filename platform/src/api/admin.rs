@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::extract::Json;
 use super::problem::{ApiError, ApiResult, Problem};
-use super::users::hash_password;
+use super::users::{check_email, hash_password};
 use super::AppState;
 use crate::store::admin::{Industry, NewTenant};
 use crate::store::users::User;
@@ -92,9 +92,7 @@ pub async fn create_tenant(
     if body.name.trim().is_empty() || body.name.len() > 200 {
         return Err(ApiError::field("name", "must be 1 to 200 characters"));
     }
-    if !body.owner.email.contains('@') {
-        return Err(ApiError::field("owner.email", "not an email address"));
-    }
+    check_email(&body.owner.email, "owner.email")?;
     let hash = hash_password(body.owner.password, "owner.password").await?;
     let tenant = NewTenant {
         name: body.name,
@@ -144,9 +142,7 @@ pub async fn create_bureau_user(
     State(state): State<AppState>,
     Json(body): Json<BureauUserBody>,
 ) -> ApiResult<(StatusCode, axum::Json<User>)> {
-    if !body.email.contains('@') {
-        return Err(ApiError::field("email", "not an email address"));
-    }
+    check_email(&body.email, "email")?;
     let hash = hash_password(body.password, "password").await?;
     let user = state
         .store

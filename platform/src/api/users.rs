@@ -73,7 +73,8 @@ pub(super) async fn hash_password(password: Password, field: &str) -> ApiResult<
         .map_err(|e| ApiError::field(field, e.to_string()))
 }
 
-fn check_email(email: &str) -> ApiResult<()> {
+/// Refuses what cannot be an email address, naming `field`.
+pub(super) fn check_email(email: &str, field: &str) -> ApiResult<()> {
     let ok = email.len() <= 320
         && email
             .split_once('@')
@@ -81,7 +82,7 @@ fn check_email(email: &str) -> ApiResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::field("email", "not an email address"))
+        Err(ApiError::field(field, "not an email address"))
     }
 }
 
@@ -122,7 +123,7 @@ pub async fn create(
     caller: Caller,
     Json(body): Json<NewUserBody>,
 ) -> ApiResult<(StatusCode, axum::Json<User>)> {
-    check_email(&body.email)?;
+    check_email(&body.email, "email")?;
     check_grant(&caller, body.role, "role")?;
     let hash = hash_password(body.password, "password").await?;
     let user = caller
