@@ -95,11 +95,19 @@ impl Store {
         };
         let app = match &db.app_url {
             Some(url) => pool(url.expose(), db.pool_size, NO_JIT)?,
-            None => pool(
-                owner_url.expose(),
-                db.pool_size,
-                Some("SET jit = off; SET ROLE millwright_app"),
-            )?,
+            None => {
+                tracing::warn!(
+                    "database.app_url (APP_DATABASE_URL) is not set: requests run on the owner's \
+                     connection after SET ROLE millwright_app. Tenants stay isolated, but SQL \
+                     injected into a request could RESET ROLE and act as the owner; give the \
+                     application role its own login URL."
+                );
+                pool(
+                    owner_url.expose(),
+                    db.pool_size,
+                    Some("SET jit = off; SET ROLE millwright_app"),
+                )?
+            }
         };
         tracing::info!(backend = ?backend, "Store is ready.");
         Ok(Self {
