@@ -69,6 +69,8 @@ pub struct AppState {
     pub tokens: Arc<TokenIssuer>,
     /// Requests-per-minute buckets, one per tenant.
     pub limiter: Arc<RateLimiter<TenantId>>,
+    /// Failed logins per account and per client address.
+    pub logins: Arc<auth::LoginThrottles>,
 }
 
 impl AppState {
@@ -87,6 +89,7 @@ impl AppState {
             metrics: Metrics::new(),
             tokens: Arc::new(TokenIssuer::new(&secret, ttl)?),
             limiter: Arc::new(RateLimiter::new()),
+            logins: Arc::new(auth::LoginThrottles::default()),
             settings,
         })
     }
@@ -300,15 +303,22 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
 }
 
 /// Forgets idle tenants' request buckets every minute (a bucket idle for a minute is full
-/// again, so forgetting it changes nothing) until the server's state is gone.
-fn prune_rate_limits(limiter: std::sync::Weak<RateLimiter<TenantId>>) {
+/// again, so forgetting it changes nothing), and quiet accounts' and addresses' failed
+/// logins, until the server's state is gone.
+fn prune_rate_limits(
+    limiter: std::sync::Weak<RateLimiter<TenantId>>,
+    logins: std::sync::Weak<auth::LoginThrottles>,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
-            match limiter.upgrade() {
-                Some(l) => l.prune(std::time::Duration::from_secs(60)),
-                None => return,
+            match (limiter.upgrade(), logins.upgrade()) {
+                (Some(l), Some(t)) => {
+                    l.prune(std::time::Duration::from_secs(60));
+                    t.prune(std::time::Instant::now());
+                }
+                _ => return,
             }
         }
     });
@@ -331,7 +341,10 @@ impl Server {
                     settings.http.listen
                 )))?;
         let state = AppState::new(store, settings)?;
-        prune_rate_limits(Arc::downgrade(&state.limiter));
+        prune_rate_limits(
+            Arc::downgrade(&state.limiter),
+            Arc::downgrade(&state.logins),
+        );
         Ok(Self {
             listener,
             app: router(state),
@@ -371,9 +384,12 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(
+            self.listener,
+            self.app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
     }
 }
 

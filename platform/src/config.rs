@@ -147,6 +147,10 @@ pub struct HttpSettings {
     pub listen: SocketAddr,
     /// Largest request body in bytes; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Behind trusted reverse proxies (an Ingress): how many of them append to
+    /// `X-Forwarded-For`, so the client's address (for login throttling and the audit log) is
+    /// the n-th from the right. 0: the socket's peer address, and the header is ignored.
+    pub forwarded_for_hops: usize,
 }
 
 impl Default for HttpSettings {
@@ -154,6 +158,7 @@ impl Default for HttpSettings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 16 << 20,
+            forwarded_for_hops: 0,
         }
     }
 }

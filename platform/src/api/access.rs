@@ -182,6 +182,16 @@ async fn admit(
                     return Err(ApiError::forbidden(d.to_string()).with_kind("plan"))
                 }
             }
+            // A key issued by a user does no more than that user may do now.
+            if let Some(ceiling) = principal.ceiling {
+                if let d @ Decision::RoleForbids { .. } = decide(ceiling, principal.plan, action) {
+                    return Err(ApiError::forbidden(format!(
+                        "this key's issuer is now {ceiling}, and a key does no more than its \
+                         issuer: {d}"
+                    ))
+                    .with_kind("role"));
+                }
+            }
             // Connectors' device tokens are not metered per minute: a plant's connectors
             // flush every second or so, and throttling them would only grow their queues
             // until they drop data. Their load is bounded by the samples-per-day quota.
@@ -219,6 +229,9 @@ fn operator(state: &AppState, key: &str) -> Result<Principal, ApiError> {
             plan: None,
             actor: "operator".into(),
             via: Credential::Operator,
+            ceiling: None,
+            site: None,
+            issuer: None,
         })
     } else {
         Err(ApiError::unauthorized("invalid operator key"))

@@ -130,12 +130,14 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// A store session for the caller's tenant that records the caller in the audit log.
+    /// A store session for the caller's tenant that records the caller in the audit log (and,
+    /// for a device token scoped to a site, sees only that site).
     pub async fn session(&self, store: &Store) -> crate::error::Result<TenantSession> {
         Ok(store
             .tenant(self.tenant)
             .await?
-            .acting_as(self.principal.actor.clone()))
+            .acting_as(self.principal.actor.clone())
+            .scoped_to_site(self.principal.site))
     }
 
     /// The tenant's plan (every tenant has one).
@@ -167,5 +169,60 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
         parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
             ApiError::unauthorized("missing Authorization: Bearer <token or API key>")
         })
+    }
+}
+
+/// The client's address: the socket's peer, or with `http.forwarded_for_hops = n` the n-th
+/// address from the right of `X-Forwarded-For` (the one the outermost trusted proxy saw).
+/// `None` when neither is known (a router called without a socket, in tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(Option<std::net::IpAddr>);
+
+impl ClientAddr {
+    /// The address, if known.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ClientAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let hops = state.settings.http.forwarded_for_hops;
+        if hops == 0 {
+            return Ok(Self(peer));
+        }
+        let forwarded: Vec<std::net::IpAddr> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        Ok(Self(
+            forwarded
+                .len()
+                .checked_sub(hops)
+                .and_then(|i| forwarded.get(i).copied())
+                .or(peer),
+        ))
     }
 }

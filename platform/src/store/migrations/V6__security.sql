@@ -6,6 +6,14 @@
 --    `usage_daily` (with a trigger) or `tags` in front of ours and have the owner run its code
 --    or file samples on another tenant's tag. The layout's functions are fixed in
 --    store/layout/*_functions.sql, re-applied by the layout upgrade (LAYOUT_VERSION 2).
+-- 2. Credential changes take effect at once: a user's role, password, enabling or disabling
+--    bumps `credential_generation`, which ends every session opened before (access and
+--    refresh tokens alike); API keys act with no more than their issuer's current role, and a
+--    removed user's keys are revoked; device tokens may be scoped to one site; setpoint
+--    commands expire.
+-- 3. Logins are checked on the owner's connection: the application role reads no password
+--    hash at all (login_lookup is gone) and can no longer open a session for any user it
+--    names (open_session is the owner's alone).
 
 -- The site a device token is scoped to, set per transaction beside the tenant; NULL for every
 -- other caller.
@@ -49,14 +57,75 @@ CREATE OR REPLACE FUNCTION public.close_session(session bigint, user_id bigint)
         RETURNING true
     $$;
 
-CREATE OR REPLACE FUNCTION public.authenticate_api_key(digest bytea)
-    RETURNS TABLE (tenant_id integer, key_id bigint, role text, plan text, prefix text)
+
+-- 2. Credentials ------------------------------------------------------------------------------
+
+ALTER TABLE public.users ADD COLUMN credential_generation bigint NOT NULL DEFAULT 0;
+ALTER TABLE public.users ADD CONSTRAINT users_id_tenant_key UNIQUE (id, tenant_id);
+ALTER TABLE public.user_sessions ADD COLUMN generation bigint NOT NULL DEFAULT 0;
+GRANT SELECT (credential_generation) ON public.users TO millwright_app;
+
+-- Not a definer: it only changes the row being updated, as whoever updates it.
+CREATE FUNCTION public.users_credentials_changed() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, public, pg_temp
+    AS $$
+    BEGIN
+        IF NEW.role IS DISTINCT FROM OLD.role
+           OR NEW.password_hash IS DISTINCT FROM OLD.password_hash
+           OR NEW.disabled_at IS DISTINCT FROM OLD.disabled_at
+           OR NEW.email IS DISTINCT FROM OLD.email THEN
+            NEW.credential_generation := OLD.credential_generation + 1;
+        ELSE
+            NEW.credential_generation := OLD.credential_generation;
+        END IF;
+        RETURN NEW;
+    END
+    $$;
+CREATE TRIGGER credentials_changed BEFORE UPDATE ON public.users
+    FOR EACH ROW EXECUTE FUNCTION public.users_credentials_changed();
+
+-- Who issued a key (NULL: the command line, the demo or the operator), and the one site a
+-- device token may reach (NULL: the whole tenant).
+ALTER TABLE public.api_keys
+    ADD COLUMN issued_by bigint,
+    ADD COLUMN site_id bigint,
+    ADD FOREIGN KEY (issued_by, tenant_id) REFERENCES public.users (id, tenant_id)
+        ON DELETE SET NULL (issued_by),
+    ADD FOREIGN KEY (site_id, tenant_id) REFERENCES public.sites (id, tenant_id)
+        ON DELETE CASCADE,
+    ADD CHECK (site_id IS NULL OR role = 'device');
+CREATE INDEX ON public.api_keys (issued_by) WHERE issued_by IS NOT NULL;
+GRANT SELECT (issued_by, site_id), INSERT (issued_by, site_id) ON public.api_keys TO millwright_app;
+
+-- Removing a user revokes the keys they issued (their role no longer bounds them). Not a
+-- definer: it runs as whoever deletes the user, within that tenant's rows.
+CREATE FUNCTION public.users_revoke_issued_keys() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, public, pg_temp
+    AS $$
+    BEGIN
+        UPDATE public.api_keys SET revoked_at = now()
+        WHERE issued_by = OLD.id AND tenant_id = OLD.tenant_id AND revoked_at IS NULL;
+        RETURN OLD;
+    END
+    $$;
+CREATE TRIGGER revoke_issued_keys BEFORE DELETE ON public.users
+    FOR EACH ROW EXECUTE FUNCTION public.users_revoke_issued_keys();
+
+DROP FUNCTION public.authenticate_api_key(bytea);
+CREATE FUNCTION public.authenticate_api_key(digest bytea)
+    RETURNS TABLE (tenant_id integer, key_id bigint, role text, plan text, prefix text,
+                   site_id bigint, issued_by bigint, issuer_role text, issuer_active boolean)
     LANGUAGE sql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, public, pg_temp
     AS $$
         WITH k AS (
-            SELECT k.tenant_id, k.id, k.role, t.plan, k.prefix, k.last_used_at
-            FROM public.api_keys k JOIN public.tenants t ON t.id = k.tenant_id
+            SELECT k.tenant_id, k.id, k.role, t.plan, k.prefix, k.last_used_at, k.site_id,
+                   k.issued_by, u.role AS issuer_role, u.disabled_at IS NULL AS issuer_active
+            FROM public.api_keys k
+            JOIN public.tenants t ON t.id = k.tenant_id
+            LEFT JOIN public.users u ON u.id = k.issued_by AND u.tenant_id = k.tenant_id
             WHERE k.key_hash = digest
               AND k.revoked_at IS NULL
               AND (k.expires_at IS NULL OR k.expires_at > now())
@@ -67,41 +136,54 @@ CREATE OR REPLACE FUNCTION public.authenticate_api_key(digest bytea)
             WHERE a.id = (SELECT k.id FROM k)
               AND (a.last_used_at IS NULL OR a.last_used_at < now() - interval '1 minute')
         )
-        SELECT k.tenant_id, k.id, k.role, k.plan, k.prefix FROM k
+        SELECT k.tenant_id, k.id, k.role, k.plan, k.prefix, k.site_id, k.issued_by,
+               k.issuer_role, k.issuer_active
+        FROM k
     $$;
+REVOKE ALL ON FUNCTION public.authenticate_api_key(bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.authenticate_api_key(bytea) TO millwright_app;
 
-CREATE OR REPLACE FUNCTION public.login_lookup(login_email text)
-    RETURNS TABLE (user_id bigint, tenant_id integer, role text, password_hash text)
+DROP FUNCTION public.login_lookup(text);
+
+-- Each access token names its session: whether it still stands (not revoked, user enabled,
+-- no credential change since it opened), the user's role now and the tenant's plan now.
+DROP FUNCTION public.session_state(bigint, bigint);
+CREATE FUNCTION public.session_state(session bigint, user_id bigint)
+    RETURNS TABLE (active boolean, plan text, role text)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, public, pg_temp
     AS $$
-        SELECT u.id, u.tenant_id, u.role, u.password_hash FROM public.users u
-        WHERE u.email = lower(login_email) AND u.disabled_at IS NULL
-    $$;
-
-CREATE OR REPLACE FUNCTION public.session_state(session bigint, user_id bigint)
-    RETURNS TABLE (active boolean, plan text)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, public, pg_temp
-    AS $$
-        SELECT s.revoked_at IS NULL AND u.disabled_at IS NULL, t.plan
+        SELECT s.revoked_at IS NULL AND u.disabled_at IS NULL
+                   AND s.generation = u.credential_generation,
+               t.plan, u.role
         FROM public.user_sessions s
         JOIN public.users u ON u.id = s.user_id
         LEFT JOIN public.tenants t ON t.id = u.tenant_id
         WHERE s.id = session AND s.user_id = session_state.user_id
     $$;
+REVOKE ALL ON FUNCTION public.session_state(bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.session_state(bigint, bigint) TO millwright_app;
 
+-- Called on the owner's connection by a login that checked the password; the application
+-- role may not open sessions for users it names.
 CREATE OR REPLACE FUNCTION public.open_session(user_id bigint, digest bytea, expires timestamptz)
     RETURNS bigint
     LANGUAGE sql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, public, pg_temp
     AS $$
-        WITH s AS (INSERT INTO public.user_sessions (user_id) VALUES (open_session.user_id) RETURNING id),
+        WITH s AS (INSERT INTO public.user_sessions (user_id, generation)
+                   SELECT u.id, u.credential_generation FROM public.users u
+                   WHERE u.id = open_session.user_id
+                   RETURNING id),
              r AS (INSERT INTO public.refresh_tokens (digest, session_id, expires_at)
                    SELECT open_session.digest, s.id, expires FROM s)
         SELECT s.id FROM s
     $$;
+REVOKE ALL ON FUNCTION public.open_session(bigint, bytea, timestamptz) FROM PUBLIC, millwright_app;
 
+-- Refresh: marks the presented token used (only once, even under concurrent refreshes) and
+-- stores its successor. Reuse of a used token revokes the whole session; a credential change
+-- since the session opened refuses it.
 CREATE OR REPLACE FUNCTION public.rotate_refresh_token(presented bytea, successor bytea, expires timestamptz)
     RETURNS TABLE (verdict text, session_id bigint, user_id bigint, tenant_id integer, role text)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -111,7 +193,8 @@ CREATE OR REPLACE FUNCTION public.rotate_refresh_token(presented bytea, successo
         r record;
     BEGIN
         SELECT rt.session_id, rt.expires_at, rt.used_at, s.revoked_at, u.id AS uid,
-               u.tenant_id AS tid, u.role AS urole, u.disabled_at
+               u.tenant_id AS tid, u.role AS urole, u.disabled_at,
+               s.generation <> u.credential_generation AS stale
           INTO r
           FROM public.refresh_tokens rt
           JOIN public.user_sessions s ON s.id = rt.session_id
@@ -122,7 +205,7 @@ CREATE OR REPLACE FUNCTION public.rotate_refresh_token(presented bytea, successo
             RETURN QUERY SELECT 'unknown'::text, NULL::bigint, NULL::bigint, NULL::integer, NULL::text;
             RETURN;
         END IF;
-        IF r.revoked_at IS NOT NULL OR r.disabled_at IS NOT NULL THEN
+        IF r.revoked_at IS NOT NULL OR r.disabled_at IS NOT NULL OR r.stale THEN
             RETURN QUERY SELECT 'revoked'::text, r.session_id, r.uid, r.tid, r.urole;
         ELSIF r.used_at IS NOT NULL THEN
             UPDATE public.user_sessions SET revoked_at = now() WHERE id = r.session_id;
@@ -137,3 +220,26 @@ CREATE OR REPLACE FUNCTION public.rotate_refresh_token(presented bytea, successo
         END IF;
     END
     $$;
+
+-- Device tokens scoped to a site see only that site's part of the plant model and its
+-- commands. Restrictive: they narrow `tenant_rows`, never widen it. No recursion: each policy
+-- reads only the table above it.
+CREATE POLICY device_site ON public.sites AS RESTRICTIVE
+    USING (public.current_site() IS NULL OR id = public.current_site());
+CREATE POLICY device_site ON public.lines AS RESTRICTIVE
+    USING (public.current_site() IS NULL OR site_id = public.current_site());
+CREATE POLICY device_site ON public.machines AS RESTRICTIVE
+    USING (public.current_site() IS NULL OR line_id IN (SELECT l.id FROM public.lines l));
+CREATE POLICY device_site ON public.tags AS RESTRICTIVE
+    USING (public.current_site() IS NULL OR machine_id IN (SELECT m.id FROM public.machines m));
+CREATE POLICY device_site ON public.commands AS RESTRICTIVE
+    USING (public.current_site() IS NULL OR tag_id IN (SELECT t.id FROM public.tags t));
+
+-- Setpoint commands expire: a value nobody claimed in time is never written (a connector
+-- back after an hour must not move a machine to what someone wanted an hour ago).
+ALTER TABLE public.commands
+    ADD COLUMN expires_at timestamptz NOT NULL DEFAULT now() + interval '5 minutes',
+    DROP CONSTRAINT commands_status_check,
+    ADD CONSTRAINT commands_status_check
+        CHECK (status IN ('pending', 'delivered', 'done', 'failed', 'expired'));
+CREATE INDEX commands_pending_expiry ON public.commands (tenant_id, expires_at) WHERE status = 'pending';
