@@ -690,3 +690,80 @@ async fn the_private_cluster_admits_only_its_own_user() {
         eprintln!("skipped the other-user check: not running as root");
     }
 }
+
+/// The probe's findings: a setpoint of `-0.0` or `1e16` broke `audit verify` (jsonb rewrote
+/// the number after it was hashed), and the operator's actions were audited nowhere.
+#[tokio::test]
+async fn the_audit_survives_odd_numbers_and_the_operator_has_a_chain() {
+    let app = app().await;
+    let t = tenant_with_tags(&app.store, "odd", &["valve"]).await;
+    for value in [
+        json!(-0.0),
+        json!(1e16),
+        json!(1e-7),
+        json!(123456789012345678u64),
+    ] {
+        let (s, body, _) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/tags/{}/commands", t.tag_ids[0]),
+                Some(&t.key),
+                Some(json!({ "value": value })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    // The operator creates a tenant and a bureau user; someone guesses at an unknown account.
+    let (s, _, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/admin/tenants",
+            Some(OPERATOR_KEY),
+            Some(json!({"name": "Café Zürich", "owner": {"email": "o@cafe.example", "password": PASSWORD}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/admin/bureau-users",
+            Some(OPERATOR_KEY),
+            Some(json!({"email": "bureau@sector.example", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(
+        login(&app, "nobody@nowhere.example", PASSWORD).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let entries = app.store.operator_audit_entries(0, 100).await.unwrap();
+    let seen: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str()))
+        .collect();
+    for wanted in [
+        ("operator", "tenant.create"),
+        ("operator", "bureau_user.create"),
+        ("client 127.0.0.1", "auth.login_failed"),
+    ] {
+        assert!(seen.contains(&wanted), "{wanted:?} in {seen:?}");
+    }
+    let raw = serde_json::to_string(&entries).unwrap();
+    assert!(
+        !raw.contains("nobody@nowhere"),
+        "the attempted email is not kept: {raw}"
+    );
+    for verdict in app.store.verify_audit(None).await.unwrap() {
+        assert_eq!(verdict.broken, None, "{}", verdict.name);
+    }
+    // The application role cannot read or write the operator's chain.
+    let c = app.store.app_pool().get().await.unwrap();
+    let err = c
+        .query("SELECT * FROM operator_audit_log", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    );
+}

@@ -336,18 +336,21 @@ pub async fn login(
         [] => {
             let failures = state.logins.failed(&account, address, Instant::now());
             tracing::info!(client = %client, failures, "Refused a login: wrong email or password.");
+            if candidates.is_empty() {
+                state
+                    .store
+                    .audit_failed_login(None, &client.to_string(), "no such account")
+                    .await?;
+            }
             for c in &candidates {
-                if let Some(tenant) = c.tenant {
-                    state
-                        .store
-                        .audit_failed_login(
-                            c.user_id,
-                            tenant,
-                            &client.to_string(),
-                            "wrong password",
-                        )
-                        .await?;
-                }
+                state
+                    .store
+                    .audit_failed_login(
+                        Some((c.user_id, c.tenant)),
+                        &client.to_string(),
+                        "wrong password",
+                    )
+                    .await?;
             }
             return Err(ApiError::unauthorized("wrong email or password"));
         }

@@ -170,12 +170,13 @@ impl Store {
         Ok(row.get(0))
     }
 
-    /// Records a refused login in the audit log of the user's tenant (actor: the client's
-    /// address), so owners see guessing at their accounts.
+    /// Records a refused login (actor: the client's address) in the audit log of the user's
+    /// tenant, so owners see guessing at their accounts; for a bureau user or an email that
+    /// belongs to nobody (`user` is `None`), in the platform operator's chain. The email
+    /// itself is not recorded: people type passwords into the wrong field.
     pub async fn audit_failed_login(
         &self,
-        user: i64,
-        tenant: TenantId,
+        user: Option<(i64, Option<TenantId>)>,
         client: &str,
         why: &str,
     ) -> Result<()> {
@@ -184,16 +185,44 @@ impl Store {
             .transaction()
             .await
             .map_err(Error::db("beginning a transaction"))?;
-        super::audit::append(
-            &tx,
-            tenant,
-            &format!("client {client}"),
-            "auth.login_failed",
-            format!("user/{user}"),
-            None,
-            Some(serde_json::json!({ "reason": why })),
-        )
-        .await?;
+        let actor = format!("client {client}");
+        let after = Some(serde_json::json!({ "reason": why }));
+        match user {
+            Some((user, Some(tenant))) => {
+                super::audit::append(
+                    &tx,
+                    tenant,
+                    &actor,
+                    "auth.login_failed",
+                    format!("user/{user}"),
+                    None,
+                    after,
+                )
+                .await?
+            }
+            Some((user, None)) => {
+                super::audit::append_operator(
+                    &tx,
+                    &actor,
+                    "auth.login_failed",
+                    format!("user/{user}"),
+                    None,
+                    after,
+                )
+                .await?
+            }
+            None => {
+                super::audit::append_operator(
+                    &tx,
+                    &actor,
+                    "auth.login_failed",
+                    "user/unknown".into(),
+                    None,
+                    after,
+                )
+                .await?
+            }
+        }
         tx.commit().await.map_err(Error::db("committing"))?;
         Ok(())
     }

@@ -243,3 +243,30 @@ ALTER TABLE public.commands
     ADD CONSTRAINT commands_status_check
         CHECK (status IN ('pending', 'delivered', 'done', 'failed', 'expired'));
 CREATE INDEX commands_pending_expiry ON public.commands (tenant_id, expires_at) WHERE status = 'pending';
+
+-- 4. The audit log ---------------------------------------------------------------------------
+
+-- The canonical format each entry was hashed in: 1 for entries stored before (numbers as
+-- serde_json writes them, which jsonb rewrites), 2 from now on (numbers spelt as jsonb gives
+-- them back). Covered by the hash itself through its `"v"` field.
+ALTER TABLE public.audit_log ADD COLUMN format smallint NOT NULL DEFAULT 1 CHECK (format IN (1, 2));
+
+-- The platform operator's own chain: tenants created or discarded, bureau users, refused
+-- logins of accounts outside any tenant. Written on the owner's connection only; the
+-- application role has no grant on it. Hashed like a tenant's chain, as tenant 0.
+CREATE TABLE public.operator_audit_log (
+    seq       bigint PRIMARY KEY CHECK (seq >= 1),
+    at        timestamptz NOT NULL,
+    actor     text NOT NULL,
+    action    text NOT NULL,
+    target    text NOT NULL,
+    before    jsonb,
+    after     jsonb,
+    prev_hash bytea NOT NULL CHECK (length(prev_hash) = 32),
+    hash      bytea NOT NULL CHECK (length(hash) = 32),
+    format    smallint NOT NULL CHECK (format IN (1, 2))
+);
+CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON public.operator_audit_log
+    FOR EACH ROW EXECUTE FUNCTION public.audit_log_is_append_only();
+CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON public.operator_audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION public.audit_log_is_append_only();
