@@ -33,6 +33,8 @@ pub mod problem;
 pub mod samples;
 pub mod tenant;
 pub mod users;
+// Issue #11: input rules shared by every route.
+pub mod input;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -286,8 +288,11 @@ pub fn router(state: AppState) -> Router {
         metrics::track,
     ))
     .layer(DefaultBodyLimit::max(state.settings.http.max_body_bytes))
+    // Issue #11: one error format for every answer, and input rules before any route.
+    .layer(axum::middleware::from_fn(problem::normalize))
+    .layer(axum::middleware::from_fn(input::guard))
     .layer(TraceLayer::new_for_http().make_span_with(request_span))
-    .layer(CatchPanicLayer::new())
+    .layer(CatchPanicLayer::custom(problem::panic_response))
     .with_state(state)
 }
 

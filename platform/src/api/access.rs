@@ -145,21 +145,67 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
         // No route matched: the fallback answers 404 for everyone.
         return next.run(req).await;
     };
-    let access = match access_for(req.method(), &path) {
+    // HEAD is served by the GET handler, with the GET route's access.
+    let method = if req.method() == Method::HEAD {
+        Method::GET
+    } else {
+        req.method().clone()
+    };
+    let access = match access_for(&method, &path) {
         Some(a) => a,
         None => {
+            let allowed = methods_of(&path);
+            if !allowed.is_empty() {
+                return method_not_allowed(&method, &allowed);
+            }
             tracing::error!(method = %req.method(), path, "Route missing from the access table; refused.");
             return ApiError::forbidden("this route is not open to anyone yet").into_response();
         }
     };
-    match admit(&state, req.headers(), access).await {
+    let mut response = match admit(&state, req.headers(), access).await {
         Ok(Some(principal)) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
         }
         Ok(None) => next.run(req).await,
         Err(e) => e.into_response(),
+    };
+    // The problem layer names path parameters from it (see `problem::normalize`).
+    response.extensions_mut().insert(RouteTemplate(path));
+    response
+}
+
+/// The route a response came from, as its pattern (`/api/v1/sites/{id}`).
+#[derive(Debug, Clone)]
+pub struct RouteTemplate(pub String);
+
+/// The methods the access table lists for `path`.
+pub fn methods_of(path: &str) -> Vec<&'static str> {
+    ROUTES
+        .iter()
+        .filter(|(_, p, _)| *p == path)
+        .map(|(m, _, _)| *m)
+        .collect()
+}
+
+/// 405 with `Allow`, as problem+json.
+fn method_not_allowed(method: &Method, allowed: &[&str]) -> Response {
+    let mut allow: Vec<&str> = allowed.to_vec();
+    if allow.contains(&"GET") {
+        allow.push("HEAD");
     }
+    let allow = allow.join(", ");
+    let mut response = ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed here; allowed: {allow}"),
+    )
+    .into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&allow) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, value);
+    }
+    response
 }
 
 async fn admit(

@@ -270,3 +270,11 @@ CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON public.operator_audit_log
     FOR EACH ROW EXECUTE FUNCTION public.audit_log_is_append_only();
 CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON public.operator_audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION public.audit_log_is_append_only();
+
+-- 5. Emails are unique within a tenant (and among bureau users), not across the platform:
+-- refusing an address because another tenant uses it told every admin which addresses exist
+-- elsewhere. A login whose email and password match accounts in several tenants names the
+-- tenant (`tenant_id`).
+ALTER TABLE public.users DROP CONSTRAINT users_email_key;
+ALTER TABLE public.users ADD CONSTRAINT users_tenant_email_key UNIQUE NULLS NOT DISTINCT (tenant_id, email);
+CREATE INDEX users_email ON public.users (email);
