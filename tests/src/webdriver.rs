@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
 /// The key W3C WebDriver uses for element references.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735043a4ab";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// How the browser starts.
 #[derive(Debug, Clone)]
@@ -168,6 +168,8 @@ impl Browser {
         );
         let mut request = self.http.request(method.clone(), url);
         if method != reqwest::Method::GET {
+            // chromedriver wants a JSON object even for commands without parameters.
+            let body = if body.is_null() { json!({}) } else { body };
             request = request.json(&body);
         }
         let answer: Value = request.send().await?.json().await?;

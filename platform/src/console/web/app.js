@@ -173,23 +173,23 @@ async function signIn(message) {
 }
 
 async function boot() {
-  await i18n.use(i18n.initial());
-  const response = await fetch(new URL('permissions.json', base));
-  permissions = await response.json();
+  // The catalogue, the permission table and who is signed in, side by side.
+  const who = api.signedIn() ? api.get('/me').then((m) => ({ m }), (e) => ({ e })) : null;
+  const [, table] = await Promise.all([
+    i18n.use(i18n.initial()),
+    fetch(new URL('permissions.json', base)).then((r) => r.json()),
+  ]);
+  permissions = table;
+  router.listen(() => {
+    if (me) route();
+  });
+  const answer = who && await who;
   api.onSignedOut(() => {
     me = null;
     signIn(t('signin.ended'));
   });
-  router.listen(() => {
-    if (me) route();
-  });
-  if (!api.signedIn()) return signIn();
-  try {
-    me = await api.get('/me');
-  } catch (e) {
-    // A refused session has already brought up the sign-in page (onSignedOut).
-    return e.status === 401 ? undefined : signIn(e.detail);
-  }
+  if (!answer || answer.e) return signIn(answer && answer.e.status !== 401 ? answer.e.detail : undefined);
+  me = answer.m;
   frame();
   return route();
 }

@@ -208,6 +208,7 @@ export class Trend {
     this.chart.dataset.bucket = bucket;
     this.chart.dataset.points = String(drawn);
     this.chart.dataset.buckets = String(xs.length);
+    this.chart.dataset.series = String(this.tags.length);
     this.chart.removeAttribute('aria-busy');
     fill(this.status, t('trend.status', {
       bucket, buckets: fmt.count(xs.length), points: fmt.count(drawn), source: answers[0].source,
@@ -229,7 +230,7 @@ export class Trend {
         x: { time: true, range: () => [this.range.from / 1000, this.range.to / 1000] },
       },
       series: [
-        { label: t('trend.time') },
+        { label: t('trend.time'), value: (u, v) => (v === null ? '–' : fmt.dateTime(v * 1000, timeZone)) },
         ...this.tags.map((tag, i) => ({
           label: tag.unit ? `${tag.label} (${tag.unit})` : tag.label,
           scale: `u:${tag.unit || ''}`,
@@ -241,7 +242,7 @@ export class Trend {
         })),
       ],
       axes: [
-        {},
+        { values: (u, splits) => splits.map((v) => fmt.axisTime(v * 1000, this.range.span(), timeZone)) },
         ...units.slice(0, 2).map((unit, i) => ({
           scale: `u:${unit}`,
           label: unit,

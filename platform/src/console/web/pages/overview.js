@@ -19,6 +19,7 @@ function byName(a, b) {
 
 export async function render(main, ctx) {
   const p = await plant();
+  performance.mark('mw:overview-plant');
   const machines = [...p.machines].sort(byName);
   const states = await machineStates(machines.map((m) => m.id));
   const cells = new Map();
@@ -109,8 +110,8 @@ export async function render(main, ctx) {
     }
   };
 
-  if (shown.length) await refreshValues();
-  await refreshAlarms();
+  performance.mark('mw:overview-built');
+  await Promise.all([shown.length ? refreshValues() : null, refreshAlarms()]);
   performance.mark('mw:overview-ready');
   main.dataset.values = String(shown.length);
 
