@@ -10,7 +10,7 @@ use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-fn header<'a>(r: &'a reqwest::Response, name: impl reqwest::header::AsHeaderName) -> &'a str {
+fn header(r: &reqwest::Response, name: impl reqwest::header::AsHeaderName) -> &str {
     r.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -25,7 +25,11 @@ async fn the_shell_and_its_files_are_served_with_caching_and_a_content_security_
         .build()
         .unwrap();
     for path in ["/", "/console"] {
-        let r = plain.get(format!("{}{path}", app.url)).send().await.unwrap();
+        let r = plain
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_redirection(), "{path}: {}", r.status());
         assert_eq!(header(&r, LOCATION), "/console/");
     }
@@ -41,7 +45,10 @@ async fn the_shell_and_its_files_are_served_with_caching_and_a_content_security_
     assert_eq!(header(&r, CONTENT_TYPE), "text/html; charset=utf-8");
     assert_eq!(header(&r, CACHE_CONTROL), "no-cache");
     let csp = header(&r, "content-security-policy").to_string();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert_eq!(header(&r, "x-content-type-options"), "nosniff");
     let html = r.text().await.unwrap();
     assert!(html.contains(r#"<html lang="zh-CN">"#));
@@ -126,9 +133,8 @@ async fn bucketed_samples_fill_empty_buckets_and_refuse_unknown_fills() {
     let to = (start + Duration::minutes(10))
         .to_rfc3339()
         .replace('+', "%2B");
-    let query = |extra: &str| {
-        format!("/api/v1/tags/{tag}/samples?from={from}&to={to}&bucket=1m{extra}")
-    };
+    let query =
+        |extra: &str| format!("/api/v1/tags/{tag}/samples?from={from}&to={to}&bucket=1m{extra}");
     let values = |body: &Value| -> Vec<Value> {
         body["points"]
             .as_array()
@@ -214,5 +220,8 @@ async fn admins_see_whether_the_audit_chain_holds() {
         .call(Method::GET, "/api/v1/audit/verify", Some(&t.key), None)
         .await;
     assert_eq!(verdict["intact"], false, "{verdict}");
-    assert!(verdict["broken"].as_str().unwrap().contains('2'), "{verdict}");
+    assert!(
+        verdict["broken"].as_str().unwrap().contains('2'),
+        "{verdict}"
+    );
 }

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use millwright_platform::config::BackendChoice;
-use millwright_platform::store::ingest::{Quality, SampleRow};
 use millwright_platform::store::fill::Fill;
+use millwright_platform::store::ingest::{Quality, SampleRow};
 use millwright_platform::store::query::{Agg, BucketWidth, Source};
 use millwright_platform::store::{Backend, Store};
 use millwright_platform::test_util::{fresh_store, tenant_with_tags, timescale_available};
@@ -426,7 +426,9 @@ async fn bucketed_queries_fill_empty_buckets(backend: BackendChoice) {
         let null = filled(&mut s, tag, (from, to), hour, force_raw, Fill::Null).await;
         assert_eq!(
             null.iter().map(|p| p.time).collect::<Vec<_>>(),
-            (0..4).map(|h| start + Duration::hours(h)).collect::<Vec<_>>()
+            (0..4)
+                .map(|h| start + Duration::hours(h))
+                .collect::<Vec<_>>()
         );
         assert_eq!(values(&null), [Some(29.5), None, Some(149.5), None]);
         assert_eq!(

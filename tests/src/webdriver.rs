@@ -73,8 +73,7 @@ impl Browser {
     /// `Ok(None)` when either is not installed, unless `MILLWRIGHT_REQUIRE_BROWSER` is set
     /// (as `.ci/run` does), in which case that is an error.
     pub async fn start(options: &BrowserOptions) -> Result<Option<Self>> {
-        let (Some(driver), Some(chromium)) = (on_path("chromedriver"), on_path("chromium"))
-        else {
+        let (Some(driver), Some(chromium)) = (on_path("chromedriver"), on_path("chromium")) else {
             if std::env::var_os("MILLWRIGHT_REQUIRE_BROWSER").is_some() {
                 bail!("chromium and chromium-driver are required (apt-get install chromium chromium-driver)");
             }
@@ -240,9 +239,8 @@ impl Browser {
         let deadline = Instant::now() + timeout;
         loop {
             let v = self.script(script, vec![]).await?;
-            let truthy = !matches!(&v, Value::Null | Value::Bool(false))
-                && v != json!(0)
-                && v != json!("");
+            let truthy =
+                !matches!(&v, Value::Null | Value::Bool(false)) && v != json!(0) && v != json!("");
             if truthy {
                 return Ok(v);
             }
@@ -351,9 +349,7 @@ impl Browser {
     /// Ends the session (closing Chromium) and chromedriver.
     pub async fn quit(mut self) -> Result<()> {
         self.closed = true;
-        let _ = self
-            .command(reqwest::Method::DELETE, "", Value::Null)
-            .await;
+        let _ = self.command(reqwest::Method::DELETE, "", Value::Null).await;
         let _ = self.driver.kill().await;
         Ok(())
     }

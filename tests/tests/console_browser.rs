@@ -76,7 +76,10 @@ async fn fixture() -> Result<Fixture> {
         .await?;
     let key = store.issue_api_key(tenant, "fixture", Role::Owner).await?;
     let mut s = store.tenant(tenant).await?.acting_as("fixture");
-    let site = s.create(Kind::Site, &named("ningbo-plant", None)).await?.id();
+    let site = s
+        .create(Kind::Site, &named("ningbo-plant", None))
+        .await?
+        .id();
     let line = s
         .create(Kind::Line, &named("press line", Some(site)))
         .await?
@@ -110,7 +113,10 @@ async fn fixture() -> Result<Fixture> {
     // A week of one-minute history with a three-hour gap ten hours ago, the last two hours
     // every five seconds, and two days of predictions every five minutes.
     let now = Utc::now().duration_trunc(chrono::Duration::minutes(1))?;
-    let gap = (now - chrono::Duration::hours(10), now - chrono::Duration::hours(7));
+    let gap = (
+        now - chrono::Duration::hours(10),
+        now - chrono::Duration::hours(7),
+    );
     let mut rows = Vec::new();
     let wave = |t: DateTime<Utc>, period: f64, mid: f64, amp: f64| {
         mid + amp * (t.timestamp() as f64 / period).sin()
@@ -337,8 +343,11 @@ async fn an_engineer_reads_live_values_zooms_a_trend_and_switches_language() -> 
     .context("the overview did not refresh the new value")?;
 
     // The machine: a trend with points drawn, the gap drawn as a gap, predictions beside it.
-    b.click(&b.find(&format!("a[href='#/machines/{}']", f.machines[0])).await?)
-        .await?;
+    b.click(
+        &b.find(&format!("a[href='#/machines/{}']", f.machines[0]))
+            .await?,
+    )
+    .await?;
     on_page(&b, "machine").await?;
     let chart = "document.querySelector('section[aria-labelledby=trend-title] .chart')";
     let drawn = b
@@ -492,8 +501,11 @@ async fn an_operator_acknowledges_an_alarm_and_cannot_open_the_users_page() -> R
     }
     b.screenshot(&screenshots().join("alarms.png")).await?;
     let target = f.alarms[0];
-    b.click(&b.find(&format!("button.ack[data-alarm='{target}']")).await?)
-        .await?;
+    b.click(
+        &b.find(&format!("button.ack[data-alarm='{target}']"))
+            .await?,
+    )
+    .await?;
     b.wait(&row("alarms-acked", target), WAIT)
         .await
         .context("the acknowledged alarm moves to the acknowledged table")?;
@@ -503,7 +515,12 @@ async fn an_operator_acknowledges_an_alarm_and_cannot_open_the_users_page() -> R
     ensure!(by.contains("Acknowledged by user"), "{by}");
     let (_, stored, _) = f
         .app
-        .call(reqwest::Method::GET, "/api/v1/alarms?state=open", Some(&f.key), None)
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/alarms?state=open",
+            Some(&f.key),
+            None,
+        )
         .await;
     let acked = stored
         .as_array()
@@ -522,7 +539,10 @@ async fn an_operator_acknowledges_an_alarm_and_cannot_open_the_users_page() -> R
             vec![],
         )
         .await?;
-    ensure!(menu == json!(["overview", "alarms"]), "operator menu: {menu}");
+    ensure!(
+        menu == json!(["overview", "alarms"]),
+        "operator menu: {menu}"
+    );
     open(&b, "#/admin/users", "users").await?;
     let refusal = b.text(&b.find("main .denied").await?).await?;
     ensure!(refusal.contains("operator"), "{refusal}");
@@ -555,8 +575,11 @@ async fn an_owner_manages_people_and_keys_and_sees_the_audit_chain_and_usage() -
         .await?;
     b.type_into(&b.find("#new-password").await?, PASSWORD)
         .await?;
-    b.click(&b.find("form[aria-labelledby=add-user-title] button[type=submit]").await?)
-        .await?;
+    b.click(
+        &b.find("form[aria-labelledby=add-user-title] button[type=submit]")
+            .await?,
+    )
+    .await?;
     b.wait_until(
         "return document.querySelectorAll('#users tbody tr').length === 6;",
         WAIT,
@@ -567,8 +590,11 @@ async fn an_owner_manages_people_and_keys_and_sees_the_audit_chain_and_usage() -
     open(&b, "#/admin/keys", "keys").await?;
     b.type_into(&b.find("#key-name").await?, "line 2 connector")
         .await?;
-    b.click(&b.find("form[aria-labelledby=new-key-title] button[type=submit]").await?)
-        .await?;
+    b.click(
+        &b.find("form[aria-labelledby=new-key-title] button[type=submit]")
+            .await?,
+    )
+    .await?;
     let secret = b.text(&b.wait("#new-key-secret", WAIT).await?).await?;
     ensure!(secret.starts_with("mwk_"), "{secret}");
     b.screenshot(&screenshots().join("keys.png")).await?;
@@ -583,7 +609,10 @@ async fn an_owner_manages_people_and_keys_and_sees_the_audit_chain_and_usage() -
     let verdict = b.text(&b.find("#chain .verdict").await?).await?;
     ensure!(verdict.contains("intact"), "{verdict}");
     let newest = b.text(&b.find("#audit tbody tr").await?).await?;
-    ensure!(newest.contains("api_key.create") || newest.contains("key"), "{newest}");
+    ensure!(
+        newest.contains("api_key.create") || newest.contains("key"),
+        "{newest}"
+    );
     b.screenshot(&screenshots().join("audit.png")).await?;
 
     open(&b, "#/admin/usage", "usage").await?;
@@ -699,7 +728,12 @@ async fn the_plant_overview_with_200_machines_loads_and_its_time_is_printed() ->
                 }
                 if m % 4 == 0 {
                     let id = s
-                        .ensure_derived_tag(machine, &format!("{name}.pm.failure_probability"), "", "")
+                        .ensure_derived_tag(
+                            machine,
+                            &format!("{name}.pm.failure_probability"),
+                            "",
+                            "",
+                        )
                         .await?;
                     tags.push(id);
                 }
@@ -733,12 +767,18 @@ async fn the_plant_overview_with_200_machines_loads_and_its_time_is_printed() ->
         )
         .await;
     ensure!(s.is_success(), "{tokens}");
-    let key = tokens["access_token"].as_str().unwrap_or_default().to_string();
+    let key = tokens["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     b.goto(&format!("{}/healthz", app.url)).await?;
     b.script(
         "sessionStorage.setItem('mw.session', JSON.stringify({access: arguments[0], \
          refresh: arguments[1], expiresAt: Date.now() + 600000}));",
-        vec![tokens["access_token"].clone(), tokens["refresh_token"].clone()],
+        vec![
+            tokens["access_token"].clone(),
+            tokens["refresh_token"].clone(),
+        ],
     )
     .await?;
     let mut loads = Vec::new();
@@ -773,7 +813,10 @@ async fn the_plant_overview_with_200_machines_loads_and_its_time_is_printed() ->
                 vec![],
             )
             .await?;
-        println!("overview load {load}: {}", steps.as_str().unwrap_or_default());
+        println!(
+            "overview load {load}: {}",
+            steps.as_str().unwrap_or_default()
+        );
     }
     b.screenshot(&screenshots().join("overview-200.png"))
         .await?;
@@ -782,7 +825,9 @@ async fn the_plant_overview_with_200_machines_loads_and_its_time_is_printed() ->
     // (the four lists side by side, then the latest values and the open alarms).
     let http = reqwest::Client::new();
     let get = |path: String| {
-        let req = http.get(format!("{}/api/v1{path}", app.url)).bearer_auth(&key);
+        let req = http
+            .get(format!("{}/api/v1{path}", app.url))
+            .bearer_auth(&key);
         async move { req.send().await?.error_for_status()?.json::<Value>().await }
     };
     let started = Instant::now();

@@ -199,7 +199,9 @@ mod tests {
             let text = std::fs::read_to_string(path).unwrap();
             let map: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&text).unwrap();
-            assert!(map.values().all(|v| v.as_str().is_some_and(|s| !s.is_empty())));
+            assert!(map
+                .values()
+                .all(|v| v.as_str().is_some_and(|s| !s.is_empty())));
             map.keys().cloned().collect()
         };
         let (en, zh) = (catalogue("en"), catalogue("zh-CN"));
@@ -218,12 +220,18 @@ mod tests {
             prefixes.extend(calls(source, "t(`", "${"));
         }
         let missing: Vec<_> = used.difference(&en).collect();
-        assert!(missing.is_empty(), "used but not in the catalogues: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "used but not in the catalogues: {missing:?}"
+        );
         let unused: Vec<_> = en
             .iter()
             .filter(|k| !used.contains(*k) && !prefixes.iter().any(|p| k.starts_with(p.as_str())))
             .collect();
-        assert!(unused.is_empty(), "in the catalogues but never used: {unused:?}");
+        assert!(
+            unused.is_empty(),
+            "in the catalogues but never used: {unused:?}"
+        );
         for prefix in &prefixes {
             assert!(
                 en.iter().any(|k| k.starts_with(prefix.as_str())),

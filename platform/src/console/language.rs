@@ -69,7 +69,10 @@ mod tests {
         assert_eq!(negotiate(Some("zh-CN,zh;q=0.9,en;q=0.8")), Lang::ZhCn);
         assert_eq!(negotiate(Some("en-US,en;q=0.9")), Lang::En);
         assert_eq!(negotiate(Some("zh-TW")), Lang::ZhCn);
-        assert_eq!(negotiate(Some("de-DE,de;q=0.9,zh;q=0.5,en;q=0.4")), Lang::ZhCn);
+        assert_eq!(
+            negotiate(Some("de-DE,de;q=0.9,zh;q=0.5,en;q=0.4")),
+            Lang::ZhCn
+        );
     }
 
     #[test]

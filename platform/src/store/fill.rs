@@ -128,15 +128,18 @@ mod tests {
 
     #[test]
     fn null_answers_every_bucket_of_the_range() {
-        let out = apply(vec![p(1, 1.0), p(4, 4.0)], at(0), at(6), width(), Fill::Null);
+        let out = apply(
+            vec![p(1, 1.0), p(4, 4.0)],
+            at(0),
+            at(6),
+            width(),
+            Fill::Null,
+        );
         assert_eq!(
             out.iter().map(|p| p.time).collect::<Vec<_>>(),
             (0..6).map(at).collect::<Vec<_>>()
         );
-        assert_eq!(
-            values(&out),
-            [None, Some(1.0), None, None, Some(4.0), None]
-        );
+        assert_eq!(values(&out), [None, Some(1.0), None, None, Some(4.0), None]);
     }
 
     #[test]

@@ -24,6 +24,7 @@ export async function render(main, ctx) {
           if (!armed) {
             armed = true;
             e.target.textContent = t('keys.confirmRevoke');
+            e.target.setAttribute('aria-label', t('keys.confirmRevokeLabel', { name: k.name, prefix: k.prefix }));
             return;
           }
           try {

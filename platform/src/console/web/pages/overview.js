@@ -96,7 +96,15 @@ export async function render(main, ctx) {
     }
     fill(updated, t('overview.updated', { time: fmt.dateTime(new Date()) }));
   };
+  const refreshStates = async () => {
+    const now = await machineStates(machines.map((m) => m.id));
+    for (const [id, slot] of stateSlots) {
+      const state = now.get(id);
+      if (slot.firstChild && slot.firstChild.dataset.state !== state) fill(slot, stateBadge(state));
+    }
+  };
   const refreshAlarms = async () => {
+    await refreshStates();
     if (!ctx.can('read_alarms')) return;
     const open = await get('/alarms?state=open&limit=1000');
     const counts = new Map();
