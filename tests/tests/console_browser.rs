@@ -849,7 +849,7 @@ async fn the_plant_overview_with_200_machines_loads_and_its_time_is_printed() ->
     let api_ms = started.elapsed().as_secs_f64() * 1000.0;
     println!(
         "console overview, 200 machines, {} tags: console_overview_ms={:.0} (first load) \
-         console_overview_warm_ms={:.0} (median of the next two) api_calls_ms={api_ms:.0} \
+         console_overview_warm_ms={:.0} (mean of two reloads) api_calls_ms={api_ms:.0} \
          (the same API calls without a browser)",
         tags.len(),
         loads[0],
