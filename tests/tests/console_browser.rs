@@ -464,6 +464,55 @@ async fn an_engineer_reads_live_values_zooms_a_trend_and_switches_language() -> 
     b.quit().await
 }
 
+/// Access tokens live 4 seconds here: the console exchanges its refresh token before they
+/// expire, one exchange at a time even when a page makes several calls at once (a refresh token
+/// presented twice would end the session as stolen).
+#[tokio::test]
+async fn the_session_outlives_its_access_tokens() -> Result<()> {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = start_browser(&BrowserOptions::default()).await? else {
+        return Ok(());
+    };
+    let app = TestApp::spawn_with(|s| s.auth.access_token_ttl_secs = 4).await;
+    let store = app.store.clone();
+    let tenant = store
+        .create_tenant(&millwright_platform::store::admin::NewTenant::named(
+            "Short tokens",
+            Plan::Monitor,
+        ))
+        .await?;
+    let mut s = store.tenant(tenant).await?.acting_as("fixture");
+    let site = s.create(Kind::Site, &named("site", None)).await?.id();
+    let line = s.create(Kind::Line, &named("line", Some(site))).await?.id();
+    s.create(Kind::Machine, &named("m-1", Some(line))).await?;
+    s.create_user(
+        &email(Role::Engineer),
+        "engineer",
+        Role::Engineer,
+        &hash(PASSWORD).await,
+    )
+    .await?;
+    sign_in(&b, &app.url, Role::Engineer).await?;
+    let first = access_token(&b).await?;
+    for page in ["alarms", "overview", "alarms"] {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let hash = if page == "overview" { "#/" } else { "#/alarms" };
+        open(&b, hash, page).await?;
+        ensure!(
+            b.find("main .error").await.is_err(),
+            "{page} loaded after the token expired"
+        );
+    }
+    let last = access_token(&b).await?;
+    ensure!(first != last, "the access token was renewed");
+    let (s, me, _) = app
+        .call(reqwest::Method::GET, "/api/v1/me", Some(&last), None)
+        .await;
+    ensure!(s.is_success(), "the session is still alive: {me}");
+    assert_clean_console(&b).await?;
+    b.quit().await
+}
+
 #[tokio::test]
 async fn the_browser_language_picks_the_first_page() -> Result<()> {
     let _one = ONE_BROWSER.lock().await;

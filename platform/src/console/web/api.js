@@ -32,6 +32,7 @@ function save(tokens) {
     access: tokens.access_token,
     refresh: tokens.refresh_token,
     expiresAt: Date.now() + tokens.expires_in * 1000,
+    lifetime: tokens.expires_in * 1000,
   };
   sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
 }
@@ -120,7 +121,9 @@ function send(method, path, body) {
 export async function call(method, path, body) {
   if (!session) throw new ApiError(401, { detail: 'signed out' });
   try {
-    if (session.expiresAt - Date.now() < 60000) await refresh();
+    // Renew a minute (or a quarter of the token's life, if shorter) before expiry.
+    const margin = Math.min(60000, (session.lifetime || 900000) / 4);
+    if (session.expiresAt - Date.now() < margin) await refresh();
     let response = await send(method, path, body);
     if (response.status === 401) {
       await refresh();

@@ -185,6 +185,8 @@ async function boot() {
   });
   const answer = who && await who;
   api.onSignedOut(() => {
+    // Several calls may be refused at once; one sign-in page is enough.
+    if (me === null) return;
     me = null;
     signIn(t('signin.ended'));
   });
