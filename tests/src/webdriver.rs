@@ -84,10 +84,13 @@ impl Browser {
             return Ok(None);
         };
         let port = free_port()?;
+        // Its own process group, which Chromium's processes join: ending the group ends
+        // everything this browser started, even if the session could not be closed.
         let child = Command::new(&driver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", driver.display()))?;
@@ -349,9 +352,27 @@ impl Browser {
     /// Ends the session (closing Chromium) and chromedriver.
     pub async fn quit(mut self) -> Result<()> {
         self.closed = true;
-        let _ = self.command(reqwest::Method::DELETE, "", Value::Null).await;
+        // Deleting the session waits for Chromium to exit; only if that fails is the group
+        // killed (killing it after a clean exit would orphan Chromium's last helpers).
+        if self
+            .command(reqwest::Method::DELETE, "", Value::Null)
+            .await
+            .is_err()
+        {
+            self.end_group();
+        }
         let _ = self.driver.kill().await;
         Ok(())
+    }
+
+    /// Kills what is left of chromedriver's process group (Chromium's helpers included).
+    fn end_group(&self) {
+        if let Some(pid) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
@@ -377,10 +398,12 @@ impl Drop for Browser {
                 self.session, self.port
             );
             if stream.write_all(request.as_bytes()).is_ok() {
-                let mut sink = Vec::new();
-                let _ = stream.read_to_end(&mut sink);
+                // The answer comes once Chromium has exited.
+                let mut answer = [0u8; 512];
+                let _ = stream.read(&mut answer);
             }
         }
+        self.end_group();
         let _ = self.driver.start_kill();
     }
 }
