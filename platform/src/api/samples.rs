@@ -9,6 +9,7 @@ use super::extract::{Caller, Query};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::AppState;
 use crate::store::entities::Kind;
+use crate::store::fill::Fill;
 use crate::store::query::{Agg, BucketPoint, BucketWidth, RawSample, Source};
 
 const MAX_RAW: i64 = 100_000;
@@ -32,6 +33,11 @@ pub struct SamplesQuery {
     limit: Option<i64>,
     /// `raw` computes buckets from raw samples even where rollups exist.
     source: Option<String>,
+    /// Buckets without a value: `none` leaves them out (default), `null` answers them with
+    /// `null` (a chart draws a gap), `previous` repeats the value before, `linear`
+    /// interpolates between the values on either side (never beyond them).
+    #[param(inline)]
+    fill: Option<Fill>,
 }
 
 /// Samples of one tag.
@@ -54,6 +60,9 @@ pub enum SamplesResponse {
         bucket: String,
         /// The aggregate.
         agg: Agg,
+        /// How empty buckets are answered.
+        #[serde(default)]
+        fill: Fill,
         /// Where the answer came from.
         #[schema(value_type = Source)]
         source: String,
@@ -124,6 +133,9 @@ pub async fn tag_samples(
         if q.agg.is_some() {
             return Err(ApiError::field("agg", "needs `bucket`"));
         }
+        if q.fill.is_some() {
+            return Err(ApiError::field("fill", "needs `bucket`"));
+        }
         let limit = q.limit.unwrap_or(MAX_RAW);
         if !(1..=MAX_RAW).contains(&limit) {
             return Err(ApiError::field(
@@ -164,8 +176,9 @@ pub async fn tag_samples(
         ));
     }
     let agg = q.agg.unwrap_or(Agg::Avg);
+    let fill = q.fill.unwrap_or_default();
     let (source, points) = session
-        .bucketed(id, from, to, width, agg, force_raw)
+        .bucketed_filled(id, from, to, width, agg, force_raw, fill)
         .await?;
     let source = serde_json::to_value(source)
         .ok()
@@ -182,6 +195,7 @@ pub async fn tag_samples(
         tag_id: id,
         bucket,
         agg,
+        fill,
         source,
         points,
     }))
