@@ -217,6 +217,28 @@ fn document_access(mut doc: OpenApiDoc) -> OpenApiDoc {
         ];
         for (method, op) in ops {
             let Some(op) = op.as_mut() else { continue };
+            // What the shared input rules (api::input, api::extract, api::problem) may answer
+            // on any operation, documented here once so every route carries it.
+            let has_body = op.request_body.is_some();
+            let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let mut shared: Vec<(&str, &str)> = Vec::new();
+            if has_body || has_params {
+                shared.push(("400", "Malformed request: a path parameter that does not parse, or a body that is not JSON (or has text after it)"));
+                shared.push((
+                    "422",
+                    "A field or parameter is invalid; the problem names it",
+                ));
+            }
+            if has_body {
+                shared.push(("413", "The body is larger than http.max_body_bytes"));
+                shared.push(("415", "The body is not sent as application/json"));
+            }
+            for (code, what) in shared {
+                op.responses
+                    .responses
+                    .entry(code.to_string())
+                    .or_insert_with(|| problem(what).into());
+            }
             let method = axum::http::Method::from_bytes(method.as_bytes()).expect("method");
             let (needs, codes): (String, &[(&str, &str)]) = match access::access_for(&method, path)
             {

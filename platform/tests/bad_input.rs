@@ -351,3 +351,15 @@ async fn another_tenants_email_is_not_revealed() {
         assert_eq!(me["tenant"], tenant);
     }
 }
+
+/// Found by the fuzzer: a PATCH body that is a JSON array of nulls filled the fields by
+/// position, changed nothing, and answered 500.
+#[tokio::test]
+async fn a_patch_body_must_be_an_object() {
+    let c = ctx().await;
+    let site = format!("/api/v1/sites/{}", c.a.site_id);
+    for body in ["[null, null]", "[\"renamed\"]", "\"x\"", "3"] {
+        let got = json_call(&c, Method::PATCH, &site, body).await;
+        assert_problem(&got, StatusCode::UNPROCESSABLE_ENTITY, "body");
+    }
+}

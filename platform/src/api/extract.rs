@@ -66,6 +66,12 @@ pub(super) fn parse_json_checked<T: DeserializeOwned>(
         }
     };
     super::input::check_value(&value)?;
+    if patch && !value.is_object() {
+        return Err(ApiError::field(
+            "body",
+            "a PATCH body is a JSON object of the fields to change",
+        ));
+    }
     if patch && super::input::changes_nothing(&value) {
         return Err(ApiError::field(
             "body",
