@@ -35,7 +35,9 @@ pub mod problem;
 pub mod samples;
 pub mod tenant;
 pub mod users;
-// Issue #11: input rules shared by every route.
+// Issue #11: input rules shared by every route, response headers and CORS, HTTPS.
+pub mod headers;
+mod https;
 pub mod input;
 
 use std::net::SocketAddr;
@@ -317,6 +319,11 @@ pub fn router(state: AppState) -> Router {
     // Issue #11: one error format for every answer, and input rules before any route.
     .layer(axum::middleware::from_fn(problem::normalize))
     .layer(axum::middleware::from_fn(input::guard))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        headers::secure,
+    ))
+    .layer(headers::cors(&state.settings.http.cors_allowed_origins))
     .layer(TraceLayer::new_for_http().make_span_with(request_span))
     .layer(CatchPanicLayer::custom(problem::panic_response))
     .with_state(state)
@@ -359,6 +366,7 @@ fn prune_rate_limits(
 pub struct Server {
     listener: TcpListener,
     app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Server {
@@ -371,6 +379,17 @@ impl Server {
                     "binding {}",
                     settings.http.listen
                 )))?;
+        let tls = match (&settings.http.tls_cert_file, &settings.http.tls_key_file) {
+            (Some(cert), Some(key)) => Some(tokio_rustls::TlsAcceptor::from(
+                crate::tls::server_config(cert, key)?,
+            )),
+            (None, None) => None,
+            _ => {
+                return Err(crate::error::Error::Config(
+                    "http.tls_cert_file and http.tls_key_file go together".into(),
+                ))
+            }
+        };
         let state = AppState::new(store, settings)?;
         prune_rate_limits(
             Arc::downgrade(&state.limiter),
@@ -379,6 +398,7 @@ impl Server {
         Ok(Self {
             listener,
             app: router(state),
+            tls,
         })
     }
 
@@ -415,6 +435,9 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        if let Some(acceptor) = self.tls {
+            return https::serve(self.listener, self.app, acceptor, shutdown).await;
+        }
         axum::serve(
             self.listener,
             self.app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -187,16 +187,15 @@ impl Store {
 const NO_JIT: Option<&str> = Some("SET jit = off");
 
 fn pool(url: &str, size: usize, on_connect: Option<&'static str>) -> Result<Pool> {
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| Error::Config(format!("invalid database URL: {e}")))?;
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    // `sslmode=require|verify-ca|verify-full` (and `sslrootcert`) ask for TLS (crate::tls).
+    let (config, tls) = crate::tls::postgres(url)?;
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match tls {
+        Some(tls) => Manager::from_config(config, tls, manager_config),
+        None => Manager::from_config(config, NoTls, manager_config),
+    };
     let mut builder = Pool::builder(manager).max_size(size.max(1));
     if let Some(sql) = on_connect {
         builder = builder.post_create(deadpool_postgres::Hook::async_fn(move |client, _| {
