@@ -61,7 +61,8 @@ pub(super) fn number(n: &Number) -> String {
         return u.to_string();
     }
     match n.as_f64() {
-        Some(f) if f == 0.0 => "0".into(),
+        // `-0.0` is stored as `0`.
+        Some(f) if f.abs() == 0.0 => "0".into(),
         // Display writes the shortest decimal that reads back to `f`, never an exponent, and
         // no fraction for whole numbers: `1e16` → `10000000000000000`, `1e-7` → `0.0000001`.
         Some(f) => format!("{f}"),
