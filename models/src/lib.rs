@@ -43,14 +43,19 @@ pub mod eval;
 pub mod features;
 pub mod model;
 pub mod normalise;
+pub mod rootcause;
 pub mod split;
+pub mod tabular;
 
 pub use error::{Error, Result};
 pub use eval::{
-    eval_ai4i, eval_ai4i_rows, eval_cmapss, eval_cmapss_data, Ai4iOptions, Ai4iReport,
-    CmapssOptions, CmapssReport, RulPipeline,
+    eval_ai4i, eval_ai4i_rows, eval_cmapss, eval_cmapss_data, eval_secom, eval_secom_data,
+    eval_steel_plates, eval_steel_plates_rows, Ai4iOptions, Ai4iReport, CmapssOptions,
+    CmapssReport, RulPipeline, SecomOptions, SecomReport, SteelOptions, SteelReport,
 };
 pub use model::{
-    AnomalyParams, FailureClassifier, FailureParams, KMeansAnomaly, Model, ModelKind, RulAlgorithm,
-    RulForest, RulParams,
+    AnomalyParams, DefectAlgorithm, DefectModel, DefectParams, FailureClassifier, FailureParams,
+    KMeansAnomaly, Logistic, LogisticParams, Model, ModelKind, RulAlgorithm, RulForest, RulParams,
+    ThresholdRule,
 };
+pub use rootcause::{rank_parameters, OperatingWindow, ParameterRank, RankingOptions, RootCauses};
