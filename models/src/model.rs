@@ -5,6 +5,7 @@
 //! an anomaly score, a failure probability, or a remaining useful life.
 
 pub mod anomaly;
+pub mod boosting;
 pub mod defect;
 pub mod failure;
 pub mod logistic;
@@ -17,6 +18,7 @@ use ndarray::{Array1, ArrayView1, ArrayView2};
 use crate::error::Result;
 
 pub use anomaly::{AnomalyParams, KMeansAnomaly};
+pub use boosting::{BoostingParams, GradientBoosting};
 pub use defect::{DefectAlgorithm, DefectModel, DefectParams, ThresholdRule};
 pub use failure::{FailureClassifier, FailureParams};
 pub use logistic::{Logistic, LogisticParams};
