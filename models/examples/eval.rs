@@ -27,6 +27,8 @@ use millwright_models::{
     eval_ai4i, eval_cmapss, eval_cmapss_data, eval_secom, eval_steel_plates, Ai4iOptions,
     CmapssOptions, DefectAlgorithm, RulAlgorithm, SecomOptions, SteelOptions,
 };
+use millwright_models::eval::steel::SteelModel;
+use millwright_models::model::BoostingParams;
 
 fn main() -> ExitCode {
     match run() {
@@ -179,6 +181,30 @@ fn run() -> Result<String, Box<dyn std::error::Error>> {
             if let Some(v) = flag("--seed") {
                 options.seed = v.parse()?;
             }
+            let mut boost = BoostingParams::default();
+            if let Some(v) = flag("--rounds") {
+                boost.rounds = v.parse()?;
+            }
+            if let Some(v) = flag("--lr") {
+                boost.learning_rate = v.parse()?;
+            }
+            if let Some(v) = flag("--depth") {
+                boost.max_depth = v.parse()?;
+            }
+            if let Some(v) = flag("--boost-min-leaf") {
+                boost.min_leaf = v.parse()?;
+            }
+            if let Some(v) = flag("--row-sample") {
+                boost.row_sample = v.parse()?;
+            }
+            if let Some(v) = flag("--feature-sample") {
+                boost.feature_sample = v.parse()?;
+            }
+            options.model = if args.iter().any(|a| a == "--forest") {
+                SteelModel::Forest
+            } else {
+                SteelModel::Boosting(boost)
+            };
             if args.iter().any(|a| a == "--no-derived") {
                 options.derived_features = false;
             }

@@ -58,7 +58,7 @@ enum Command {
     Simulate(millwright_connectors::cli::SimulateArgs),
     /// Edge connectors: run one from its config, or probe a device.
     Connector(millwright_connectors::cli::ConnectorArgs),
-    /// Predictive-maintenance models.
+    /// Predictive-maintenance and yield/quality models.
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
@@ -90,6 +90,19 @@ enum EvalDataset {
     /// AI4I 2020 machine failure; last line `f1=… recall=… precision=… auc=…`.
     Ai4i {
         /// The ai4i2020.csv file.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// SECOM yield pass/fail from 590 process signals (10-fold stratified CV, then a
+    /// time-ordered split); last line `balanced_accuracy=… gmean=… auc=…`.
+    Secom {
+        /// Folder holding secom.data and secom_labels.data.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Steel Plates Faults, 7 defect types (stratified 70/30); last line `accuracy=… macro_f1=…`.
+    SteelPlates {
+        /// The steel_plates_faults.csv file.
         #[arg(long)]
         data: Option<PathBuf>,
     },
@@ -196,6 +209,23 @@ async fn eval_model(dataset: EvalDataset) -> anyhow::Result<()> {
                 millwright_models::eval_ai4i(&file, &millwright_models::Ai4iOptions::default())
                     .with_context(|| format!("evaluating on {}", file.display()))?
                     .to_string()
+            }
+            EvalDataset::Secom { data } => {
+                let dir = data.unwrap_or_else(|| default_data_dir().join("secom"));
+                millwright_models::eval_secom(&dir, &millwright_models::SecomOptions::default())
+                    .with_context(|| format!("evaluating on {}", dir.display()))?
+                    .to_string()
+            }
+            EvalDataset::SteelPlates { data } => {
+                let file = data.unwrap_or_else(|| {
+                    default_data_dir().join("steel-plates/steel_plates_faults.csv")
+                });
+                millwright_models::eval_steel_plates(
+                    &file,
+                    &millwright_models::SteelOptions::default(),
+                )
+                .with_context(|| format!("evaluating on {}", file.display()))?
+                .to_string()
             }
         })
     })

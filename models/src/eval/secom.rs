@@ -43,6 +43,7 @@ impl Default for SecomOptions {
         model.preprocess.selection = Selection::TopAuc(40);
         model.preprocess.clip = Some(4.0);
         model.logistic.alpha = 100.0;
+        model.forest.min_leaf = 1;
         SecomOptions {
             folds: 10,
             seed: 42,

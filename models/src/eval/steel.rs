@@ -15,11 +15,23 @@ use tracing::info;
 use super::resources::{peak_memory_bytes, Resources};
 use crate::data::steel::{SteelPlates, CLASSES};
 use crate::error::{Error, Result};
+use crate::model::{BoostingParams, GradientBoosting};
 use crate::split::stratified_split_classes;
+
+/// The classifier of a Steel Plates evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SteelModel {
+    /// smartcore random forest.
+    Forest,
+    /// Gradient-boosted trees ([`GradientBoosting`]).
+    Boosting(BoostingParams),
+}
 
 /// Settings of a Steel Plates evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SteelOptions {
+    /// The classifier.
+    pub model: SteelModel,
     /// Share of each class held out for testing.
     pub test_fraction: f64,
     /// Seed of the hold-out split.
@@ -39,6 +51,7 @@ pub struct SteelOptions {
 impl Default for SteelOptions {
     fn default() -> Self {
         SteelOptions {
+            model: SteelModel::Boosting(BoostingParams::default()),
             test_fraction: 0.3,
             split_seed: 42,
             trees: 500,
@@ -123,20 +136,49 @@ pub fn eval_steel_plates_rows(data: &SteelPlates, options: &SteelOptions) -> Res
         .clamp(1, x.ncols());
 
     let started = Instant::now();
-    info!(rows = train.len(), trees = options.trees, "Fitting the random forest.");
-    let params = RandomForestClassifierParameters::default()
-        .with_n_trees(options.trees)
-        .with_m(m)
-        .with_min_samples_leaf(options.min_leaf)
-        .with_min_samples_split(2 * options.min_leaf)
-        .with_seed(options.seed);
-    let forest = RandomForestClassifier::fit(
-        &matrix(x.select(Axis(0), &train).view())?,
-        &labels(&train),
-        params,
-    )?;
-    let training_time = started.elapsed();
-    let predicted: Vec<u32> = forest.predict(&matrix(x.select(Axis(0), &test).view())?)?;
+    let (predicted, training_time, description): (Vec<u32>, _, String) = match &options.model {
+        SteelModel::Forest => {
+            info!(rows = train.len(), trees = options.trees, "Fitting the random forest.");
+            let params = RandomForestClassifierParameters::default()
+                .with_n_trees(options.trees)
+                .with_m(m)
+                .with_min_samples_leaf(options.min_leaf)
+                .with_min_samples_split(2 * options.min_leaf)
+                .with_seed(options.seed);
+            let forest = RandomForestClassifier::fit(
+                &matrix(x.select(Axis(0), &train).view())?,
+                &labels(&train),
+                params,
+            )?;
+            let training_time = started.elapsed();
+            (
+                forest.predict(&matrix(x.select(Axis(0), &test).view())?)?,
+                training_time,
+                format!(
+                    "smartcore random forest, {} trees, {m} features per split, min leaf {}, seed {}",
+                    options.trees, options.min_leaf, options.seed
+                ),
+            )
+        }
+        SteelModel::Boosting(p) => {
+            info!(rows = train.len(), rounds = p.rounds, "Fitting gradient-boosted trees.");
+            let y: Vec<usize> = train.iter().map(|&i| data.class[i]).collect();
+            let model = GradientBoosting::fit(x.select(Axis(0), &train).view(), &y, p)?;
+            let training_time = started.elapsed();
+            (
+                model
+                    .predict(x.select(Axis(0), &test).view())?
+                    .into_iter()
+                    .map(|c| c as u32)
+                    .collect(),
+                training_time,
+                format!(
+                    "gradient-boosted trees (histogram, softmax), {} rounds, learning rate {}, depth {}, min leaf {}, lambda {}, {} bins, row share {}, feature share {}, seed {}",
+                    p.rounds, p.learning_rate, p.max_depth, p.min_leaf, p.lambda, p.bins, p.row_sample, p.feature_sample, p.seed
+                ),
+            )
+        }
+    };
 
     let k = CLASSES.len();
     let mut confusion = vec![vec![0; k]; k];
@@ -149,10 +191,7 @@ pub fn eval_steel_plates_rows(data: &SteelPlates, options: &SteelOptions) -> Res
         test_rows: test.len(),
         n_features: x.ncols(),
         model: format!(
-            "smartcore random forest, {} trees, {m} features per split, min leaf {}, seed {}; split seed {}{}",
-            options.trees,
-            options.min_leaf,
-            options.seed,
+            "{description}; split seed {}{}",
             options.split_seed,
             if options.derived_features {
                 "; with derived geometry and luminosity features"
