@@ -225,9 +225,11 @@ pub fn eval_secom_data(data: &SecomData, options: &SecomOptions) -> Result<Secom
         fails: data.fail.iter().filter(|&&b| b).count(),
         folds: options.folds,
         model: format!(
-            "drop columns >{:.0} % missing or constant, median imputation, z-score clipped at {:?}, {selection}; {} (linfa logistic alpha {}, {} bagged smartcore trees min leaf {} feature share {}); threshold maximising balanced accuracy in {}-fold inner CV; seeds {} / {}",
+            "drop columns >{:.0} % missing or constant, median imputation, z-score{}, {selection}; {} (linfa logistic alpha {}, {} bagged smartcore trees min leaf {} feature share {}); threshold maximising balanced accuracy in {}-fold inner CV; seeds {} / {}",
             m.preprocess.max_missing * 100.0,
-            m.preprocess.clip,
+            m.preprocess
+                .clip
+                .map_or(String::new(), |c| format!(" clipped at ±{c}")),
             m.algorithm.as_str(),
             m.logistic.alpha,
             m.forest.trees,
