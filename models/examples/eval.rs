@@ -21,14 +21,14 @@ use std::process::ExitCode;
 
 use millwright_models::data::cmapss::{CmapssData, Subset};
 use millwright_models::data::default_data_dir;
+use millwright_models::eval::steel::SteelModel;
 use millwright_models::features::Stat;
+use millwright_models::model::BoostingParams;
 use millwright_models::tabular::Selection;
 use millwright_models::{
     eval_ai4i, eval_cmapss, eval_cmapss_data, eval_secom, eval_steel_plates, Ai4iOptions,
     CmapssOptions, DefectAlgorithm, RulAlgorithm, SecomOptions, SteelOptions,
 };
-use millwright_models::eval::steel::SteelModel;
-use millwright_models::model::BoostingParams;
 
 fn main() -> ExitCode {
     match run() {

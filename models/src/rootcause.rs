@@ -291,7 +291,10 @@ mod tests {
     fn window_ends_where_defects_start() {
         // Defects only above 70, over values 0..100.
         let values: Vec<f64> = (0..1000).map(|i| i as f64 / 10.0).collect();
-        let y: Vec<bool> = values.iter().map(|&v| v > 70.0 && (v * 10.0) as i64 % 3 == 0).collect();
+        let y: Vec<bool> = values
+            .iter()
+            .map(|&v| v > 70.0 && (v * 10.0) as i64 % 3 == 0)
+            .collect();
         let w = operating_window(&values, &y, &RankingOptions::default()).unwrap();
         assert_eq!(w.low, None);
         let high = w.high.unwrap();
@@ -303,6 +306,9 @@ mod tests {
     fn no_window_without_a_difference() {
         let values: Vec<f64> = (0..1000).map(|i| i as f64).collect();
         let y: Vec<bool> = (0..1000).map(|i| i % 10 == 0).collect();
-        assert_eq!(operating_window(&values, &y, &RankingOptions::default()), None);
+        assert_eq!(
+            operating_window(&values, &y, &RankingOptions::default()),
+            None
+        );
     }
 }

@@ -51,7 +51,9 @@ pub fn stratified_split_classes(
     let (mut train, mut test) = (Vec::new(), Vec::new());
     let n_classes = classes.iter().max().map_or(0, |m| m + 1);
     for class in 0..n_classes {
-        let mut rows: Vec<usize> = (0..classes.len()).filter(|&i| classes[i] == class).collect();
+        let mut rows: Vec<usize> = (0..classes.len())
+            .filter(|&i| classes[i] == class)
+            .collect();
         rows.shuffle(&mut rng);
         let n_test = (rows.len() as f64 * test_fraction).round() as usize;
         test.extend_from_slice(&rows[..n_test]);

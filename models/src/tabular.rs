@@ -216,7 +216,9 @@ mod tests {
         let pre = Preprocessor::fit(x.view(), &y, &PreprocessOptions::default()).unwrap();
         // Column 1 is constant, column 2 is 75 % missing.
         assert_eq!(pre.columns(), &[0, 3]);
-        let t = pre.transform(array![[f64::NAN, 0.0, 0.0, 100.0]].view()).unwrap();
+        let t = pre
+            .transform(array![[f64::NAN, 0.0, 0.0, 100.0]].view())
+            .unwrap();
         // The missing value takes the training median (2), which is also the training mean.
         assert!(t[[0, 0]].abs() < 1e-12);
         assert!(t[[0, 1]] > 10.0);

@@ -57,11 +57,16 @@ fn beats_the_publisher_and_reports_the_time_ordered_split() {
     let lines: Vec<&str> = text.lines().collect();
     let last = lines[lines.len() - 1];
     assert!(
-        last.starts_with("balanced_accuracy=") && last.contains(" gmean=") && last.contains(" auc="),
+        last.starts_with("balanced_accuracy=")
+            && last.contains(" gmean=")
+            && last.contains(" auc="),
         "{last}"
     );
     let before = lines[lines.len() - 2];
-    assert!(before.starts_with("time_ordered balanced_accuracy="), "{before}");
+    assert!(
+        before.starts_with("time_ordered balanced_accuracy="),
+        "{before}"
+    );
     assert_eq!(report.time_split, (1097, 470, 26));
     assert!(text.contains("training_time=") && text.contains("peak_memory="));
 }

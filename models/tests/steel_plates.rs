@@ -31,7 +31,10 @@ fn reaches_the_forest_range_and_is_deterministic() {
     assert!(report.macro_f1 >= 0.78, "{report}");
     let text = report.to_string();
     let last = text.lines().last().unwrap();
-    assert!(last.starts_with("accuracy=") && last.contains(" macro_f1="), "{last}");
+    assert!(
+        last.starts_with("accuracy=") && last.contains(" macro_f1="),
+        "{last}"
+    );
     assert!(text.contains("training_time=") && text.contains("peak_memory="));
     let again = eval_steel_plates_rows(&d, &options).unwrap();
     assert_eq!(report.predictions, again.predictions);

@@ -37,7 +37,12 @@ const NOT_PARAMETERS: [&str; 13] = [
 
 /// Units made by every machine of `kind` in `plant`: parameter names, values (one row per
 /// unit, in time order per machine) and scrap labels.
-fn units(plant: PlantKind, kind: MachineKind, hours: f64, seed: u64) -> (Vec<String>, Array2<f64>, Vec<bool>) {
+fn units(
+    plant: PlantKind,
+    kind: MachineKind,
+    hours: f64,
+    seed: u64,
+) -> (Vec<String>, Array2<f64>, Vec<bool>) {
     let dt = 600.0;
     let mut names: Vec<String> = Vec::new();
     let mut rows: Vec<f64> = Vec::new();
@@ -105,9 +110,27 @@ fn rank(plant: PlantKind, kind: MachineKind) -> RootCauses {
 #[test]
 fn the_physics_parameter_ranks_first_for_each_plant() {
     let cases = [
-        (PlantKind::Appliance, MachineKind::Press, "die_gap", 0.25, 0.08),
-        (PlantKind::Garment, MachineKind::Sewing, "thread_tension", 160.0, 15.0),
-        (PlantKind::Machinery, MachineKind::Cnc, "tool_wear", 70.0, 12.0),
+        (
+            PlantKind::Appliance,
+            MachineKind::Press,
+            "die_gap",
+            0.25,
+            0.08,
+        ),
+        (
+            PlantKind::Garment,
+            MachineKind::Sewing,
+            "thread_tension",
+            160.0,
+            15.0,
+        ),
+        (
+            PlantKind::Machinery,
+            MachineKind::Cnc,
+            "tool_wear",
+            70.0,
+            12.0,
+        ),
     ];
     let mut seen = HashMap::new();
     for (plant, kind, parameter, onset, tolerance) in cases {
@@ -115,11 +138,21 @@ fn the_physics_parameter_ranks_first_for_each_plant() {
         assert!(causes.holdout_auc > 0.7, "{plant:?}: {causes:?}");
         let top = &causes.ranks[0];
         assert_eq!(top.name, parameter, "{plant:?}: {:?}", causes.ranks);
-        assert!(top.importance > 2.0 * causes.ranks[1].importance.max(0.0), "{:?}", causes.ranks);
+        assert!(
+            top.importance > 2.0 * causes.ranks[1].importance.max(0.0),
+            "{:?}",
+            causes.ranks
+        );
         let window = top.window.expect("the driving parameter has a window");
         let high = window.high.expect("scrap rises at the top of the range");
-        assert!((high - onset).abs() <= tolerance, "{parameter}: window {window:?}");
-        assert!(window.inside_defect_rate < window.outside_defect_rate / 3.0, "{window:?}");
+        assert!(
+            (high - onset).abs() <= tolerance,
+            "{parameter}: window {window:?}"
+        );
+        assert!(
+            window.inside_defect_rate < window.outside_defect_rate / 3.0,
+            "{window:?}"
+        );
         seen.insert(plant, top.name.clone());
     }
     assert_eq!(seen.len(), PlantKind::ALL.len());
@@ -138,12 +171,18 @@ fn the_defect_model_learns_from_earlier_units() {
     let header = default_header(names, train.len());
     let bytes = FittedDefect::encode(&header, xt.view(), &yt).unwrap();
     let model = FittedDefect::decode(&bytes).unwrap();
-    let p = model.predict(x.select(Axis(0), test).view()).unwrap().to_vec();
+    let p = model
+        .predict(x.select(Axis(0), test).view())
+        .unwrap()
+        .to_vec();
     let truth: Vec<bool> = test.iter().map(|&i| y[i]).collect();
     let auc = millwright_models::eval::metrics::roc_auc(&p, &truth);
     let flagged: Vec<bool> = p.iter().map(|&v| model.alarming(v)).collect();
     let m = millwright_models::eval::metrics::BinaryMetrics::from_predictions(&flagged, &truth);
-    eprintln!("defect model {:?}: auc {auc:.3}, {m:?}", model.model.algorithm());
+    eprintln!(
+        "defect model {:?}: auc {auc:.3}, {m:?}",
+        model.model.algorithm()
+    );
     assert!(auc > 0.75, "auc {auc}");
     assert!(m.recall > 0.5, "{m:?}");
 }
@@ -167,7 +206,13 @@ fn shared_data() -> std::path::PathBuf {
 #[test]
 fn the_cli_evaluates_steel_plates() {
     let file = shared_data().join("steel-plates/steel_plates_faults.csv");
-    let (ok, out, err) = millwright(&["models", "eval", "steel-plates", "--data", file.to_str().unwrap()]);
+    let (ok, out, err) = millwright(&[
+        "models",
+        "eval",
+        "steel-plates",
+        "--data",
+        file.to_str().unwrap(),
+    ]);
     assert!(ok, "{err}");
     let last = out.lines().last().unwrap();
     let accuracy: f64 = last
@@ -189,13 +234,27 @@ fn the_cli_evaluates_secom() {
         let head: Vec<&str> = text.lines().take(300).collect();
         std::fs::write(dir.path().join(file), head.join("\n")).unwrap();
     }
-    let (ok, out, err) = millwright(&["models", "eval", "secom", "--data", dir.path().to_str().unwrap()]);
+    let (ok, out, err) = millwright(&[
+        "models",
+        "eval",
+        "secom",
+        "--data",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("SECOM: 300 units"), "{out}");
-    assert!(lines[lines.len() - 2].starts_with("time_ordered balanced_accuracy="), "{out}");
+    assert!(
+        lines[lines.len() - 2].starts_with("time_ordered balanced_accuracy="),
+        "{out}"
+    );
     let last = lines[lines.len() - 1];
-    assert!(last.starts_with("balanced_accuracy=") && last.contains(" gmean=") && last.contains(" auc="), "{out}");
+    assert!(
+        last.starts_with("balanced_accuracy=")
+            && last.contains(" gmean=")
+            && last.contains(" auc="),
+        "{out}"
+    );
 
     let (ok, _, err) = millwright(&["models", "eval", "secom", "--data", "/nonexistent"]);
     assert!(!ok && err.contains("secom.data"), "{err}");

@@ -59,17 +59,32 @@ fn venv_python(venv: &Path, requirements: &Path) -> Result<PathBuf> {
         fs::remove_dir_all(venv)?;
     }
     let interpreter = std::env::var("MILLWRIGHT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let made = Command::new(&interpreter).arg("-m").arg("venv").arg(venv).output()?;
+    let made = Command::new(&interpreter)
+        .arg("-m")
+        .arg("venv")
+        .arg(venv)
+        .output()?;
     ensure!(
         made.status.success(),
         "`{interpreter} -m venv` failed (on Debian install python3-venv): {}",
         describe(&made)
     );
     let installed = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
         .arg(requirements)
         .output()?;
-    ensure!(installed.status.success(), "pip install failed: {}", describe(&installed));
+    ensure!(
+        installed.status.success(),
+        "pip install failed: {}",
+        describe(&installed)
+    );
     fs::write(&stamp, wanted)?;
     Ok(python)
 }
@@ -106,7 +121,9 @@ fn case() -> (Vec<f64>, Vec<Vec<f64>>) {
 }
 
 fn close(what: &str, ours: f64, theirs: &Value, tolerance: f64) {
-    let theirs = theirs.as_f64().unwrap_or_else(|| panic!("{what}: {theirs}"));
+    let theirs = theirs
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what}: {theirs}"));
     let scale = theirs.abs().max(1.0);
     assert!(
         (ours - theirs).abs() <= tolerance * scale,
@@ -115,8 +132,16 @@ fn close(what: &str, ours: f64, theirs: &Value, tolerance: f64) {
 }
 
 fn fired(pair: &ChartPair, location: bool) -> Value {
-    let chart = if location { &pair.location } else { &pair.dispersion };
-    json!(chart.violations.iter().map(|v| json!([v.rule, v.at])).collect::<Vec<_>>())
+    let chart = if location {
+        &pair.location
+    } else {
+        &pair.dispersion
+    };
+    json!(chart
+        .violations
+        .iter()
+        .map(|v| json!([v.rule, v.at]))
+        .collect::<Vec<_>>())
 }
 
 #[test]
@@ -154,7 +179,11 @@ fn charts_rules_and_capability_agree_with_scipy() -> Result<()> {
         .expect("piped")
         .write_all(input.to_string().as_bytes())?;
     let output = child.wait_with_output()?;
-    ensure!(output.status.success(), "reference failed: {}", describe(&output));
+    ensure!(
+        output.status.success(),
+        "reference failed: {}",
+        describe(&output)
+    );
     let r: Value = serde_json::from_slice(&output.stdout)?;
 
     // Constants: d2 by both integrations agree closely; d3 to the grid's 5e-5.
@@ -164,13 +193,23 @@ fn charts_rules_and_capability_agree_with_scipy() -> Result<()> {
         close(&format!("d2({n})"), k.d2, &t["d2"], 1e-6);
         close(&format!("d3({n})"), k.d3, &t["d3"], 1e-4);
         close(&format!("c4({n})"), k.c4, &t["c4"], 1e-12);
-        for (name, v) in [("a2", k.a2), ("a3", k.a3), ("d3_lower", k.d3_lower), ("d4_upper", k.d4_upper), ("b3", k.b3), ("b4", k.b4)] {
+        for (name, v) in [
+            ("a2", k.a2),
+            ("a3", k.a3),
+            ("d3_lower", k.d3_lower),
+            ("d4_upper", k.d4_upper),
+            ("b3", k.b3),
+            ("b4", k.b4),
+        ] {
             close(&format!("{name}({n})"), v, &t[name], 5e-4);
         }
     }
 
     // I-MR.
-    let observations: Vec<Observation> = x.iter().map(|&value| Observation { time: None, value }).collect();
+    let observations: Vec<Observation> = x
+        .iter()
+        .map(|&value| Observation { time: None, value })
+        .collect();
     let base = Baseline::individuals(&observations, 0, 30).unwrap();
     let t = &r["imr"];
     for rules in [RuleSet::WesternElectric, RuleSet::Nelson] {
@@ -180,48 +219,114 @@ fn charts_rules_and_capability_agree_with_scipy() -> Result<()> {
         close("I LCL", pair.location.lcl, &t["lcl"], 1e-6);
         close("MR centre", pair.dispersion.centre, &t["mr_centre"], 1e-9);
         close("MR UCL", pair.dispersion.ucl, &t["mr_ucl"], 5e-4);
-        let key = if rules == RuleSet::Nelson { "nelson" } else { "western_electric" };
+        let key = if rules == RuleSet::Nelson {
+            "nelson"
+        } else {
+            "western_electric"
+        };
         assert_eq!(fired(&pair, true), t[key], "I chart, {key}");
         assert_eq!(fired(&pair, false), t["mr_violations"], "MR chart");
-        assert!(t[key].as_array().unwrap().len() >= 3, "the case should break rules: {}", t[key]);
+        assert!(
+            t[key].as_array().unwrap().len() >= 3,
+            "the case should break rules: {}",
+            t[key]
+        );
     }
 
     // X̄-R and X̄-S.
-    let subgroups: Vec<Subgroup> = groups.iter().map(|v| Subgroup { time: None, values: v.clone() }).collect();
+    let subgroups: Vec<Subgroup> = groups
+        .iter()
+        .map(|v| Subgroup {
+            time: None,
+            values: v.clone(),
+        })
+        .collect();
     for (chart, key) in [(ChartType::XbarR, "xbar_r"), (ChartType::XbarS, "xbar_s")] {
         let t = &r[key];
         let base = Baseline::subgroups(chart, &subgroups, 0, 20).unwrap();
-        close(&format!("{key} sigma"), base.sigma_within, &t["sigma_within"], 1e-6);
+        close(
+            &format!("{key} sigma"),
+            base.sigma_within,
+            &t["sigma_within"],
+            1e-6,
+        );
         for rules in [RuleSet::WesternElectric, RuleSet::Nelson] {
             let pair = subgroup_charts(&subgroups, &base, rules).unwrap();
-            close(&format!("{key} centre"), pair.location.centre, &t["centre"], 1e-9);
+            close(
+                &format!("{key} centre"),
+                pair.location.centre,
+                &t["centre"],
+                1e-9,
+            );
             close(&format!("{key} UCL"), pair.location.ucl, &t["ucl"], 1e-6);
             close(&format!("{key} LCL"), pair.location.lcl, &t["lcl"], 1e-6);
-            close(&format!("{key} spread UCL"), pair.dispersion.ucl, &t["spread_ucl"], 5e-4);
-            close(&format!("{key} spread LCL"), pair.dispersion.lcl, &t["spread_lcl"], 5e-4);
-            let rule_key = if rules == RuleSet::Nelson { "nelson" } else { "western_electric" };
+            close(
+                &format!("{key} spread UCL"),
+                pair.dispersion.ucl,
+                &t["spread_ucl"],
+                5e-4,
+            );
+            close(
+                &format!("{key} spread LCL"),
+                pair.dispersion.lcl,
+                &t["spread_lcl"],
+                5e-4,
+            );
+            let rule_key = if rules == RuleSet::Nelson {
+                "nelson"
+            } else {
+                "western_electric"
+            };
             assert_eq!(fired(&pair, true), t[rule_key], "{key}, {rule_key}");
             assert_eq!(fired(&pair, false), t["spread_violations"], "{key} spread");
         }
     }
 
     // Capability, with the I-MR and the X̄-S within sigma.
-    let imr_sigma = Baseline::individuals(&observations, 0, 30).unwrap().sigma_within;
+    let imr_sigma = Baseline::individuals(&observations, 0, 30)
+        .unwrap()
+        .sigma_within;
     let s_base = Baseline::subgroups(ChartType::XbarS, &subgroups, 0, 20).unwrap();
     let all: Vec<f64> = groups.iter().flatten().copied().collect();
     for (c, key) in [
-        (capability(&x, 1, imr_sigma, spec, 0.95).unwrap(), "capability_individuals"),
-        (capability(&all, 5, s_base.sigma_within, spec, 0.95).unwrap(), "capability_subgroups"),
+        (
+            capability(&x, 1, imr_sigma, spec, 0.95).unwrap(),
+            "capability_individuals",
+        ),
+        (
+            capability(&all, 5, s_base.sigma_within, spec, 0.95).unwrap(),
+            "capability_subgroups",
+        ),
     ] {
         let t = &r[key];
         for (name, index) in [("cp", c.cp), ("cpk", c.cpk), ("pp", c.pp), ("ppk", c.ppk)] {
             let index = index.unwrap();
             close(&format!("{key} {name}"), index.value, &t[name][0], 1e-9);
-            close(&format!("{key} {name} lower"), index.lower, &t[name][1], 1e-8);
-            close(&format!("{key} {name} upper"), index.upper, &t[name][2], 1e-8);
+            close(
+                &format!("{key} {name} lower"),
+                index.lower,
+                &t[name][1],
+                1e-8,
+            );
+            close(
+                &format!("{key} {name} upper"),
+                index.upper,
+                &t[name][2],
+                1e-8,
+            );
         }
-        close(&format!("{key} ppm within"), c.expected_ppm_within, &t["ppm_within"], 1e-6);
-        close(&format!("{key} ppm overall"), c.expected_ppm_overall, &t["ppm_overall"], 1e-6);
+        close(
+            &format!("{key} ppm within"),
+            c.expected_ppm_within,
+            &t["ppm_within"],
+            1e-6,
+        );
+        close(
+            &format!("{key} ppm overall"),
+            c.expected_ppm_overall,
+            &t["ppm_overall"],
+            1e-6,
+        );
     }
     Ok(())
 }

@@ -89,7 +89,9 @@ impl SecomData {
                 other => return Err(bad(format!("label {other:?} is neither 1 nor -1"))),
             });
             time.push(parse_stamp(stamp.trim().trim_matches('"')).ok_or_else(|| {
-                bad(format!("time stamp {stamp:?} is not \"DD/MM/YYYY HH:MM:SS\""))
+                bad(format!(
+                    "time stamp {stamp:?} is not \"DD/MM/YYYY HH:MM:SS\""
+                ))
             })?);
         }
         if fail.len() != rows {
@@ -119,8 +121,14 @@ impl SecomData {
 /// `DD/MM/YYYY HH:MM:SS` as seconds since 1970-01-01.
 fn parse_stamp(s: &str) -> Option<i64> {
     let (date, clock) = s.split_once(' ')?;
-    let d: Vec<i64> = date.split('/').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let c: Vec<i64> = clock.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let d: Vec<i64> = date
+        .split('/')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let c: Vec<i64> = clock
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
     let ([day, month, year], [h, m, sec]) = (d.as_slice(), c.as_slice()) else {
         return None;
     };

@@ -58,7 +58,10 @@ impl SteelPlates {
                 return Err(Error::Parse {
                     path: path.to_path_buf(),
                     line: 1,
-                    message: format!("column {} is {found:?}, expected {name:?}", N_FEATURES + i + 1),
+                    message: format!(
+                        "column {} is {found:?}, expected {name:?}",
+                        N_FEATURES + i + 1
+                    ),
                 });
             }
         }
@@ -87,7 +90,10 @@ impl SteelPlates {
                 .filter(|&k| row[N_FEATURES + k] == 1.0)
                 .collect();
             let [fault] = faults.as_slice() else {
-                return Err(bad(format!("{} fault columns set, expected one", faults.len())));
+                return Err(bad(format!(
+                    "{} fault columns set, expected one",
+                    faults.len()
+                )));
             };
             class.push(*fault);
             values.extend_from_slice(&row[..N_FEATURES]);

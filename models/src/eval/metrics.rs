@@ -167,7 +167,10 @@ mod tests {
 
     #[test]
     fn average_precision_of_perfect_and_mixed_rankings() {
-        assert_eq!(average_precision(&[0.9, 0.8, 0.2], &[true, true, false]), 1.0);
+        assert_eq!(
+            average_precision(&[0.9, 0.8, 0.2], &[true, true, false]),
+            1.0
+        );
         // Positives at ranks 1 and 3: (1/1 + 2/3) / 2.
         let ap = average_precision(&[0.9, 0.8, 0.2], &[true, false, true]);
         assert!((ap - 5.0 / 6.0).abs() < 1e-12);

@@ -209,7 +209,11 @@ pub fn eval_secom_data(data: &SecomData, options: &SecomOptions) -> Result<Secom
     order.sort_by_key(|&i| (data.time[i], i));
     let cut = (n as f64 * options.time_train_fraction).round() as usize;
     let (train, test) = order.split_at(cut);
-    info!(train = train.len(), test = test.len(), "Time-ordered split.");
+    info!(
+        train = train.len(),
+        test = test.len(),
+        "Time-ordered split."
+    );
     let (p, flags) = fit_and_score(data, train, test, &options.model)?;
     let truth: Vec<bool> = test.iter().map(|&i| data.fail[i]).collect();
     let time_ordered = BinaryFigures::new(&p, &flags, &truth);

@@ -128,8 +128,13 @@ pub fn eval_steel_plates_rows(data: &SteelPlates, options: &SteelOptions) -> Res
     } else {
         data.x.clone()
     };
-    let (train, test) = stratified_split_classes(&data.class, options.test_fraction, options.split_seed);
-    let labels = |idx: &[usize]| idx.iter().map(|&i| data.class[i] as u32).collect::<Vec<u32>>();
+    let (train, test) =
+        stratified_split_classes(&data.class, options.test_fraction, options.split_seed);
+    let labels = |idx: &[usize]| {
+        idx.iter()
+            .map(|&i| data.class[i] as u32)
+            .collect::<Vec<u32>>()
+    };
     let m = options
         .features_per_split
         .unwrap_or_else(|| (x.ncols() as f64).sqrt().floor() as usize)
@@ -138,7 +143,11 @@ pub fn eval_steel_plates_rows(data: &SteelPlates, options: &SteelOptions) -> Res
     let started = Instant::now();
     let (predicted, training_time, description): (Vec<u32>, _, String) = match &options.model {
         SteelModel::Forest => {
-            info!(rows = train.len(), trees = options.trees, "Fitting the random forest.");
+            info!(
+                rows = train.len(),
+                trees = options.trees,
+                "Fitting the random forest."
+            );
             let params = RandomForestClassifierParameters::default()
                 .with_n_trees(options.trees)
                 .with_m(m)
@@ -161,7 +170,11 @@ pub fn eval_steel_plates_rows(data: &SteelPlates, options: &SteelOptions) -> Res
             )
         }
         SteelModel::Boosting(p) => {
-            info!(rows = train.len(), rounds = p.rounds, "Fitting gradient-boosted trees.");
+            info!(
+                rows = train.len(),
+                rounds = p.rounds,
+                "Fitting gradient-boosted trees."
+            );
             let y: Vec<usize> = train.iter().map(|&i| data.class[i]).collect();
             let model = GradientBoosting::fit(x.select(Axis(0), &train).view(), &y, p)?;
             let training_time = started.elapsed();

@@ -150,7 +150,11 @@ impl Builder<'_> {
                 b.n += 1;
             }
             let mut left = Sums::default();
-            for (b, h) in hist.iter().enumerate().take(self.n_bins[f].saturating_sub(1)) {
+            for (b, h) in hist
+                .iter()
+                .enumerate()
+                .take(self.n_bins[f].saturating_sub(1))
+            {
                 left.g += h.g;
                 left.h += h.h;
                 left.n += h.n;
@@ -171,8 +175,9 @@ impl Builder<'_> {
         let Some((_, feature, bin)) = best else {
             return id;
         };
-        let (l, r): (Vec<usize>, Vec<usize>) =
-            rows.into_iter().partition(|&i| self.bins[feature][i] <= bin);
+        let (l, r): (Vec<usize>, Vec<usize>) = rows
+            .into_iter()
+            .partition(|&i| self.bins[feature][i] <= bin);
         let left = self.grow(l, depth + 1);
         let right = self.grow(r, depth + 1);
         self.nodes[id] = Node::Split {
@@ -190,10 +195,15 @@ impl GradientBoosting {
     pub fn fit(x: ArrayView2<'_, f64>, y: &[usize], params: &BoostingParams) -> Result<Self> {
         let (n, d) = x.dim();
         if n == 0 || n != y.len() || d == 0 {
-            return Err(Error::InvalidInput(format!("{n} rows, {d} columns, {} labels", y.len())));
+            return Err(Error::InvalidInput(format!(
+                "{n} rows, {d} columns, {} labels",
+                y.len()
+            )));
         }
         if x.iter().any(|v| !v.is_finite()) {
-            return Err(Error::InvalidInput("gradient boosting needs finite values".into()));
+            return Err(Error::InvalidInput(
+                "gradient boosting needs finite values".into(),
+            ));
         }
         let k = y.iter().max().map_or(0, |m| m + 1).max(2);
         let max_bins = params.bins.clamp(2, 256);
@@ -308,7 +318,10 @@ impl GradientBoosting {
             .map(|r| {
                 r.iter()
                     .enumerate()
-                    .fold((0, f64::NEG_INFINITY), |b, (c, &v)| if v > b.1 { (c, v) } else { b })
+                    .fold(
+                        (0, f64::NEG_INFINITY),
+                        |b, (c, &v)| if v > b.1 { (c, v) } else { b },
+                    )
                     .0
             })
             .collect())
@@ -337,7 +350,15 @@ mod tests {
         let y: Vec<usize> = x
             .rows()
             .into_iter()
-            .map(|r| if r[0] < 0.3 { 0 } else if r[2] > 0.5 { 1 } else { 2 })
+            .map(|r| {
+                if r[0] < 0.3 {
+                    0
+                } else if r[2] > 0.5 {
+                    1
+                } else {
+                    2
+                }
+            })
             .collect();
         let params = BoostingParams {
             rounds: 50,
@@ -354,6 +375,9 @@ mod tests {
             .count();
         assert!(correct >= 590, "{correct}");
         let again = GradientBoosting::fit(x.view(), &y, &params).unwrap();
-        assert_eq!(model.predict_proba(x.view()).unwrap(), again.predict_proba(x.view()).unwrap());
+        assert_eq!(
+            model.predict_proba(x.view()).unwrap(),
+            again.predict_proba(x.view()).unwrap()
+        );
     }
 }

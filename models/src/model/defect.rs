@@ -121,7 +121,12 @@ enum Learner {
 }
 
 impl Learner {
-    fn fit(algorithm: DefectAlgorithm, x: ArrayView2<'_, f64>, y: ArrayView1<'_, f64>, p: &DefectParams) -> Result<Self> {
+    fn fit(
+        algorithm: DefectAlgorithm,
+        x: ArrayView2<'_, f64>,
+        y: ArrayView1<'_, f64>,
+        p: &DefectParams,
+    ) -> Result<Self> {
         let forest = || -> Result<FailureClassifier> {
             let mut f = FailureClassifier::new(FailureParams {
                 calibration_folds: 0,
@@ -287,7 +292,8 @@ impl Model for DefectModel {
             let held: Vec<usize> = (0..n).filter(|&i| folds[i] == f).collect();
             let y_train: Array1<f64> = train.iter().map(|&i| y[i]).collect();
             let lab_train: Vec<bool> = train.iter().map(|&i| labels[i]).collect();
-            let pre = Preprocessor::fit(x.select(Axis(0), &train).view(), &lab_train, &p.preprocess)?;
+            let pre =
+                Preprocessor::fit(x.select(Axis(0), &train).view(), &lab_train, &p.preprocess)?;
             let xt = pre.transform(x.select(Axis(0), &train).view())?;
             let xh = pre.transform(x.select(Axis(0), &held).view())?;
             let learner = Learner::fit(p.algorithm, xt.view(), y_train.view(), p)?;
@@ -301,8 +307,18 @@ impl Model for DefectModel {
                 }
             }
         }
-        let blend: Vec<f64> = oof_l.iter().zip(&oof_f).map(|(a, b)| (a + b) / 2.0).collect();
-        let auc = |s: &[f64]| if s.iter().any(|v| v.is_nan()) { f64::NAN } else { roc_auc(s, &labels) };
+        let blend: Vec<f64> = oof_l
+            .iter()
+            .zip(&oof_f)
+            .map(|(a, b)| (a + b) / 2.0)
+            .collect();
+        let auc = |s: &[f64]| {
+            if s.iter().any(|v| v.is_nan()) {
+                f64::NAN
+            } else {
+                roc_auc(s, &labels)
+            }
+        };
         let scores = TrainingScores {
             logistic_auc: auc(&oof_l),
             forest_auc: auc(&oof_f),

@@ -39,7 +39,11 @@ pub struct Logistic {
 
 impl Logistic {
     /// Fits on rows `x` (standardise them first) and 0/1 targets `y`.
-    pub fn fit(x: ArrayView2<'_, f64>, y: ArrayView1<'_, f64>, params: &LogisticParams) -> Result<Self> {
+    pub fn fit(
+        x: ArrayView2<'_, f64>,
+        y: ArrayView1<'_, f64>,
+        params: &LogisticParams,
+    ) -> Result<Self> {
         check_xy(x, y)?;
         let labels: Array1<bool> = y.iter().map(|&v| v >= 0.5).collect();
         if labels.iter().all(|&b| b) || !labels.iter().any(|&b| b) {

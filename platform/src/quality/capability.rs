@@ -87,14 +87,21 @@ pub fn capability(
     confidence: f64,
 ) -> Result<Capability> {
     if spec.lsl.is_none() && spec.usl.is_none() {
-        return Err(InvalidData::new("spec", "needs a lower or an upper specification limit"));
+        return Err(InvalidData::new(
+            "spec",
+            "needs a lower or an upper specification limit",
+        ));
     }
     if let (Some(l), Some(u)) = (spec.lsl, spec.usl) {
         if l >= u {
             return Err(InvalidData::new("spec.usl", "must be above spec.lsl"));
         }
     }
-    for (name, v) in [("spec.lsl", spec.lsl), ("spec.usl", spec.usl), ("spec.target", spec.target)] {
+    for (name, v) in [
+        ("spec.lsl", spec.lsl),
+        ("spec.usl", spec.usl),
+        ("spec.target", spec.target),
+    ] {
         if v.is_some_and(|v| !v.is_finite()) {
             return Err(InvalidData::new(name, "must be a finite number"));
         }
@@ -106,15 +113,25 @@ pub fn capability(
         return Err(InvalidData::new("values", "needs at least 2 values"));
     }
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(InvalidData::new(format!("values[{i}]"), "must be a finite number"));
+        return Err(InvalidData::new(
+            format!("values[{i}]"),
+            "must be a finite number",
+        ));
     }
     if !(sigma_within.is_finite() && sigma_within > 0.0) {
-        return Err(InvalidData::new("sigma_within", "must be a positive number"));
+        return Err(InvalidData::new(
+            "sigma_within",
+            "must be a positive number",
+        ));
     }
     let n = values.len();
     let mean = values.iter().sum::<f64>() / n as f64;
     let sigma_overall = super::charts::sample_sd(values);
-    let subgroups = if subgroup_size <= 1 { n } else { n / subgroup_size };
+    let subgroups = if subgroup_size <= 1 {
+        n
+    } else {
+        n / subgroup_size
+    };
     let within_df = if subgroup_size <= 1 {
         (n - 1) as f64
     } else {
@@ -182,7 +199,13 @@ pub fn capability_from_baseline(
     spec: SpecLimits,
     confidence: f64,
 ) -> Result<Capability> {
-    capability(values, baseline.subgroup_size, baseline.sigma_within, spec, confidence)
+    capability(
+        values,
+        baseline.subgroup_size,
+        baseline.sigma_within,
+        spec,
+        confidence,
+    )
 }
 
 #[cfg(test)]
@@ -194,7 +217,11 @@ mod tests {
     /// Ppk = 3/(3 √0.5) = 1.4142.
     #[test]
     fn indices_by_hand() {
-        let spec = SpecLimits { lsl: Some(7.0), usl: Some(14.0), target: None };
+        let spec = SpecLimits {
+            lsl: Some(7.0),
+            usl: Some(14.0),
+            target: None,
+        };
         let c = capability(&[9.0, 10.0, 11.0, 10.0, 10.0], 1, 0.5, spec, 0.95).unwrap();
         assert!((c.cp.unwrap().value - 7.0 / 3.0).abs() < 1e-12);
         assert!((c.cpk.unwrap().value - 2.0).abs() < 1e-12);
@@ -209,7 +236,11 @@ mod tests {
 
     #[test]
     fn one_sided_limits_give_cpk_only() {
-        let spec = SpecLimits { lsl: None, usl: Some(13.0), target: None };
+        let spec = SpecLimits {
+            lsl: None,
+            usl: Some(13.0),
+            target: None,
+        };
         let c = capability(&[9.0, 10.0, 11.0, 10.0, 14.0], 1, 1.0, spec, 0.95).unwrap();
         assert!(c.cp.is_none() && c.pp.is_none());
         assert!((c.cpk.unwrap().value - (13.0 - 10.8) / 3.0).abs() < 1e-12);
@@ -218,9 +249,27 @@ mod tests {
 
     #[test]
     fn bad_limits_name_the_field() {
-        let spec = SpecLimits { lsl: Some(5.0), usl: Some(4.0), target: None };
-        assert_eq!(capability(&[1.0, 2.0], 1, 1.0, spec, 0.95).unwrap_err().field, "spec.usl");
-        let none = SpecLimits { lsl: None, usl: None, target: None };
-        assert_eq!(capability(&[1.0, 2.0], 1, 1.0, none, 0.95).unwrap_err().field, "spec");
+        let spec = SpecLimits {
+            lsl: Some(5.0),
+            usl: Some(4.0),
+            target: None,
+        };
+        assert_eq!(
+            capability(&[1.0, 2.0], 1, 1.0, spec, 0.95)
+                .unwrap_err()
+                .field,
+            "spec.usl"
+        );
+        let none = SpecLimits {
+            lsl: None,
+            usl: None,
+            target: None,
+        };
+        assert_eq!(
+            capability(&[1.0, 2.0], 1, 1.0, none, 0.95)
+                .unwrap_err()
+                .field,
+            "spec"
+        );
     }
 }

@@ -194,7 +194,9 @@ pub fn sample_sd(v: &[f64]) -> f64 {
 fn range(v: &[f64]) -> f64 {
     let (lo, hi) = v
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
     hi - lo
 }
 
@@ -221,9 +223,17 @@ impl Baseline {
     }
 
     /// The X̄-R or X̄-S baseline of subgroups `from..to` (at least 2).
-    pub fn subgroups(chart: ChartType, subgroups: &[Subgroup], from: usize, to: usize) -> Result<Self> {
+    pub fn subgroups(
+        chart: ChartType,
+        subgroups: &[Subgroup],
+        from: usize,
+        to: usize,
+    ) -> Result<Self> {
         if chart == ChartType::IMr {
-            return Err(InvalidData::new("chart", "I-MR charts take observations, not subgroups"));
+            return Err(InvalidData::new(
+                "chart",
+                "I-MR charts take observations, not subgroups",
+            ));
         }
         check_range(subgroups.len(), from, to, 2, "subgroups")?;
         let n = subgroup_size(subgroups)?;
@@ -358,7 +368,11 @@ fn chart(
 
 /// I-MR charts of `observations` against `baseline` (from [`Baseline::individuals`], on these
 /// or earlier observations), with `rules` on the individuals chart.
-pub fn individuals(observations: &[Observation], baseline: &Baseline, rules: RuleSet) -> Result<ChartPair> {
+pub fn individuals(
+    observations: &[Observation],
+    baseline: &Baseline,
+    rules: RuleSet,
+) -> Result<ChartPair> {
     if baseline.chart != ChartType::IMr {
         return Err(InvalidData::new("baseline.chart", "not an I-MR baseline"));
     }
@@ -391,7 +405,12 @@ pub fn individuals(observations: &[Observation], baseline: &Baseline, rules: Rul
     Ok(ChartPair {
         baseline: *baseline,
         rules,
-        location: chart(Statistic::Individual, baseline.location_limits(), location, rules),
+        location: chart(
+            Statistic::Individual,
+            baseline.location_limits(),
+            location,
+            rules,
+        ),
         dispersion: chart(
             Statistic::MovingRange,
             baseline.dispersion_limits(),
@@ -403,15 +422,25 @@ pub fn individuals(observations: &[Observation], baseline: &Baseline, rules: Rul
 
 /// X̄-R or X̄-S charts (per `baseline.chart`) of `subgroups` against `baseline`, with `rules`
 /// on the X̄ chart.
-pub fn subgroup_charts(subgroups: &[Subgroup], baseline: &Baseline, rules: RuleSet) -> Result<ChartPair> {
+pub fn subgroup_charts(
+    subgroups: &[Subgroup],
+    baseline: &Baseline,
+    rules: RuleSet,
+) -> Result<ChartPair> {
     if baseline.chart == ChartType::IMr {
-        return Err(InvalidData::new("baseline.chart", "an I-MR baseline cannot chart subgroups"));
+        return Err(InvalidData::new(
+            "baseline.chart",
+            "an I-MR baseline cannot chart subgroups",
+        ));
     }
     let n = subgroup_size(subgroups)?;
     if n != baseline.subgroup_size {
         return Err(InvalidData::new(
             "subgroups[0].values",
-            format!("subgroup size {n}, the baseline's is {}", baseline.subgroup_size),
+            format!(
+                "subgroup size {n}, the baseline's is {}",
+                baseline.subgroup_size
+            ),
         ));
     }
     let in_base = |i: usize| (baseline.from..baseline.to).contains(&i);
@@ -439,7 +468,12 @@ pub fn subgroup_charts(subgroups: &[Subgroup], baseline: &Baseline, rules: RuleS
         baseline: *baseline,
         rules,
         location: chart(Statistic::Mean, baseline.location_limits(), location, rules),
-        dispersion: chart(statistic, baseline.dispersion_limits(), dispersion, RuleSet::LimitsOnly),
+        dispersion: chart(
+            statistic,
+            baseline.dispersion_limits(),
+            dispersion,
+            RuleSet::LimitsOnly,
+        ),
     })
 }
 
@@ -448,7 +482,10 @@ mod tests {
     use super::*;
 
     fn obs(values: &[f64]) -> Vec<Observation> {
-        values.iter().map(|&value| Observation { time: None, value }).collect()
+        values
+            .iter()
+            .map(|&value| Observation { time: None, value })
+            .collect()
     }
 
     /// Hand-computed: values 10, 12, 11, 13, 9, 11 → x̄ = 11, moving ranges 2, 1, 2, 4, 2 →
@@ -475,10 +512,18 @@ mod tests {
     /// standard deviations 1, 2, 0, 1 → S̄ = 1, limits 3.5 ± 1.954 × 1.
     #[test]
     fn subgroup_limits_by_hand() {
-        let s: Vec<Subgroup> = [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [3.0, 3.0, 3.0], [4.0, 5.0, 6.0]]
-            .iter()
-            .map(|v| Subgroup { time: None, values: v.to_vec() })
-            .collect();
+        let s: Vec<Subgroup> = [
+            [1.0, 2.0, 3.0],
+            [2.0, 4.0, 6.0],
+            [3.0, 3.0, 3.0],
+            [4.0, 5.0, 6.0],
+        ]
+        .iter()
+        .map(|v| Subgroup {
+            time: None,
+            values: v.to_vec(),
+        })
+        .collect();
         let r = Baseline::subgroups(ChartType::XbarR, &s, 0, 4).unwrap();
         let pair = subgroup_charts(&s, &r, RuleSet::Nelson).unwrap();
         assert!((pair.location.centre - 3.5).abs() < 1e-12);
@@ -493,12 +538,21 @@ mod tests {
 
     #[test]
     fn a_shift_after_the_baseline_is_flagged() {
-        let mut values: Vec<f64> = (0..20).map(|i| 10.0 + if i % 2 == 0 { 0.5 } else { -0.5 }).collect();
+        let mut values: Vec<f64> = (0..20)
+            .map(|i| 10.0 + if i % 2 == 0 { 0.5 } else { -0.5 })
+            .collect();
         values.extend([14.0, 10.2, 10.3]);
         let o = obs(&values);
         let b = Baseline::individuals(&o, 0, 20).unwrap();
         let pair = individuals(&o, &b, RuleSet::WesternElectric).unwrap();
-        assert_eq!(pair.location.violations.iter().map(|v| (v.rule, v.at)).collect::<Vec<_>>(), [(1, 20)]);
+        assert_eq!(
+            pair.location
+                .violations
+                .iter()
+                .map(|v| (v.rule, v.at))
+                .collect::<Vec<_>>(),
+            [(1, 20)]
+        );
         assert!(pair.location.points[5].baseline && !pair.location.points[21].baseline);
         // The jump to 14 and back makes two large moving ranges.
         let mr: Vec<usize> = pair.dispersion.violations.iter().map(|v| v.at).collect();
@@ -508,8 +562,14 @@ mod tests {
     #[test]
     fn bad_input_names_the_field() {
         let s = vec![
-            Subgroup { time: None, values: vec![1.0, 2.0] },
-            Subgroup { time: None, values: vec![1.0, 2.0, 3.0] },
+            Subgroup {
+                time: None,
+                values: vec![1.0, 2.0],
+            },
+            Subgroup {
+                time: None,
+                values: vec![1.0, 2.0, 3.0],
+            },
         ];
         let e = Baseline::subgroups(ChartType::XbarR, &s, 0, 2).unwrap_err();
         assert_eq!(e.field, "subgroups[1].values");

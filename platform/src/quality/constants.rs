@@ -31,7 +31,13 @@ fn range_moments() -> &'static [(f64, f64); 24] {
         let h = 0.02;
         let grid: Vec<f64> = (0..=800).map(|i| -8.0 + h * f64::from(i)).collect();
         let cdf: Vec<f64> = grid.iter().map(|&x| normal_cdf(x)).collect();
-        let weight = |i: usize| if i == 0 || i == grid.len() - 1 { 0.5 } else { 1.0 };
+        let weight = |i: usize| {
+            if i == 0 || i == grid.len() - 1 {
+                0.5
+            } else {
+                1.0
+            }
+        };
         let mut out = [(0.0, 0.0); 24];
         for (slot, n) in out.iter_mut().zip(2i32..) {
             let mean: f64 = (0..grid.len())
@@ -44,7 +50,11 @@ fn range_moments() -> &'static [(f64, f64); 24] {
                 // Inner integral over y ≥ x (trapezoid, half weight on the diagonal).
                 let mut inner = 0.0;
                 for j in i..grid.len() {
-                    let w = if j == i || j == grid.len() - 1 { 0.5 } else { 1.0 };
+                    let w = if j == i || j == grid.len() - 1 {
+                        0.5
+                    } else {
+                        1.0
+                    };
                     inner += w * (1.0 - cdf[j].powi(n) - lower + (cdf[j] - cdf[i]).powi(n));
                 }
                 second += weight(i) * inner * h;
@@ -107,7 +117,8 @@ pub fn constants(n: usize) -> Option<Constants> {
 /// c4(n) = sqrt(2/(n−1)) Γ(n/2) / Γ((n−1)/2), for n ≥ 2.
 pub fn c4(n: usize) -> f64 {
     let n = n as f64;
-    (2.0 / (n - 1.0)).sqrt() * (super::stats::ln_gamma(n / 2.0) - super::stats::ln_gamma((n - 1.0) / 2.0)).exp()
+    (2.0 / (n - 1.0)).sqrt()
+        * (super::stats::ln_gamma(n / 2.0) - super::stats::ln_gamma((n - 1.0) / 2.0)).exp()
 }
 
 #[cfg(test)]
@@ -128,12 +139,23 @@ mod tests {
     #[test]
     fn range_moments_for_two_values_are_exact() {
         let k = constants(2).unwrap();
-        assert!((k.d2 - 2.0 / std::f64::consts::PI.sqrt()).abs() < 1e-7, "{}", k.d2);
-        assert!((k.d3 - (2.0 - 4.0 / std::f64::consts::PI).sqrt()).abs() < 1e-4, "{}", k.d3);
+        assert!(
+            (k.d2 - 2.0 / std::f64::consts::PI.sqrt()).abs() < 1e-7,
+            "{}",
+            k.d2
+        );
+        assert!(
+            (k.d3 - (2.0 - 4.0 / std::f64::consts::PI).sqrt()).abs() < 1e-4,
+            "{}",
+            k.d3
+        );
         // The published three-decimal table for larger n.
         for (n, d2, d3) in [(5, 2.326, 0.864), (10, 3.078, 0.797), (25, 3.931, 0.708)] {
             let k = constants(n).unwrap();
-            assert!((k.d2 - d2).abs() < 6e-4 && (k.d3 - d3).abs() < 6e-4, "n={n}: {k:?}");
+            assert!(
+                (k.d2 - d2).abs() < 6e-4 && (k.d3 - d3).abs() < 6e-4,
+                "n={n}: {k:?}"
+            );
         }
     }
 

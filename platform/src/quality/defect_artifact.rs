@@ -11,8 +11,7 @@
 
 use millwright_models::tabular::{PreprocessOptions, Selection};
 use millwright_models::{
-    DefectAlgorithm, DefectModel, DefectParams, FailureParams, LogisticParams, Model,
-    ThresholdRule,
+    DefectAlgorithm, DefectModel, DefectParams, FailureParams, LogisticParams, Model, ThresholdRule,
 };
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -136,7 +135,11 @@ impl FittedDefect {
     }
 
     /// Serializes the recipe: header, training values and labels.
-    pub fn encode(header: &DefectHeader, x: ArrayView2<'_, f64>, defective: &[bool]) -> Result<Vec<u8>> {
+    pub fn encode(
+        header: &DefectHeader,
+        x: ArrayView2<'_, f64>,
+        defective: &[bool],
+    ) -> Result<Vec<u8>> {
         let json = serde_json::to_vec(header).map_err(|e| Error::Artifact(e.to_string()))?;
         let mut out = Vec::with_capacity(4 + json.len() + x.len() * 8 + defective.len());
         out.extend_from_slice(&(json.len() as u32).to_le_bytes());
@@ -155,7 +158,9 @@ impl FittedDefect {
             .get(..4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
             .ok_or_else(|| bad("truncated header length"))?;
-        let json = bytes.get(4..4 + len).ok_or_else(|| bad("truncated header"))?;
+        let json = bytes
+            .get(4..4 + len)
+            .ok_or_else(|| bad("truncated header"))?;
         let header: DefectHeader =
             serde_json::from_slice(json).map_err(|e| Error::Artifact(e.to_string()))?;
         if header.format != FORMAT {
@@ -211,7 +216,11 @@ mod tests {
         let probe = Array2::from_shape_vec((2, 3), vec![0.5, 0.9, 0.5, 0.5, 0.1, 0.5]).unwrap();
         let p1 = first.predict(probe.view()).unwrap();
         assert_eq!(p1, second.predict(probe.view()).unwrap());
-        assert!(first.alarming(p1[0]) && !first.alarming(p1[1]), "{p1:?} {}", first.threshold);
+        assert!(
+            first.alarming(p1[0]) && !first.alarming(p1[1]),
+            "{p1:?} {}",
+            first.threshold
+        );
         assert!(FittedDefect::decode(&bytes[..bytes.len() - 1]).is_err());
     }
 }

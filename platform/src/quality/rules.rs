@@ -63,24 +63,100 @@ fn rules(set: RuleSet) -> &'static [(u8, Pattern, &'static str)] {
     match set {
         RuleSet::LimitsOnly => &[(
             1,
-            Beyond { k: 1, m: 1, sigmas: 3.0 },
+            Beyond {
+                k: 1,
+                m: 1,
+                sigmas: 3.0,
+            },
             "one point beyond the control limits",
         )],
         RuleSet::WesternElectric => &[
-            (1, Beyond { k: 1, m: 1, sigmas: 3.0 }, "one point beyond the control limits"),
-            (2, Beyond { k: 2, m: 3, sigmas: 2.0 }, "2 of 3 consecutive points beyond 2 sigma on the same side"),
-            (3, Beyond { k: 4, m: 5, sigmas: 1.0 }, "4 of 5 consecutive points beyond 1 sigma on the same side"),
-            (4, SameSide { m: 8 }, "8 consecutive points on the same side of the centre line"),
+            (
+                1,
+                Beyond {
+                    k: 1,
+                    m: 1,
+                    sigmas: 3.0,
+                },
+                "one point beyond the control limits",
+            ),
+            (
+                2,
+                Beyond {
+                    k: 2,
+                    m: 3,
+                    sigmas: 2.0,
+                },
+                "2 of 3 consecutive points beyond 2 sigma on the same side",
+            ),
+            (
+                3,
+                Beyond {
+                    k: 4,
+                    m: 5,
+                    sigmas: 1.0,
+                },
+                "4 of 5 consecutive points beyond 1 sigma on the same side",
+            ),
+            (
+                4,
+                SameSide { m: 8 },
+                "8 consecutive points on the same side of the centre line",
+            ),
         ],
         RuleSet::Nelson => &[
-            (1, Beyond { k: 1, m: 1, sigmas: 3.0 }, "one point beyond the control limits"),
-            (2, SameSide { m: 9 }, "9 consecutive points on the same side of the centre line"),
-            (3, Trend { m: 6 }, "6 consecutive points steadily increasing or decreasing"),
-            (4, Alternating { m: 14 }, "14 consecutive points alternating up and down"),
-            (5, Beyond { k: 2, m: 3, sigmas: 2.0 }, "2 of 3 consecutive points beyond 2 sigma on the same side"),
-            (6, Beyond { k: 4, m: 5, sigmas: 1.0 }, "4 of 5 consecutive points beyond 1 sigma on the same side"),
-            (7, Within { m: 15 }, "15 consecutive points within 1 sigma of the centre line"),
-            (8, Outside { m: 8 }, "8 consecutive points beyond 1 sigma, on either side"),
+            (
+                1,
+                Beyond {
+                    k: 1,
+                    m: 1,
+                    sigmas: 3.0,
+                },
+                "one point beyond the control limits",
+            ),
+            (
+                2,
+                SameSide { m: 9 },
+                "9 consecutive points on the same side of the centre line",
+            ),
+            (
+                3,
+                Trend { m: 6 },
+                "6 consecutive points steadily increasing or decreasing",
+            ),
+            (
+                4,
+                Alternating { m: 14 },
+                "14 consecutive points alternating up and down",
+            ),
+            (
+                5,
+                Beyond {
+                    k: 2,
+                    m: 3,
+                    sigmas: 2.0,
+                },
+                "2 of 3 consecutive points beyond 2 sigma on the same side",
+            ),
+            (
+                6,
+                Beyond {
+                    k: 4,
+                    m: 5,
+                    sigmas: 1.0,
+                },
+                "4 of 5 consecutive points beyond 1 sigma on the same side",
+            ),
+            (
+                7,
+                Within { m: 15 },
+                "15 consecutive points within 1 sigma of the centre line",
+            ),
+            (
+                8,
+                Outside { m: 8 },
+                "8 consecutive points beyond 1 sigma, on either side",
+            ),
         ],
     }
 }
@@ -90,7 +166,13 @@ fn rules(set: RuleSet) -> &'static [(u8, Pattern, &'static str)] {
 pub fn check(values: &[f64], centre: f64, sigma: f64, set: RuleSet) -> Vec<Violation> {
     let z: Vec<f64> = values
         .iter()
-        .map(|v| if sigma > 0.0 { (v - centre) / sigma } else { 0.0 })
+        .map(|v| {
+            if sigma > 0.0 {
+                (v - centre) / sigma
+            } else {
+                0.0
+            }
+        })
         .collect();
     let side = |i: usize| {
         if z[i] > 0.0 {
@@ -105,42 +187,42 @@ pub fn check(values: &[f64], centre: f64, sigma: f64, set: RuleSet) -> Vec<Viola
     for at in 0..values.len() {
         for &(number, pattern, description) in rules(set) {
             let window = |m: usize| (at + 1 >= m).then(|| at + 1 - m..=at);
-            let points: Option<Vec<usize>> = match pattern {
-                Pattern::Beyond { k, m, sigmas } => window(m).and_then(|w| {
-                    // The completing point must itself be beyond, on the side of the pattern.
-                    let s = side(at);
-                    if s == 0 || z[at].abs() <= sigmas {
-                        return None;
-                    }
-                    let beyond: Vec<usize> = w
-                        .filter(|&i| side(i) == s && z[i].abs() > sigmas)
-                        .collect();
-                    (beyond.len() >= k).then_some(beyond)
-                }),
-                Pattern::SameSide { m } => window(m).and_then(|w| {
-                    let s = side(at);
-                    (s != 0 && w.clone().all(|i| side(i) == s)).then(|| w.collect())
-                }),
-                Pattern::Trend { m } => window(m).and_then(|w| {
-                    let start = *w.start();
-                    let up = (start + 1..=at).all(|i| values[i] > values[i - 1]);
-                    let down = (start + 1..=at).all(|i| values[i] < values[i - 1]);
-                    (up || down).then(|| w.collect())
-                }),
-                Pattern::Alternating { m } => window(m).and_then(|w| {
-                    let start = *w.start();
-                    let alternating = (start + 2..=at).all(|i| {
-                        let a = values[i - 1] - values[i - 2];
-                        let b = values[i] - values[i - 1];
-                        a * b < 0.0
-                    });
-                    (alternating && m >= 2).then(|| w.collect())
-                }),
-                Pattern::Within { m } => window(m)
-                    .and_then(|w| w.clone().all(|i| z[i].abs() < 1.0).then(|| w.collect())),
-                Pattern::Outside { m } => window(m)
-                    .and_then(|w| w.clone().all(|i| z[i].abs() > 1.0).then(|| w.collect())),
-            };
+            let points: Option<Vec<usize>> =
+                match pattern {
+                    Pattern::Beyond { k, m, sigmas } => window(m).and_then(|w| {
+                        // The completing point must itself be beyond, on the side of the pattern.
+                        let s = side(at);
+                        if s == 0 || z[at].abs() <= sigmas {
+                            return None;
+                        }
+                        let beyond: Vec<usize> =
+                            w.filter(|&i| side(i) == s && z[i].abs() > sigmas).collect();
+                        (beyond.len() >= k).then_some(beyond)
+                    }),
+                    Pattern::SameSide { m } => window(m).and_then(|w| {
+                        let s = side(at);
+                        (s != 0 && w.clone().all(|i| side(i) == s)).then(|| w.collect())
+                    }),
+                    Pattern::Trend { m } => window(m).and_then(|w| {
+                        let start = *w.start();
+                        let up = (start + 1..=at).all(|i| values[i] > values[i - 1]);
+                        let down = (start + 1..=at).all(|i| values[i] < values[i - 1]);
+                        (up || down).then(|| w.collect())
+                    }),
+                    Pattern::Alternating { m } => window(m).and_then(|w| {
+                        let start = *w.start();
+                        let alternating = (start + 2..=at).all(|i| {
+                            let a = values[i - 1] - values[i - 2];
+                            let b = values[i] - values[i - 1];
+                            a * b < 0.0
+                        });
+                        (alternating && m >= 2).then(|| w.collect())
+                    }),
+                    Pattern::Within { m } => window(m)
+                        .and_then(|w| w.clone().all(|i| z[i].abs() < 1.0).then(|| w.collect())),
+                    Pattern::Outside { m } => window(m)
+                        .and_then(|w| w.clone().all(|i| z[i].abs() > 1.0).then(|| w.collect())),
+                };
             if let Some(points) = points {
                 out.push(Violation {
                     rule_set: set,
@@ -167,7 +249,10 @@ mod tests {
     fn each_western_electric_rule_by_hand() {
         // Centre 0, sigma 1.
         let one = [0.5, -0.5, 3.5, 0.2];
-        assert_eq!(fired(&check(&one, 0.0, 1.0, RuleSet::WesternElectric)), [(1, 2)]);
+        assert_eq!(
+            fired(&check(&one, 0.0, 1.0, RuleSet::WesternElectric)),
+            [(1, 2)]
+        );
 
         let two = [0.1, 2.5, -0.3, 2.2, 0.0];
         let v = check(&two, 0.0, 1.0, RuleSet::WesternElectric);
@@ -193,13 +278,22 @@ mod tests {
         // The first point is on the centre line: no 9-on-one-side run here.
         assert!(!fired(&v).iter().any(|f| f.0 == 2));
 
-        let alternating: Vec<f64> = (0..14).map(|i| if i % 2 == 0 { 0.3 } else { -0.3 }).collect();
-        assert_eq!(fired(&check(&alternating, 0.0, 1.0, RuleSet::Nelson)), [(4, 13)]);
+        let alternating: Vec<f64> = (0..14)
+            .map(|i| if i % 2 == 0 { 0.3 } else { -0.3 })
+            .collect();
+        assert_eq!(
+            fired(&check(&alternating, 0.0, 1.0, RuleSet::Nelson)),
+            [(4, 13)]
+        );
 
-        let within: Vec<f64> = (0..15).map(|i| 0.1 * ((i % 3) as f64 - 1.0) + 0.05).collect();
+        let within: Vec<f64> = (0..15)
+            .map(|i| 0.1 * ((i % 3) as f64 - 1.0) + 0.05)
+            .collect();
         assert!(fired(&check(&within, 0.0, 1.0, RuleSet::Nelson)).contains(&(7, 14)));
 
-        let mixture: Vec<f64> = (0..8).map(|i| if i % 2 == 0 { 1.5 } else { -1.5 }).collect();
+        let mixture: Vec<f64> = (0..8)
+            .map(|i| if i % 2 == 0 { 1.5 } else { -1.5 })
+            .collect();
         assert_eq!(fired(&check(&mixture, 0.0, 1.0, RuleSet::Nelson)), [(8, 7)]);
 
         let same_side = [0.2; 9];
