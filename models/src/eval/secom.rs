@@ -38,8 +38,10 @@ pub struct SecomOptions {
 
 impl Default for SecomOptions {
     fn default() -> Self {
-        let mut model = DefectParams::default();
-        model.algorithm = DefectAlgorithm::Blend;
+        let mut model = DefectParams {
+            algorithm: DefectAlgorithm::Blend,
+            ..DefectParams::default()
+        };
         model.preprocess.selection = Selection::TopAuc(40);
         model.preprocess.clip = Some(4.0);
         model.logistic.alpha = 100.0;

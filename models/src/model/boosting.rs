@@ -242,8 +242,8 @@ impl GradientBoosting {
             let probabilities: Vec<Vec<f64>> = raw.iter().map(|r| softmax(r)).collect();
             let mut round = Vec::with_capacity(k);
             for c in 0..k {
-                for i in 0..n {
-                    let p = probabilities[i][c];
+                for (i, p) in probabilities.iter().enumerate() {
+                    let p = p[c];
                     grad[i] = p - f64::from(u8::from(y[i] == c));
                     hess[i] = (p * (1.0 - p)).max(1e-6);
                 }

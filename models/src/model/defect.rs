@@ -114,6 +114,9 @@ pub struct TrainingScores {
     pub blend_auc: f64,
 }
 
+/// Out-of-sample probabilities of the logistic and forest parts of a learner, when it has them.
+type Parts = (Option<Array1<f64>>, Option<Array1<f64>>);
+
 enum Learner {
     Logistic(Logistic),
     Forest(FailureClassifier),
@@ -153,7 +156,7 @@ impl Learner {
     }
 
     /// Probabilities of each learner a blend holds: (logistic, forest).
-    fn parts(&self, x: ArrayView2<'_, f64>) -> Result<(Option<Array1<f64>>, Option<Array1<f64>>)> {
+    fn parts(&self, x: ArrayView2<'_, f64>) -> Result<Parts> {
         Ok(match self {
             Learner::Logistic(l) => (Some(l.probabilities(x)), None),
             Learner::Forest(f) => (None, Some(f.predict(x)?)),

@@ -127,7 +127,8 @@ mod tests {
 
     /// Factors as printed in the published tables (Montgomery, Appendix VI), three decimals
     /// (c4 four): n, A2, D3, D4, A3, B3, B4, c4.
-    const PUBLISHED: [(usize, f64, f64, f64, f64, f64, f64, f64); 6] = [
+    type Row = (usize, f64, f64, f64, f64, f64, f64, f64);
+    const PUBLISHED: [Row; 6] = [
         (2, 1.880, 0.000, 3.267, 2.659, 0.000, 3.267, 0.7979),
         (3, 1.023, 0.000, 2.574, 1.954, 0.000, 2.568, 0.8862),
         (5, 0.577, 0.000, 2.114, 1.427, 0.000, 2.089, 0.9400),
