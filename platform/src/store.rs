@@ -37,6 +37,10 @@ pub mod query;
 mod session;
 pub mod tenancy;
 pub mod users;
+// Issue #12: text samples, the layout parts that add them, quiet server notices.
+mod layout_parts;
+mod notices;
+pub mod text;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -91,7 +95,9 @@ impl Store {
             embedded::migrations::runner()
                 .run_async(&mut **client)
                 .await?;
-            layout::prepare(&client, settings).await?
+            let backend = layout::prepare(&client, settings).await?;
+            layout_parts::apply_pending(&mut client, backend, settings).await?;
+            backend
         };
         let app = match &db.app_url {
             Some(url) => pool(url.expose(), db.pool_size, NO_JIT)?,
@@ -134,6 +140,10 @@ impl Store {
     pub async fn maintain(&self) -> Result<layout::MaintenanceReport> {
         let client = self.owner.get().await?;
         let mut report = layout::maintain(&client, self.backend, &self.settings).await?;
+        let (created, dropped) =
+            layout_parts::maintain(&client, self.backend, &self.settings).await?;
+        report.partitions_created += created;
+        report.partitions_dropped += dropped;
         report.trimmed_to_plan = self.trim_to_plans().await?;
         Ok(report)
     }
@@ -181,9 +191,9 @@ fn pool(url: &str, size: usize, on_connect: Option<&'static str>) -> Result<Pool
     let config: tokio_postgres::Config = url
         .parse()
         .map_err(|e| Error::Config(format!("invalid database URL: {e}")))?;
-    let manager = Manager::from_config(
+    let manager = Manager::from_connect(
         config,
-        NoTls,
+        notices::NoticesAtDebug::new(NoTls),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
