@@ -227,9 +227,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Simulate(args) => millwright_connectors::cli::simulate(args)
             .await
             .context("simulating plants"),
-        Command::Connector(args) => millwright_connectors::cli::connector(args)
-            .await
-            .context("connector"),
+        // Connector errors name the file, device or endpoint themselves: one line each.
+        Command::Connector(args) => Ok(millwright_connectors::cli::connector(args).await?),
         Command::Models {
             command: ModelsCommand::Eval { dataset },
         } => eval_model(dataset).await,

@@ -188,10 +188,11 @@ async fn text_logs_have_no_colour_codes_in_a_pipe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn benches_run_with_small_sizes() {
-    let (owner, _, _) = database().await;
+    let (owner, app, _) = database().await;
     let mut cmd = millwright();
     cmd.args(["bench", "ingest", "--samples", "3000", "--tags", "10"])
-        .env("DATABASE_URL", &owner);
+        .env("DATABASE_URL", &owner)
+        .env("APP_DATABASE_URL", &app);
     let out = run(cmd, 5 * MINUTE).await.success();
     for key in [
         "store_points_per_s",
@@ -209,7 +210,8 @@ async fn benches_run_with_small_sizes() {
 
     let mut cmd = millwright();
     cmd.args(["bench", "query", "--tags", "2", "--hours", "1"])
-        .env("DATABASE_URL", &owner);
+        .env("DATABASE_URL", &owner)
+        .env("APP_DATABASE_URL", &app);
     let out = run(cmd, 5 * MINUTE).await.success();
     assert!(
         value_of(out.last_line(), "query_ms_rollup").is_some()
@@ -402,7 +404,11 @@ async fn simulated_plants_written_configs_probe_print_discover_and_run() {
         .arg(&pki);
     let out = run(cmd, MINUTE).await;
     assert!(!out.status.success());
-    let err: Vec<&str> = out.stderr.lines().filter(|l| !l.starts_with("PKI folder")).collect();
+    let err: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("PKI folder") && !l.trim().is_empty())
+        .collect();
     assert_eq!(err.len(), 1, "{}", out.describe());
     assert!(
         err[0].contains("opc.tcp://127.0.0.1:9/") && err[0].contains("connection refused"),
