@@ -48,7 +48,7 @@ def variant(kind, value):
 
 
 async def main():
-    logging.basicConfig(level=logging.ERROR)
+    logging.basicConfig(level=logging.CRITICAL)
     spec = json.loads(Path(sys.argv[1]).read_text())
     certs = Path(sys.argv[2])
     certs.mkdir(parents=True, exist_ok=True)
