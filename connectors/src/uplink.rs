@@ -349,3 +349,32 @@ impl Uplink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn batches_carry_numbers_text_and_bad_samples() {
+        let t = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap();
+        let samples = [
+            Sample::good("m.temp", t, Value::Number(21.5)),
+            Sample::good("m.program", t, Value::Text("O1002 FLANGE".into())),
+            Sample::good("m.running", t, Value::Bool(true)),
+            Sample::good("m.broken", t, Value::Number(f64::NAN)),
+            Sample::bad("m.gone", t),
+        ];
+        let body: serde_json::Value = serde_json::from_slice(&encode_batch(&samples)).unwrap();
+        let s = &body["samples"];
+        assert_eq!(s[0]["value"], 21.5);
+        assert_eq!(s[1]["value"], "O1002 FLANGE");
+        assert_eq!(s[1]["quality"], "good");
+        assert_eq!(s[2]["value"], 1.0);
+        // A value with no JSON form goes as bad, without value, like a sample never read.
+        assert_eq!((s[3].get("value"), &s[3]["quality"]), (None, &serde_json::json!("bad")));
+        assert_eq!((s[4].get("value"), &s[4]["quality"]), (None, &serde_json::json!("bad")));
+        assert_eq!(s[0]["time"], "2026-03-01T08:00:00.000Z");
+    }
+}

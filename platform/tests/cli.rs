@@ -531,3 +531,39 @@ async fn demo_prints_its_keys_serves_and_stops_on_ctrl_c() {
     let out = demo.interrupt(2 * MINUTE).await;
     assert!(out.status.success(), "{}", out.describe());
 }
+
+/// On TimescaleDB, every maintenance round refreshes the continuous aggregates and the server
+/// answers with NOTICEs ("… is already up-to-date"): logged at debug, not at info.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routine_maintenance_notices_are_debug_lines() {
+    if !millwright_platform::test_util::timescale_available().await {
+        eprintln!("skipped: TimescaleDB is not installed on this machine");
+        return;
+    }
+    let settings = fresh_settings(BackendChoice::Timescale).await;
+    let owner = settings.database.url.as_ref().unwrap().expose().to_string();
+    let app = settings.database.app_url.as_ref().unwrap().expose().to_string();
+    let serve = |filter: &str| {
+        let mut cmd = millwright();
+        cmd.args(["serve"])
+            .env("DATABASE_URL", &owner)
+            .env("APP_DATABASE_URL", &app)
+            .env("MILLWRIGHT__HTTP__LISTEN", "127.0.0.1:0")
+            .env("MILLWRIGHT__STORE__MAINTENANCE_INTERVAL_SECS", "1")
+            .env("RUST_LOG", filter);
+        spawn(cmd)
+    };
+    for (filter, shown) in [("info", false), ("info,millwright_platform::store=debug", true)] {
+        let server = serve(filter);
+        let mut notices = false;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+        while tokio::time::Instant::now() < deadline && !notices {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            notices = server.stderr().contains("already up-to-date");
+        }
+        let out = server.interrupt(MINUTE).await;
+        assert!(out.status.success(), "{}", out.describe());
+        assert!(out.stderr.contains("Serving the API."), "{}", out.describe());
+        assert_eq!(notices, shown, "{filter}: {}", out.stderr);
+    }
+}

@@ -27,6 +27,7 @@ on_every_backend!(
     bucketed_text_allows_last_and_count_only,
     text_samples_are_kept_apart_per_tenant,
     retention_and_compression_reach_text_samples,
+    a_database_from_before_text_tags_gets_them_once_on_start,
 );
 
 struct Ctx {
@@ -350,4 +351,77 @@ async fn retention_and_compression_reach_text_samples(backend: BackendChoice) {
 
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
+}
+
+/// A database whose layout was created before text samples existed gets them on its next
+/// start, exactly once, for its own layout; its numeric samples are untouched.
+async fn a_database_from_before_text_tags_gets_them_once_on_start(backend: BackendChoice) {
+    let settings = fresh_settings(backend).await;
+    let store = Store::open(&settings.database, &settings.store)
+        .await
+        .unwrap();
+    let (t, temp, _) = tenant(&store, "acme", "acme").await;
+    let mut s = store.tenant(t.id).await.unwrap();
+    let row = millwright_platform::store::ingest::SampleRow {
+        tag_id: temp,
+        time: Utc::now() - Duration::minutes(1),
+        value: Some(1.0),
+        quality: Quality::Good,
+    };
+    s.ingest(&[row]).await.unwrap();
+    drop(s);
+    // Back to how such a database looked: no text part at all.
+    let owner = store.owner_pool().get().await.unwrap();
+    owner
+        .batch_execute(
+            "DROP VIEW tenant_text_samples; DROP TABLE text_samples CASCADE; \
+             DROP FUNCTION ingest_prepare_text(); DROP FUNCTION ingest_commit_text(); \
+             DROP FUNCTION IF EXISTS ensure_text_sample_partitions(date, date); \
+             DROP FUNCTION IF EXISTS drop_expired_text_sample_partitions(interval); \
+             DELETE FROM storage_layout_parts;",
+        )
+        .await
+        .unwrap();
+    drop(owner);
+    drop(store);
+    let store = Store::open(&settings.database, &settings.store)
+        .await
+        .unwrap();
+    let again = Store::open(&settings.database, &settings.store)
+        .await
+        .unwrap();
+    assert_eq!(store.backend(), again.backend());
+    let owner = store.owner_pool().get().await.unwrap();
+    let parts: Vec<String> = owner
+        .query("SELECT name FROM storage_layout_parts", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(parts, ["text_samples"]);
+    let hypertable: bool = owner
+        .query_one(
+            "SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL \
+             AND EXISTS (SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = 'text_samples')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(hypertable, store.backend() == Backend::Timescale);
+    let mut s = store.tenant(t.id).await.unwrap();
+    let program = s.tag_kinds_by_name(&["acme.program"]).await.unwrap()["acme.program"].0;
+    let text = TextSampleRow {
+        tag_id: program,
+        time: Utc::now() - Duration::minutes(1),
+        value: Some("AUTO".into()),
+        quality: Quality::Good,
+    };
+    assert_eq!(s.ingest_with_text(&[], &[text]).await.unwrap().inserted, 1);
+    let numbers = s
+        .raw_samples(temp, Utc::now() - Duration::hours(1), Utc::now(), 10)
+        .await
+        .unwrap();
+    assert_eq!(numbers.len(), 1);
 }
