@@ -85,7 +85,10 @@ impl<'a> WireValue<'a> {
     fn of(v: &'a Value) -> Option<Self> {
         match v {
             Value::Text(s) => Some(WireValue::Text(s)),
-            other => other.as_f64().filter(|n| n.is_finite()).map(WireValue::Number),
+            other => other
+                .as_f64()
+                .filter(|n| n.is_finite())
+                .map(WireValue::Number),
         }
     }
 }
@@ -373,8 +376,14 @@ mod tests {
         assert_eq!(s[1]["quality"], "good");
         assert_eq!(s[2]["value"], 1.0);
         // A value with no JSON form goes as bad, without value, like a sample never read.
-        assert_eq!((s[3].get("value"), &s[3]["quality"]), (None, &serde_json::json!("bad")));
-        assert_eq!((s[4].get("value"), &s[4]["quality"]), (None, &serde_json::json!("bad")));
+        assert_eq!(
+            (s[3].get("value"), &s[3]["quality"]),
+            (None, &serde_json::json!("bad"))
+        );
+        assert_eq!(
+            (s[4].get("value"), &s[4]["quality"]),
+            (None, &serde_json::json!("bad"))
+        );
         assert_eq!(s[0]["time"], "2026-03-01T08:00:00.000Z");
     }
 }

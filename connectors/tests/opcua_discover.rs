@@ -66,9 +66,15 @@ async fn discover_output_parses_as_a_config_and_runs() {
         "{names:?}"
     );
     // Named after the server's ApplicationName; no empty sections in the file.
-    assert_eq!(parsed.opcua.servers[0].name, "millwright-machinery-plant-simulator");
+    assert_eq!(
+        parsed.opcua.servers[0].name,
+        "millwright-machinery-plant-simulator"
+    );
     assert!(!text.contains("[modbus]"), "{text}");
-    assert!(!text.contains("identity"), "anonymous is the default: {text}");
+    assert!(
+        !text.contains("identity"),
+        "anonymous is the default: {text}"
+    );
 
     // From a start node, paths are relative to it.
     let one = discover(&options(
@@ -145,13 +151,25 @@ async fn discover_honours_policy_mode_identity_and_trust_on_a_secure_only_server
     };
     // An unknown server certificate without trust on first use: refused, file named.
     let err = discover(&o).await.unwrap_err().to_string();
-    assert!(err.contains("rejected") && err.contains("trust_on_first_use"), "{err}");
+    assert!(
+        err.contains("rejected") && err.contains("trust_on_first_use"),
+        "{err}"
+    );
     o.trust_on_first_use = true;
     let cfg = discover(&o).await.unwrap();
     let text = render(&cfg);
-    assert!(!text.contains("s3cret-pass"), "the password is never written: {text}");
-    assert!(text.contains("engineer") && text.contains("<password>"), "{text}");
-    let s = &ConnectorConfig::parse(&text, "d.toml").unwrap().opcua.servers[0];
+    assert!(
+        !text.contains("s3cret-pass"),
+        "the password is never written: {text}"
+    );
+    assert!(
+        text.contains("engineer") && text.contains("<password>"),
+        "{text}"
+    );
+    let s = &ConnectorConfig::parse(&text, "d.toml")
+        .unwrap()
+        .opcua
+        .servers[0];
     assert!(s.tags.iter().any(|t| t.name == "program"), "{text}");
     assert!(s.trust_on_first_use);
 

@@ -33,7 +33,12 @@ struct Cli {
 struct SettingsFile {
     /// Platform settings file (TOML); every setting can also come from
     /// MILLWRIGHT__SECTION__KEY.
-    #[arg(long = "config", value_name = "FILE", env = "MILLWRIGHT_CONFIG", global = true)]
+    #[arg(
+        long = "config",
+        value_name = "FILE",
+        env = "MILLWRIGHT_CONFIG",
+        global = true
+    )]
     config: Option<PathBuf>,
 }
 
@@ -209,10 +214,12 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { command } => match command {
-            BenchCommand::Ingest { samples, tags, .. } => bench::ingest::run(settings, samples, tags)
-                .await
-                .map(drop)
-                .context("ingest benchmark"),
+            BenchCommand::Ingest { samples, tags, .. } => {
+                bench::ingest::run(settings, samples, tags)
+                    .await
+                    .map(drop)
+                    .context("ingest benchmark")
+            }
             BenchCommand::Query { tags, hours, .. } => bench::query::run(settings, tags, hours)
                 .await
                 .map(drop)

@@ -24,7 +24,13 @@ const MINUTE: Duration = Duration::from_secs(60);
 async fn database() -> (String, String, Settings) {
     let settings = fresh_settings(BackendChoice::Plain).await;
     let owner = settings.database.url.as_ref().unwrap().expose().to_string();
-    let app = settings.database.app_url.as_ref().unwrap().expose().to_string();
+    let app = settings
+        .database
+        .app_url
+        .as_ref()
+        .unwrap()
+        .expose()
+        .to_string();
     (owner, app, settings)
 }
 
@@ -111,9 +117,16 @@ async fn migrate_tenant_audit_and_serve_use_the_platform_settings() {
         "--owner-email",
         "owner@acme.example",
     ]);
-    cmd.env("MILLWRIGHT_OWNER_PASSWORD", "correct horse battery staple 42");
+    cmd.env(
+        "MILLWRIGHT_OWNER_PASSWORD",
+        "correct horse battery staple 42",
+    );
     let out = run(cmd, MINUTE).await.success();
-    assert!(out.stdout.contains("owner: owner@acme.example"), "{}", out.describe());
+    assert!(
+        out.stdout.contains("owner: owner@acme.example"),
+        "{}",
+        out.describe()
+    );
     assert!(out.stdout.contains("tenant: "), "{}", out.describe());
     let key = out
         .stdout
@@ -174,8 +187,13 @@ async fn migrate_tenant_audit_and_serve_use_the_platform_settings() {
 async fn text_logs_have_no_colour_codes_in_a_pipe() {
     // A connector command that fails at once logs through the same subscriber.
     let mut cmd = millwright();
-    cmd.args(["connector", "run", "--config", "/nonexistent/connector.toml"])
-        .env("RUST_LOG", "debug");
+    cmd.args([
+        "connector",
+        "run",
+        "--config",
+        "/nonexistent/connector.toml",
+    ])
+    .env("RUST_LOG", "debug");
     let out = run(cmd, MINUTE).await;
     assert!(!out.status.success());
     assert!(
@@ -199,7 +217,11 @@ async fn benches_run_with_small_sizes() {
         "http_points_per_s",
         "psql_points_per_s",
     ] {
-        assert!(value_of(&out.stdout, key).is_some(), "{key}: {}", out.describe());
+        assert!(
+            value_of(&out.stdout, key).is_some(),
+            "{key}: {}",
+            out.describe()
+        );
     }
     assert!(
         value_of(out.last_line(), "ratio_store_vs_psql").is_some()
@@ -283,7 +305,13 @@ async fn simulated_plants_written_configs_probe_print_discover_and_run() {
     // simulate --write-configs: the plant's connector config, pointed at our platform.
     let mut cmd = millwright();
     cmd.current_dir(dir.path())
-        .args(["simulate", "--plant", "machinery", "--opcua", "--write-configs"])
+        .args([
+            "simulate",
+            "--plant",
+            "machinery",
+            "--opcua",
+            "--write-configs",
+        ])
         .arg(&configs)
         .args(["--platform-url", &app.url])
         .env("MILLWRIGHT_TOKEN", &token);
@@ -304,8 +332,15 @@ async fn simulated_plants_written_configs_probe_print_discover_and_run() {
     // probe: the connector file is not taken for platform settings, even when
     // MILLWRIGHT_CONFIG names it (the clash that refused every connector file).
     let mut cmd = millwright();
-    cmd.args(["connector", "probe", "--config", config, "--tag", "cnc-1.spindle_load"])
-        .env("MILLWRIGHT_CONFIG", config);
+    cmd.args([
+        "connector",
+        "probe",
+        "--config",
+        config,
+        "--tag",
+        "cnc-1.spindle_load",
+    ])
+    .env("MILLWRIGHT_CONFIG", config);
     let out = run(cmd, MINUTE).await.success();
     assert!(
         out.stdout.contains("DCBA") && out.stdout.lines().any(|l| l.starts_with("f32 ")),
@@ -316,17 +351,30 @@ async fn simulated_plants_written_configs_probe_print_discover_and_run() {
     let configured = out
         .stdout
         .lines()
-        .find_map(|l| l.strip_prefix("tag spindle_load as configured (F32 ABCD, scale 1, offset 0): "))
+        .find_map(|l| {
+            l.strip_prefix("tag spindle_load as configured (F32 ABCD, scale 1, offset 0): ")
+        })
         .unwrap_or_else(|| panic!("{}", out.describe()));
     assert!(
-        configured.len() <= 10 && configured.parse::<f64>().is_ok_and(|v| (0.0..200.0).contains(&v)),
+        configured.len() <= 10
+            && configured
+                .parse::<f64>()
+                .is_ok_and(|v| (0.0..200.0).contains(&v)),
         "{configured}"
     );
     register_tags(&app.store, &tenant, &cfg).await;
 
     // run --print: decoded samples as JSON lines, nothing sent.
     let mut cmd = millwright();
-    cmd.args(["connector", "run", "--config", config, "--print", "--count", "60"]);
+    cmd.args([
+        "connector",
+        "run",
+        "--config",
+        config,
+        "--print",
+        "--count",
+        "60",
+    ]);
     let out = run(cmd, 2 * MINUTE).await.success();
     let lines: Vec<Value> = out
         .stdout
@@ -377,7 +425,8 @@ async fn simulated_plants_written_configs_probe_print_discover_and_run() {
     let out = run(cmd, 2 * MINUTE).await.success();
     let pki = dir.path().join("pki");
     assert!(
-        out.stderr.contains(&format!("PKI folder: {}", pki.display())),
+        out.stderr
+            .contains(&format!("PKI folder: {}", pki.display())),
         "{}",
         out.describe()
     );
@@ -465,7 +514,11 @@ async fn register_tags(
     }
 }
 
-async fn tag_id(store: &Store, tenant: &millwright_platform::test_util::TestTenant, name: &str) -> i64 {
+async fn tag_id(
+    store: &Store,
+    tenant: &millwright_platform::test_util::TestTenant,
+    name: &str,
+) -> i64 {
     let mut s = store.tenant(tenant.id).await.unwrap();
     s.tag_kinds_by_name(&[name]).await.unwrap()[name].0
 }
@@ -513,7 +566,11 @@ async fn demo_prints_its_keys_serves_and_stops_on_ctrl_c() {
         .collect();
     // machine_id on every machine, a recipe per moulding machine, a program per CNC.
     assert_eq!(text.len(), 12 + 3 + 3, "{tags}");
-    let ids = text.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let ids = text
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     eventually("text samples from the simulators", 2 * MINUTE, || {
         let req = http
             .get(format!("{api}/api/v1/samples/latest?tags={ids}"))
@@ -542,7 +599,13 @@ async fn routine_maintenance_notices_are_debug_lines() {
     }
     let settings = fresh_settings(BackendChoice::Timescale).await;
     let owner = settings.database.url.as_ref().unwrap().expose().to_string();
-    let app = settings.database.app_url.as_ref().unwrap().expose().to_string();
+    let app = settings
+        .database
+        .app_url
+        .as_ref()
+        .unwrap()
+        .expose()
+        .to_string();
     let serve = |filter: &str| {
         let mut cmd = millwright();
         cmd.args(["serve"])
@@ -553,7 +616,10 @@ async fn routine_maintenance_notices_are_debug_lines() {
             .env("RUST_LOG", filter);
         spawn(cmd)
     };
-    for (filter, shown) in [("info", false), ("info,millwright_platform::store=debug", true)] {
+    for (filter, shown) in [
+        ("info", false),
+        ("info,millwright_platform::store=debug", true),
+    ] {
         let server = serve(filter);
         let mut notices = false;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
@@ -563,7 +629,11 @@ async fn routine_maintenance_notices_are_debug_lines() {
         }
         let out = server.interrupt(MINUTE).await;
         assert!(out.status.success(), "{}", out.describe());
-        assert!(out.stderr.contains("Serving the API."), "{}", out.describe());
+        assert!(
+            out.stderr.contains("Serving the API."),
+            "{}",
+            out.describe()
+        );
         assert_eq!(notices, shown, "{filter}: {}", out.stderr);
     }
 }

@@ -98,9 +98,33 @@ fn modbus_points() -> Vec<Point> {
     // Input registers, two of them scaled (raw × scale + offset).
     let inputs: [(&str, &str, &str, u16, Value, &str, Value); 4] = [
         ("in_f32", "f32", "CDAB", 0, json!(-3.75), "", json!(-3.75)),
-        ("in_u32", "u32", "DCBA", 2, json!(4_000_000_001u64), "", json!(4_000_000_001.0)),
-        ("in_scaled_u16", "u16", "ABCD", 4, json!(2291), "scale = 0.1\noffset = -5.0", json!(224.1)),
-        ("in_scaled_i16", "i16", "BADC", 5, json!(-150), "scale = 0.01", json!(-1.5)),
+        (
+            "in_u32",
+            "u32",
+            "DCBA",
+            2,
+            json!(4_000_000_001u64),
+            "",
+            json!(4_000_000_001.0),
+        ),
+        (
+            "in_scaled_u16",
+            "u16",
+            "ABCD",
+            4,
+            json!(2291),
+            "scale = 0.1\noffset = -5.0",
+            json!(224.1),
+        ),
+        (
+            "in_scaled_i16",
+            "i16",
+            "BADC",
+            5,
+            json!(-150),
+            "scale = 0.01",
+            json!(-1.5),
+        ),
     ];
     for (name, ty, order, address, value, extra, expected) in inputs {
         points.push(Point {
@@ -202,7 +226,13 @@ async fn register(app: &TestApp, tenant: &TestTenant, points: &[Point]) -> Vec<i
 
 /// Runs `connector run --config F` until the platform has a value for every point, checks
 /// them against what the peer serves, and stops the connector with Ctrl-C.
-async fn ship_and_check(app: &TestApp, tenant: &TestTenant, ids: &[i64], points: &[Point], config: &Path) {
+async fn ship_and_check(
+    app: &TestApp,
+    tenant: &TestTenant,
+    ids: &[i64],
+    points: &[Point],
+    config: &Path,
+) {
     let mut cmd = millwright();
     cmd.arg("connector").arg("run").arg("--config").arg(config);
     let connector: Running = spawn(cmd);
@@ -293,7 +323,8 @@ async fn modbus_values_from_pymodbus_in_every_type_and_order() {
         .args(["--tag", "program"]);
     let out = run(cmd, MINUTE).await.success();
     assert!(
-        out.stdout.contains(r#"as configured (String BADC, scale 1, offset 0): "O1002 FLANGE""#),
+        out.stdout
+            .contains(r#"as configured (String BADC, scale 1, offset 0): "O1002 FLANGE""#),
         "{}",
         out.describe()
     );
@@ -309,7 +340,11 @@ async fn modbus_values_from_pymodbus_in_every_type_and_order() {
         .unwrap();
     let config = dir.path().join("run.toml");
     let queue = dir.path().join("queue");
-    std::fs::write(&config, modbus_config(port, &points, Some((&app.url, &token, &queue)))).unwrap();
+    std::fs::write(
+        &config,
+        modbus_config(port, &points, Some((&app.url, &token, &queue))),
+    )
+    .unwrap();
     ship_and_check(&app, &tenant, &ids, &points, &config).await;
 }
 
@@ -323,15 +358,40 @@ fn opcua_points() -> Vec<Point> {
         ("sbyte", "SByte", json!(-100), json!(-100.0)),
         ("i16", "Int16", json!(-12345), json!(-12345.0)),
         ("u16", "UInt16", json!(51234), json!(51234.0)),
-        ("i32", "Int32", json!(-2_000_000_123), json!(-2_000_000_123.0)),
-        ("u32", "UInt32", json!(3_000_000_123u64), json!(3_000_000_123.0)),
+        (
+            "i32",
+            "Int32",
+            json!(-2_000_000_123),
+            json!(-2_000_000_123.0),
+        ),
+        (
+            "u32",
+            "UInt32",
+            json!(3_000_000_123u64),
+            json!(3_000_000_123.0),
+        ),
         ("i64", "Int64", json!(-big), json!(-big as f64)),
         ("u64", "UInt64", json!(big), json!(big as f64)),
         ("f32", "Float", json!(f32v), json!(f64::from(f32v))),
-        ("f64", "Double", json!(-12345.678901234), json!(-12345.678901234)),
+        (
+            "f64",
+            "Double",
+            json!(-12345.678901234),
+            json!(-12345.678901234),
+        ),
         ("running", "Boolean", json!(true), json!(1.0)),
-        ("program", "String", json!("O1002 FLANGE"), json!("O1002 FLANGE")),
-        ("fault_text", "LocalizedText", json!("Door open"), json!("Door open")),
+        (
+            "program",
+            "String",
+            json!("O1002 FLANGE"),
+            json!("O1002 FLANGE"),
+        ),
+        (
+            "fault_text",
+            "LocalizedText",
+            json!("Door open"),
+            json!("Door open"),
+        ),
     ];
     let mut points: Vec<Point> = entries
         .into_iter()
@@ -352,7 +412,13 @@ fn opcua_points() -> Vec<Point> {
 }
 
 /// A connector config for the asyncua peer: every other tag polled, the rest subscribed.
-fn opcua_config(port: u16, points: &[Point], pki: &Path, security: &str, uplink: Option<(&str, &str, &Path)>) -> String {
+fn opcua_config(
+    port: u16,
+    points: &[Point],
+    pki: &Path,
+    security: &str,
+    uplink: Option<(&str, &str, &Path)>,
+) -> String {
     let mut toml = String::from("name = \"interop-opcua\"\n\n");
     if let Some((url, token, queue)) = uplink {
         toml.push_str(&format!(
@@ -407,10 +473,15 @@ async fn opcua_values_from_asyncua_of_every_mapped_type() {
     let mut per_tag: BTreeMap<String, usize> = BTreeMap::new();
     for line in out.stdout.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
-        *per_tag.entry(v["tag"].as_str().unwrap().into()).or_default() += 1;
+        *per_tag
+            .entry(v["tag"].as_str().unwrap().into())
+            .or_default() += 1;
     }
     assert_eq!(per_tag.len(), points.len(), "{}", out.stdout);
-    assert!(per_tag.values().all(|n| *n == 1), "unchanged values sent again: {per_tag:?}");
+    assert!(
+        per_tag.values().all(|n| *n == 1),
+        "unchanged values sent again: {per_tag:?}"
+    );
     let printed = printed_values(&out);
     for p in &points {
         assert_value(&p.name, &printed[&format!("peer.{}", p.name)], &p.expected);
@@ -427,7 +498,11 @@ async fn opcua_values_from_asyncua_of_every_mapped_type() {
         .unwrap();
     let config = dir.path().join("run.toml");
     let queue = dir.path().join("queue");
-    std::fs::write(&config, opcua_config(port, &points, &pki, "", Some((&app.url, &token, &queue)))).unwrap();
+    std::fs::write(
+        &config,
+        opcua_config(port, &points, &pki, "", Some((&app.url, &token, &queue))),
+    )
+    .unwrap();
     ship_and_check(&app, &tenant, &ids, &points, &config).await;
 }
 
@@ -456,7 +531,8 @@ async fn discovery_of_an_asyncua_server_offering_only_basic256sha256_sign_and_en
 
     // Without security: refused, naming what the server offers.
     let mut cmd = millwright();
-    cmd.args(["connector", "discover", &url, "-o"]).arg(&out_file);
+    cmd.args(["connector", "discover", &url, "-o"])
+        .arg(&out_file);
     let out = run(cmd, 2 * MINUTE).await;
     assert!(!out.status.success());
     assert!(
@@ -485,7 +561,8 @@ async fn discovery_of_an_asyncua_server_offering_only_basic256sha256_sign_and_en
     let out = run(cmd, 2 * MINUTE).await.success();
     let pki = dir.path().join("edge").join("pki");
     assert!(
-        out.stderr.contains(&format!("PKI folder: {}", pki.display())),
+        out.stderr
+            .contains(&format!("PKI folder: {}", pki.display())),
         "{}",
         out.describe()
     );
@@ -498,7 +575,10 @@ async fn discovery_of_an_asyncua_server_offering_only_basic256sha256_sign_and_en
     assert!(!text.contains("[modbus]"), "{text}");
     let cfg = millwright_connectors::config::ConnectorConfig::parse(&text, &out_file).unwrap();
     let server = &cfg.opcua.servers[0];
-    assert_eq!(server.name, "interop-plc-7", "named after the ApplicationName");
+    assert_eq!(
+        server.name, "interop-plc-7",
+        "named after the ApplicationName"
+    );
     let names: Vec<&str> = server.tags.iter().map(|t| t.name.as_str()).collect();
     for p in &points {
         assert!(

@@ -129,7 +129,10 @@ async fn unfiltered_queries_see_only_the_current_tenant(backend: BackendChoice) 
     let f = fixture(backend).await;
     let c = app_conn(&f.store, Some(f.a.id.0)).await;
     assert_eq!(count(&c, "SELECT count(*) FROM tags").await, 2);
-    assert_eq!(count(&c, "SELECT count(*) FROM tenant_text_samples").await, 10);
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM tenant_text_samples").await,
+        10
+    );
     assert_eq!(count(&c, "SELECT count(*) FROM machines").await, 1);
     assert_eq!(count(&c, "SELECT count(*) FROM sites").await, 1);
     assert_eq!(count(&c, "SELECT count(*) FROM tenants").await, 1);
@@ -231,11 +234,16 @@ async fn tables_partitions_chunks_and_rollups_are_out_of_reach(backend: BackendC
         .map(|r| r.get(0))
         .collect();
     assert!(hidden.iter().any(|r| r.contains("samples")), "{hidden:?}");
-    assert!(hidden.iter().any(|r| r.contains("text_samples")), "{hidden:?}");
+    assert!(
+        hidden.iter().any(|r| r.contains("text_samples")),
+        "{hidden:?}"
+    );
     if backend == BackendChoice::Plain {
         assert!(
             hidden.iter().any(|r| r.starts_with("public.samples_p"))
-                && hidden.iter().any(|r| r.starts_with("public.text_samples_p")),
+                && hidden
+                    .iter()
+                    .any(|r| r.starts_with("public.text_samples_p")),
             "a partition exists: {hidden:?}"
         );
     } else {
@@ -371,9 +379,14 @@ async fn functions_cannot_leak_or_misfile(backend: BackendChoice) {
     assert_eq!(misfiled, 0);
     // The same for text: the session's tenant is stamped, other tenants' tags are dropped, and
     // a numeric tag takes no text.
-    let (a_text, b_text) = (text_tag(&owner, f.a.id.0).await, text_tag(&owner, f.b.id.0).await);
+    let (a_text, b_text) = (
+        text_tag(&owner, f.a.id.0).await,
+        text_tag(&owner, f.b.id.0).await,
+    );
     c.batch_execute("BEGIN").await.unwrap();
-    c.execute("SELECT ingest_prepare_text()", &[]).await.unwrap();
+    c.execute("SELECT ingest_prepare_text()", &[])
+        .await
+        .unwrap();
     c.execute(
         &format!(
             "INSERT INTO pg_temp.ingest_staging_text VALUES ({a_text}, now() - interval '1 minute', 'mine', 0), \

@@ -51,7 +51,10 @@ fn shell(line: &str, cwd: &Path) -> tokio::process::Command {
     );
     let mut cmd = tokio::process::Command::new("bash");
     // `exec`, so that Ctrl-C reaches the command itself rather than the shell.
-    cmd.arg("-c").arg(format!("exec {line}")).current_dir(cwd).env("PATH", path);
+    cmd.arg("-c")
+        .arg(format!("exec {line}"))
+        .current_dir(cwd)
+        .env("PATH", path);
     for var in [
         "MILLWRIGHT_CONFIG",
         "DATABASE_URL",
@@ -87,7 +90,8 @@ async fn the_connector_walkthrough_runs_as_written() {
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         loop {
-            let out: Finished = process::run(shell(line, dir.path()), Duration::from_secs(120)).await;
+            let out: Finished =
+                process::run(shell(line, dir.path()), Duration::from_secs(120)).await;
             if out.status.success() {
                 check(line, &out, dir.path());
                 break;
@@ -121,9 +125,15 @@ fn check(line: &str, out: &Finished, cwd: &Path) {
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{line}: {l}: {e}")))
             .collect();
         assert_eq!(printed.len(), count, "{line}: {}", out.describe());
-        assert!(printed.iter().all(|s| s["tag"].is_string() && s["time"].is_string()));
+        assert!(printed
+            .iter()
+            .all(|s| s["tag"].is_string() && s["time"].is_string()));
     } else if line.contains("connector probe") {
-        assert!(out.stdout.contains("as configured"), "{line}: {}", out.describe());
+        assert!(
+            out.stdout.contains("as configured"),
+            "{line}: {}",
+            out.describe()
+        );
     } else if line.contains("connector discover") {
         let file = line
             .split_whitespace()
@@ -133,6 +143,10 @@ fn check(line: &str, out: &Finished, cwd: &Path) {
         let cfg = millwright_connectors::config::ConnectorConfig::load(cwd.join(file))
             .unwrap_or_else(|e| panic!("{line}: {e}"));
         assert!(!cfg.opcua.servers[0].tags.is_empty(), "{line}");
-        assert!(out.stderr.contains("PKI folder:"), "{line}: {}", out.describe());
+        assert!(
+            out.stderr.contains("PKI folder:"),
+            "{line}: {}",
+            out.describe()
+        );
     }
 }

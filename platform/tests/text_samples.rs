@@ -10,11 +10,11 @@ use chrono::{Duration, DurationRound, Utc};
 use millwright_platform::api::{RunningServer, Server};
 use millwright_platform::config::BackendChoice;
 use millwright_platform::store::entities::{EntityFields, Kind, ValueType};
-use millwright_platform::store::{Backend, Store};
-use millwright_platform::test_util::{fresh_settings, tenant_with_tags, TestTenant};
 use millwright_platform::store::ingest::Quality;
 use millwright_platform::store::tenancy::ProfileChange;
 use millwright_platform::store::text::TextSampleRow;
+use millwright_platform::store::{Backend, Store};
+use millwright_platform::test_util::{fresh_settings, tenant_with_tags, TestTenant};
 use millwright_tenants::plan::Plan;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -55,22 +55,39 @@ async fn ctx(backend: BackendChoice) -> Ctx {
 }
 
 impl Ctx {
-    async fn call(&self, key: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}/api/v1{path}", self.url)).bearer_auth(key);
+    async fn call(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.url))
+            .bearer_auth(key);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let res = req.send().await.unwrap();
         let status = res.status();
         let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
     async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
         self.call(key, reqwest::Method::GET, path, None).await
     }
     async fn ingest(&self, key: &str, samples: Value) -> (StatusCode, Value) {
-        self.call(key, reqwest::Method::POST, "/ingest", Some(json!({ "samples": samples })))
-            .await
+        self.call(
+            key,
+            reqwest::Method::POST,
+            "/ingest",
+            Some(json!({ "samples": samples })),
+        )
+        .await
     }
 }
 
@@ -155,31 +172,55 @@ async fn text_and_numbers_are_checked_per_sample_and_read_back(backend: BackendC
     }
     // Re-sending is idempotent for text as for numbers.
     let (_, again) = c
-        .ingest(&t.key, json!([{"tag": "acme.program", "time": at(10, 0), "value": "AUTO"}]))
+        .ingest(
+            &t.key,
+            json!([{"tag": "acme.program", "time": at(10, 0), "value": "AUTO"}]),
+        )
         .await;
-    assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        (again["accepted"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(1))
+    );
 
     // Raw reads return strings for the text tag, numbers for the other.
     let from = urlencode(&at(11, 0));
-    let (status, raw) = c.get(&t.key, &format!("/tags/{program}/samples?from={from}")).await;
+    let (status, raw) = c
+        .get(&t.key, &format!("/tags/{program}/samples?from={from}"))
+        .await;
     assert_eq!(status, StatusCode::OK, "{raw}");
     let samples = raw["samples"].as_array().unwrap();
     let values: Vec<&Value> = samples.iter().map(|s| &s["value"]).collect();
-    assert_eq!(values, [&json!("AUTO"), &json!("O1002 FLANGE"), &Value::Null], "{raw}");
+    assert_eq!(
+        values,
+        [&json!("AUTO"), &json!("O1002 FLANGE"), &Value::Null],
+        "{raw}"
+    );
     assert_eq!(samples[1]["quality"], "uncertain");
     assert_eq!(samples[2]["quality"], "bad");
-    let (_, raw) = c.get(&t.key, &format!("/tags/{temp}/samples?from={from}")).await;
+    let (_, raw) = c
+        .get(&t.key, &format!("/tags/{temp}/samples?from={from}"))
+        .await;
     assert_eq!(raw["samples"][0]["value"], json!(21.5), "{raw}");
 
     // Latest of both kinds in one call, in the order asked.
-    let (status, latest) = c.get(&t.key, &format!("/samples/latest?tags={program},{temp}")).await;
+    let (status, latest) = c
+        .get(&t.key, &format!("/samples/latest?tags={program},{temp}"))
+        .await;
     assert_eq!(status, StatusCode::OK, "{latest}");
     assert_eq!(latest[0]["tag_id"], program);
-    assert_eq!(latest[0]["sample"]["quality"], "bad", "the bad sample is the latest: {latest}");
+    assert_eq!(
+        latest[0]["sample"]["quality"], "bad",
+        "the bad sample is the latest: {latest}"
+    );
     assert_eq!(latest[1]["sample"]["value"], json!(21.5));
-    c.ingest(&t.key, json!([{"tag": "acme.program", "time": at(9, 0), "value": "MANUAL"}]))
+    c.ingest(
+        &t.key,
+        json!([{"tag": "acme.program", "time": at(9, 0), "value": "MANUAL"}]),
+    )
+    .await;
+    let (_, latest) = c
+        .get(&t.key, &format!("/samples/latest?tags={program}"))
         .await;
-    let (_, latest) = c.get(&t.key, &format!("/samples/latest?tags={program}")).await;
     assert_eq!(latest[0]["sample"]["value"], "MANUAL", "{latest}");
 
     // Changing to text is what a tag's value_type says; the OpenAPI document knows `text`.
@@ -197,25 +238,42 @@ async fn bucketed_text_allows_last_and_count_only(backend: BackendChoice) {
     assert_eq!(body["accepted"], 6, "{body}");
     let from = urlencode(&at(5, 0));
     let to = urlencode(&at(3, 0));
-    let path = |agg: &str| format!("/tags/{program}/samples?from={from}&to={to}&bucket=1m&agg={agg}");
+    let path =
+        |agg: &str| format!("/tags/{program}/samples?from={from}&to={to}&bucket=1m&agg={agg}");
     let (status, last) = c.get(&t.key, &path("last")).await;
     assert_eq!(status, StatusCode::OK, "{last}");
-    let points: Vec<&Value> = last["points"].as_array().unwrap().iter().map(|p| &p["value"]).collect();
+    let points: Vec<&Value> = last["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["value"])
+        .collect();
     assert_eq!(points, [&json!("P2"), &json!("P5")], "{last}");
     let (status, count) = c.get(&t.key, &path("count")).await;
     assert_eq!(status, StatusCode::OK, "{count}");
-    let counts: Vec<f64> = count["points"].as_array().unwrap().iter().map(|p| p["value"].as_f64().unwrap()).collect();
+    let counts: Vec<f64> = count["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .collect();
     assert_eq!(counts, [3.0, 3.0], "{count}");
     // Without agg, a text tag's buckets hold the last text.
     let (_, default) = c
-        .get(&t.key, &format!("/tags/{program}/samples?from={from}&to={to}&bucket=1m"))
+        .get(
+            &t.key,
+            &format!("/tags/{program}/samples?from={from}&to={to}&bucket=1m"),
+        )
         .await;
     assert_eq!(default["agg"], "last", "{default}");
     for agg in ["avg", "min", "max"] {
         let (status, problem) = c.get(&t.key, &path(agg)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{agg}: {problem}");
         let text = problem.to_string();
-        assert!(text.contains("agg") && text.contains("last, count"), "{agg}: {text}");
+        assert!(
+            text.contains("agg") && text.contains("last, count"),
+            "{agg}: {text}"
+        );
     }
 }
 
@@ -223,8 +281,11 @@ async fn text_samples_are_kept_apart_per_tenant(backend: BackendChoice) {
     let c = ctx(backend).await;
     let (a, _, a_program) = tenant(&c.store, "tenant-a", "a").await;
     let (b, _, b_program) = tenant(&c.store, "tenant-b", "b").await;
-    c.ingest(&a.key, json!([{"tag": "a.program", "time": at(2, 0), "value": "A-SECRET"}]))
-        .await;
+    c.ingest(
+        &a.key,
+        json!([{"tag": "a.program", "time": at(2, 0), "value": "A-SECRET"}]),
+    )
+    .await;
     // B names A's tag by id: unknown to B, per sample; by name: unknown too.
     let (status, body) = c
         .ingest(
@@ -239,13 +300,18 @@ async fn text_samples_are_kept_apart_per_tenant(backend: BackendChoice) {
     assert_eq!(rejected_fields(&body)[0].1, "samples[0].tag_id");
     let (status, _) = c.get(&b.key, &format!("/tags/{a_program}/samples")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = c.get(&b.key, &format!("/samples/latest?tags={a_program}")).await;
+    let (status, _) = c
+        .get(&b.key, &format!("/samples/latest?tags={a_program}"))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // The application role sees only its tenant's text, even without a filter.
     let app = c.store.app_pool().get().await.unwrap();
-    app.execute("SELECT set_config('millwright.tenant_id', $1, false)", &[&b.id.0.to_string()])
-        .await
-        .unwrap();
+    app.execute(
+        "SELECT set_config('millwright.tenant_id', $1, false)",
+        &[&b.id.0.to_string()],
+    )
+    .await
+    .unwrap();
     let seen: Vec<String> = app
         .query("SELECT value FROM tenant_text_samples", &[])
         .await
@@ -254,8 +320,15 @@ async fn text_samples_are_kept_apart_per_tenant(backend: BackendChoice) {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(seen, ["B-OWN"]);
-    let err = app.query("SELECT * FROM text_samples", &[]).await.unwrap_err();
-    assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
+    let err = app
+        .query("SELECT * FROM text_samples", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "{err}"
+    );
     let _ = b_program;
 }
 
@@ -266,7 +339,10 @@ async fn retention_and_compression_reach_text_samples(backend: BackendChoice) {
     // Ten days old: inside the Pro plan's retention, old enough to compress.
     let old = (Utc::now() - Duration::days(10)).to_rfc3339();
     let (_, body) = c
-        .ingest(&t.key, json!([{"tag": "acme.program", "time": old, "value": "OLD-RECIPE"}]))
+        .ingest(
+            &t.key,
+            json!([{"tag": "acme.program", "time": old, "value": "OLD-RECIPE"}]),
+        )
         .await;
     assert_eq!(body["accepted"], 1, "{body}");
     if c.store.backend() == Backend::Timescale {
@@ -293,7 +369,9 @@ async fn retention_and_compression_reach_text_samples(backend: BackendChoice) {
         assert!(compressed >= 1, "a chunk was compressed");
         // Still readable through the API once compressed.
         let from = urlencode(&(Utc::now() - Duration::days(11)).to_rfc3339());
-        let (_, raw) = c.get(&t.key, &format!("/tags/{program}/samples?from={from}")).await;
+        let (_, raw) = c
+            .get(&t.key, &format!("/tags/{program}/samples?from={from}"))
+            .await;
         assert_eq!(raw["samples"][0]["value"], "OLD-RECIPE", "{raw}");
     } else {
         let parts: i64 = owner
@@ -336,13 +414,19 @@ async fn retention_and_compression_reach_text_samples(backend: BackendChoice) {
     let report = c.store.maintain().await.unwrap();
     assert!(report.trimmed_to_plan >= 1, "{report:?}");
     let left: i64 = owner
-        .query_one("SELECT count(*) FROM text_samples WHERE value = 'ANCIENT'", &[])
+        .query_one(
+            "SELECT count(*) FROM text_samples WHERE value = 'ANCIENT'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(left, 0);
     let kept: i64 = owner
-        .query_one("SELECT count(*) FROM text_samples WHERE value = 'OLD-RECIPE'", &[])
+        .query_one(
+            "SELECT count(*) FROM text_samples WHERE value = 'OLD-RECIPE'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);

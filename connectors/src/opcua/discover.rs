@@ -76,7 +76,9 @@ fn host_port(url: &str) -> Option<(String, u16)> {
     let authority = rest.split('/').next()?;
     if let Some(v6) = authority.strip_prefix('[') {
         let (host, after) = v6.split_once(']')?;
-        let port = after.strip_prefix(':').map_or(Some(4840), |p| p.parse().ok())?;
+        let port = after
+            .strip_prefix(':')
+            .map_or(Some(4840), |p| p.parse().ok())?;
         return Some((host.to_string(), port));
     }
     match authority.rsplit_once(':') {
@@ -93,10 +95,13 @@ pub async fn check_reachable(url: &str, timeout: Duration) -> Result<()> {
         endpoint: url.to_string(),
         reason,
     };
-    let (host, port) = host_port(url)
-        .ok_or_else(|| unreachable("not an opc.tcp://HOST:PORT/ URL".into()))?;
-    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host.as_str(), port)))
-        .await
+    let (host, port) =
+        host_port(url).ok_or_else(|| unreachable("not an opc.tcp://HOST:PORT/ URL".into()))?;
+    match tokio::time::timeout(
+        timeout,
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
     {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(unreachable(match e.kind() {
@@ -357,7 +362,10 @@ mod tests {
             config_name("Millwright machinery plant simulator").as_deref(),
             Some("millwright-machinery-plant-simulator")
         );
-        assert_eq!(config_name("  PLC #1 (Line A) ").as_deref(), Some("plc-1-line-a"));
+        assert_eq!(
+            config_name("  PLC #1 (Line A) ").as_deref(),
+            Some("plc-1-line-a")
+        );
         assert_eq!(config_name("--"), None);
         assert_eq!(
             host_port("opc.tcp://127.0.0.1:4855/"),
@@ -367,7 +375,10 @@ mod tests {
             host_port("opc.tcp://plc-1/UA/Server"),
             Some(("plc-1".into(), 4840))
         );
-        assert_eq!(host_port("opc.tcp://[::1]:48010"), Some(("::1".into(), 48010)));
+        assert_eq!(
+            host_port("opc.tcp://[::1]:48010"),
+            Some(("::1".into(), 48010))
+        );
         assert_eq!(host_port("http://x"), None);
     }
 }

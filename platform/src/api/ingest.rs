@@ -323,7 +323,10 @@ impl IncomingSample {
 }
 
 /// The value of a sample for a text tag: a string within the length limit.
-fn text_value(raw: Option<&serde_json::Value>, quality: Quality) -> Result<Option<String>, Invalid> {
+fn text_value(
+    raw: Option<&serde_json::Value>,
+    quality: Quality,
+) -> Result<Option<String>, Invalid> {
     match raw {
         None | Some(serde_json::Value::Null) if quality == Quality::Bad => Ok(None),
         None | Some(serde_json::Value::Null) => Err((

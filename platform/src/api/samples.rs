@@ -300,7 +300,12 @@ async fn text_buckets(
 ) -> ApiResult<axum::Json<SamplesResponse>> {
     let agg = agg.unwrap_or(Agg::Last);
     if !TEXT_AGGS.contains(&agg) {
-        let name = |a: &Agg| serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let name = |a: &Agg| {
+            serde_json::to_value(a)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
         let allowed: Vec<String> = TEXT_AGGS.iter().map(name).collect();
         return Err(ApiError::field(
             "agg",

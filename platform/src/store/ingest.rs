@@ -11,8 +11,8 @@ use tokio_postgres::types::Type;
 
 use super::text::TextSampleRow;
 use super::TenantSession;
-use deadpool_postgres::Transaction;
 use crate::error::{Error, Result};
+use deadpool_postgres::Transaction;
 
 /// OPC UA-style quality of a sample.
 #[derive(
@@ -146,7 +146,9 @@ async fn copy_numbers(tx: &Transaction<'_>, rows: &[SampleRow]) -> Result<i64> {
         .await
         .map_err(Error::db("preparing ingest"))?;
     let sink = tx
-        .copy_in("COPY pg_temp.ingest_staging (tag_id, time, value, quality) FROM STDIN (FORMAT binary)")
+        .copy_in(
+            "COPY pg_temp.ingest_staging (tag_id, time, value, quality) FROM STDIN (FORMAT binary)",
+        )
         .await
         .map_err(Error::db("starting COPY"))?;
     let writer = BinaryCopyInWriter::new(

@@ -98,7 +98,10 @@ pub(super) async fn commit_text(tx: &Transaction<'_>, rows: &[TextSampleRow]) ->
         )
         .await
         .map_err(Error::db("starting COPY of text samples"))?;
-    let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::TIMESTAMPTZ, Type::TEXT, Type::INT2]);
+    let writer = BinaryCopyInWriter::new(
+        sink,
+        &[Type::INT8, Type::TIMESTAMPTZ, Type::TEXT, Type::INT2],
+    );
     pin_mut!(writer);
     for row in rows {
         let quality = row.quality.code();
@@ -223,7 +226,10 @@ impl TenantSession {
     }
 
     /// Id and whether it is a text tag, of each named tag of this tenant.
-    pub async fn tag_kinds_by_name(&mut self, names: &[&str]) -> Result<HashMap<String, (i64, bool)>> {
+    pub async fn tag_kinds_by_name(
+        &mut self,
+        names: &[&str],
+    ) -> Result<HashMap<String, (i64, bool)>> {
         let tenant = self.tenant().0;
         let tx = self.begin().await?;
         let rows = tx
