@@ -20,6 +20,9 @@
 //! - [`audit`]: the hash-chained audit log, appended in each change's transaction.
 //! - [`events`], [`models`], [`alarms`]: the predictive-maintenance lifecycle (labels, model
 //!   versions and training jobs, alarms); [`history`]: the history models train and score on.
+//! - [`text`]: samples of text tags (ingest, raw, latest, `last`/`count` buckets);
+//!   `layout_parts`: layout added after a database was created (text samples), applied once;
+//!   `notices`: server NOTICEs logged at debug rather than info.
 
 pub mod admin;
 pub mod alarms;
