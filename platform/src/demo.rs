@@ -51,6 +51,21 @@ pub struct DemoInfo {
     pub operator_key: String,
     /// Every tag the connectors feed (platform names).
     pub tags: Vec<String>,
+    /// The web console's address.
+    pub console: String,
+    /// One console login per demo role, with a password fresh for this run.
+    pub logins: Vec<DemoLogin>,
+}
+
+/// A demo user's console login.
+#[derive(Debug, Clone)]
+pub struct DemoLogin {
+    /// Its role.
+    pub role: Role,
+    /// Sign-in email.
+    pub email: String,
+    /// Password, new every run.
+    pub password: String,
 }
 
 /// The running demo.
@@ -76,6 +91,7 @@ impl Demo {
         let store = Store::open(&settings.database, &settings.store).await?;
         let tenant = ensure_tenant(&store).await?;
         let api_key = store.issue_api_key(tenant, "demo", Role::Owner).await?;
+        let logins = ensure_demo_users(&store, tenant).await?;
         // Connectors get device tokens: they may send samples and run setpoint commands,
         // nothing else.
         let device_token = store
@@ -135,10 +151,12 @@ impl Demo {
         let tags = tags.into_iter().map(|t| t.platform_tag).collect();
         Ok(Self {
             info: DemoInfo {
+                console: format!("{api}/console/"),
                 api,
                 api_key,
                 operator_key: operator.plaintext,
                 tags,
+                logins,
             },
             stop,
             tasks,
@@ -365,4 +383,54 @@ async fn ensure_plant_model(store: &Store, tenant: TenantId, tags: &[TagInfo]) -
         session.create(Kind::Tag, &fields).await?;
     }
     Ok(())
+}
+
+/// The demo's people, one per role a person may hold in a tenant.
+const DEMO_USERS: [(Role, &str, &str); 5] = [
+    (Role::Owner, "owner@demo.example.com", "Demo owner"),
+    (Role::Admin, "admin@demo.example.com", "Demo admin"),
+    (Role::Engineer, "engineer@demo.example.com", "Demo engineer"),
+    (Role::Operator, "operator@demo.example.com", "Demo operator"),
+    (Role::Viewer, "viewer@demo.example.com", "Demo viewer"),
+];
+
+/// Creates the demo's users, or gives those of an earlier run their role back, and sets a
+/// fresh random password for each (printed once at start, like the API keys).
+async fn ensure_demo_users(store: &Store, tenant: TenantId) -> Result<Vec<DemoLogin>> {
+    use crate::store::users::UserChange;
+    use millwright_tenants::password::{self, Password};
+    use rand::distributions::{Alphanumeric, DistString};
+
+    let mut session = store.tenant(tenant).await?.acting_as("demo");
+    let existing = session.users().await?;
+    let mut logins = Vec::new();
+    for (role, email, name) in DEMO_USERS {
+        let plain = Alphanumeric.sample_string(&mut rand::thread_rng(), 16);
+        let secret = Password::from(plain.as_str());
+        // argon2 takes a while: off the async threads.
+        let hash = tokio::task::spawn_blocking(move || password::hash(&secret))
+            .await
+            .map_err(|e| Error::Demo(format!("hashing a demo password: {e}")))?
+            .map_err(|e| Error::Demo(format!("hashing a demo password: {e}")))?;
+        match existing.iter().find(|u| u.email == email) {
+            Some(user) => {
+                let change = UserChange {
+                    role: Some(role),
+                    disabled: Some(false),
+                    password_hash: Some(hash),
+                    ..Default::default()
+                };
+                session.update_user(user.id, &change).await?;
+            }
+            None => {
+                session.create_user(email, name, role, &hash).await?;
+            }
+        }
+        logins.push(DemoLogin {
+            role,
+            email: email.to_string(),
+            password: plain,
+        });
+    }
+    Ok(logins)
 }

@@ -12,12 +12,14 @@
 //! - [`maintenance`]: predictive-maintenance training jobs and online scoring.
 //! - [`pg_cluster`]: a private PostgreSQL cluster for the demo, tests and benchmarks.
 //! - [`demo`]: the one-command demo.
+//! - [`console`]: the web console's embedded files, shell and languages.
 //! - [`bench`]: benchmarks that print figures next to a reference.
 //! - [`error`], [`telemetry`]: the error type and logging.
 
 pub mod api;
 pub mod bench;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod error;
 pub mod maintenance;

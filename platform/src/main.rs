@@ -302,6 +302,13 @@ async fn run_demo(settings: Settings, data_dir: PathBuf) -> anyhow::Result<()> {
     println!("API: {}", demo.info.api);
     println!("API key: {}", demo.info.api_key);
     println!("Operator key: {}", demo.info.operator_key);
+    println!("Console: {}", demo.info.console);
+    for login in &demo.info.logins {
+        println!(
+            "Console login ({}): {} / {}",
+            login.role, login.email, login.password
+        );
+    }
     println!(
         "Try: curl -H 'Authorization: Bearer {}' {}/api/v1/tags",
         demo.info.api_key, demo.info.api

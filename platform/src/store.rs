@@ -10,7 +10,7 @@
 //! - [`layout`]: TimescaleDB or native partitions, chosen once per database; maintenance.
 //! - `session`: a tenant's transaction-scoped access.
 //! - [`ingest`]: binary COPY into a staging table, then an idempotent commit.
-//! - [`query`]: raw, bucketed and latest-value reads.
+//! - [`query`]: raw, bucketed and latest-value reads; [`fill`]: what empty buckets answer.
 //! - [`entities`]: sites, lines, machines and tags.
 //! - [`commands`]: setpoint commands on their way to connectors.
 //! - [`admin`]: creating tenants, retention per plan (owner role only).
@@ -31,6 +31,7 @@ pub mod auth;
 pub mod commands;
 pub mod entities;
 pub mod events;
+pub mod fill;
 pub mod history;
 pub mod ingest;
 pub mod keys;

@@ -9,6 +9,7 @@ use super::extract::{Caller, Query};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::AppState;
 use crate::store::entities::{Entity, Kind, ValueType};
+use crate::store::fill::Fill;
 use crate::store::query::{Agg, BucketPoint, BucketWidth, RawSample, Source};
 use crate::store::text::{SampleValue, TEXT_AGGS};
 
@@ -33,6 +34,11 @@ pub struct SamplesQuery {
     limit: Option<i64>,
     /// `raw` computes buckets from raw samples even where rollups exist.
     source: Option<String>,
+    /// Buckets without a value: `none` leaves them out (default), `null` answers them with
+    /// `null` (a chart draws a gap), `previous` repeats the value before, `linear`
+    /// interpolates between the values on either side (never beyond them).
+    #[param(inline)]
+    fill: Option<Fill>,
 }
 
 /// Samples of one tag.
@@ -55,6 +61,9 @@ pub enum SamplesResponse {
         bucket: String,
         /// The aggregate.
         agg: Agg,
+        /// How empty buckets are answered.
+        #[serde(default)]
+        fill: Fill,
         /// Where the answer came from.
         #[schema(value_type = Source)]
         source: String,
@@ -147,6 +156,9 @@ pub async fn tag_samples(
         if q.agg.is_some() {
             return Err(ApiError::field("agg", "needs `bucket`"));
         }
+        if q.fill.is_some() {
+            return Err(ApiError::field("fill", "needs `bucket`"));
+        }
         let limit = q.limit.unwrap_or(MAX_RAW);
         if !(1..=MAX_RAW).contains(&limit) {
             return Err(ApiError::field(
@@ -185,11 +197,13 @@ pub async fn tag_samples(
         ));
     }
     if is_text {
-        return text_buckets(&mut session, id, (from, to), (bucket, width), q.agg).await;
+        let fill = q.fill.unwrap_or_default();
+        return text_buckets(&mut session, id, (from, to), (bucket, width), q.agg, fill).await;
     }
     let agg = q.agg.unwrap_or(Agg::Avg);
+    let fill = q.fill.unwrap_or_default();
     let (source, points) = session
-        .bucketed(id, from, to, width, agg, force_raw)
+        .bucketed_filled(id, from, to, width, agg, force_raw, fill)
         .await?;
     let source = serde_json::to_value(source)
         .ok()
@@ -206,6 +220,7 @@ pub async fn tag_samples(
         tag_id: id,
         bucket,
         agg,
+        fill,
         source,
         points,
     }))
@@ -297,8 +312,15 @@ async fn text_buckets(
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     (bucket, width): (String, BucketWidth),
     agg: Option<Agg>,
+    fill: Fill,
 ) -> ApiResult<axum::Json<SamplesResponse>> {
     let agg = agg.unwrap_or(Agg::Last);
+    if fill == Fill::Linear {
+        return Err(ApiError::field(
+            "fill",
+            "linear does not apply to a text tag; use one of: none, null, previous",
+        ));
+    }
     if !TEXT_AGGS.contains(&agg) {
         let name = |a: &Agg| {
             serde_json::to_value(a)
@@ -317,10 +339,12 @@ async fn text_buckets(
         ));
     }
     let points = session.bucketed_text(id, from, to, width, agg).await?;
+    let points = crate::store::text::fill_buckets(points, from, to, width, fill);
     Ok(axum::Json(SamplesResponse::Bucketed {
         tag_id: id,
         bucket,
         agg,
+        fill,
         source: "raw".into(),
         points: points
             .into_iter()

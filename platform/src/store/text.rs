@@ -16,6 +16,7 @@ use futures::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
+use super::fill::Fill;
 use super::ingest::Quality;
 use super::query::{Agg, BucketWidth};
 use super::TenantSession;
@@ -69,6 +70,39 @@ pub struct TextBucket {
     pub time: DateTime<Utc>,
     /// `last`: the text with the latest timestamp; `count`: how many values.
     pub value: Option<SampleValue>,
+}
+
+/// Completes the buckets of a text tag over `[from, to)` as `fill` says: `none` leaves empty
+/// buckets out, `null` answers them with no value, `previous` repeats the text (or count)
+/// before them. `linear` means nothing for text; the caller refuses it (it is left as `none`).
+pub fn fill_buckets(
+    points: Vec<TextBucket>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    width: BucketWidth,
+    fill: Fill,
+) -> Vec<TextBucket> {
+    if !matches!(fill, Fill::Null | Fill::Previous) {
+        return points;
+    }
+    let (mut t, end) = (width.floor(from), width.ceil(to));
+    let step = chrono::Duration::seconds(width.secs());
+    let mut given = points.into_iter().peekable();
+    let mut out = Vec::new();
+    let mut last: Option<SampleValue> = None;
+    while t < end {
+        let value = match given.peek() {
+            Some(p) if p.time == t => given.next().and_then(|p| p.value),
+            _ if fill == Fill::Previous => last.clone(),
+            _ => None,
+        };
+        if value.is_some() {
+            last = value.clone();
+        }
+        out.push(TextBucket { time: t, value });
+        t += step;
+    }
+    out
 }
 
 /// Why a value does not fit a text tag, if it does not: too long, or holding a NUL character
@@ -257,5 +291,42 @@ impl TenantSession {
             .await
             .map_err(Error::db("checking tag ids"))?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn text_buckets_fill_with_null_or_the_previous_text() {
+        let t = |m: u32| Utc.with_ymd_and_hms(2026, 3, 1, 8, m, 0).unwrap();
+        let width = BucketWidth::parse("1m").unwrap();
+        let points = || {
+            vec![TextBucket {
+                time: t(1),
+                value: Some(SampleValue::Text("AUTO".into())),
+            }]
+        };
+        let values = |fill| -> Vec<Option<SampleValue>> {
+            fill_buckets(points(), t(0), t(3), width, fill)
+                .into_iter()
+                .map(|b| b.value)
+                .collect()
+        };
+        let auto = Some(SampleValue::Text("AUTO".into()));
+        assert_eq!(values(Fill::None), [auto.clone()]);
+        assert_eq!(values(Fill::Null), [None, auto.clone(), None]);
+        assert_eq!(values(Fill::Previous), [None, auto.clone(), auto]);
+    }
+
+    #[test]
+    fn text_fits_within_the_limit_and_without_nul() {
+        assert_eq!(text_problem("AUTO"), None);
+        assert_eq!(text_problem(&"é".repeat(MAX_TEXT_CHARS)), None);
+        assert!(text_problem(&"x".repeat(MAX_TEXT_CHARS + 1)).is_some());
+        assert!(text_problem("a\0b").is_some());
     }
 }
