@@ -317,7 +317,7 @@ mod tests {
                 .collect()
         };
         let auto = Some(SampleValue::Text("AUTO".into()));
-        assert_eq!(values(Fill::None), [auto.clone()]);
+        assert_eq!(values(Fill::None), std::slice::from_ref(&auto));
         assert_eq!(values(Fill::Null), [None, auto.clone(), None]);
         assert_eq!(values(Fill::Previous), [None, auto.clone(), auto]);
     }
