@@ -266,6 +266,34 @@ async fn bucketed_text_allows_last_and_count_only(backend: BackendChoice) {
         )
         .await;
     assert_eq!(default["agg"], "last", "{default}");
+    // Empty buckets: `previous` repeats the last text; `linear` means nothing for text.
+    let to_later = urlencode(&at(1, 0));
+    let (status, filled) = c
+        .get(
+            &t.key,
+            &format!("/tags/{program}/samples?from={from}&to={to_later}&bucket=1m&fill=previous"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{filled}");
+    let values: Vec<&Value> = filled["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["value"])
+        .collect();
+    assert_eq!(
+        values,
+        [&json!("P2"), &json!("P5"), &json!("P5"), &json!("P5")],
+        "{filled}"
+    );
+    let (status, problem) = c
+        .get(
+            &t.key,
+            &format!("/tags/{program}/samples?from={from}&to={to}&bucket=1m&fill=linear"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(problem.to_string().contains("fill"), "{problem}");
     for agg in ["avg", "min", "max"] {
         let (status, problem) = c.get(&t.key, &path(agg)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{agg}: {problem}");
