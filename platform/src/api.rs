@@ -15,12 +15,14 @@
 //! - [`events`], [`models`], [`alarms`]: the predictive-maintenance lifecycle (labels,
 //!   training and versions, alarms), grouped in one router so plan gating has one place.
 //! - [`health`], [`metrics`]: operator endpoints.
+//! - [`console`]: the web console's shell and embedded files ([`crate::console`]).
 
 pub mod access;
 pub mod admin;
 pub mod alarms;
 pub mod auth;
 pub mod commands;
+pub mod console;
 pub mod events;
 pub mod extract;
 pub mod health;
@@ -157,6 +159,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::create_tenant))
         .routes(routes!(admin::create_bureau_user))
         .merge(models_routes())
+        .routes(routes!(tenant::verify_audit))
 }
 
 /// The predictive-maintenance lifecycle (machine events, training jobs, model versions,
@@ -272,6 +275,7 @@ pub fn router(state: AppState) -> Router {
         get(move || async move { axum::Json((*doc).clone()) }),
     )
     .route("/metrics", get(metrics::metrics))
+    .merge(console::routes())
     // After routing, so the layer sees which route matched; the fallback stays open.
     .route_layer(axum::middleware::from_fn_with_state(
         state.clone(),

@@ -51,6 +51,21 @@ pub struct DemoInfo {
     pub operator_key: String,
     /// Every tag the connectors feed (platform names).
     pub tags: Vec<String>,
+    /// The web console's address.
+    pub console: String,
+    /// One console login per demo role, with a password fresh for this run.
+    pub logins: Vec<DemoLogin>,
+}
+
+/// A demo user's console login.
+#[derive(Debug, Clone)]
+pub struct DemoLogin {
+    /// Its role.
+    pub role: Role,
+    /// Sign-in email.
+    pub email: String,
+    /// Password, new every run.
+    pub password: String,
 }
 
 /// The running demo.
@@ -76,6 +91,7 @@ impl Demo {
         let store = Store::open(&settings.database, &settings.store).await?;
         let tenant = ensure_tenant(&store).await?;
         let api_key = store.issue_api_key(tenant, "demo", Role::Owner).await?;
+        let logins = ensure_demo_users(&store, tenant).await?;
         // Connectors get device tokens: they may send samples and run setpoint commands,
         // nothing else.
         let device_token = store
@@ -135,10 +151,12 @@ impl Demo {
         let tags = tags.into_iter().map(|t| t.platform_tag).collect();
         Ok(Self {
             info: DemoInfo {
+                console: format!("{api}/console/"),
                 api,
                 api_key,
                 operator_key: operator.plaintext,
                 tags,
+                logins,
             },
             stop,
             tasks,
@@ -280,6 +298,7 @@ fn value_type(tag: &TagInfo) -> ValueType {
     use millwright_connectors::modbus::config::DataType;
     match tag.data_type {
         DataType::Bool => ValueType::Boolean,
+        DataType::String => ValueType::Text,
         DataType::F32 | DataType::F64 => ValueType::Float,
         _ if tag.scaled => ValueType::Float,
         _ => ValueType::Integer,
@@ -296,13 +315,25 @@ async fn ensure_plant_model(store: &Store, tenant: TenantId, tags: &[TagInfo]) -
     };
     // Ids of what exists already, by kind and name (names are unique enough in the demo).
     let mut ids: BTreeMap<(Kind, String), i64> = BTreeMap::new();
+    let mut types: BTreeMap<String, ValueType> = BTreeMap::new();
     for kind in [Kind::Site, Kind::Line, Kind::Machine, Kind::Tag] {
         for e in session.list(kind, None, 0, 1000).await? {
             ids.insert((kind, e.name().to_string()), e.id());
+            if let crate::store::entities::Entity::Tag(t) = &e {
+                types.insert(t.name.clone(), t.value_type);
+            }
         }
     }
     for tag in tags {
-        if ids.contains_key(&(Kind::Tag, tag.platform_tag.clone())) {
+        if let Some(id) = ids.get(&(Kind::Tag, tag.platform_tag.clone())) {
+            // Data folders from before text tags hold string tags registered as numbers.
+            if tag.is_text() && types.get(&tag.platform_tag) != Some(&ValueType::Text) {
+                let text = EntityFields {
+                    value_type: Some(ValueType::Text),
+                    ..Default::default()
+                };
+                session.update(Kind::Tag, *id, &text).await?;
+            }
             continue;
         }
         let site_name = format!("{}-plant", tag.plant.as_str());
@@ -352,4 +383,54 @@ async fn ensure_plant_model(store: &Store, tenant: TenantId, tags: &[TagInfo]) -
         session.create(Kind::Tag, &fields).await?;
     }
     Ok(())
+}
+
+/// The demo's people, one per role a person may hold in a tenant.
+const DEMO_USERS: [(Role, &str, &str); 5] = [
+    (Role::Owner, "owner@demo.example.com", "Demo owner"),
+    (Role::Admin, "admin@demo.example.com", "Demo admin"),
+    (Role::Engineer, "engineer@demo.example.com", "Demo engineer"),
+    (Role::Operator, "operator@demo.example.com", "Demo operator"),
+    (Role::Viewer, "viewer@demo.example.com", "Demo viewer"),
+];
+
+/// Creates the demo's users, or gives those of an earlier run their role back, and sets a
+/// fresh random password for each (printed once at start, like the API keys).
+async fn ensure_demo_users(store: &Store, tenant: TenantId) -> Result<Vec<DemoLogin>> {
+    use crate::store::users::UserChange;
+    use millwright_tenants::password::{self, Password};
+    use rand::distributions::{Alphanumeric, DistString};
+
+    let mut session = store.tenant(tenant).await?.acting_as("demo");
+    let existing = session.users().await?;
+    let mut logins = Vec::new();
+    for (role, email, name) in DEMO_USERS {
+        let plain = Alphanumeric.sample_string(&mut rand::thread_rng(), 16);
+        let secret = Password::from(plain.as_str());
+        // argon2 takes a while: off the async threads.
+        let hash = tokio::task::spawn_blocking(move || password::hash(&secret))
+            .await
+            .map_err(|e| Error::Demo(format!("hashing a demo password: {e}")))?
+            .map_err(|e| Error::Demo(format!("hashing a demo password: {e}")))?;
+        match existing.iter().find(|u| u.email == email) {
+            Some(user) => {
+                let change = UserChange {
+                    role: Some(role),
+                    disabled: Some(false),
+                    password_hash: Some(hash),
+                    ..Default::default()
+                };
+                session.update_user(user.id, &change).await?;
+            }
+            None => {
+                session.create_user(email, name, role, &hash).await?;
+            }
+        }
+        logins.push(DemoLogin {
+            role,
+            email: email.to_string(),
+            password: plain,
+        });
+    }
+    Ok(logins)
 }

@@ -13,12 +13,14 @@
 //! - [`quality`]: SPC charts and run rules, process capability, the defect-model recipe.
 //! - [`pg_cluster`]: a private PostgreSQL cluster for the demo, tests and benchmarks.
 //! - [`demo`]: the one-command demo.
+//! - [`console`]: the web console's embedded files, shell and languages.
 //! - [`bench`]: benchmarks that print figures next to a reference.
 //! - [`error`], [`telemetry`]: the error type and logging.
 
 pub mod api;
 pub mod bench;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod error;
 pub mod maintenance;

@@ -10,7 +10,7 @@
 //! - [`layout`]: TimescaleDB or native partitions, chosen once per database; maintenance.
 //! - `session`: a tenant's transaction-scoped access.
 //! - [`ingest`]: binary COPY into a staging table, then an idempotent commit.
-//! - [`query`]: raw, bucketed and latest-value reads.
+//! - [`query`]: raw, bucketed and latest-value reads; [`fill`]: what empty buckets answer.
 //! - [`entities`]: sites, lines, machines and tags.
 //! - [`commands`]: setpoint commands on their way to connectors.
 //! - [`admin`]: creating tenants, retention per plan (owner role only).
@@ -20,6 +20,9 @@
 //! - [`audit`]: the hash-chained audit log, appended in each change's transaction.
 //! - [`events`], [`models`], [`alarms`]: the predictive-maintenance lifecycle (labels, model
 //!   versions and training jobs, alarms); [`history`]: the history models train and score on.
+//! - [`text`]: samples of text tags (ingest, raw, latest, `last`/`count` buckets);
+//!   `layout_parts`: layout added after a database was created (text samples), applied once;
+//!   `notices`: server NOTICEs logged at debug rather than info.
 
 pub mod admin;
 pub mod alarms;
@@ -28,6 +31,7 @@ pub mod auth;
 pub mod commands;
 pub mod entities;
 pub mod events;
+pub mod fill;
 pub mod history;
 pub mod ingest;
 pub mod keys;
@@ -37,6 +41,10 @@ pub mod query;
 mod session;
 pub mod tenancy;
 pub mod users;
+// Issue #12: text samples, the layout parts that add them, quiet server notices.
+mod layout_parts;
+mod notices;
+pub mod text;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -91,7 +99,9 @@ impl Store {
             embedded::migrations::runner()
                 .run_async(&mut **client)
                 .await?;
-            layout::prepare(&client, settings).await?
+            let backend = layout::prepare(&client, settings).await?;
+            layout_parts::apply_pending(&mut client, backend, settings).await?;
+            backend
         };
         let app = match &db.app_url {
             Some(url) => pool(url.expose(), db.pool_size, NO_JIT)?,
@@ -134,6 +144,10 @@ impl Store {
     pub async fn maintain(&self) -> Result<layout::MaintenanceReport> {
         let client = self.owner.get().await?;
         let mut report = layout::maintain(&client, self.backend, &self.settings).await?;
+        let (created, dropped) =
+            layout_parts::maintain(&client, self.backend, &self.settings).await?;
+        report.partitions_created += created;
+        report.partitions_dropped += dropped;
         report.trimmed_to_plan = self.trim_to_plans().await?;
         Ok(report)
     }
@@ -181,9 +195,9 @@ fn pool(url: &str, size: usize, on_connect: Option<&'static str>) -> Result<Pool
     let config: tokio_postgres::Config = url
         .parse()
         .map_err(|e| Error::Config(format!("invalid database URL: {e}")))?;
-    let manager = Manager::from_config(
+    let manager = Manager::from_connect(
         config,
-        NoTls,
+        notices::NoticesAtDebug::new(NoTls),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },

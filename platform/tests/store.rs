@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use millwright_platform::config::BackendChoice;
+use millwright_platform::store::fill::Fill;
 use millwright_platform::store::ingest::{Quality, SampleRow};
 use millwright_platform::store::query::{Agg, BucketWidth, Source};
 use millwright_platform::store::{Backend, Store};
@@ -19,6 +20,7 @@ on_every_backend!(
     latest_values_of_many_tags,
     another_tenants_tag_ids_are_ignored_on_ingest,
     each_tenant_keeps_what_its_plan_keeps,
+    bucketed_queries_fill_empty_buckets,
 );
 
 fn minute_start() -> DateTime<Utc> {
@@ -372,4 +374,118 @@ async fn each_tenant_keeps_what_its_plan_keeps(backend: BackendChoice) {
             .unwrap();
         assert_eq!(rows.len(), kept, "tenant {}", t.id);
     }
+}
+
+/// `fill` completes bucketed answers on every layout and source (1-minute and 1-hour rollups,
+/// raw samples): hour 0 and hour 2 hold data, hours 1 and 3 none. Each minute's samples all
+/// carry the minute's index, so every bucket's mean is known exactly.
+async fn bucketed_queries_fill_empty_buckets(backend: BackendChoice) {
+    let (store, _) = fresh_store(backend).await;
+    let t = tenant_with_tags(&store, "acme", &["vib"]).await;
+    let tag = t.tag_ids[0];
+    let start = Utc::now().duration_trunc(Duration::hours(1)).unwrap() - Duration::hours(5);
+    let rows: Vec<SampleRow> = (0..60)
+        .chain(120..180)
+        .flat_map(|minute: i64| {
+            (0..6).map(move |k| SampleRow {
+                tag_id: tag,
+                time: start + Duration::minutes(minute) + Duration::seconds(10 * k),
+                value: Some(minute as f64),
+                quality: Quality::Good,
+            })
+        })
+        .collect();
+    let mut s = store.tenant(t.id).await.unwrap();
+    s.ingest(&rows).await.unwrap();
+    store.maintain().await.unwrap();
+    if store.backend() == Backend::Timescale {
+        let client = store.owner_pool().get().await.unwrap();
+        for cagg in ["rollup_1m", "rollup_1h"] {
+            client
+                .batch_execute(&format!(
+                    "CALL refresh_continuous_aggregate('{cagg}', NULL, NULL)"
+                ))
+                .await
+                .unwrap();
+        }
+    }
+    let (from, to) = (start, start + Duration::hours(4));
+    let values = |points: &[millwright_platform::store::query::BucketPoint]| -> Vec<Option<f64>> {
+        points.iter().map(|p| p.value).collect()
+    };
+
+    // One-hour buckets, from the hourly rollup and from raw samples alike.
+    let hour = BucketWidth::parse("1h").unwrap();
+    for force_raw in [false, true] {
+        let none = filled(&mut s, tag, (from, to), hour, force_raw, Fill::None).await;
+        assert_eq!(
+            none.iter().map(|p| p.time).collect::<Vec<_>>(),
+            [start, start + Duration::hours(2)],
+            "raw={force_raw}"
+        );
+        let null = filled(&mut s, tag, (from, to), hour, force_raw, Fill::Null).await;
+        assert_eq!(
+            null.iter().map(|p| p.time).collect::<Vec<_>>(),
+            (0..4)
+                .map(|h| start + Duration::hours(h))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(values(&null), [Some(29.5), None, Some(149.5), None]);
+        assert_eq!(
+            values(&filled(&mut s, tag, (from, to), hour, force_raw, Fill::Previous).await),
+            [Some(29.5), Some(29.5), Some(149.5), Some(149.5)]
+        );
+        assert_eq!(
+            values(&filled(&mut s, tag, (from, to), hour, force_raw, Fill::Linear).await),
+            [Some(29.5), Some(89.5), Some(149.5), None]
+        );
+    }
+
+    // One-minute buckets (rollup_1m): the missing hour interpolates back to its own minutes,
+    // since every minute's mean is its index; nothing is invented past the last value.
+    let minute = BucketWidth::parse("1m").unwrap();
+    let (source, linear) = s
+        .bucketed_filled(tag, from, to, minute, Agg::Avg, false, Fill::Linear)
+        .await
+        .unwrap();
+    assert_eq!(source, Source::Rollup1m);
+    assert_eq!(linear.len(), 240);
+    for (i, p) in linear.iter().enumerate() {
+        let expected = (i < 180).then_some(i as f64);
+        match (p.value, expected) {
+            (Some(v), Some(x)) => assert!((v - x).abs() < 1e-9, "minute {i}: {v} vs {x}"),
+            (v, x) => assert_eq!(v, x, "minute {i}"),
+        }
+    }
+    let (_, previous) = s
+        .bucketed_filled(tag, from, to, minute, Agg::Max, false, Fill::Previous)
+        .await
+        .unwrap();
+    assert_eq!(previous[100].value, Some(59.0));
+    assert_eq!(previous[239].value, Some(179.0));
+
+    // Sub-minute buckets come from raw samples; count answers fill the same way.
+    let half = BucketWidth::parse("30s").unwrap();
+    let (source, null) = s
+        .bucketed_filled(tag, from, to, half, Agg::Count, false, Fill::Null)
+        .await
+        .unwrap();
+    assert_eq!(source, Source::Raw);
+    assert_eq!(null.len(), 480);
+    assert_eq!(null.iter().filter(|p| p.value.is_some()).count(), 240);
+    assert!(null.iter().all(|p| p.value.is_none_or(|v| v == 3.0)));
+}
+
+async fn filled(
+    s: &mut millwright_platform::store::TenantSession,
+    tag: i64,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    width: BucketWidth,
+    force_raw: bool,
+    fill: Fill,
+) -> Vec<millwright_platform::store::query::BucketPoint> {
+    s.bucketed_filled(tag, from, to, width, Agg::Avg, force_raw, fill)
+        .await
+        .unwrap()
+        .1
 }

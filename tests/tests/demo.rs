@@ -76,6 +76,37 @@ async fn demo_runs_live_with_no_configuration() -> anyhow::Result<()> {
     let bucketed = get(format!("/api/v1/tags/{}/samples?bucket=1m&agg=avg", ids[0])).await?;
     assert!(!bucketed["points"].as_array().unwrap().is_empty());
 
+    // The console is served at the printed address, and every printed login signs in with
+    // the role it names.
+    let shell = http.get(&demo.info.console).send().await?;
+    assert!(shell.status().is_success());
+    assert!(shell.text().await?.contains("/console/v/"));
+    let roles: Vec<String> = demo
+        .info
+        .logins
+        .iter()
+        .map(|l| l.role.to_string())
+        .collect();
+    assert_eq!(roles, ["owner", "admin", "engineer", "operator", "viewer"]);
+    for login in &demo.info.logins {
+        let tokens: Value = http
+            .post(format!("{}/api/v1/auth/login", demo.info.api))
+            .json(&serde_json::json!({"email": login.email, "password": login.password}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let me: Value = http
+            .get(format!("{}/api/v1/me", demo.info.api))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await?
+            .json()
+            .await?;
+        assert_eq!(me["role"], login.role.to_string(), "{}", login.email);
+    }
+
     let api = demo.info.api.clone();
     demo.stop().await;
     // Everything it started is gone: the API no longer answers.

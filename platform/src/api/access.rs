@@ -124,6 +124,13 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ),
     ("GET", "/api/v1/alarms", Tenant(ReadAlarms)),
     ("POST", "/api/v1/alarms/{id}/ack", Tenant(AcknowledgeAlarms)),
+    // The web console: its shell and files are public; its data comes through the routes
+    // above. The audit chain's verification is for the console's audit page.
+    ("GET", "/", Public),
+    ("GET", "/console", Public),
+    ("GET", "/console/", Public),
+    ("GET", "/console/v/{version}/{*path}", Public),
+    ("GET", "/api/v1/audit/verify", Tenant(ReadAuditLog)),
 ];
 
 /// What `method path` needs; `None` for a route not in the table.

@@ -260,6 +260,27 @@ impl TenantSession {
     }
 }
 
+impl TenantSession {
+    /// [`TenantSession::bucketed`], with empty buckets answered as `fill` says (see
+    /// [`super::fill`]).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn bucketed_filled(
+        &mut self,
+        tag_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        width: BucketWidth,
+        agg: Agg,
+        force_raw: bool,
+        fill: super::fill::Fill,
+    ) -> Result<(Source, Vec<BucketPoint>)> {
+        let (source, points) = self
+            .bucketed(tag_id, from, to, width, agg, force_raw)
+            .await?;
+        Ok((source, super::fill::apply(points, from, to, width, fill)))
+    }
+}
+
 fn raw_expr(agg: Agg) -> &'static str {
     match agg {
         Agg::Avg => "avg(value)",

@@ -1,0 +1,141 @@
+// The plant at a glance: site → line → machine tiles with each machine's state, open alarms,
+// a few live values and its models' latest predictions, refreshed every few seconds without
+// reloading the page.
+
+import { get } from '../api.js';
+import { h, fill, announce } from '../dom.js';
+import { t } from '../i18n.js';
+import { plant, latest, shortName, siteOf } from '../plant.js';
+import { machineStates, stateBadge } from '../states.js';
+import * as fmt from '../format.js';
+
+const VALUES_PER_TILE = 3;
+const VALUES_EVERY_MS = 5000;
+const ALARMS_EVERY_MS = 15000;
+
+function byName(a, b) {
+  return a.name.localeCompare(b.name, undefined, { numeric: true });
+}
+
+export async function render(main, ctx) {
+  const p = await plant();
+  performance.mark('mw:overview-plant');
+  const machines = [...p.machines].sort(byName);
+  const states = await machineStates(machines.map((m) => m.id));
+  const cells = new Map();
+  const alarmSlots = new Map();
+  const stateSlots = new Map();
+  const shown = [];
+
+  const tile = (machine) => {
+    const site = siteOf(p, machine);
+    const zone = site && site.time_zone;
+    const values = machine.tags.slice(0, VALUES_PER_TILE);
+    const predictions = machine.predictions.slice(0, VALUES_PER_TILE);
+    const pair = (tag, kind) => {
+      const dd = h('dd', { class: 'value', dataset: { tag: tag.id } }, '–');
+      cells.set(tag.id, { dd, tag, zone });
+      shown.push(tag.id);
+      return [h('dt', { class: kind }, shortName(tag, machine)), dd];
+    };
+    const alarmSlot = h('span', { class: 'alarm-slot' });
+    alarmSlots.set(machine.id, alarmSlot);
+    const stateSlot = h('span', { class: 'state-slot' }, stateBadge(states.get(machine.id)));
+    stateSlots.set(machine.id, stateSlot);
+    return h('li', { class: 'tile', dataset: { machine: machine.id, name: machine.name } },
+      h('h4', {}, h('a', { href: `#/machines/${machine.id}` }, machine.name)),
+      h('p', { class: 'kind' }, machine.kind || ''),
+      h('p', { class: 'badges' }, stateSlot, alarmSlot),
+      values.length ? h('dl', { class: 'values' }, values.map((tag) => pair(tag, 'measured'))) : null,
+      predictions.length
+        ? h('dl', { class: 'values predictions', 'aria-label': t('overview.predictions') },
+          predictions.map((tag) => pair(tag, 'prediction')))
+        : null);
+  };
+
+  const sections = [...p.sites].sort(byName).map((site) => {
+    const lines = p.lines.filter((l) => l.site_id === site.id).sort(byName);
+    return h('section', { class: 'site', 'aria-labelledby': `site-${site.id}` },
+      h('h2', { id: `site-${site.id}` }, site.name),
+      lines.map((line) => {
+        const here = machines.filter((m) => m.line_id === line.id);
+        return h('section', { class: 'line', 'aria-labelledby': `line-${line.id}` },
+          h('h3', { id: `line-${line.id}` }, line.name, ' ',
+            h('span', { class: 'muted' }, t('overview.machineCount', { count: here.length }))),
+          here.length ? h('ul', { class: 'tiles' }, here.map(tile)) : h('p', { class: 'muted' }, t('overview.noMachines')));
+      }));
+  });
+
+  const updated = h('p', { class: 'updated muted', 'aria-live': 'off' });
+  const filter = h('input', {
+    type: 'search', id: 'machine-filter',
+    oninput: () => {
+      const needle = filter.value.trim().toLowerCase();
+      for (const li of main.querySelectorAll('.tile')) {
+        li.hidden = needle !== '' && !li.dataset.name.toLowerCase().includes(needle);
+      }
+    },
+  });
+  fill(main,
+    h('h1', {}, t('nav.overview')),
+    h('p', { class: 'lead' }, t('overview.summary', {
+      sites: p.sites.length, lines: p.lines.length, machines: machines.length,
+    })),
+    h('p', { class: 'filter' }, h('label', { for: 'machine-filter' }, t('overview.filter')), ' ', filter),
+    updated,
+    machines.length ? sections : h('p', { class: 'notice' }, t('overview.empty')));
+
+  const refreshValues = async () => {
+    const values = await latest(shown);
+    for (const [id, { dd, tag, zone }] of cells) {
+      const sample = values.get(id);
+      const text = sample ? fmt.value(sample.value, tag.unit) : '–';
+      if (dd.textContent !== text) dd.textContent = text;
+      dd.title = sample ? fmt.dateTime(sample.time, zone) : t('overview.noData');
+      dd.classList.toggle('bad', Boolean(sample && sample.quality !== 'good'));
+    }
+    fill(updated, t('overview.updated', { time: fmt.dateTime(new Date()) }));
+  };
+  const refreshStates = async () => {
+    const now = await machineStates(machines.map((m) => m.id));
+    for (const [id, slot] of stateSlots) {
+      const state = now.get(id);
+      if (slot.firstChild && slot.firstChild.dataset.state !== state) fill(slot, stateBadge(state));
+    }
+  };
+  const refreshAlarms = async () => {
+    await refreshStates();
+    if (!ctx.can('read_alarms')) return;
+    const open = await get('/alarms?state=open&limit=1000');
+    const counts = new Map();
+    for (const a of open) counts.set(a.machine_id, (counts.get(a.machine_id) || 0) + 1);
+    for (const [id, slot] of alarmSlots) {
+      const n = counts.get(id) || 0;
+      slot.closest('.tile').classList.toggle('alarmed', n > 0);
+      fill(slot, n > 0
+        ? h('span', { class: 'alarm-badge' }, h('span', { 'aria-hidden': 'true' }, '⚠ '), t('overview.openAlarms', { count: n }))
+        : null);
+    }
+  };
+
+  performance.mark('mw:overview-built');
+  await Promise.all([shown.length ? refreshValues() : null, refreshAlarms()]);
+  performance.mark('mw:overview-ready');
+  main.dataset.values = String(shown.length);
+
+  let failing = false;
+  const guard = (fn) => async () => {
+    try {
+      await fn();
+      failing = false;
+    } catch (e) {
+      if (!failing) announce(t('overview.refreshFailed', { detail: e.detail || String(e) }));
+      failing = true;
+    }
+  };
+  const timers = [
+    setInterval(guard(refreshValues), VALUES_EVERY_MS),
+    setInterval(guard(refreshAlarms), ALARMS_EVERY_MS),
+  ];
+  return () => timers.forEach(clearInterval);
+}
