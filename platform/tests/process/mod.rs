@@ -44,6 +44,9 @@ pub fn millwright() -> Command {
         "MILLWRIGHT_OPCUA_PASSWORD",
         "MILLWRIGHT__LOG__FORMAT",
         "MILLWRIGHT__LOG__FILTER",
+        // anyhow appends a backtrace to the error a user sees when these are set.
+        "RUST_BACKTRACE",
+        "RUST_LIB_BACKTRACE",
     ] {
         cmd.env_remove(var);
     }
