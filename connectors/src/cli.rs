@@ -32,14 +32,16 @@ pub struct SimulateArgs {
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
-    /// First port to use (ports follow one another); any free ports when left out.
+    /// First port to use: each plant's Modbus ports follow one another, then (with `--opcua`)
+    /// its OPC UA port; any free ports when left out.
     #[arg(long)]
     pub base_port: Option<u16>,
     /// Simulated seconds per wall-clock second.
     #[arg(long, default_value_t = 60.0)]
     pub speed: f64,
-    /// Also serve each plant over OPC UA (any free port; the URL is printed), with its
-    /// certificate store under `<pki-dir>/<plant>`.
+    /// Also serve each plant over OPC UA (the port after its Modbus ports with `--base-port`,
+    /// else any free port; the URL is printed), with its certificate store under
+    /// `<pki-dir>/<plant>`.
     #[arg(long)]
     pub opcua: bool,
     /// Certificate stores of the OPC UA servers.
@@ -65,7 +67,8 @@ pub async fn simulate(args: SimulateArgs) -> Result<()> {
     for kind in kinds {
         let n = kind.machines().iter().map(|m| m.2).max().unwrap_or(0) + 1;
         let ports = next_port.map(|p| (0..n as u16).map(|i| p + i).collect());
-        next_port = next_port.map(|p| p + n as u16);
+        let opcua_port = next_port.map(|p| p + n as u16);
+        next_port = next_port.map(|p| p + n as u16 + u16::from(args.opcua));
         let opts = PlantOptions {
             bind: args.bind,
             ports,
@@ -80,6 +83,7 @@ pub async fn simulate(args: SimulateArgs) -> Result<()> {
             let mut o =
                 crate::simulator::opcua::OpcUaServerOptions::new(args.pki_dir.join(kind.as_str()));
             o.bind = args.bind;
+            o.port = opcua_port.unwrap_or(0);
             let server = plant.serve_opcua(o).await?;
             println!("{} OPC UA at {}", kind.as_str(), server.url);
             servers.push(server);
@@ -140,9 +144,25 @@ pub struct DiscoverArgs {
     /// Node to browse from, e.g. `ns=2;s=Line1`; the Objects folder when left out.
     #[arg(long)]
     pub node: Option<String>,
-    /// The connector's certificate store (created if missing).
-    #[arg(long, default_value = "pki")]
-    pub pki_dir: PathBuf,
+    /// Name of the server in the config and in platform tag names; the server's own
+    /// ApplicationName when left out.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write the config to this file instead of standard output.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// The connector's certificate store (created if missing). Default: `pki/` beside the
+    /// `--output` file, else the per-user data folder (`$XDG_DATA_HOME/millwright/pki`,
+    /// `~/.local/share/millwright/pki`); the folder used is printed.
+    #[arg(long)]
+    pub pki_dir: Option<PathBuf>,
+    /// Sign in as this user (else anonymously).
+    #[arg(long, requires = "password")]
+    pub user: Option<String>,
+    /// The user's password; better given in MILLWRIGHT_OPCUA_PASSWORD, out of shell history.
+    /// Never written into the config.
+    #[arg(long, env = "MILLWRIGHT_OPCUA_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
     /// Security policy: none or basic256_sha256.
     #[arg(long, value_enum, default_value = "none")]
     pub security_policy: crate::opcua::config::Policy,
@@ -167,6 +187,13 @@ pub struct RunArgs {
     /// Connector config file (TOML).
     #[arg(long)]
     pub config: PathBuf,
+    /// Commissioning: print each decoded sample as a JSON line (tag, time, value, quality) and
+    /// send nothing; `[uplink]` is not needed.
+    #[arg(long)]
+    pub print: bool,
+    /// With `--print`: stop after this many samples.
+    #[arg(long, requires = "print")]
+    pub count: Option<u64>,
 }
 
 /// `millwright connector probe`.
@@ -204,9 +231,34 @@ fn parse_kind(s: &str) -> std::result::Result<RegisterKind, String> {
     }
 }
 
-/// Runs `millwright connector run|probe`.
+/// The certificate store discovery uses when `--pki-dir` is not given: `pki/` beside the
+/// output file, else the per-user data folder.
+pub fn default_pki_dir(output: Option<&std::path::Path>) -> PathBuf {
+    if let Some(out) = output {
+        let dir = out.parent().filter(|p| !p.as_os_str().is_empty());
+        return dir.unwrap_or(std::path::Path::new(".")).join("pki");
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        });
+    match data {
+        Some(d) => d.join("millwright").join("pki"),
+        None => PathBuf::from("pki"),
+    }
+}
+
+/// Runs `millwright connector run|probe|discover`.
 pub async fn connector(args: ConnectorArgs) -> Result<()> {
     match args.command {
+        ConnectorCommand::Run(a) if a.print => {
+            let cfg = ConnectorConfig::load(&a.config)?;
+            crate::commission::print(&cfg, a.count, std::io::stdout()).await
+        }
         ConnectorCommand::Run(a) => {
             let cfg = ConnectorConfig::load(&a.config)?;
             Connector::start(cfg).await?.run_until_ctrl_c().await
@@ -231,18 +283,45 @@ pub async fn connector(args: ConnectorArgs) -> Result<()> {
             Ok(())
         }
         ConnectorCommand::Discover(a) => {
+            use crate::opcua::config::{Identity, Secret};
+            let pki_dir = a
+                .pki_dir
+                .clone()
+                .unwrap_or_else(|| default_pki_dir(a.output.as_deref()));
+            // The written config names it, and must work from wherever it is run.
+            let pki_dir = std::path::absolute(&pki_dir).unwrap_or(pki_dir);
+            eprintln!("PKI folder: {}", pki_dir.display());
+            let identity = match (a.user, a.password) {
+                (Some(user), Some(password)) => Identity::UserName {
+                    user,
+                    password: Secret::new(password),
+                },
+                _ => Identity::Anonymous,
+            };
             let opts = crate::opcua::discover::DiscoverOptions {
                 url: a.url,
                 node: a.node,
-                pki_dir: a.pki_dir,
+                name: a.name,
+                pki_dir,
                 security_policy: a.security_policy,
                 security_mode: a.security_mode,
+                identity,
                 trust_on_first_use: a.trust_on_first_use,
                 max_depth: a.max_depth,
                 max_tags: a.max_tags,
             };
             let cfg = crate::opcua::discover::discover(&opts).await?;
-            print!("{}", crate::opcua::discover::render(&cfg));
+            let text = crate::opcua::discover::render(&cfg);
+            match &a.output {
+                Some(path) => {
+                    std::fs::write(path, text).map_err(|e| {
+                        std::io::Error::new(e.kind(), format!("writing {}: {e}", path.display()))
+                    })?;
+                    let n: usize = cfg.opcua.servers.iter().map(|s| s.tags.len()).sum();
+                    eprintln!("Wrote {} ({n} variables).", path.display());
+                }
+                None => print!("{text}"),
+            }
             Ok(())
         }
     }

@@ -17,7 +17,7 @@ pub struct ConnectorConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uplink: Option<UplinkConfig>,
     /// The Modbus devices this connector polls.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "ModbusConfig::is_empty")]
     pub modbus: ModbusConfig,
     /// The OPC UA servers this connector reads.
     #[serde(default, skip_serializing_if = "OpcUaConfig::is_empty")]

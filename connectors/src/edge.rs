@@ -64,6 +64,13 @@ pub struct TagInfo {
     pub scaled: bool,
 }
 
+impl TagInfo {
+    /// Whether its values are text (a string register: register it as a text tag).
+    pub fn is_text(&self) -> bool {
+        self.data_type == crate::modbus::config::DataType::String
+    }
+}
+
 /// Running plants and their connectors.
 #[derive(Debug)]
 pub struct Edge {

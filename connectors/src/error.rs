@@ -82,6 +82,14 @@ pub enum Error {
         /// The status code and its message.
         status: String,
     },
+    /// A server could not be reached at all (refused, no route, no answer, unknown host).
+    #[error("cannot reach {endpoint}: {reason}")]
+    Unreachable {
+        /// The endpoint URL or address.
+        endpoint: String,
+        /// Why, e.g. `connection refused`.
+        reason: String,
+    },
     /// Any other I/O error (binding a port, opening a serial line).
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -92,7 +100,11 @@ impl Error {
     pub fn is_transport(&self) -> bool {
         matches!(
             self,
-            Error::Transport(_) | Error::Timeout(_) | Error::Io(_) | Error::OpcUa { .. }
+            Error::Transport(_)
+                | Error::Timeout(_)
+                | Error::Io(_)
+                | Error::OpcUa { .. }
+                | Error::Unreachable { .. }
         )
     }
 }

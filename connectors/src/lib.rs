@@ -20,6 +20,7 @@
 //! - [`runtime`]: a running connector: drivers plus uplink, started from a config.
 //! - [`edge`]: the demo's edge in one call: plants plus one connector per plant.
 //! - [`probe`]: read once and print the registers decoded in every type and order.
+//! - [`commission`]: `connector run --print`, decoded samples as JSON lines, nothing sent.
 //! - [`cli`]: clap `Args` and async entry points the `millwright` binary calls.
 //! - [`bench`](mod@bench): `millwright bench modbus`, connector against a bare tokio-modbus loop.
 //!
@@ -55,6 +56,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod commission;
 pub mod config;
 pub mod driver;
 pub mod edge;

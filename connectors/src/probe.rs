@@ -11,6 +11,7 @@ use crate::{
         link::{Endpoint, Link, ReadData},
         DeviceConfig, TagConfig,
     },
+    sample::{readable_f32, Value},
     Error, Result,
 };
 
@@ -120,7 +121,13 @@ pub async fn probe(cfg: &ConnectorConfig, target: &Target) -> Result<String> {
             t.order.as_str(),
             t.scale,
             t.offset,
-            v.map_or("undecodable".to_string(), |v| v.to_string())
+            v.map_or("undecodable".to_string(), |v| {
+                if t.scale == 1.0 && t.offset == 0.0 {
+                    show(&v, t.data_type)
+                } else {
+                    v.to_string()
+                }
+            })
         );
     }
     match data {
@@ -150,6 +157,18 @@ pub async fn probe(cfg: &ConnectorConfig, target: &Target) -> Result<String> {
     Ok(out)
 }
 
+/// A decoded value in the probe's one notation ([`crate::sample::readable`]): a 32-bit float
+/// with its own shortest digits, text quoted and cut to the column's width.
+fn show(v: &Value, ty: DataType) -> String {
+    match v {
+        Value::Number(n) if ty == DataType::F32 => readable_f32(*n as f32),
+        Value::Text(t) if t.chars().count() > 22 => {
+            format!("{:?}…", t.chars().take(20).collect::<String>())
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The registers decoded as every type in every order, one line per type.
 pub fn decode_table(words: &[u16]) -> String {
     let mut out = String::new();
@@ -170,14 +189,7 @@ pub fn decode_table(words: &[u16]) -> String {
         let cells: Vec<String> = WordOrder::ALL
             .iter()
             .map(|o| match codec::decode(&words[..usize::from(n)], ty, *o) {
-                Ok(v) => {
-                    let s = v.to_string();
-                    if s.len() > 24 {
-                        format!("{:.3e}", v.as_f64().unwrap_or(f64::NAN))
-                    } else {
-                        s
-                    }
-                }
+                Ok(v) => show(&v, ty),
                 Err(_) => "-".into(),
             })
             .collect();

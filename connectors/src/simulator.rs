@@ -34,6 +34,10 @@
 //! Each machine logs its failures, repairs and planned changes ([`machine::SimEvent`]); a
 //! plant's logs are drained through [`PlantHandle::events`].
 //!
+//! Text tags: every machine's `machine_id` (its name in capitals); an injection-moulding
+//! machine's `recipe` moves to the next of [`machine::MachineKind::jobs`] after each idle
+//! spell, a CNC's `program` after each planned tool change.
+//!
 //! Register maps are in [`layout`]; setpoints are writable holding registers that the physics
 //! reads every step. Holding registers 900–999 of every unit are scratch space for tests;
 //! addresses from 1000 on answer with the IllegalDataAddress exception.
@@ -382,7 +386,6 @@ impl PlantHandle {
                     backoff_max_ms: 10_000,
                     tags: layout
                         .into_iter()
-                        .filter(|t| t.data_type != crate::modbus::DataType::String)
                         .map(|mut t| {
                             t.platform_tag =
                                 Some(format!("{}.{}.{}", self.kind.as_str(), d.name, t.name));

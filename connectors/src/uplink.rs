@@ -35,7 +35,7 @@ use tracing::{error, info, warn};
 use crate::{
     config::UplinkConfig,
     modbus::poller::Backoff,
-    sample::{Quality, Sample},
+    sample::{Quality, Sample, Value},
     Result,
 };
 use client::{IngestClient, Outcome};
@@ -54,8 +54,6 @@ pub struct UplinkStats {
     pub queued: AtomicU64,
     /// Samples dropped by the queue's drop-oldest policy or refused for good.
     pub dropped: AtomicU64,
-    /// Samples skipped because the ingest API takes numbers only (string tags).
-    pub skipped_text: AtomicU64,
 }
 
 impl UplinkStats {
@@ -70,8 +68,29 @@ struct WireSample<'a> {
     tag: &'a str,
     time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<f64>,
+    value: Option<WireValue<'a>>,
     quality: Quality,
+}
+
+/// A value as the ingest API takes it: a number, or a string for text tags.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum WireValue<'a> {
+    Number(f64),
+    Text(&'a str),
+}
+
+impl<'a> WireValue<'a> {
+    /// The wire form of a value; `None` for a number that is not finite (sent as bad).
+    fn of(v: &'a Value) -> Option<Self> {
+        match v {
+            Value::Text(s) => Some(WireValue::Text(s)),
+            other => other
+                .as_f64()
+                .filter(|n| n.is_finite())
+                .map(WireValue::Number),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -79,30 +98,26 @@ struct WireBody<'a> {
     samples: Vec<WireSample<'a>>,
 }
 
-/// The JSON body of an ingest request for `samples` (text values are left out).
+/// The JSON body of an ingest request for `samples`: numbers as JSON numbers, text as JSON
+/// strings (the platform stores them for tags whose `value_type` is `text`). A sample without
+/// a usable value (none, or a number that is not finite) goes as bad quality without value.
 pub fn encode_batch(samples: &[Sample]) -> Vec<u8> {
     let body = WireBody {
         samples: samples
             .iter()
-            .map(|s| WireSample {
-                tag: &s.tag,
-                time: s.time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-                value: s
-                    .value
-                    .as_ref()
-                    .and_then(|v| v.as_f64())
-                    .filter(|v| v.is_finite()),
-                quality: if s.quality == Quality::Good
-                    && !s
-                        .value
-                        .as_ref()
-                        .and_then(|v| v.as_f64())
-                        .is_some_and(f64::is_finite)
-                {
+            .map(|s| {
+                let value = s.value.as_ref().and_then(WireValue::of);
+                let quality = if value.is_none() && s.quality != Quality::Bad {
                     Quality::Bad
                 } else {
                     s.quality
-                },
+                };
+                WireSample {
+                    tag: &s.tag,
+                    time: s.time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                    value: if quality == Quality::Bad { None } else { value },
+                    quality,
+                }
             })
             .collect(),
     };
@@ -165,10 +180,6 @@ impl Uplink {
                 s = input.recv() => match s {
                     Some(s) => {
                         self.stats.received.fetch_add(1, Ordering::Relaxed);
-                        if s.value.as_ref().is_some_and(|v| v.as_f64().is_none()) {
-                            self.stats.skipped_text.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
                         pending.push(s);
                         if pending.len() >= self.cfg.batch_max_samples {
                             self.live(std::mem::take(&mut pending)).await?;
@@ -196,9 +207,7 @@ impl Uplink {
         input.close();
         while let Ok(s) = input.try_recv() {
             self.stats.received.fetch_add(1, Ordering::Relaxed);
-            if s.value.as_ref().is_none_or(|v| v.as_f64().is_some()) {
-                pending.push(s);
-            }
+            pending.push(s);
         }
         // One attempt to deliver the rest while the platform is up; what fails is queued.
         for chunk in pending.chunks(self.cfg.batch_max_samples) {
@@ -342,5 +351,40 @@ impl Uplink {
             Outcome::Retry(why) => self.mark_down(why),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn batches_carry_numbers_text_and_bad_samples() {
+        let t = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap();
+        let samples = [
+            Sample::good("m.temp", t, Value::Number(21.5)),
+            Sample::good("m.program", t, Value::Text("O1002 FLANGE".into())),
+            Sample::good("m.running", t, Value::Bool(true)),
+            Sample::good("m.broken", t, Value::Number(f64::NAN)),
+            Sample::bad("m.gone", t),
+        ];
+        let body: serde_json::Value = serde_json::from_slice(&encode_batch(&samples)).unwrap();
+        let s = &body["samples"];
+        assert_eq!(s[0]["value"], 21.5);
+        assert_eq!(s[1]["value"], "O1002 FLANGE");
+        assert_eq!(s[1]["quality"], "good");
+        assert_eq!(s[2]["value"], 1.0);
+        // A value with no JSON form goes as bad, without value, like a sample never read.
+        assert_eq!(
+            (s[3].get("value"), &s[3]["quality"]),
+            (None, &serde_json::json!("bad"))
+        );
+        assert_eq!(
+            (s[4].get("value"), &s[4]["quality"]),
+            (None, &serde_json::json!("bad"))
+        );
+        assert_eq!(s[0]["time"], "2026-03-01T08:00:00.000Z");
     }
 }

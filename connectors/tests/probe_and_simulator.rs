@@ -30,8 +30,11 @@ async fn probe_shows_the_registers_in_every_order() {
     let out = probe(&cfg, &target).await.unwrap();
     assert!(out.contains("[900]=0x028F [901]=0x4365"), "{out}");
     let f32_line = out.lines().find(|l| l.starts_with("f32")).unwrap();
-    // Read as ABCD it is garbage; the CDAB column shows the right value.
-    assert!(f32_line.contains("229.00999"), "{f32_line}");
+    // Read as ABCD it is garbage; the CDAB column shows the right value, with the float's own
+    // shortest digits, and the garbage in scientific notation.
+    let cells: Vec<&str> = f32_line.split_whitespace().collect();
+    assert_eq!(cells[2], "229.01", "{f32_line}");
+    assert!(cells[1].contains('e'), "{f32_line}");
     let out = probe(&cfg, &Target::Tag("imm-1.barrel_setpoint".into()))
         .await
         .unwrap();

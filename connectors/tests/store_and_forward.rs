@@ -102,7 +102,7 @@ async fn serve(p: Arc<Platform>, addr: SocketAddr) -> (SocketAddr, tokio::task::
 }
 
 fn received(stats: &UplinkStats) -> u64 {
-    UplinkStats::get(&stats.received) - UplinkStats::get(&stats.skipped_text)
+    UplinkStats::get(&stats.received)
 }
 
 async fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {

@@ -2,6 +2,8 @@
 
 pub mod ai4i;
 pub mod cmapss;
+pub mod secom;
+pub mod steel;
 
 use std::path::PathBuf;
 

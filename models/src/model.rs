@@ -5,7 +5,10 @@
 //! an anomaly score, a failure probability, or a remaining useful life.
 
 pub mod anomaly;
+pub mod boosting;
+pub mod defect;
 pub mod failure;
+pub mod logistic;
 pub mod rul;
 
 use std::fmt;
@@ -15,7 +18,10 @@ use ndarray::{Array1, ArrayView1, ArrayView2};
 use crate::error::Result;
 
 pub use anomaly::{AnomalyParams, KMeansAnomaly};
+pub use boosting::{BoostingParams, GradientBoosting};
+pub use defect::{DefectAlgorithm, DefectModel, DefectParams, ThresholdRule};
 pub use failure::{FailureClassifier, FailureParams};
+pub use logistic::{Logistic, LogisticParams};
 pub use rul::{RulAlgorithm, RulForest, RulParams};
 
 /// What a model predicts.
@@ -28,6 +34,9 @@ pub enum ModelKind {
     FailureWithinHorizon,
     /// Remaining useful life, in the time unit of the training targets (regression).
     RemainingUsefulLife,
+    /// Probability that a produced unit is defective, from its process parameters (binary
+    /// classifier with a threshold chosen on training data).
+    DefectProbability,
 }
 
 impl fmt::Display for ModelKind {
@@ -36,6 +45,7 @@ impl fmt::Display for ModelKind {
             ModelKind::Anomaly => "anomaly",
             ModelKind::FailureWithinHorizon => "failure_within_horizon",
             ModelKind::RemainingUsefulLife => "remaining_useful_life",
+            ModelKind::DefectProbability => "defect_probability",
         })
     }
 }

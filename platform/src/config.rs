@@ -226,6 +226,18 @@ impl Default for LogSettings {
     }
 }
 
+impl LogSettings {
+    /// Log settings from the environment alone (`MILLWRIGHT__LOG__FORMAT`,
+    /// `MILLWRIGHT__LOG__FILTER`), for the commands that read no settings file (connectors,
+    /// simulators, model evaluations). A value that does not parse leaves the default.
+    pub fn from_env() -> Self {
+        Figment::from(Serialized::defaults(LogSettings::default()))
+            .merge(Env::prefixed("MILLWRIGHT__LOG__"))
+            .extract()
+            .unwrap_or_default()
+    }
+}
+
 /// A string that never prints: connection URLs carry passwords.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]

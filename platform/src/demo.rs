@@ -299,6 +299,7 @@ fn value_type(tag: &TagInfo) -> ValueType {
     use millwright_connectors::modbus::config::DataType;
     match tag.data_type {
         DataType::Bool => ValueType::Boolean,
+        DataType::String => ValueType::Text,
         DataType::F32 | DataType::F64 => ValueType::Float,
         _ if tag.scaled => ValueType::Float,
         _ => ValueType::Integer,
@@ -338,13 +339,25 @@ async fn ensure_plant_model(store: &Store, tenant: TenantId, tags: &[TagInfo]) -
     };
     // Ids of what exists already, by kind and name (names are unique enough in the demo).
     let mut ids: BTreeMap<(Kind, String), i64> = BTreeMap::new();
+    let mut types: BTreeMap<String, ValueType> = BTreeMap::new();
     for kind in [Kind::Site, Kind::Line, Kind::Machine, Kind::Tag] {
         for e in session.list(kind, None, 0, 1000).await? {
             ids.insert((kind, e.name().to_string()), e.id());
+            if let crate::store::entities::Entity::Tag(t) = &e {
+                types.insert(t.name.clone(), t.value_type);
+            }
         }
     }
     for tag in tags {
-        if ids.contains_key(&(Kind::Tag, tag.platform_tag.clone())) {
+        if let Some(id) = ids.get(&(Kind::Tag, tag.platform_tag.clone())) {
+            // Data folders from before text tags hold string tags registered as numbers.
+            if tag.is_text() && types.get(&tag.platform_tag) != Some(&ValueType::Text) {
+                let text = EntityFields {
+                    value_type: Some(ValueType::Text),
+                    ..Default::default()
+                };
+                session.update(Kind::Tag, *id, &text).await?;
+            }
             continue;
         }
         let site_name = site_name(tag.plant);

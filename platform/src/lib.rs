@@ -10,6 +10,7 @@
 //! - [`store`]: migrations, storage layouts (TimescaleDB or native partitions), tenant sessions.
 //! - [`api`]: the axum service.
 //! - [`maintenance`]: predictive-maintenance training jobs and online scoring.
+//! - [`quality`]: SPC charts and run rules, process capability, the defect-model recipe.
 //! - [`pg_cluster`]: a private PostgreSQL cluster for the demo, tests and benchmarks.
 //! - [`demo`]: the one-command demo.
 //! - [`console`]: the web console's embedded files, shell and languages.
@@ -25,6 +26,7 @@ pub mod demo;
 pub mod error;
 pub mod maintenance;
 pub mod pg_cluster;
+pub mod quality;
 pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]

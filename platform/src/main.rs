@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use millwright_platform::api::Server;
-use millwright_platform::config::Settings;
+use millwright_platform::config::{LogSettings, Settings};
 use millwright_platform::store::Store;
 use millwright_platform::{bench, demo, telemetry};
 
@@ -18,11 +18,28 @@ use tokio_util::sync::CancellationToken;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Configuration file (TOML); every setting can also come from MILLWRIGHT__SECTION__KEY.
-    #[arg(long, global = true, env = "MILLWRIGHT_CONFIG")]
-    config: Option<PathBuf>,
+    /// Platform settings file (TOML), also accepted after the command name. Only the commands
+    /// that use the platform's settings read it; connector commands take their own `--config`.
+    #[arg(long = "config", value_name = "FILE")]
+    settings: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The platform's settings file, for the commands that use it (and only those: `connector`,
+/// `simulate`, `models`, `bench modbus|opcua`, `operator-key` and `example-config` read no
+/// platform settings, so a connector's own `--config` never meets them).
+#[derive(Args, Clone, Default)]
+struct SettingsFile {
+    /// Platform settings file (TOML); every setting can also come from
+    /// MILLWRIGHT__SECTION__KEY.
+    #[arg(
+        long = "config",
+        value_name = "FILE",
+        env = "MILLWRIGHT_CONFIG",
+        global = true
+    )]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -32,18 +49,24 @@ enum Command {
         /// Folder for the private PostgreSQL cluster (used when DATABASE_URL is unset).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        settings: SettingsFile,
     },
     /// Serve the HTTP API (needs DATABASE_URL).
-    Serve,
+    Serve(SettingsFile),
     /// Apply database migrations and the storage layout, then exit.
-    Migrate,
+    Migrate(SettingsFile),
     /// Tenant administration.
     Tenant {
+        #[command(flatten)]
+        settings: SettingsFile,
         #[command(subcommand)]
         command: TenantCommand,
     },
     /// The tamper-evident audit log.
     Audit {
+        #[command(flatten)]
+        settings: SettingsFile,
         #[command(subcommand)]
         command: AuditCommand,
     },
@@ -58,7 +81,7 @@ enum Command {
     Simulate(millwright_connectors::cli::SimulateArgs),
     /// Edge connectors: run one from its config, or probe a device.
     Connector(millwright_connectors::cli::ConnectorArgs),
-    /// Predictive-maintenance models.
+    /// Predictive-maintenance and yield/quality models.
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
@@ -86,12 +109,37 @@ enum EvalDataset {
         /// FD001 (one operating condition) or FD002 (six, normalised per condition).
         #[arg(long, default_value = "FD001")]
         subset: String,
+        /// Trees of the forest instead of the documented default (fewer: a quick check).
+        #[arg(long)]
+        trees: Option<usize>,
     },
     /// AI4I 2020 machine failure; last line `f1=… recall=… precision=… auc=…`.
     Ai4i {
         /// The ai4i2020.csv file.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Trees of the classifier instead of the documented default (fewer: a quick check).
+        #[arg(long)]
+        trees: Option<usize>,
+    },
+    /// SECOM yield pass/fail from 590 process signals (10-fold stratified CV, then a
+    /// time-ordered split); last line `balanced_accuracy=… gmean=… auc=…`.
+    Secom {
+        /// Folder holding secom.data and secom_labels.data.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Trees of the forest instead of the documented default (fewer: a quick check).
+        #[arg(long)]
+        trees: Option<usize>,
+    },
+    /// Steel Plates Faults, 7 defect types (stratified 70/30); last line `accuracy=… macro_f1=…`.
+    SteelPlates {
+        /// The steel_plates_faults.csv file.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Boosting rounds instead of the documented default (fewer: a quick check).
+        #[arg(long)]
+        trees: Option<usize>,
     },
 }
 
@@ -105,6 +153,8 @@ enum BenchCommand {
         /// Number of tags they are spread over.
         #[arg(long, default_value_t = 100)]
         tags: usize,
+        #[command(flatten)]
+        settings: SettingsFile,
     },
     /// One connector polling many simulated devices vs a bare tokio-modbus read loop.
     Modbus(millwright_connectors::bench::BenchModbusArgs),
@@ -118,38 +168,78 @@ enum BenchCommand {
         /// Hours of 1 Hz data.
         #[arg(long, default_value_t = 24)]
         hours: i64,
+        #[command(flatten)]
+        settings: SettingsFile,
     },
+}
+
+impl Command {
+    /// The settings file named for a command that reads the platform's settings; `None` for
+    /// the commands that do not.
+    fn settings_file(&self) -> Option<&SettingsFile> {
+        match self {
+            Command::Demo { settings, .. }
+            | Command::Serve(settings)
+            | Command::Migrate(settings)
+            | Command::Tenant { settings, .. }
+            | Command::Audit { settings, .. }
+            | Command::Bench {
+                command:
+                    BenchCommand::Ingest { settings, .. } | BenchCommand::Query { settings, .. },
+            } => Some(settings),
+            _ => None,
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::load(cli.config.as_deref()).context("reading settings")?;
-    telemetry::init(&settings.log);
+    // Platform settings only for the commands that use them; the others log as the
+    // environment says (MILLWRIGHT__LOG__FORMAT, MILLWRIGHT__LOG__FILTER, RUST_LOG).
+    let settings = match cli.command.settings_file() {
+        Some(file) => {
+            let file = file.config.as_deref().or(cli.settings.as_deref());
+            let settings = Settings::load(file).context("reading settings")?;
+            telemetry::init(&settings.log);
+            settings
+        }
+        None => {
+            let mut log = LogSettings::from_env();
+            if is_discovery(&cli.command) {
+                // Discovery reports its own single error; async-opcua's retries say nothing more.
+                log.filter.push_str(",opcua_client=off,opcua_core=off");
+            }
+            telemetry::init(&log);
+            Settings::default()
+        }
+    };
     match cli.command {
-        Command::Demo { data_dir } => {
+        Command::Demo { data_dir, .. } => {
             run_demo(settings, data_dir.unwrap_or_else(demo::default_data_dir)).await
         }
-        Command::Serve => serve(settings).await,
-        Command::Migrate => {
+        Command::Serve(_) => serve(settings).await,
+        Command::Migrate(_) => {
             let store = Store::open(&settings.database, &settings.store)
                 .await
                 .context("migrating")?;
             println!("migrations applied; storage layout: {:?}", store.backend());
             Ok(())
         }
-        Command::Tenant { command } => admin_cli::tenant(settings, command).await,
-        Command::Audit { command } => admin_cli::audit(settings, command).await,
+        Command::Tenant { command, .. } => admin_cli::tenant(settings, command).await,
+        Command::Audit { command, .. } => admin_cli::audit(settings, command).await,
         Command::OperatorKey => {
             admin_cli::operator_key();
             Ok(())
         }
         Command::Bench { command } => match command {
-            BenchCommand::Ingest { samples, tags } => bench::ingest::run(settings, samples, tags)
-                .await
-                .map(drop)
-                .context("ingest benchmark"),
-            BenchCommand::Query { tags, hours } => bench::query::run(settings, tags, hours)
+            BenchCommand::Ingest { samples, tags, .. } => {
+                bench::ingest::run(settings, samples, tags)
+                    .await
+                    .map(drop)
+                    .context("ingest benchmark")
+            }
+            BenchCommand::Query { tags, hours, .. } => bench::query::run(settings, tags, hours)
                 .await
                 .map(drop)
                 .context("query benchmark"),
@@ -163,9 +253,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Simulate(args) => millwright_connectors::cli::simulate(args)
             .await
             .context("simulating plants"),
-        Command::Connector(args) => millwright_connectors::cli::connector(args)
-            .await
-            .context("connector"),
+        // Connector errors name the file, device or endpoint themselves: one line each.
+        Command::Connector(args) => Ok(millwright_connectors::cli::connector(args).await?),
         Command::Models {
             command: ModelsCommand::Eval { dataset },
         } => eval_model(dataset).await,
@@ -176,24 +265,69 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+fn is_discovery(command: &Command) -> bool {
+    use millwright_connectors::cli::{ConnectorArgs, ConnectorCommand};
+    matches!(
+        command,
+        Command::Connector(ConnectorArgs {
+            command: ConnectorCommand::Discover(_)
+        })
+    )
+}
+
 async fn eval_model(dataset: EvalDataset) -> anyhow::Result<()> {
     use millwright_models::data::default_data_dir;
     // Training is CPU-bound and takes a while: keep it off the async workers.
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
         Ok(match dataset {
-            EvalDataset::Cmapss { data, subset } => {
+            EvalDataset::Cmapss {
+                data,
+                subset,
+                trees,
+            } => {
                 let subset = subset
                     .parse()
                     .map_err(|e| anyhow::anyhow!("--subset: {e}"))?;
                 let dir = data.unwrap_or_else(|| default_data_dir().join("cmapss"));
-                let options = millwright_models::CmapssOptions::new(subset);
+                let mut options = millwright_models::CmapssOptions::new(subset);
+                if let Some(trees) = trees {
+                    options.model.trees = trees.max(1);
+                }
                 millwright_models::eval_cmapss(&dir, &options)
                     .with_context(|| format!("evaluating on {}", dir.display()))?
                     .to_string()
             }
-            EvalDataset::Ai4i { data } => {
+            EvalDataset::Ai4i { data, trees } => {
                 let file = data.unwrap_or_else(|| default_data_dir().join("ai4i2020/ai4i2020.csv"));
-                millwright_models::eval_ai4i(&file, &millwright_models::Ai4iOptions::default())
+                let mut options = millwright_models::Ai4iOptions::default();
+                if let Some(trees) = trees {
+                    options.model.trees = trees.max(1);
+                }
+                millwright_models::eval_ai4i(&file, &options)
+                    .with_context(|| format!("evaluating on {}", file.display()))?
+                    .to_string()
+            }
+            EvalDataset::Secom { data, trees } => {
+                let dir = data.unwrap_or_else(|| default_data_dir().join("secom"));
+                let mut options = millwright_models::SecomOptions::default();
+                if let Some(trees) = trees {
+                    options.model.forest.trees = trees.max(1);
+                }
+                millwright_models::eval_secom(&dir, &options)
+                    .with_context(|| format!("evaluating on {}", dir.display()))?
+                    .to_string()
+            }
+            EvalDataset::SteelPlates { data, trees } => {
+                let file = data.unwrap_or_else(|| {
+                    default_data_dir().join("steel-plates/steel_plates_faults.csv")
+                });
+                let mut options = millwright_models::SteelOptions::default();
+                if let (Some(trees), millwright_models::eval::steel::SteelModel::Boosting(p)) =
+                    (trees, &mut options.model)
+                {
+                    p.rounds = trees.max(1);
+                }
+                millwright_models::eval_steel_plates(&file, &options)
                     .with_context(|| format!("evaluating on {}", file.display()))?
                     .to_string()
             }

@@ -20,6 +20,9 @@
 //! - [`audit`]: the hash-chained audit log, appended in each change's transaction.
 //! - [`events`], [`models`], [`alarms`]: the predictive-maintenance lifecycle (labels, model
 //!   versions and training jobs, alarms); [`history`]: the history models train and score on.
+//! - [`text`]: samples of text tags (ingest, raw, latest, `last`/`count` buckets);
+//!   `layout_parts`: layout added after a database was created (text samples), applied once;
+//!   `notices`: server NOTICEs logged at debug rather than info.
 
 pub mod admin;
 pub mod alarms;
@@ -38,6 +41,10 @@ pub mod query;
 mod session;
 pub mod tenancy;
 pub mod users;
+// Issue #12: text samples, the layout parts that add them, quiet server notices.
+mod layout_parts;
+mod notices;
+pub mod text;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -92,7 +99,9 @@ impl Store {
             embedded::migrations::runner()
                 .run_async(&mut **client)
                 .await?;
-            layout::prepare(&client, settings).await?
+            let backend = layout::prepare(&client, settings).await?;
+            layout_parts::apply_pending(&mut client, backend, settings).await?;
+            backend
         };
         let app = match &db.app_url {
             Some(url) => pool(url.expose(), db.pool_size, NO_JIT)?,
@@ -143,6 +152,10 @@ impl Store {
     pub async fn maintain(&self) -> Result<layout::MaintenanceReport> {
         let client = self.owner.get().await?;
         let mut report = layout::maintain(&client, self.backend, &self.settings).await?;
+        let (created, dropped) =
+            layout_parts::maintain(&client, self.backend, &self.settings).await?;
+        report.partitions_created += created;
+        report.partitions_dropped += dropped;
         report.trimmed_to_plan = self.trim_to_plans().await?;
         Ok(report)
     }
@@ -193,8 +206,10 @@ fn pool(url: &str, size: usize, on_connect: Option<&'static str>) -> Result<Pool
         recycling_method: RecyclingMethod::Fast,
     };
     let manager = match tls {
-        Some(tls) => Manager::from_config(config, tls, manager_config),
-        None => Manager::from_config(config, NoTls, manager_config),
+        Some(tls) => {
+            Manager::from_connect(config, notices::NoticesAtDebug::new(tls), manager_config)
+        }
+        None => Manager::from_connect(config, notices::NoticesAtDebug::new(NoTls), manager_config),
     };
     let mut builder = Pool::builder(manager).max_size(size.max(1));
     if let Some(sql) = on_connect {

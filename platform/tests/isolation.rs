@@ -5,7 +5,9 @@
 use chrono::{Duration, DurationRound, Utc};
 use deadpool_postgres::Object;
 use millwright_platform::config::BackendChoice;
+use millwright_platform::store::entities::{EntityFields, Kind, ValueType};
 use millwright_platform::store::ingest::{Quality, SampleRow};
+use millwright_platform::store::text::TextSampleRow;
 use millwright_platform::store::Store;
 use millwright_platform::test_util::{fresh_store, tenant_with_tags, TestTenant};
 use tokio_postgres::error::SqlState;
@@ -55,6 +57,26 @@ async fn fixture(backend: BackendChoice) -> Fixture {
             .ingest(&rows)
             .await
             .unwrap();
+    }
+    // Each tenant also has a text tag with samples (program names).
+    for (t, n) in [(&a, 10), (&b, 30)] {
+        let mut s = store.tenant(t.id).await.unwrap();
+        let fields = EntityFields {
+            parent_id: Some(t.machine_id),
+            name: Some(format!("{}.program", t.id)),
+            value_type: Some(ValueType::Text),
+            ..Default::default()
+        };
+        let tag_id = s.create(Kind::Tag, &fields).await.unwrap().id();
+        let rows: Vec<TextSampleRow> = (0..n)
+            .map(|i| TextSampleRow {
+                tag_id,
+                time: start + Duration::seconds(i as i64),
+                value: Some(format!("P{i}")),
+                quality: Quality::Good,
+            })
+            .collect();
+        s.ingest_with_text(&[], &rows).await.unwrap();
     }
     store.maintain().await.unwrap();
     if store.backend() == millwright_platform::store::Backend::Timescale {
@@ -117,7 +139,11 @@ async fn app_role_owns_nothing(backend: BackendChoice) {
 async fn unfiltered_queries_see_only_the_current_tenant(backend: BackendChoice) {
     let f = fixture(backend).await;
     let c = app_conn(&f.store, Some(f.a.id.0)).await;
-    assert_eq!(count(&c, "SELECT count(*) FROM tags").await, 1);
+    assert_eq!(count(&c, "SELECT count(*) FROM tags").await, 2);
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM tenant_text_samples").await,
+        10
+    );
     assert_eq!(count(&c, "SELECT count(*) FROM machines").await, 1);
     assert_eq!(count(&c, "SELECT count(*) FROM sites").await, 1);
     assert_eq!(count(&c, "SELECT count(*) FROM tenants").await, 1);
@@ -184,6 +210,7 @@ async fn no_tenant_means_no_rows(backend: BackendChoice) {
         "sites",
         "tenants",
         "tenant_samples",
+        "tenant_text_samples",
         "tenant_rollup_1m",
         "tenant_rollup_1h",
         "users",
@@ -207,7 +234,7 @@ async fn tables_partitions_chunks_and_rollups_are_out_of_reach(backend: BackendC
     let hidden: Vec<String> = owner
         .query(
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p', 'v', 'm') AND (c.relname ~ '^(samples|rollup_|api_keys|storage_layout)' \
+             WHERE c.relkind IN ('r', 'p', 'v', 'm') AND (c.relname ~ '^(samples|text_samples|rollup_|api_keys|storage_layout)' \
                 OR (n.nspname = '_timescaledb_internal' AND c.relname ~ '^(_hyper_|compress_hyper_|_materialized_hypertable_|_partial_view_|_direct_view_)')) \
                AND c.relname NOT LIKE 'tenant_%'",
             &[],
@@ -218,9 +245,16 @@ async fn tables_partitions_chunks_and_rollups_are_out_of_reach(backend: BackendC
         .map(|r| r.get(0))
         .collect();
     assert!(hidden.iter().any(|r| r.contains("samples")), "{hidden:?}");
+    assert!(
+        hidden.iter().any(|r| r.contains("text_samples")),
+        "{hidden:?}"
+    );
     if backend == BackendChoice::Plain {
         assert!(
-            hidden.iter().any(|r| r.contains("samples_p")),
+            hidden.iter().any(|r| r.starts_with("public.samples_p"))
+                && hidden
+                    .iter()
+                    .any(|r| r.starts_with("public.text_samples_p")),
             "a partition exists: {hidden:?}"
         );
     } else {
@@ -292,7 +326,7 @@ async fn writes_cannot_cross_tenants(backend: BackendChoice) {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(b_tags, 2);
+    assert_eq!(b_tags, 3);
 }
 
 async fn functions_cannot_leak_or_misfile(backend: BackendChoice) {
@@ -302,6 +336,8 @@ async fn functions_cannot_leak_or_misfile(backend: BackendChoice) {
     for call in [
         "SELECT drop_expired_partitions(interval '1 day')",
         "SELECT ensure_sample_partitions(current_date, current_date)",
+        "SELECT drop_expired_text_sample_partitions(interval '1 day')",
+        "SELECT ensure_text_sample_partitions(current_date, current_date)",
     ] {
         if let Err(err) = c.query(call, &[]).await {
             let code = err.code().cloned();
@@ -352,6 +388,47 @@ async fn functions_cannot_leak_or_misfile(backend: BackendChoice) {
         .unwrap()
         .get(0);
     assert_eq!(misfiled, 0);
+    // The same for text: the session's tenant is stamped, other tenants' tags are dropped, and
+    // a numeric tag takes no text.
+    let (a_text, b_text) = (
+        text_tag(&owner, f.a.id.0).await,
+        text_tag(&owner, f.b.id.0).await,
+    );
+    c.batch_execute("BEGIN").await.unwrap();
+    c.execute("SELECT ingest_prepare_text()", &[])
+        .await
+        .unwrap();
+    c.execute(
+        &format!(
+            "INSERT INTO pg_temp.ingest_staging_text VALUES ({a_text}, now() - interval '1 minute', 'mine', 0), \
+             ({b_text}, now() - interval '1 minute', 'theirs', 0), ({}, now() - interval '1 minute', 'not text', 0)",
+            f.a.tag_ids[0]
+        ),
+        &[],
+    )
+    .await
+    .unwrap();
+    let inserted: i64 = c
+        .query_one("SELECT ingest_commit_text()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    c.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(inserted, 1);
+    let misfiled: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM text_samples WHERE value IN ('theirs', 'not text')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(misfiled, 0);
+    let err = c
+        .query("SELECT * FROM pg_temp.ingest_staging_text", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
     // The staging table only takes appends; it cannot be read back or emptied by the app.
     let err = c
         .query("SELECT * FROM pg_temp.ingest_staging", &[])
@@ -449,6 +526,18 @@ async fn samples_counted_today(store: &Store, tenant: i32) -> i64 {
         .get(0)
 }
 
+/// The text tag of a tenant (the fixture gives each one).
+async fn text_tag(owner: &Object, tenant: i32) -> i64 {
+    owner
+        .query_one(
+            "SELECT id FROM tags WHERE tenant_id = $1 AND value_type = 'text'",
+            &[&tenant],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 /// The second exploit from issue #11: a temporary `tags` table naming another tenant's tag as
 /// the caller's, in the transaction of `ingest_commit()`. Nothing may be stored on that tag.
 async fn a_temporary_tags_table_cannot_misfile_samples(backend: BackendChoice) {
@@ -504,11 +593,18 @@ async fn a_staging_table_made_by_the_app_is_refused(backend: BackendChoice) {
     .unwrap();
     c.batch_execute(
         "CREATE TEMP TABLE ingest_staging (tag_id bigint, time timestamptz, value float8, \
-                                           quality smallint)",
+                                           quality smallint); \
+         CREATE TEMP TABLE ingest_staging_text (tag_id bigint, time timestamptz, value text, \
+                                                quality smallint)",
     )
     .await
     .unwrap();
-    for call in ["SELECT ingest_prepare()", "SELECT ingest_commit()"] {
+    for call in [
+        "SELECT ingest_prepare()",
+        "SELECT ingest_commit()",
+        "SELECT ingest_prepare_text()",
+        "SELECT ingest_commit_text()",
+    ] {
         let err = c.query(call, &[]).await.unwrap_err();
         assert_eq!(
             err.code(),

@@ -686,7 +686,18 @@ async fn no_function_the_app_role_may_call_yields_another_tenants_data(backend: 
                         assert!(!text.contains(MARK), "{signature} → {text}");
                     }
                 }
-                Err(e) => assert!(!denied(&e), "{signature} is granted but refused: {e}"),
+                Err(e) => {
+                    // The function's own refusals (a missing tenant, a foreign staging table)
+                    // are fine; being refused the call itself is not, for a granted function.
+                    let message = e
+                        .as_db_error()
+                        .map(|d| d.message().to_string())
+                        .unwrap_or_default();
+                    assert!(
+                        !message.starts_with("permission denied for function"),
+                        "{signature} is granted but refused: {message}"
+                    );
+                }
             }
             c.batch_execute("ROLLBACK").await.unwrap();
         }

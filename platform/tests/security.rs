@@ -429,6 +429,34 @@ async fn device_tokens_reach_only_their_site() {
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["accepted"], 1, "{body}");
     assert_eq!(body["rejected"].as_array().unwrap().len(), 2, "{body}");
+    // Text tags too: its own site's text is stored, the other site's never.
+    for (name, machine) in [
+        ("north.mode", t.machine_id),
+        ("south.mode", machine["id"].as_i64().unwrap()),
+    ] {
+        let (s, tag, _) = app
+            .call(
+                Method::POST,
+                "/api/v1/tags",
+                Some(&t.key),
+                Some(json!({"name": name, "machine_id": machine, "value_type": "text"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{tag}");
+    }
+    let (s, body, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/ingest",
+            Some(&device),
+            Some(json!({"samples": [
+                {"tag": "north.mode", "time": now, "value": "AUTO"},
+                {"tag": "south.mode", "time": now, "value": "MANUAL"},
+            ]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["accepted"], 1, "{body}");
     // The plant model it reads is its own site's.
     let (_, tags, _) = app
         .call(Method::GET, "/api/v1/tags", Some(&device), None)

@@ -12,6 +12,13 @@ pub struct ModbusConfig {
     pub devices: Vec<DeviceConfig>,
 }
 
+impl ModbusConfig {
+    /// True when no device is configured (the section is then left out of written configs).
+    pub fn is_empty(&self) -> bool {
+        self.devices.is_empty()
+    }
+}
+
 /// How a device is reached.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]

@@ -79,6 +79,13 @@ pub enum Identity {
     },
 }
 
+impl Identity {
+    /// True for anonymous sessions (left out of written configs: it is the default).
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self, Identity::Anonymous)
+    }
+}
+
 /// How a tag's value is obtained.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
@@ -118,8 +125,9 @@ pub struct ServerConfig {
     /// `none`, `sign` or `sign_and_encrypt`; `none` only with policy `none`.
     #[serde(default)]
     pub security_mode: Mode,
-    /// `{ kind = "anonymous" }` or `{ kind = "user_name", user = "…", password = "…" }`.
-    #[serde(default)]
+    /// `{ kind = "anonymous" }` (the default) or
+    /// `{ kind = "user_name", user = "…", password = "…" }`.
+    #[serde(default, skip_serializing_if = "Identity::is_anonymous")]
     pub identity: Identity,
     /// Folder of this connector's certificate store: `own/` (its certificate, created on first
     /// run and kept), `private/` (its key), `trusted/` (server certificates it accepts) and

@@ -58,6 +58,8 @@ pub struct ServerTask {
     platform_tags: Vec<String>,
     nodes: Vec<Option<NodeId>>,
     last: Vec<(Option<Quality>, Option<Value>)>,
+    /// Source timestamp of the last value sent per polled tag.
+    last_source: Vec<Option<chrono::DateTime<Utc>>>,
     stats: Arc<OpcUaStats>,
 }
 
@@ -68,6 +70,7 @@ impl ServerTask {
         let nodes = cfg.tags.iter().map(|t| t.node_id.parse().ok()).collect();
         ServerTask {
             last: vec![(None, None); cfg.tags.len()],
+            last_source: vec![None; cfg.tags.len()],
             cfg,
             platform_tags,
             nodes,
@@ -247,6 +250,11 @@ impl ServerTask {
                         Ok(values) => {
                             for ((i, _), dv) in polled.iter().zip(values) {
                                 let s = sample_of(&self.platform_tags[*i], &dv, now);
+                                let source = dv.source_timestamp.as_ref().map(|t| t.as_chrono());
+                                if self.unchanged(*i, &s, source) {
+                                    continue;
+                                }
+                                self.last_source[*i] = source;
                                 self.emit(out, *i, s).await?;
                             }
                         }
@@ -333,6 +341,14 @@ impl ServerTask {
                 }
             }
         }
+    }
+
+    /// Whether a polled value repeats the last one sent: same value, same status and same
+    /// source timestamp (or none). A read returns the value whether it changed or not; only
+    /// changes are samples, as a subscription would send them.
+    fn unchanged(&self, i: usize, s: &Sample, source: Option<chrono::DateTime<Utc>>) -> bool {
+        let (quality, value) = &self.last[i];
+        *quality == Some(s.quality) && *value == s.value && self.last_source[i] == source
     }
 
     /// Marks every tag bad once (tags already bad are not repeated).

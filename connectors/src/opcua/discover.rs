@@ -2,7 +2,7 @@
 //! following continuation points) and write a ready-to-edit connector config with one tag per
 //! variable of a type the driver maps (Boolean, integers, Float, Double, String, DateTime).
 
-use std::{collections::HashSet, path::PathBuf};
+use std::{collections::HashSet, path::PathBuf, time::Duration};
 
 use opcua::types::{
     AttributeId, BrowseDescription, BrowseDirection, BrowseResult, ByteString, Identifier,
@@ -10,7 +10,7 @@ use opcua::types::{
 };
 
 use super::{
-    config::{Mode, OpcUaConfig, Policy, ServerConfig, TagConfig},
+    config::{Identity, Mode, OpcUaConfig, Policy, Secret, ServerConfig, TagConfig},
     limits::{self, OperationLimits},
     session,
 };
@@ -23,12 +23,18 @@ pub struct DiscoverOptions {
     pub url: String,
     /// Node to start from (text form); the Objects folder when `None`.
     pub node: Option<String>,
+    /// Name of the server in the written config (and in platform tags); the server's own
+    /// ApplicationName when `None`.
+    pub name: Option<String>,
     /// The connector's certificate store.
     pub pki_dir: PathBuf,
     /// Security policy of the browsing session (and of the written config).
     pub security_policy: Policy,
     /// Security mode of the browsing session (and of the written config).
     pub security_mode: Mode,
+    /// Who the browsing session signs in as (and the written config's identity, with the
+    /// password left out).
+    pub identity: Identity,
     /// Trust the server's certificate on first use.
     pub trust_on_first_use: bool,
     /// Deepest level browsed below the start node.
@@ -46,31 +52,96 @@ pub struct Found {
     pub node_id: NodeId,
 }
 
-fn server_name(url: &str) -> String {
-    let host = url
-        .trim_start_matches("opc.tcp://")
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("server");
-    let name: String = host
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    if name.is_empty() {
-        "server".into()
-    } else {
-        name
+/// What stands in for the password in a written config: discovery never writes a secret.
+pub const PASSWORD_PLACEHOLDER: &str = "<password>";
+
+/// A name fit for configs and tag names: letters, digits, `-` and `_`, lower case; other
+/// characters become `-`, runs of them one. `None` if nothing is left.
+pub fn config_name(text: &str) -> Option<String> {
+    let mut out = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-').to_string();
+    (!out.is_empty()).then_some(out)
+}
+
+/// Host and port of an `opc.tcp://` URL (port 4840 when absent).
+fn host_port(url: &str) -> Option<(String, u16)> {
+    let rest = url.strip_prefix("opc.tcp://")?;
+    let authority = rest.split('/').next()?;
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        let port = after
+            .strip_prefix(':')
+            .map_or(Some(4840), |p| p.parse().ok())?;
+        return Some((host.to_string(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => Some((host.to_string(), port.parse().ok()?)),
+        None => Some((authority.to_string(), 4840)),
+    }
+}
+
+/// Checks that something listens at the URL's host and port, so that an unreachable server
+/// is one error naming the endpoint and the reason ("connection refused"), not a client's
+/// retries ending in a timeout.
+pub async fn check_reachable(url: &str, timeout: Duration) -> Result<()> {
+    let unreachable = |reason: String| Error::Unreachable {
+        endpoint: url.to_string(),
+        reason,
+    };
+    let (host, port) =
+        host_port(url).ok_or_else(|| unreachable("not an opc.tcp://HOST:PORT/ URL".into()))?;
+    match tokio::time::timeout(
+        timeout,
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(unreachable(match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+            _ => e.to_string(),
+        })),
+        Err(_) => Err(unreachable(format!(
+            "no answer within {} s",
+            timeout.as_secs_f64()
+        ))),
     }
 }
 
 /// Browses the server and returns the connector config for what it found.
 pub async fn discover(opts: &DiscoverOptions) -> Result<ConnectorConfig> {
+    let host = host_port(&opts.url).map(|(h, _)| h).unwrap_or_default();
     let mut cfg = ServerConfig::new(
-        server_name(&opts.url),
+        opts.name
+            .clone()
+            .or_else(|| config_name(&host))
+            .unwrap_or_else(|| "server".into()),
         opts.url.clone(),
         opts.pki_dir.clone(),
     );
+    cfg.security_policy = opts.security_policy;
+    cfg.security_mode = opts.security_mode;
+    cfg.identity = opts.identity.clone();
+    cfg.trust_on_first_use = opts.trust_on_first_use;
+    cfg.validate().map_err(|message| Error::Config {
+        path: "the command line".into(),
+        line: None,
+        message,
+    })?;
+    check_reachable(&opts.url, Duration::from_millis(cfg.timeout_ms)).await?;
     let conn = session::connect(&cfg).await?;
+    if opts.name.is_none() {
+        if let Some(name) = config_name(&conn.application_name) {
+            cfg.name = name;
+        }
+    }
     let start = match &opts.node {
         Some(n) => n.parse::<NodeId>().map_err(|_| Error::Config {
             path: "--node".into(),
@@ -118,6 +189,10 @@ pub async fn discover(opts: &DiscoverOptions) -> Result<ConnectorConfig> {
             TagConfig::new(name, f.node_id.to_string())
         })
         .collect();
+    // The password worked for browsing; the file gets a placeholder, never the secret.
+    if let Identity::UserName { password, .. } = &mut cfg.identity {
+        *password = Secret::new(PASSWORD_PLACEHOLDER);
+    }
     Ok(ConnectorConfig {
         name: format!("{}-connector", cfg.name),
         uplink: None,
@@ -134,9 +209,20 @@ pub fn render(cfg: &ConnectorConfig) -> String {
         .iter()
         .map(|s| s.tags.len())
         .sum::<usize>();
+    let password = if cfg
+        .opcua
+        .servers
+        .iter()
+        .any(|s| matches!(s.identity, Identity::UserName { .. }))
+    {
+        format!("# Put the user's password in place of {PASSWORD_PLACEHOLDER:?} (discovery never writes it).\n")
+    } else {
+        String::new()
+    };
     format!(
         "# Written by `millwright connector discover`: {n} variables found.\n\
-         # Edit: remove the tags you do not need, set `platform_tag`, security and identity.\n\
+         # Edit: remove the tags you do not need, set `platform_tag` where the default\n\
+         # `<server>.<tag>` does not suit.\n{password}\
          # To run it, add where samples go:\n\
          # [uplink]\n\
          # platform_url = \"http://127.0.0.1:8080\"\n\
@@ -232,7 +318,8 @@ async fn all_references(
     Ok(refs)
 }
 
-/// Keeps the variables whose DataType is one the driver maps (ns=0, i=1 to 13).
+/// Keeps the variables whose DataType is one the driver maps (ns=0: Boolean to DateTime,
+/// i=1 to 13, and LocalizedText, i=21).
 async fn keep_mapped_types(
     session: &opcua::client::Session,
     limits: &OperationLimits,
@@ -257,10 +344,41 @@ async fn keep_mapped_types(
         .zip(types)
         .filter(|(_, dv)| match &dv.value {
             Some(Variant::NodeId(t)) => {
-                t.namespace == 0 && matches!(t.identifier, Identifier::Numeric(1..=13))
+                t.namespace == 0 && matches!(t.identifier, Identifier::Numeric(1..=13 | 21))
             }
             _ => false,
         })
         .map(|(f, _)| f)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_addresses_read_from_urls_and_application_names() {
+        assert_eq!(
+            config_name("Millwright machinery plant simulator").as_deref(),
+            Some("millwright-machinery-plant-simulator")
+        );
+        assert_eq!(
+            config_name("  PLC #1 (Line A) ").as_deref(),
+            Some("plc-1-line-a")
+        );
+        assert_eq!(config_name("--"), None);
+        assert_eq!(
+            host_port("opc.tcp://127.0.0.1:4855/"),
+            Some(("127.0.0.1".into(), 4855))
+        );
+        assert_eq!(
+            host_port("opc.tcp://plc-1/UA/Server"),
+            Some(("plc-1".into(), 4840))
+        );
+        assert_eq!(
+            host_port("opc.tcp://[::1]:48010"),
+            Some(("::1".into(), 48010))
+        );
+        assert_eq!(host_port("http://x"), None);
+    }
 }

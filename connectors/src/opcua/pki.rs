@@ -119,6 +119,12 @@ pub fn check_server_certificate(pki: &Path, der: &ByteString, tofu: bool) -> Res
     if tofu {
         std::fs::create_dir_all(dirs.trusted())?;
         std::fs::write(&trusted, bytes)?;
+        // Refused by an earlier run without trust on first use: async-opcua would still refuse
+        // it while a copy sits in rejected/.
+        let stale = dirs.rejected().join(&file);
+        if stale.exists() {
+            let _ = std::fs::remove_file(stale);
+        }
         info!(path = %trusted.display(), "Trusted a new server certificate on first use.");
         return Ok(());
     }

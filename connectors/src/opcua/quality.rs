@@ -18,8 +18,8 @@ pub fn quality_of(status: StatusCode) -> Quality {
     }
 }
 
-/// A variant as a tag value: Boolean, integers, Float, Double, String and DateTime (as text in
-/// RFC 3339, so it round-trips through the ingest API); `None` for other types.
+/// A variant as a tag value: Boolean, integers, Float, Double; String, LocalizedText (its text)
+/// and DateTime (RFC 3339) as text values; `None` for other types.
 pub fn value_of(v: &Variant) -> Option<Value> {
     Some(match v {
         Variant::Boolean(b) => Value::Bool(*b),
@@ -36,6 +36,8 @@ pub fn value_of(v: &Variant) -> Option<Value> {
         Variant::Double(n) => Value::Number(*n),
         Variant::String(s) => Value::Text(s.as_ref().to_string()),
         Variant::DateTime(d) => Value::Text(d.as_chrono().to_rfc3339()),
+        // A fault text or a state name shown to operators: its text, whatever its locale.
+        Variant::LocalizedText(t) => Value::Text(t.text.as_ref().to_string()),
         _ => return None,
     })
 }
@@ -108,6 +110,12 @@ mod tests {
         );
         assert!(
             matches!(value_of(&Variant::DateTime(Box::new(t))), Some(Value::Text(s)) if s.starts_with("2024-01-02T03:04:05"))
+        );
+        assert_eq!(
+            value_of(&Variant::LocalizedText(Box::new(
+                opcua::types::LocalizedText::new("en", "Door open")
+            ))),
+            Some(Value::Text("Door open".into()))
         );
         let bad = DataValue {
             value: Some(Variant::Double(1.0)),

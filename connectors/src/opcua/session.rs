@@ -54,6 +54,8 @@ pub struct Connected {
     pub events: mpsc::Receiver<LinkEvent>,
     /// Milliseconds since the Unix epoch of the last publish response (data or keep-alive).
     pub last_publish_ms: Arc<AtomicI64>,
+    /// The server's ApplicationName, as its endpoint description gives it (may be empty).
+    pub application_name: String,
     pump: Option<JoinHandle<()>>,
 }
 
@@ -179,6 +181,7 @@ pub async fn connect(cfg: &ServerConfig) -> Result<Connected> {
         )?;
     }
     endpoint.endpoint_url = reachable_url(&cfg.endpoint_url, endpoint.endpoint_url.as_ref()).into();
+    let application_name = endpoint.server.application_name.text.as_ref().to_string();
     let identity = match &cfg.identity {
         Identity::Anonymous => IdentityToken::Anonymous,
         Identity::UserName { user, password } => {
@@ -229,6 +232,7 @@ pub async fn connect(cfg: &ServerConfig) -> Result<Connected> {
         limits,
         events,
         last_publish_ms,
+        application_name,
         pump: Some(pump),
     })
 }

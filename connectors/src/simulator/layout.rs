@@ -31,6 +31,14 @@ fn tag(
     }
 }
 
+/// A text tag: a string of `registers` holding registers (two characters each).
+fn text(name: &str, address: u16, registers: u16) -> TagConfig {
+    TagConfig {
+        length: registers,
+        ..tag(name, Holding, address, String, Abcd, 1.0, "", false)
+    }
+}
+
 use DataType::*;
 use RegisterKind::*;
 use WordOrder::*;
@@ -51,9 +59,16 @@ fn common() -> Vec<TagConfig> {
     ]
 }
 
-/// The full register map of a machine kind; `machine_id` is a string, every other tag numeric.
+/// The full register map of a machine kind. Text tags: `machine_id` on every machine, the
+/// loaded `recipe` of an injection-moulding machine and the running `program` of a CNC (16
+/// characters each, holding registers 110–117); every other tag is numeric.
 pub fn layout(kind: MachineKind) -> Vec<TagConfig> {
     let mut t = common();
+    match kind {
+        MachineKind::InjectionMoulding => t.push(text("recipe", 110, 8)),
+        MachineKind::Cnc => t.push(text("program", 110, 8)),
+        _ => {}
+    }
     t.extend(match kind {
         MachineKind::InjectionMoulding => vec![
             tag("barrel_temp_1", Input, 20, F32, Abcd, 1.0, "°C", false),

@@ -98,6 +98,25 @@ impl MachineKind {
         }
     }
 
+    /// The texts a machine of this kind runs in turn: recipes of an injection-moulding machine,
+    /// part programs of a CNC (what its `recipe` or `program` text tag shows).
+    pub fn jobs(self) -> &'static [&'static str] {
+        match self {
+            MachineKind::InjectionMoulding => &["RCP-HOUSING-A", "RCP-HOUSING-B", "RCP-LID-120"],
+            MachineKind::Cnc => &["O1001 SHAFT", "O1002 FLANGE", "O2040 BRACKET"],
+            _ => &[],
+        }
+    }
+
+    /// The text tag showing [`Self::jobs`], if this kind has one.
+    pub fn job_tag(self) -> Option<&'static str> {
+        match self {
+            MachineKind::InjectionMoulding => Some("recipe"),
+            MachineKind::Cnc => Some("program"),
+            _ => None,
+        }
+    }
+
     /// Name prefix of machines of this kind.
     pub fn prefix(self) -> &'static str {
         match self {
@@ -190,6 +209,8 @@ pub struct Machine {
     t: f64,
     last: HashMap<&'static str, f64>,
     events: Vec<SimEvent>,
+    /// Index into [`MachineKind::jobs`] of the recipe or program running now.
+    job: usize,
 }
 
 impl Machine {
@@ -221,6 +242,20 @@ impl Machine {
             t: 0.0,
             last: HashMap::new(),
             events: Vec::new(),
+            job: 0,
+        }
+    }
+
+    /// The recipe or part program running now, for kinds that have one.
+    pub fn job(&self) -> Option<&'static str> {
+        self.kind.jobs().get(self.job).copied()
+    }
+
+    /// Moves to the next recipe or program (after an idle spell or a tool change).
+    fn next_job(&mut self) {
+        let n = self.kind.jobs().len();
+        if n > 0 {
+            self.job = (self.job + 1) % n;
         }
     }
 
@@ -440,6 +475,16 @@ impl Machine {
         if let Some(t) = self.layout.iter().find(|t| t.name == "machine_id") {
             bank.set(t, &Value::Text(self.name.to_uppercase()));
         }
+        self.publish_job(bank);
+    }
+
+    fn publish_job(&self, bank: &mut Bank) {
+        let (Some(name), Some(job)) = (self.kind.job_tag(), self.job()) else {
+            return;
+        };
+        if let Some(t) = self.layout.iter().find(|t| t.name == name) {
+            bank.set(t, &Value::Text(job.to_string()));
+        }
     }
 
     /// Advances the simulation by `dt` simulated seconds and publishes into `bank`.
@@ -508,6 +553,10 @@ impl Machine {
             State::Idle => {
                 self.left_s -= dt;
                 if self.left_s <= 0.0 {
+                    // An idle spell is when a moulding machine gets its next recipe.
+                    if self.kind == MachineKind::InjectionMoulding {
+                        self.next_job();
+                    }
                     self.state = State::Running;
                 }
             }
@@ -529,6 +578,10 @@ impl Machine {
                     } else {
                         SimEventKind::Repair
                     };
+                    // A CNC loads its next part program with the new tool.
+                    if self.kind == MachineKind::Cnc && self.alarm == 0 {
+                        self.next_job();
+                    }
                     self.log(kind, self.alarm);
                     self.alarm = 0;
                     self.state = State::Running;
@@ -591,12 +644,13 @@ impl Machine {
             },
         );
         values.insert("running", if running { 1.0 } else { 0.0 });
+        self.publish_job(bank);
         values.insert(
             "alarm_active",
             if self.state == State::Fault { 1.0 } else { 0.0 },
         );
         for t in &self.layout {
-            if t.writable || t.name == "machine_id" {
+            if t.writable || t.data_type == crate::modbus::DataType::String {
                 continue;
             }
             if let Some(v) = values.get(t.name.as_str()) {

@@ -66,6 +66,9 @@ pub struct OpcUaServerOptions {
     pub max_nodes_per_operation: Option<usize>,
     /// Extra Double variables under `Scratch`, for large address spaces.
     pub scratch_variables: usize,
+    /// Offer only Basic256Sha256 with SignAndEncrypt (as hardened plant servers do), not the
+    /// None and Sign endpoints.
+    pub secure_only: bool,
 }
 
 impl OpcUaServerOptions {
@@ -79,6 +82,7 @@ impl OpcUaServerOptions {
             user: None,
             max_nodes_per_operation: None,
             scratch_variables: 0,
+            secure_only: false,
         }
     }
 }
@@ -196,25 +200,29 @@ pub async fn start(
         .host(addr.ip().to_string())
         .port(addr.port())
         .discovery_urls(vec![url.clone()])
-        .trust_client_certs(opts.trust_client_certs)
-        .add_endpoint(
-            "none",
-            (
-                "/",
-                SecurityPolicy::None,
-                MessageSecurityMode::None,
-                &tokens as &[&str],
-            ),
-        )
-        .add_endpoint(
-            "basic256sha256_sign",
-            (
-                "/",
-                SecurityPolicy::Basic256Sha256,
-                MessageSecurityMode::Sign,
-                &tokens as &[&str],
-            ),
-        )
+        .trust_client_certs(opts.trust_client_certs);
+    if !opts.secure_only {
+        builder = builder
+            .add_endpoint(
+                "none",
+                (
+                    "/",
+                    SecurityPolicy::None,
+                    MessageSecurityMode::None,
+                    &tokens as &[&str],
+                ),
+            )
+            .add_endpoint(
+                "basic256sha256_sign",
+                (
+                    "/",
+                    SecurityPolicy::Basic256Sha256,
+                    MessageSecurityMode::Sign,
+                    &tokens as &[&str],
+                ),
+            );
+    }
+    builder = builder
         .add_endpoint(
             "basic256sha256_sign_encrypt",
             (

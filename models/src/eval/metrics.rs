@@ -117,6 +117,34 @@ pub fn roc_auc(scores: &[f64], truth: &[bool]) -> f64 {
     (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
 }
 
+/// Average precision of `scores` against `truth`: the mean, over the positives, of the
+/// precision among rows scored at least as high as that positive (the area under the
+/// precision-recall curve; a random score gets the positive rate). Tied scores share a cut.
+pub fn average_precision(scores: &[f64], truth: &[bool]) -> f64 {
+    let n_pos = truth.iter().filter(|&&t| t).count();
+    if n_pos == 0 {
+        return f64::NAN;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut tp, mut seen, mut sum) = (0usize, 0usize, 0.0);
+    let mut k = 0;
+    while k < order.len() {
+        let s = scores[order[k]];
+        let mut new_pos = 0;
+        while k < order.len() && scores[order[k]] == s {
+            seen += 1;
+            if truth[order[k]] {
+                new_pos += 1;
+            }
+            k += 1;
+        }
+        tp += new_pos;
+        sum += new_pos as f64 * tp as f64 / seen as f64;
+    }
+    sum / n_pos as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +163,17 @@ mod tests {
         assert_eq!(roc_auc(&[0.1, 0.2, 0.8, 0.9], &truth), 1.0);
         assert_eq!(roc_auc(&[0.5; 4], &truth), 0.5);
         assert_eq!(roc_auc(&[0.9, 0.8, 0.2, 0.1], &truth), 0.0);
+    }
+
+    #[test]
+    fn average_precision_of_perfect_and_mixed_rankings() {
+        assert_eq!(
+            average_precision(&[0.9, 0.8, 0.2], &[true, true, false]),
+            1.0
+        );
+        // Positives at ranks 1 and 3: (1/1 + 2/3) / 2.
+        let ap = average_precision(&[0.9, 0.8, 0.2], &[true, false, true]);
+        assert!((ap - 5.0 / 6.0).abs() < 1e-12);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::extract::{body_bytes, parse_json_streaming, Caller};
 use super::problem::{ApiError, ApiResult, FieldError, Problem};
 use super::AppState;
 use crate::store::ingest::{Quality, SampleRow};
+use crate::store::text::{text_problem, TextSampleRow};
 
 /// A batch of samples.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -40,7 +41,9 @@ pub struct IncomingSampleDoc {
     /// RFC 3339 timestamp, or integer milliseconds since the Unix epoch.
     #[schema(value_type = String, example = "2026-11-29T08:00:00.250Z")]
     time: String,
-    /// Finite number; may be null only when quality is `bad`.
+    /// A finite number (or true/false) for float, integer and boolean tags; a string of at most
+    /// 1024 characters for text tags. May be null only when quality is `bad`.
+    #[schema(value_type = Option<crate::store::text::SampleValue>)]
     value: Option<f64>,
     /// `good` (default), `uncertain` or `bad`.
     quality: Option<Quality>,
@@ -143,21 +146,23 @@ pub async fn ingest(
     let name_ids = if names.is_empty() {
         HashMap::new()
     } else {
-        session.tag_ids_by_name(&names).await?
+        session.tag_kinds_by_name(&names).await?
     };
     let ids: HashSet<i64> = body.samples.iter().filter_map(|s| s.tag_id).collect();
     let ids: Vec<i64> = ids.into_iter().collect();
     let known_ids = if ids.is_empty() {
         Default::default()
     } else {
-        session.existing_tag_ids(&ids).await?
+        session.tag_kinds(&ids).await?
     };
 
     let mut rows = Vec::with_capacity(body.samples.len());
+    let mut text_rows = Vec::new();
     let mut rejected = Vec::new();
     for (index, sample) in body.samples.iter().enumerate() {
         match sample.validate(&name_ids, &known_ids, &window) {
-            Ok(row) => rows.push(row),
+            Ok(Valid::Number(row)) => rows.push(row),
+            Ok(Valid::Text(row)) => text_rows.push(row),
             Err((field, detail)) => {
                 let field = match field {
                     "" => format!("samples[{index}]"),
@@ -172,7 +177,7 @@ pub async fn ingest(
         }
     }
     state.metrics.samples_rejected.inc_by(rejected.len() as u64);
-    if !rejected.is_empty() && (body.atomic || rows.is_empty()) {
+    if !rejected.is_empty() && (body.atomic || (rows.is_empty() && text_rows.is_empty())) {
         let errors = rejected
             .into_iter()
             .map(|r| FieldError {
@@ -187,7 +192,7 @@ pub async fn ingest(
         };
         return Err(ApiError::fields(why, errors));
     }
-    let outcome = session.ingest(&rows).await?;
+    let outcome = session.ingest_with_text(&rows, &text_rows).await?;
     state.metrics.samples_accepted.inc_by(outcome.inserted);
     state.metrics.samples_duplicate.inc_by(outcome.skipped);
     Ok(axum::Json(IngestResponse {
@@ -216,17 +221,23 @@ pub struct IncomingSample {
 
 type Invalid = (&'static str, String);
 
+/// A sample that passed validation, for a numeric or a text tag.
+enum Valid {
+    Number(SampleRow),
+    Text(TextSampleRow),
+}
+
 impl IncomingSample {
     fn validate(
         &self,
-        name_ids: &HashMap<String, i64>,
-        known_ids: &HashSet<i64>,
+        name_ids: &HashMap<String, (i64, bool)>,
+        known_ids: &HashMap<i64, bool>,
         window: &TimeWindow,
-    ) -> Result<SampleRow, Invalid> {
+    ) -> Result<Valid, Invalid> {
         if let Some((field, detail)) = &self.shape_error {
             return Err((field, detail.clone()));
         }
-        let tag_id = match (&self.tag, self.tag_id) {
+        let (tag_id, is_text) = match (&self.tag, self.tag_id) {
             (Some(_), Some(_)) => {
                 return Err(("tag", "give either tag or tag_id, not both".into()))
             }
@@ -244,7 +255,7 @@ impl IncomingSample {
                 .ok_or_else(|| ("tag", format!("unknown tag {name:?}")))?,
             (None, Some(id)) => known_ids
                 .get(&id)
-                .copied()
+                .map(|is_text| (id, *is_text))
                 .ok_or_else(|| ("tag_id", format!("unknown tag id {id}")))?,
             (None, None) => return Err(("tag", "missing: give tag (name) or tag_id".into())),
         };
@@ -265,6 +276,16 @@ impl IncomingSample {
             Some(q) => Quality::deserialize(q)
                 .map_err(|_| ("quality", format!("{q} is not one of good, uncertain, bad")))?,
         };
+        if is_text {
+            return text_value(self.value.as_ref(), quality).map(|value| {
+                Valid::Text(TextSampleRow {
+                    tag_id,
+                    time,
+                    value,
+                    quality,
+                })
+            });
+        }
         let value = match &self.value {
             None | Some(serde_json::Value::Null) if quality == Quality::Bad => None,
             None | Some(serde_json::Value::Null) => {
@@ -291,14 +312,46 @@ impl IncomingSample {
                 ))
             }
             Some(serde_json::Value::Bool(b)) => Some(if *b { 1.0 } else { 0.0 }),
+            Some(serde_json::Value::String(s)) => {
+                return Err((
+                    "value",
+                    format!(
+                        "{s:?} is text, but this tag holds numbers; send a number \
+                         (or make it a tag with value_type text)"
+                    ),
+                ))
+            }
             Some(other) => return Err(("value", format!("{other} is not a number"))),
         };
-        Ok(SampleRow {
+        Ok(Valid::Number(SampleRow {
             tag_id,
             time,
             value,
             quality,
-        })
+        }))
+    }
+}
+
+/// The value of a sample for a text tag: a string within the length limit.
+fn text_value(
+    raw: Option<&serde_json::Value>,
+    quality: Quality,
+) -> Result<Option<String>, Invalid> {
+    match raw {
+        None | Some(serde_json::Value::Null) if quality == Quality::Bad => Ok(None),
+        None | Some(serde_json::Value::Null) => Err((
+            "value",
+            "missing (only bad-quality samples may omit it)".into(),
+        )),
+        Some(serde_json::Value::String(s)) => match text_problem(s) {
+            Some(problem) => Err(("value", problem)),
+            None => Ok(Some(s.clone())),
+        },
+        Some(other @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => Err((
+            "value",
+            format!("{other} is a number, but this tag's value_type is text; send a string"),
+        )),
+        Some(other) => Err(("value", format!("{other} is not a string"))),
     }
 }
 

@@ -249,6 +249,7 @@ parent = [machine_id, "The machine it belongs to (required on create)."],
 fields = {
     /// Engineering unit, e.g. `degC`.
     unit: String,
-    /// `float` (default), `integer` or `boolean`.
+    /// `float` (default), `integer`, `boolean` or `text` (strings such as a program name or
+    /// recipe id; ingest then takes `"value": "AUTO"` and refuses numbers).
     value_type: ValueType,
 });

@@ -8,9 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::{Caller, Query};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::AppState;
-use crate::store::entities::Kind;
+use crate::store::entities::{Entity, Kind, ValueType};
 use crate::store::fill::Fill;
 use crate::store::query::{Agg, BucketPoint, BucketWidth, RawSample, Source};
+use crate::store::text::{SampleValue, TEXT_AGGS};
 
 const MAX_RAW: i64 = 100_000;
 const MAX_BUCKETS: i64 = 100_000;
@@ -27,7 +28,7 @@ pub struct SamplesQuery {
     to: Option<DateTime<Utc>>,
     /// Bucket width such as `1m`, `15m`, `1h`, `1d`; absent: raw samples.
     bucket: Option<String>,
-    /// Aggregate per bucket (default `avg`).
+    /// Aggregate per bucket (default `avg`; for text tags `last` or `count`, default `last`).
     agg: Option<Agg>,
     /// Raw samples only: most to return (default and maximum 100000).
     limit: Option<i64>,
@@ -77,8 +78,8 @@ pub enum SamplesResponse {
 pub struct RawSampleOut {
     /// Time.
     pub time: DateTime<Utc>,
-    /// Value.
-    pub value: Option<f64>,
+    /// Value: a number, or a string for text tags.
+    pub value: Option<SampleValue>,
     /// `good`, `uncertain` or `bad`.
     pub quality: crate::store::ingest::Quality,
 }
@@ -88,8 +89,28 @@ pub struct RawSampleOut {
 pub struct BucketPointOut {
     /// Bucket start.
     pub time: DateTime<Utc>,
-    /// Aggregate.
-    pub value: Option<f64>,
+    /// Aggregate: a number, or a string for `last` over a text tag.
+    pub value: Option<SampleValue>,
+}
+
+impl From<RawSample> for RawSampleOut {
+    fn from(s: RawSample) -> Self {
+        Self {
+            time: s.time,
+            value: s.value.map(SampleValue::Number),
+            quality: s.quality,
+        }
+    }
+}
+
+impl From<crate::store::text::TextSample> for RawSampleOut {
+    fn from(s: crate::store::text::TextSample) -> Self {
+        Self {
+            time: s.time,
+            value: s.value.map(SampleValue::Text),
+            quality: s.quality,
+        }
+    }
 }
 
 /// Raw or bucketed samples of one tag.
@@ -126,9 +147,11 @@ pub async fn tag_samples(
         }
     };
     let mut session = caller.session(&state.store).await?;
-    if session.get(Kind::Tag, id).await?.is_none() {
-        return Err(ApiError::not_found("tag"));
-    }
+    let is_text = match session.get(Kind::Tag, id).await? {
+        None => return Err(ApiError::not_found("tag")),
+        Some(Entity::Tag(t)) => t.value_type == ValueType::Text,
+        Some(_) => false,
+    };
     let Some(bucket) = q.bucket else {
         if q.agg.is_some() {
             return Err(ApiError::field("agg", "needs `bucket`"));
@@ -143,15 +166,13 @@ pub async fn tag_samples(
                 format!("must be between 1 and {MAX_RAW}"),
             ));
         }
-        let samples = session.raw_samples(id, from, to, limit).await?;
-        let samples = samples
-            .into_iter()
-            .map(|s| RawSampleOut {
-                time: s.time,
-                value: s.value,
-                quality: s.quality,
-            })
-            .collect();
+        let samples = if is_text {
+            let samples = session.raw_text_samples(id, from, to, limit).await?;
+            samples.into_iter().map(RawSampleOut::from).collect()
+        } else {
+            let samples = session.raw_samples(id, from, to, limit).await?;
+            samples.into_iter().map(RawSampleOut::from).collect()
+        };
         return Ok(axum::Json(SamplesResponse::Raw {
             tag_id: id,
             samples,
@@ -175,6 +196,10 @@ pub async fn tag_samples(
             format!("more than {MAX_BUCKETS} buckets; use a wider bucket"),
         ));
     }
+    if is_text {
+        let fill = q.fill.unwrap_or_default();
+        return text_buckets(&mut session, id, (from, to), (bucket, width), q.agg, fill).await;
+    }
     let agg = q.agg.unwrap_or(Agg::Avg);
     let fill = q.fill.unwrap_or_default();
     let (source, points) = session
@@ -188,7 +213,7 @@ pub async fn tag_samples(
         .into_iter()
         .map(|p| BucketPointOut {
             time: p.time,
-            value: p.value,
+            value: p.value.map(SampleValue::Number),
         })
         .collect();
     Ok(axum::Json(SamplesResponse::Bucketed {
@@ -253,22 +278,80 @@ pub async fn latest(
         ));
     }
     let mut session = caller.session(&state.store).await?;
-    let known = session.existing_tag_ids(&ids).await?;
-    if let Some(missing) = ids.iter().find(|id| !known.contains(id)) {
+    let kinds = session.tag_kinds(&ids).await?;
+    if let Some(missing) = ids.iter().find(|id| !kinds.contains_key(id)) {
         return Err(ApiError::not_found("tag").with_field(format!("tags ({missing})")));
     }
-    let latest = session.latest(&ids).await?;
+    // Numeric and text tags are read from their own relations, then put back in asked order.
+    let (text_ids, number_ids): (Vec<i64>, Vec<i64>) = ids.iter().partition(|id| kinds[id]);
+    let mut found: std::collections::HashMap<i64, Option<RawSampleOut>> = Default::default();
+    if !number_ids.is_empty() {
+        for (id, s) in session.latest(&number_ids).await? {
+            found.insert(id, s.map(RawSampleOut::from));
+        }
+    }
+    if !text_ids.is_empty() {
+        for (id, s) in session.latest_text(&text_ids).await? {
+            found.insert(id, s.map(RawSampleOut::from));
+        }
+    }
     Ok(axum::Json(
-        latest
-            .into_iter()
-            .map(|(tag_id, s)| LatestValue {
+        ids.into_iter()
+            .map(|tag_id| LatestValue {
                 tag_id,
-                sample: s.map(|s| RawSampleOut {
-                    time: s.time,
-                    value: s.value,
-                    quality: s.quality,
-                }),
+                sample: found.remove(&tag_id).flatten(),
             })
             .collect(),
     ))
+}
+
+/// Bucketed samples of a text tag: `last` (the default) or `count`, from raw samples.
+async fn text_buckets(
+    session: &mut crate::store::TenantSession,
+    id: i64,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    (bucket, width): (String, BucketWidth),
+    agg: Option<Agg>,
+    fill: Fill,
+) -> ApiResult<axum::Json<SamplesResponse>> {
+    let agg = agg.unwrap_or(Agg::Last);
+    if fill == Fill::Linear {
+        return Err(ApiError::field(
+            "fill",
+            "linear does not apply to a text tag; use one of: none, null, previous",
+        ));
+    }
+    if !TEXT_AGGS.contains(&agg) {
+        let name = |a: &Agg| {
+            serde_json::to_value(a)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
+        let allowed: Vec<String> = TEXT_AGGS.iter().map(name).collect();
+        return Err(ApiError::field(
+            "agg",
+            format!(
+                "{} does not apply to a text tag; use one of: {}",
+                name(&agg),
+                allowed.join(", ")
+            ),
+        ));
+    }
+    let points = session.bucketed_text(id, from, to, width, agg).await?;
+    let points = crate::store::text::fill_buckets(points, from, to, width, fill);
+    Ok(axum::Json(SamplesResponse::Bucketed {
+        tag_id: id,
+        bucket,
+        agg,
+        fill,
+        source: "raw".into(),
+        points: points
+            .into_iter()
+            .map(|p| BucketPointOut {
+                time: p.time,
+                value: p.value,
+            })
+            .collect(),
+    }))
 }

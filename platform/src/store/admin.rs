@@ -159,7 +159,7 @@ impl Store {
             .query("SELECT id, plan FROM tenants", &[])
             .await
             .map_err(Error::db("listing tenants' plans"))?;
-        let mut tables = vec!["samples"];
+        let mut tables = vec!["samples", "text_samples"];
         if self.backend == super::Backend::Plain {
             tables.extend(["rollup_1m", "rollup_1h"]);
         }
@@ -171,7 +171,7 @@ impl Store {
             }
             let tenant: i32 = t.get(0);
             for table in &tables {
-                let column = if *table == "samples" {
+                let column = if table.ends_with("samples") {
                     "time"
                 } else {
                     "bucket"

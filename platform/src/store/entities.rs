@@ -57,7 +57,7 @@ pub struct Machine {
     pub created_at: DateTime<Utc>,
 }
 
-/// What a tag's values mean as numbers.
+/// What a tag's values mean: numbers of some kind, or text.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ValueType {
@@ -68,6 +68,9 @@ pub enum ValueType {
     Integer,
     /// A state (0 or 1).
     Boolean,
+    /// Text: a program name, recipe id, order number, operator badge or fault text. Its
+    /// samples are strings, stored apart from numbers (see [`super::text`]).
+    Text,
 }
 
 impl ValueType {
@@ -76,12 +79,14 @@ impl ValueType {
             Self::Float => "float",
             Self::Integer => "integer",
             Self::Boolean => "boolean",
+            Self::Text => "text",
         }
     }
     fn parse(s: &str) -> Self {
         match s {
             "integer" => Self::Integer,
             "boolean" => Self::Boolean,
+            "text" => Self::Text,
             _ => Self::Float,
         }
     }

@@ -9,8 +9,10 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 
+use super::text::TextSampleRow;
 use super::TenantSession;
 use crate::error::{Error, Result};
+use deadpool_postgres::Transaction;
 
 /// OPC UA-style quality of a sample.
 #[derive(
@@ -82,12 +84,22 @@ impl TenantSession {
     /// Stores `rows` in one transaction. Two batches that overlap and arrive at once can
     /// deadlock on the unique index; ingest is idempotent, so the loser simply runs again.
     pub async fn ingest(&mut self, rows: &[SampleRow]) -> Result<IngestOutcome> {
-        if rows.is_empty() {
+        self.ingest_with_text(rows, &[]).await
+    }
+
+    /// Stores numeric `rows` and `text` rows (of text tags) in one transaction, so a batch
+    /// mixing both lands whole or not at all.
+    pub async fn ingest_with_text(
+        &mut self,
+        rows: &[SampleRow],
+        text: &[TextSampleRow],
+    ) -> Result<IngestOutcome> {
+        if rows.is_empty() && text.is_empty() {
             return Ok(IngestOutcome::default());
         }
         let mut attempt = 1;
         loop {
-            match self.ingest_once(rows).await {
+            match self.ingest_once(rows, text).await {
                 Err(e)
                     if attempt < 4 && e.sql_state() == Some(&SqlState::T_R_DEADLOCK_DETECTED) =>
                 {
@@ -99,34 +111,19 @@ impl TenantSession {
         }
     }
 
-    async fn ingest_once(&mut self, rows: &[SampleRow]) -> Result<IngestOutcome> {
+    async fn ingest_once(
+        &mut self,
+        rows: &[SampleRow],
+        text: &[TextSampleRow],
+    ) -> Result<IngestOutcome> {
         let tx = self.begin().await?;
-        tx.execute("SELECT ingest_prepare()", &[])
-            .await
-            .map_err(Error::db("preparing ingest"))?;
-        let sink = tx
-            .copy_in("COPY pg_temp.ingest_staging (tag_id, time, value, quality) FROM STDIN (FORMAT binary)")
-            .await
-            .map_err(Error::db("starting COPY"))?;
-        let writer = BinaryCopyInWriter::new(
-            sink,
-            &[Type::INT8, Type::TIMESTAMPTZ, Type::FLOAT8, Type::INT2],
-        );
-        pin_mut!(writer);
-        for row in rows {
-            let quality = row.quality.code();
-            writer
-                .as_mut()
-                .write(&[&row.tag_id, &row.time, &row.value, &quality])
-                .await
-                .map_err(Error::db("copying samples"))?;
+        let mut inserted: i64 = 0;
+        if !rows.is_empty() {
+            inserted += copy_numbers(&tx, rows).await?;
         }
-        writer.finish().await.map_err(Error::db("finishing COPY"))?;
-        let inserted: i64 = tx
-            .query_one("SELECT ingest_commit()", &[])
-            .await
-            .map_err(Error::db("committing samples"))?
-            .get(0);
+        if !text.is_empty() {
+            inserted += super::text::commit_text(&tx, text).await?;
+        }
         // Counted in the same transaction, so the plan's daily quota sees exactly what landed.
         tx.execute("SELECT usage_add_samples($1)", &[&inserted])
             .await
@@ -137,7 +134,40 @@ impl TenantSession {
         let inserted = inserted as u64;
         Ok(IngestOutcome {
             inserted,
-            skipped: rows.len() as u64 - inserted,
+            skipped: (rows.len() + text.len()) as u64 - inserted,
         })
     }
+}
+
+/// Copies numeric rows into the session's staging table and commits them into `samples`;
+/// returns the rows newly stored.
+async fn copy_numbers(tx: &Transaction<'_>, rows: &[SampleRow]) -> Result<i64> {
+    tx.execute("SELECT ingest_prepare()", &[])
+        .await
+        .map_err(Error::db("preparing ingest"))?;
+    let sink = tx
+        .copy_in(
+            "COPY pg_temp.ingest_staging (tag_id, time, value, quality) FROM STDIN (FORMAT binary)",
+        )
+        .await
+        .map_err(Error::db("starting COPY"))?;
+    let writer = BinaryCopyInWriter::new(
+        sink,
+        &[Type::INT8, Type::TIMESTAMPTZ, Type::FLOAT8, Type::INT2],
+    );
+    pin_mut!(writer);
+    for row in rows {
+        let quality = row.quality.code();
+        writer
+            .as_mut()
+            .write(&[&row.tag_id, &row.time, &row.value, &quality])
+            .await
+            .map_err(Error::db("copying samples"))?;
+    }
+    writer.finish().await.map_err(Error::db("finishing COPY"))?;
+    Ok(tx
+        .query_one("SELECT ingest_commit()", &[])
+        .await
+        .map_err(Error::db("committing samples"))?
+        .get(0))
 }

@@ -30,6 +30,8 @@ export function dateTime(value, timeZone) {
 /** A measured value with its unit; a dash when there is none. */
 export function value(v, unit) {
   if (v === null || v === undefined || Number.isNaN(v)) return '–';
+  // A text tag's value (a program name, a recipe) shows as it is.
+  if (typeof v === 'string') return v;
   const digits = Math.abs(v) >= 100 ? 1 : Math.abs(v) >= 1 ? 2 : 3;
   const text = formatter('number', { maximumFractionDigits: digits }).format(v);
   return unit ? `${text} ${unit}` : text;

@@ -37,7 +37,9 @@ export async function render(main, ctx) {
 
   // Tag table: live values, and a box per tag to put it on the trend.
   const cells = new Map();
-  const chosen = new Set(machine.tags.slice(0, FIRST_TAGS).map((tag) => tag.id));
+  // Text tags (program, recipe) have no trend: their values are not numbers.
+  const numeric = (tag) => tag.value_type !== 'text';
+  const chosen = new Set(machine.tags.filter(numeric).slice(0, FIRST_TAGS).map((tag) => tag.id));
   const redraw = () => trend.setTags(machine.tags.filter((tag) => chosen.has(tag.id)).map(label));
   const row = (tag, selectable) => {
     const valueCell = h('td', { class: 'value' }, '–');
@@ -81,7 +83,7 @@ export async function render(main, ctx) {
     h('section', { 'aria-labelledby': 'tags-title' },
       h('h2', { id: 'tags-title' }, t('machine.tags')),
       machine.tags.length
-        ? table(t('machine.tagsCaption'), headers, machine.tags.map((tag) => row(tag, true)), { class: 'data' })
+        ? table(t('machine.tagsCaption'), headers, machine.tags.map((tag) => row(tag, numeric(tag))), { class: 'data' })
         : h('p', { class: 'muted' }, t('machine.noTags'))),
     ctx.can('read_alarms') ? h('section', { 'aria-labelledby': 'alarms-title' },
       h('h2', { id: 'alarms-title' }, t('nav.alarms')), alarmsBox) : null,
