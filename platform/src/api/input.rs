@@ -25,8 +25,8 @@ use super::problem::ApiError;
 
 /// The longest JSON string accepted, in characters, where a route sets no lower limit.
 pub const MAX_STRING_CHARS: usize = 10_000;
-/// The longest query parameter value accepted, in characters.
-pub const MAX_QUERY_CHARS: usize = 2_000;
+/// The longest query parameter value accepted, in characters (a thousand tag ids fit).
+pub const MAX_QUERY_CHARS: usize = 20_000;
 
 /// Why `text` (the value of `field`) is refused, if it is.
 pub fn text_problem(text: &str, max_chars: usize) -> Option<String> {
