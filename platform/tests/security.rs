@@ -467,7 +467,10 @@ async fn device_tokens_reach_only_their_site() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["north.temp"]);
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.starts_with("north.")),
+        "{names:?}"
+    );
     assert_eq!(
         status(
             &app,

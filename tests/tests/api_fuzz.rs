@@ -179,6 +179,8 @@ async fn fuzz(
         .env("PYTHONPATH", &hooks)
         .env("MILLWRIGHT_FUZZ_FORBIDDEN", forbidden)
         .env("NO_COLOR", "1")
+        // Its cache of past crashes goes beside the report, not into the repository.
+        .current_dir(report)
         .output()
         .await
         .context("running schemathesis")?;
@@ -203,6 +205,9 @@ async fn the_api_holds_up_to_a_schema_driven_fuzzer_with_two_tenants_keys() -> R
         .unwrap_or(45);
     let reports = target_dir().join("fuzz-report");
     let (report_a, report_b) = (reports.join("tenant-a"), reports.join("tenant-b"));
+    for dir in [&report_a, &report_b] {
+        fs::create_dir_all(dir)?;
+    }
     let (run_a, run_b) = tokio::join!(
         fuzz(&bin, &app.url, &a.key, "bfuzzmark", secs, &report_a),
         fuzz(&bin, &app.url, &b.key, "afuzzmark", secs, &report_b),
