@@ -99,6 +99,7 @@ pub async fn simulate(args: SimulateArgs) -> Result<()> {
                 flush_interval_ms: 1000,
                 request_timeout_ms: 10_000,
                 command_poll_ms: crate::config::default_command_poll(),
+                ca_file: None,
             };
             let path = dir.join(format!("{}.toml", kind.as_str()));
             std::fs::write(&path, plant.connector_config(Some(uplink)).to_toml())?;

@@ -51,6 +51,10 @@ pub struct UplinkConfig {
     /// milliseconds; only tags marked `writable` are written, other commands are reported failed.
     #[serde(default = "default_command_poll")]
     pub command_poll_ms: u64,
+    /// PEM file of the certificate authority that signed the platform's HTTPS certificate,
+    /// for a private CA; it then is the only one trusted. Absent: the system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for UplinkConfig {
@@ -64,6 +68,7 @@ impl std::fmt::Debug for UplinkConfig {
             .field("flush_interval_ms", &self.flush_interval_ms)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("command_poll_ms", &self.command_poll_ms)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -171,6 +176,11 @@ impl ConnectorConfig {
             }
             if u.queue_max_bytes < 64 * 1024 {
                 return Err(err("field `uplink.queue_max_bytes` must be at least 65536"));
+            }
+            if u.ca_file.is_some() && !u.platform_url.starts_with("https://") {
+                return Err(err(
+                    "field `uplink.ca_file` needs an https:// `uplink.platform_url`",
+                ));
             }
         }
         Ok(())

@@ -127,6 +127,7 @@ impl Edge {
                 flush_interval_ms: 1000,
                 request_timeout_ms: 10_000,
                 command_poll_ms: crate::config::default_command_poll(),
+                ca_file: None,
             }));
             for d in &mut cfg.modbus.devices {
                 d.poll_interval_ms = opts.poll_interval_ms;

@@ -140,10 +140,11 @@ impl Uplink {
     /// Opens the queue and builds the client.
     pub fn new(cfg: UplinkConfig, stats: Arc<UplinkStats>) -> Result<Self> {
         let queue = DiskQueue::open(&cfg.queue_dir, cfg.queue_max_bytes)?;
-        let client = IngestClient::new(
+        let client = IngestClient::with_ca(
             &cfg.platform_url,
             &cfg.token,
             Duration::from_millis(cfg.request_timeout_ms),
+            cfg.ca_file.as_deref(),
         )?;
         Ok(Uplink {
             cfg,

@@ -42,7 +42,12 @@ NAMESPACE = "factory"
 # Kinds defined by CRDs: kubernetes-validate has no schema for them.
 CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
 # The one value the defaults cannot provide.
-DEFAULT_DATABASE = {"database": {"url": "postgres://millwright_owner:secret@db:5432/millwright"}}
+DEFAULT_DATABASE = {
+    "database": {
+        "url": "postgres://millwright_owner:secret@db:5432/millwright",
+        "appUrl": "postgres://millwright_app:secret@db:5432/millwright",
+    }
+}
 # The branches neither the defaults nor the production example take, and TOML corner cases.
 OTHER_BRANCHES = {
     "image": {"digest": "sha256:" + "ab" * 32},
@@ -433,6 +438,33 @@ def negative(chart: helm.Chart, defaults: dict[str, Any], objects, kube_version:
         must_raise(f"values.schema.json rejects {what}", fail, lambda: chart.validate_schema(values), needle)
         must_raise(f"render rejects {what}", fail, lambda: chart.render(values, name=RELEASE), needle)
     must_raise("render without a database", fail, lambda: chart.render({}, name=RELEASE), "database.url")
+    owner_only = {"database": {"url": DEFAULT_DATABASE["database"]["url"]}}
+    must_raise(
+        "render without the application role's URL",
+        fail,
+        lambda: chart.render(owner_only, name=RELEASE),
+        "database.appUrl",
+    )
+    # The fallback must be chosen explicitly, and then the pods may start without the URL.
+    fallback = render(chart, deep_merge(owner_only, {"database": {"setRoleFallback": True}}))
+    for _, obj in fallback:
+        if obj["kind"] != "Deployment":
+            continue
+        for container in obj["spec"]["template"]["spec"]["containers"]:
+            for env in container.get("env", []):
+                if env["name"] == "APP_DATABASE_URL":
+                    fail.check(env["valueFrom"]["secretKeyRef"]["optional"] is True, "fallback", "optional app URL")
+    for _, obj in objects:
+        if obj["kind"] != "Deployment":
+            continue
+        for container in obj["spec"]["template"]["spec"]["containers"]:
+            for env in container.get("env", []):
+                if env["name"] == "APP_DATABASE_URL":
+                    fail.check(
+                        env["valueFrom"]["secretKeyRef"]["optional"] is False,
+                        "default",
+                        "APP_DATABASE_URL is required by default",
+                    )
 
     # The Kubernetes validation itself must catch a broken manifest (guards against a check
     # that silently passes, e.g. if schemas went missing).

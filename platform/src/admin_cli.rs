@@ -39,8 +39,8 @@ pub(crate) enum TenantCommand {
 /// `millwright audit …`
 #[derive(Subcommand)]
 pub(crate) enum AuditCommand {
-    /// Recompute every tenant's audit chain (or one's) and report the first broken entry.
-    /// Exits non-zero if any chain is broken.
+    /// Recompute every tenant's audit chain (or one's) and the operator's, and report the
+    /// first broken entry. Exits non-zero if any chain is broken.
     Verify {
         /// Only this tenant (by name).
         #[arg(long)]
@@ -119,12 +119,15 @@ pub(crate) async fn tenant(settings: Settings, command: TenantCommand) -> anyhow
     };
     let store = open(&settings).await?;
     let tenant = store
-        .create_tenant(&NewTenant {
-            name,
-            industry: industry.into(),
-            region,
-            plan: plan.into(),
-        })
+        .create_tenant_as(
+            &NewTenant {
+                name,
+                industry: industry.into(),
+                region,
+                plan: plan.into(),
+            },
+            "cli",
+        )
         .await
         .context("creating the tenant")?;
     if let (Some(email), Some(hash)) = (owner_email, owner_password) {
@@ -159,14 +162,17 @@ pub(crate) async fn audit(settings: Settings, command: AuditCommand) -> anyhow::
     let verdicts = store.verify_audit(only).await?;
     let mut broken = 0;
     for v in &verdicts {
+        // Tenant 0 is the platform operator's own chain.
+        let chain = if v.tenant.0 == 0 {
+            "operator".to_string()
+        } else {
+            format!("tenant {} ({})", v.tenant, v.name)
+        };
         match &v.broken {
-            None => println!(
-                "audit: tenant {} ({}): {} entries, chain intact",
-                v.tenant, v.name, v.entries
-            ),
+            None => println!("audit: {chain}: {} entries, chain intact", v.entries),
             Some(reason) => {
                 broken += 1;
-                println!("audit: tenant {} ({}): BROKEN: {reason}", v.tenant, v.name);
+                println!("audit: {chain}: BROKEN: {reason}");
             }
         }
     }

@@ -35,6 +35,10 @@ pub mod problem;
 pub mod samples;
 pub mod tenant;
 pub mod users;
+// Issue #11: input rules shared by every route, response headers and CORS, HTTPS.
+pub mod headers;
+mod https;
+pub mod input;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,6 +75,8 @@ pub struct AppState {
     pub tokens: Arc<TokenIssuer>,
     /// Requests-per-minute buckets, one per tenant.
     pub limiter: Arc<RateLimiter<TenantId>>,
+    /// Failed logins per account and per client address.
+    pub logins: Arc<auth::LoginThrottles>,
 }
 
 impl AppState {
@@ -89,6 +95,7 @@ impl AppState {
             metrics: Metrics::new(),
             tokens: Arc::new(TokenIssuer::new(&secret, ttl)?),
             limiter: Arc::new(RateLimiter::new()),
+            logins: Arc::new(auth::LoginThrottles::default()),
             settings,
         })
     }
@@ -212,6 +219,28 @@ fn document_access(mut doc: OpenApiDoc) -> OpenApiDoc {
         ];
         for (method, op) in ops {
             let Some(op) = op.as_mut() else { continue };
+            // What the shared input rules (api::input, api::extract, api::problem) may answer
+            // on any operation, documented here once so every route carries it.
+            let has_body = op.request_body.is_some();
+            let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let mut shared: Vec<(&str, &str)> = Vec::new();
+            if has_body || has_params {
+                shared.push(("400", "Malformed request: a path parameter that does not parse, or a body that is not JSON (or has text after it)"));
+                shared.push((
+                    "422",
+                    "A field or parameter is invalid; the problem names it",
+                ));
+            }
+            if has_body {
+                shared.push(("413", "The body is larger than http.max_body_bytes"));
+                shared.push(("415", "The body is not sent as application/json"));
+            }
+            for (code, what) in shared {
+                op.responses
+                    .responses
+                    .entry(code.to_string())
+                    .or_insert_with(|| problem(what).into());
+            }
             let method = axum::http::Method::from_bytes(method.as_bytes()).expect("method");
             let (needs, codes): (String, &[(&str, &str)]) = match access::access_for(&method, path)
             {
@@ -287,8 +316,16 @@ pub fn router(state: AppState) -> Router {
         metrics::track,
     ))
     .layer(DefaultBodyLimit::max(state.settings.http.max_body_bytes))
+    // Issue #11: one error format for every answer, and input rules before any route.
+    .layer(axum::middleware::from_fn(problem::normalize))
+    .layer(axum::middleware::from_fn(input::guard))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        headers::secure,
+    ))
+    .layer(headers::cors(&state.settings.http.cors_allowed_origins))
     .layer(TraceLayer::new_for_http().make_span_with(request_span))
-    .layer(CatchPanicLayer::new())
+    .layer(CatchPanicLayer::custom(problem::panic_response))
     .with_state(state)
 }
 
@@ -304,15 +341,22 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
 }
 
 /// Forgets idle tenants' request buckets every minute (a bucket idle for a minute is full
-/// again, so forgetting it changes nothing) until the server's state is gone.
-fn prune_rate_limits(limiter: std::sync::Weak<RateLimiter<TenantId>>) {
+/// again, so forgetting it changes nothing), and quiet accounts' and addresses' failed
+/// logins, until the server's state is gone.
+fn prune_rate_limits(
+    limiter: std::sync::Weak<RateLimiter<TenantId>>,
+    logins: std::sync::Weak<auth::LoginThrottles>,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
-            match limiter.upgrade() {
-                Some(l) => l.prune(std::time::Duration::from_secs(60)),
-                None => return,
+            match (limiter.upgrade(), logins.upgrade()) {
+                (Some(l), Some(t)) => {
+                    l.prune(std::time::Duration::from_secs(60));
+                    t.prune(std::time::Instant::now());
+                }
+                _ => return,
             }
         }
     });
@@ -322,6 +366,7 @@ fn prune_rate_limits(limiter: std::sync::Weak<RateLimiter<TenantId>>) {
 pub struct Server {
     listener: TcpListener,
     app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Server {
@@ -334,11 +379,26 @@ impl Server {
                     "binding {}",
                     settings.http.listen
                 )))?;
+        let tls = match (&settings.http.tls_cert_file, &settings.http.tls_key_file) {
+            (Some(cert), Some(key)) => Some(tokio_rustls::TlsAcceptor::from(
+                crate::tls::server_config(cert, key)?,
+            )),
+            (None, None) => None,
+            _ => {
+                return Err(crate::error::Error::Config(
+                    "http.tls_cert_file and http.tls_key_file go together".into(),
+                ))
+            }
+        };
         let state = AppState::new(store, settings)?;
-        prune_rate_limits(Arc::downgrade(&state.limiter));
+        prune_rate_limits(
+            Arc::downgrade(&state.limiter),
+            Arc::downgrade(&state.logins),
+        );
         Ok(Self {
             listener,
             app: router(state),
+            tls,
         })
     }
 
@@ -375,9 +435,15 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        if let Some(acceptor) = self.tls {
+            return https::serve(self.listener, self.app, acceptor, shutdown).await;
+        }
+        axum::serve(
+            self.listener,
+            self.app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -147,6 +147,19 @@ pub struct HttpSettings {
     pub listen: SocketAddr,
     /// Largest request body in bytes; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Behind trusted reverse proxies (an Ingress): how many of them append to
+    /// `X-Forwarded-For`, so the client's address (for login throttling and the audit log) is
+    /// the n-th from the right. 0: the socket's peer address, and the header is ignored.
+    pub forwarded_for_hops: usize,
+    /// PEM certificate chain for HTTPS; with `tls_key_file` the API serves HTTPS only (and
+    /// sends Strict-Transport-Security). Unset: plain HTTP, for a TLS-terminating proxy.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Origins (`https://console.example.com`) whose browser pages may call the API across
+    /// origins. Empty: none; the console served by the platform itself is same-origin and
+    /// needs no entry.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -154,6 +167,10 @@ impl Default for HttpSettings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 16 << 20,
+            forwarded_for_hops: 0,
+            tls_cert_file: None,
+            tls_key_file: None,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }

@@ -92,23 +92,24 @@ impl Demo {
         let tenant = ensure_tenant(&store).await?;
         let api_key = store.issue_api_key(tenant, "demo", Role::Owner).await?;
         let logins = ensure_demo_users(&store, tenant).await?;
-        // Connectors get device tokens: they may send samples and run setpoint commands,
-        // nothing else.
-        let device_token = store
-            .issue_api_key(tenant, "demo connectors", Role::Device)
-            .await?;
         let operator = NewApiKey::generate();
         settings.auth.operator_key_sha256 =
             Some(hex::encode(Sha256::digest(operator.plaintext.as_bytes())));
 
-        let specs: Vec<PlantSpec> = PlantKind::ALL
-            .iter()
-            .map(|&kind| PlantSpec {
+        // Each plant's connector gets a device token scoped to its own site: it may send
+        // samples for that site's tags and run that site's setpoint commands, nothing else.
+        let mut specs = Vec::new();
+        for &kind in PlantKind::ALL.iter() {
+            let site = ensure_site(&store, tenant, &site_name(kind)).await?;
+            let token = store
+                .issue_device_token(tenant, &format!("demo {} connector", kind.as_str()), site)
+                .await?;
+            specs.push(PlantSpec {
                 kind,
                 seed: SEED,
-                token: device_token.clone(),
-            })
-            .collect();
+                token,
+            });
+        }
         let plants = Edge::start_plants(&specs).await.map_err(edge_error)?;
         let event_logs: Vec<PlantEvents> = plants.iter().map(|p| p.events()).collect();
         let tags: Vec<TagInfo> = plants.iter().flat_map(plant_tags).collect();
@@ -305,6 +306,29 @@ fn value_type(tag: &TagInfo) -> ValueType {
     }
 }
 
+/// The site of a simulated plant.
+fn site_name(plant: PlantKind) -> String {
+    format!("{}-plant", plant.as_str())
+}
+
+/// The id of the site named `name`, created if missing.
+async fn ensure_site(store: &Store, tenant: TenantId, name: &str) -> Result<i64> {
+    let mut session = store.tenant(tenant).await?.acting_as("demo");
+    if let Some(site) = session
+        .list(Kind::Site, None, 0, 1000)
+        .await?
+        .into_iter()
+        .find(|e| e.name() == name)
+    {
+        return Ok(site.id());
+    }
+    let fields = EntityFields {
+        name: Some(name.to_string()),
+        ..Default::default()
+    };
+    Ok(session.create(Kind::Site, &fields).await?.id())
+}
+
 /// One site per plant, one line per machine class, one machine per simulated machine, and
 /// its tags; whatever already exists (an earlier run) is kept.
 async fn ensure_plant_model(store: &Store, tenant: TenantId, tags: &[TagInfo]) -> Result<()> {
@@ -336,7 +360,7 @@ async fn ensure_plant_model(store: &Store, tenant: TenantId, tags: &[TagInfo]) -
             }
             continue;
         }
-        let site_name = format!("{}-plant", tag.plant.as_str());
+        let site_name = site_name(tag.plant);
         let line_name = format!(
             "{} {} line",
             tag.plant.as_str(),

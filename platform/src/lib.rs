@@ -16,6 +16,7 @@
 //! - [`console`]: the web console's embedded files, shell and languages.
 //! - [`bench`]: benchmarks that print figures next to a reference.
 //! - [`error`], [`telemetry`]: the error type and logging.
+//! - [`tls`]: the API's HTTPS certificate and TLS to PostgreSQL.
 
 pub mod api;
 pub mod bench;
@@ -30,5 +31,6 @@ pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
+pub mod tls;
 
 pub use error::{Error, Result};

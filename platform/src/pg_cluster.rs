@@ -1,10 +1,15 @@
 //! A private PostgreSQL cluster in a folder of its own, for the demo, the tests and the
 //! benchmarks, so none of them needs a server set up by hand.
 //!
-//! It listens only on a Unix socket inside its folder. PostgreSQL refuses to run as root, so
-//! when we are root the cluster runs as the `postgres` system user. The server process is tied
-//! to ours: it gets SIGINT (fast shutdown) when we exit, however we exit, so a killed test run
-//! leaves no server behind.
+//! It listens only on a Unix socket inside its folder, and only our own operating-system user
+//! may connect: the folder and its socket directory are private (mode 0700), and
+//! authentication is `peer` with an ident map that lets our user, and no other, log in as the
+//! superuser, the owner role and the application role. `pg_hba.conf` and `pg_ident.conf` are
+//! rewritten at every start, so a data folder made by an older version (which trusted every
+//! local user) is closed too. PostgreSQL refuses to run as root, so when we are root the
+//! cluster runs as the `postgres` system user. The server process is tied to ours: it gets
+//! SIGINT (fast shutdown) when we exit, however we exit, so a killed test run leaves no server
+//! behind.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -32,11 +37,25 @@ pub enum Durability {
     Scratch,
 }
 
+/// Listening on loopback TCP with TLS as well, for tests of encrypted connections (the
+/// private socket stays). Only the owner and application roles may connect that way, with a
+/// password (`scram-sha-256`), and only over TLS.
+#[derive(Debug, Clone)]
+pub struct TcpTls {
+    /// Port on 127.0.0.1 (the socket is named after it too).
+    pub port: u16,
+    /// The server's PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// Its PEM private key.
+    pub key_file: PathBuf,
+}
+
 /// A running private cluster; dropping it stops the server.
 #[derive(Debug)]
 pub struct PrivateCluster {
     data_dir: PathBuf,
     socket_dir: PathBuf,
+    port: u16,
     pid: i32,
     waiter: Option<JoinHandle<()>>,
     timescale: bool,
@@ -47,13 +66,21 @@ impl PrivateCluster {
     /// Initialises the cluster in `root` if needed and starts it. Blocking: call it from
     /// `spawn_blocking` in async code.
     pub fn start(root: &Path, durability: Durability) -> Result<Self> {
+        Self::start_with(root, durability, None)
+    }
+
+    /// [`PrivateCluster::start`], also listening on loopback TCP with TLS (see [`TcpTls`]).
+    pub fn start_with(root: &Path, durability: Durability, tcp: Option<TcpTls>) -> Result<Self> {
+        let port = tcp.as_ref().map_or(PORT, |t| t.port);
         let bin = find_bin_dir()?;
         let run_as = system_user_for_postgres()?;
+        let our_user = our_user_name()?;
         let data_dir = root.join("pgdata");
         let socket_dir = root.join("socket");
         for dir in [root, socket_dir.as_path()] {
             fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
             chown(dir, run_as)?;
+            make_private(dir)?;
         }
         if !data_dir.join("PG_VERSION").exists() {
             let mut initdb = Command::new(bin.join("initdb"));
@@ -74,6 +101,7 @@ impl PrivateCluster {
                 )));
             }
         }
+        write_authentication(&data_dir, &our_user, run_as, tcp.is_some())?;
         let timescale = timescale_installed(&bin);
         let log_path = root.join("postgres.log");
         let log = fs::OpenOptions::new()
@@ -88,7 +116,32 @@ impl PrivateCluster {
             .arg(&data_dir)
             .arg("-k")
             .arg(&socket_dir)
-            .args(["-p", &PORT.to_string(), "-c", "listen_addresses="])
+            .args(["-p", &port.to_string()]);
+        match &tcp {
+            None => {
+                postgres.args(["-c", "listen_addresses="]);
+            }
+            Some(t) => {
+                // The server reads its key as its own user, from a file only it may read.
+                let (cert, key) = (data_dir.join("server.crt"), data_dir.join("server.key"));
+                fs::copy(&t.cert_file, &cert).map_err(Error::io("copying the certificate"))?;
+                fs::copy(&t.key_file, &key).map_err(Error::io("copying the key"))?;
+                for f in [&cert, &key] {
+                    chown(f, run_as)?;
+                    use std::os::unix::fs::PermissionsExt;
+                    fs::set_permissions(f, fs::Permissions::from_mode(0o600))
+                        .map_err(Error::io("protecting the key"))?;
+                }
+                postgres.args(["-c", "listen_addresses=127.0.0.1", "-c", "ssl=on"]);
+                postgres
+                    .arg("-c")
+                    .arg(format!("ssl_cert_file={}", cert.display()));
+                postgres
+                    .arg("-c")
+                    .arg(format!("ssl_key_file={}", key.display()));
+            }
+        }
+        postgres
             .args(["-c", "max_connections=300", "-c", "shared_buffers=256MB"])
             .args(["-c", "max_wal_size=4GB", "-c", "log_min_messages=warning"])
             .stdin(Stdio::null())
@@ -120,6 +173,7 @@ impl PrivateCluster {
         let cluster = Self {
             data_dir,
             socket_dir,
+            port,
             pid,
             waiter: Some(waiter),
             timescale,
@@ -141,7 +195,7 @@ impl PrivateCluster {
                 b => format!("%{b:02X}"),
             })
             .collect();
-        format!("postgresql://{user}@{host}:{PORT}/{dbname}")
+        format!("postgresql://{user}@{host}:{}/{dbname}", self.port)
     }
 
     /// The folder holding the server's socket (for `psql -h`).
@@ -151,7 +205,7 @@ impl PrivateCluster {
 
     /// The port in the socket's name (for `psql -p`).
     pub fn port(&self) -> u16 {
-        PORT
+        self.port
     }
 
     /// Whether the TimescaleDB extension is installed and preloaded.
@@ -246,6 +300,69 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client> {
         .map_err(Error::db("connecting to the private cluster"))?;
     tokio::spawn(connection);
     Ok(client)
+}
+
+/// Only the owner of `dir` (and root) may enter it.
+fn make_private(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(Error::io(format!("making {} private", dir.display())))
+}
+
+/// Peer authentication on the socket, mapped so that `our_user` (and the server's own system
+/// user) may log in as the superuser and the two Millwright roles, and nobody else at all.
+fn write_authentication(
+    data_dir: &Path,
+    our_user: &str,
+    run_as: Option<(u32, u32)>,
+    tcp: bool,
+) -> Result<()> {
+    let mut hba = String::from(
+        "# Written by millwright at every start: only the operating-system users named in\n\
+         # pg_ident.conf may connect, over the private socket, as the roles mapped there.\n\
+         local all all peer map=millwright\n",
+    );
+    if tcp {
+        hba.push_str(&format!(
+            "# Loopback TCP, TLS only, password only, the two Millwright roles only.\n\
+             hostssl all {OWNER_ROLE},{APP_ROLE} 127.0.0.1/32 scram-sha-256\n"
+        ));
+    }
+    let mut ident = String::from("# MAPNAME SYSTEM-USERNAME PG-USERNAME (written by millwright)\n");
+    let mut users = vec![our_user.to_string()];
+    if run_as.is_some() {
+        users.push(SUPERUSER.to_string()); // the system user the server runs as
+    }
+    for user in &users {
+        for role in [SUPERUSER, OWNER_ROLE, APP_ROLE] {
+            ident.push_str(&format!("millwright {user} {role}\n"));
+        }
+    }
+    for (name, text) in [("pg_hba.conf", hba), ("pg_ident.conf", ident)] {
+        let path = data_dir.join(name);
+        fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
+        chown(&path, run_as)?;
+    }
+    Ok(())
+}
+
+/// The name of the operating-system user we run as (peer authentication compares it).
+fn our_user_name() -> Result<String> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    let euid = unsafe { libc::geteuid() };
+    let passwd = fs::read_to_string("/etc/passwd").map_err(Error::io("reading /etc/passwd"))?;
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 3 && f[2].parse() == Ok(euid))
+        .map(|f| f[0].to_string())
+        .ok_or_else(|| {
+            Error::Cluster(format!(
+                "user id {euid} has no name in /etc/passwd, which the private cluster's peer \
+                 authentication needs; set DATABASE_URL to use another server"
+            ))
+        })
 }
 
 /// Where the PostgreSQL server binaries are: `$PATH` first, then Debian's versioned folders

@@ -105,11 +105,19 @@ impl Store {
         };
         let app = match &db.app_url {
             Some(url) => pool(url.expose(), db.pool_size, NO_JIT)?,
-            None => pool(
-                owner_url.expose(),
-                db.pool_size,
-                Some("SET jit = off; SET ROLE millwright_app"),
-            )?,
+            None => {
+                tracing::warn!(
+                    "database.app_url (APP_DATABASE_URL) is not set: requests run on the owner's \
+                     connection after SET ROLE millwright_app. Tenants stay isolated, but SQL \
+                     injected into a request could RESET ROLE and act as the owner; give the \
+                     application role its own login URL."
+                );
+                pool(
+                    owner_url.expose(),
+                    db.pool_size,
+                    Some("SET jit = off; SET ROLE millwright_app"),
+                )?
+            }
         };
         tracing::info!(backend = ?backend, "Store is ready.");
         Ok(Self {
@@ -192,16 +200,17 @@ impl Store {
 const NO_JIT: Option<&str> = Some("SET jit = off");
 
 fn pool(url: &str, size: usize, on_connect: Option<&'static str>) -> Result<Pool> {
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| Error::Config(format!("invalid database URL: {e}")))?;
-    let manager = Manager::from_connect(
-        config,
-        notices::NoticesAtDebug::new(NoTls),
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    // `sslmode=require|verify-ca|verify-full` (and `sslrootcert`) ask for TLS (crate::tls).
+    let (config, tls) = crate::tls::postgres(url)?;
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match tls {
+        Some(tls) => {
+            Manager::from_connect(config, notices::NoticesAtDebug::new(tls), manager_config)
+        }
+        None => Manager::from_connect(config, notices::NoticesAtDebug::new(NoTls), manager_config),
+    };
     let mut builder = Pool::builder(manager).max_size(size.max(1));
     if let Some(sql) = on_connect {
         builder = builder.post_create(deadpool_postgres::Hook::async_fn(move |client, _| {

@@ -85,6 +85,8 @@ pub struct TestTenant {
     pub id: TenantId,
     /// Its API key.
     pub key: String,
+    /// Its site.
+    pub site_id: i64,
     /// Its machine.
     pub machine_id: i64,
     /// Its tags' ids, in the order of the names given.
@@ -140,6 +142,7 @@ pub async fn tenant_with_tags(store: &Store, name: &str, tags: &[&str]) -> TestT
     TestTenant {
         id,
         key,
+        site_id: site,
         machine_id,
         tag_ids,
     }

@@ -231,7 +231,7 @@ async fn the_database_keeps_commands_within_their_tenant() {
         .tenant(c.b.id)
         .await
         .unwrap()
-        .issue_command(b_tag, 5.0)
+        .issue_command(b_tag, 5.0, 300)
         .await
         .unwrap()
         .expect("B's own tag");

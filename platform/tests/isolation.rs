@@ -22,16 +22,22 @@ on_every_backend!(
     tables_partitions_chunks_and_rollups_are_out_of_reach,
     writes_cannot_cross_tenants,
     functions_cannot_leak_or_misfile,
+    definer_functions_search_pg_temp_last,
+    a_temporary_usage_daily_runs_no_code_as_the_owner,
+    a_temporary_tags_table_cannot_misfile_samples,
+    a_staging_table_made_by_the_app_is_refused,
+    older_layouts_get_their_functions_fixed_at_start,
 );
 
 struct Fixture {
     store: Store,
+    settings: millwright_platform::config::Settings,
     a: TestTenant,
     b: TestTenant,
 }
 
 async fn fixture(backend: BackendChoice) -> Fixture {
-    let (store, _) = fresh_store(backend).await;
+    let (store, settings) = fresh_store(backend).await;
     let a = tenant_with_tags(&store, "tenant-a", &["a.temp"]).await;
     let b = tenant_with_tags(&store, "tenant-b", &["b.temp", "b.speed"]).await;
     let start = Utc::now().duration_trunc(Duration::minutes(1)).unwrap() - Duration::hours(2);
@@ -79,7 +85,12 @@ async fn fixture(backend: BackendChoice) -> Fixture {
             .await
             .unwrap();
     }
-    Fixture { store, a, b }
+    Fixture {
+        store,
+        settings,
+        a,
+        b,
+    }
 }
 
 /// An application-role connection with `tenant` set for the session.
@@ -426,6 +437,95 @@ async fn functions_cannot_leak_or_misfile(backend: BackendChoice) {
     assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
 }
 
+/// Every SECURITY DEFINER function of the database (ours, not an extension's) pins its search
+/// path with `pg_temp` last; otherwise a session's temporary tables are searched first and the
+/// function runs against them with the owner's rights.
+async fn assert_definers_pin_search_path(store: &Store) {
+    let owner = store.owner_pool().get().await.unwrap();
+    let rows = owner
+        .query(
+            "SELECT p.oid::regprocedure::text, coalesce(array_to_string(p.proconfig, ' | '), '') \
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass \
+                               AND d.objid = p.oid AND d.deptype = 'e') \
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let found: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    for name in [
+        "ingest_commit()",
+        "usage_add_samples(bigint)",
+        "ingest_prepare()",
+    ] {
+        assert!(
+            found.iter().any(|(f, _)| f == name),
+            "{name} is a definer function: {found:?}"
+        );
+    }
+    let unpinned: Vec<&(String, String)> = found
+        .iter()
+        .filter(|(_, config)| {
+            !config
+                .split(" | ")
+                .any(|c| c == "search_path=pg_catalog, public, pg_temp")
+        })
+        .collect();
+    assert!(
+        unpinned.is_empty(),
+        "definer functions without `search_path = pg_catalog, public, pg_temp`: {unpinned:?}"
+    );
+}
+
+async fn definer_functions_search_pg_temp_last(backend: BackendChoice) {
+    let (store, _) = fresh_store(backend).await;
+    assert_definers_pin_search_path(&store).await;
+}
+
+/// The exploit from issue #11: a temporary `usage_daily` with a trigger, then
+/// `usage_add_samples`. The trigger would run as the owner; it must never run at all.
+async fn a_temporary_usage_daily_runs_no_code_as_the_owner(backend: BackendChoice) {
+    let f = fixture(backend).await;
+    let c = app_conn(&f.store, Some(f.a.id.0)).await;
+    let before = samples_counted_today(&f.store, f.a.id.0).await;
+    c.batch_execute(
+        "CREATE TEMP TABLE usage_daily (tenant_id integer, day date, samples bigint, \
+                                        PRIMARY KEY (tenant_id, day)); \
+         CREATE FUNCTION pg_temp.steal() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN \
+             RAISE EXCEPTION 'ran as % and saw % API keys', current_user, \
+                 (SELECT count(*) FROM public.api_keys); \
+         END $$; \
+         CREATE TRIGGER steal BEFORE INSERT OR UPDATE ON pg_temp.usage_daily \
+             FOR EACH ROW EXECUTE FUNCTION pg_temp.steal();",
+    )
+    .await
+    .unwrap();
+    c.query_one("SELECT usage_add_samples(1)", &[])
+        .await
+        .expect("usage_add_samples writes public.usage_daily, never the session's temporary one");
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM pg_temp.usage_daily").await,
+        0
+    );
+    assert_eq!(samples_counted_today(&f.store, f.a.id.0).await, before + 1);
+}
+
+async fn samples_counted_today(store: &Store, tenant: i32) -> i64 {
+    let owner = store.owner_pool().get().await.unwrap();
+    owner
+        .query_one(
+            "SELECT coalesce(sum(samples), 0)::bigint FROM usage_daily \
+             WHERE tenant_id = $1 AND day = (now() AT TIME ZONE 'UTC')::date",
+            &[&tenant],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 /// The text tag of a tenant (the fixture gives each one).
 async fn text_tag(owner: &Object, tenant: i32) -> i64 {
     owner
@@ -436,4 +536,110 @@ async fn text_tag(owner: &Object, tenant: i32) -> i64 {
         .await
         .unwrap()
         .get(0)
+}
+
+/// The second exploit from issue #11: a temporary `tags` table naming another tenant's tag as
+/// the caller's, in the transaction of `ingest_commit()`. Nothing may be stored on that tag.
+async fn a_temporary_tags_table_cannot_misfile_samples(backend: BackendChoice) {
+    let f = fixture(backend).await;
+    let c = app_conn(&f.store, Some(f.a.id.0)).await;
+    let b_tag = f.b.tag_ids[0];
+    c.batch_execute("BEGIN").await.unwrap();
+    c.execute("SELECT ingest_prepare()", &[]).await.unwrap();
+    c.batch_execute(&format!(
+        "CREATE TEMP TABLE tags (id bigint, tenant_id integer, name text) ON COMMIT DROP; \
+         INSERT INTO pg_temp.tags VALUES ({b_tag}, {a}, 'mine now'); \
+         INSERT INTO pg_temp.ingest_staging VALUES ({b_tag}, now() - interval '30 seconds', 666, 0);",
+        a = f.a.id.0
+    ))
+    .await
+    .unwrap();
+    let inserted: i64 = c
+        .query_one("SELECT ingest_commit()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    c.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(inserted, 0, "a sample was stored on another tenant's tag");
+    let owner = f.store.owner_pool().get().await.unwrap();
+    let misfiled: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM samples WHERE tag_id = $1 AND value = 666",
+            &[&b_tag],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(misfiled, 0);
+    // Maintenance still works for everyone, and B's rollups hold only B's samples.
+    f.store.maintain().await.unwrap();
+}
+
+/// A staging table the application made itself (which could be a view or carry a rule) is
+/// never read by the owner.
+async fn a_staging_table_made_by_the_app_is_refused(backend: BackendChoice) {
+    let f = fixture(backend).await;
+    // A new connection: pooled ones already hold the real staging table.
+    let url = f.settings.database.app_url.as_ref().unwrap().expose();
+    let (c, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    c.execute(
+        "SELECT set_config('millwright.tenant_id', $1, false)",
+        &[&f.a.id.0.to_string()],
+    )
+    .await
+    .unwrap();
+    c.batch_execute(
+        "CREATE TEMP TABLE ingest_staging (tag_id bigint, time timestamptz, value float8, \
+                                           quality smallint); \
+         CREATE TEMP TABLE ingest_staging_text (tag_id bigint, time timestamptz, value text, \
+                                                quality smallint)",
+    )
+    .await
+    .unwrap();
+    for call in [
+        "SELECT ingest_prepare()",
+        "SELECT ingest_commit()",
+        "SELECT ingest_prepare_text()",
+        "SELECT ingest_commit_text()",
+    ] {
+        let err = c.query(call, &[]).await.unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            "{call}: {err}"
+        );
+    }
+}
+
+/// A database whose layout was created before the fix (LAYOUT_VERSION 1) gets the fixed
+/// functions when the platform next starts: migrations alone cannot do it, because on a fresh
+/// database the layout's functions are created after the migrations.
+async fn older_layouts_get_their_functions_fixed_at_start(backend: BackendChoice) {
+    let (store, settings) = fresh_store(backend).await;
+    {
+        let owner = store.owner_pool().get().await.unwrap();
+        owner
+            .batch_execute(
+                "ALTER FUNCTION ingest_commit() SET search_path = pg_catalog, public; \
+                 ALTER FUNCTION refresh_rollups() SET search_path = pg_catalog, public; \
+                 ALTER FUNCTION ingest_prepare() SET search_path = pg_catalog, public; \
+                 UPDATE storage_layout SET version = 1;",
+            )
+            .await
+            .unwrap();
+    }
+    let reopened = Store::open(&settings.database, &settings.store)
+        .await
+        .unwrap();
+    assert_definers_pin_search_path(&reopened).await;
+    let owner = reopened.owner_pool().get().await.unwrap();
+    let version: i32 = owner
+        .query_one("SELECT version FROM storage_layout", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, millwright_platform::store::layout::LAYOUT_VERSION);
 }

@@ -103,7 +103,7 @@ async fn no_secret_reaches_a_log_line_or_an_error_body() {
             Method::POST,
             "/api/v1/api-keys",
             Some(&access),
-            Some(json!({"name": "conn", "role": "device"})),
+            Some(json!({"name": "conn", "role": "viewer"})),
         )
         .await;
     let key = issued["key"].as_str().unwrap().to_string();

@@ -335,7 +335,7 @@ async fn api_keys_and_device_tokens_are_shown_once_scoped_and_revocable() {
             Method::POST,
             "/api/v1/api-keys",
             Some(&t.key),
-            Some(json!({"name": "line 1 connector", "role": "device"})),
+            Some(json!({"name": "line 1 connector", "role": "device", "site_id": t.site_id})),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{issued}");

@@ -505,13 +505,14 @@ async fn a_database_from_before_text_tags_gets_them_once_on_start(backend: Backe
     assert_eq!(store.backend(), again.backend());
     let owner = store.owner_pool().get().await.unwrap();
     let parts: Vec<String> = owner
-        .query("SELECT name FROM storage_layout_parts", &[])
+        .query("SELECT name FROM storage_layout_parts ORDER BY name", &[])
         .await
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(parts, ["text_samples"]);
+    // Issue #11 added a part that confines text ingest to a device token's site.
+    assert_eq!(parts, ["text_ingest_scoped", "text_samples"]);
     let hypertable: bool = owner
         .query_one(
             "SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL \

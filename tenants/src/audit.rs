@@ -54,7 +54,7 @@ use sha2::{Digest, Sha256};
 pub use crate::error::{Broken, BrokenReason};
 use crate::{Error, Result};
 
-pub use canonical::canonical;
+pub use canonical::{canonical, FORMAT_VERSION, LEGACY_FORMAT};
 
 /// The `prev_hash` of a chain's first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -87,6 +87,14 @@ pub struct AuditEntry {
     /// SHA-256 of `prev_hash` followed by [`canonical`] of this entry.
     #[serde(with = "hex32")]
     pub hash: [u8; 32],
+    /// The canonical format the hash was computed in ([`FORMAT_VERSION`] for new entries,
+    /// [`LEGACY_FORMAT`] for entries stored before formats were recorded).
+    #[serde(default = "legacy_format")]
+    pub format: u16,
+}
+
+fn legacy_format() -> u16 {
+    LEGACY_FORMAT
 }
 
 /// A change to record: an entry before it has a place in the chain.
@@ -164,6 +172,7 @@ pub fn append(prev: Option<&ChainHead>, change: Change) -> Result<AuditEntry> {
         after: change.after,
         prev_hash: prev.map_or(GENESIS, |p| p.hash),
         hash: GENESIS,
+        format: FORMAT_VERSION,
     };
     entry.hash = entry.compute_hash();
     Ok(entry)

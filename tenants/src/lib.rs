@@ -11,6 +11,7 @@
 //! - [`permission`]: the one table that decides every action by role and plan.
 //! - [`rate_limit`]: a token bucket per key for the requests-per-minute quota (429 +
 //!   Retry-After), with an injectable clock.
+//! - [`login_throttle`]: growing delays after failed logins, per account and per address.
 //! - [`api_key`]: generating, recognising and hashing API keys.
 //! - [`password`]: argon2id hashing and the password policy.
 //! - [`token`]: short-lived JWT access tokens and rotating opaque refresh tokens.
@@ -22,6 +23,7 @@
 pub mod api_key;
 pub mod audit;
 pub mod error;
+pub mod login_throttle;
 pub mod password;
 pub mod permission;
 pub mod plan;

@@ -1,5 +1,6 @@
 //! One ingest request and what its answer means for the batch.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -50,14 +51,49 @@ pub struct IngestClient {
     auth: String,
 }
 
+/// An HTTP client for the platform: `https://` URLs are checked against the system's roots,
+/// or only against the CA in `ca_file` (a private CA) when one is given.
+pub(crate) fn http_client(
+    timeout: Duration,
+    ca_file: Option<&Path>,
+) -> crate::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout);
+    if let Some(file) = ca_file {
+        let pem = std::fs::read(file).map_err(|e| {
+            crate::Error::Transport(format!("reading uplink.ca_file {}: {e}", file.display()))
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            crate::Error::Transport(format!("uplink.ca_file {}: {e}", file.display()))
+        })?;
+        if certs.is_empty() {
+            return Err(crate::Error::Transport(format!(
+                "uplink.ca_file {} holds no certificate",
+                file.display()
+            )));
+        }
+        builder = builder.tls_certs_only(certs);
+    }
+    builder
+        .build()
+        .map_err(|e| crate::Error::Transport(format!("cannot build HTTP client: {e}")))
+}
+
 impl IngestClient {
     /// A client for `POST {platform_url}/api/v1/ingest` with a bearer token.
     pub fn new(platform_url: &str, token: &str, timeout: Duration) -> crate::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .map_err(|e| crate::Error::Transport(format!("cannot build HTTP client: {e}")))?;
+        Self::with_ca(platform_url, token, timeout, None)
+    }
+
+    /// [`IngestClient::new`], trusting only the CA in `ca_file` for an `https://` URL.
+    pub fn with_ca(
+        platform_url: &str,
+        token: &str,
+        timeout: Duration,
+        ca_file: Option<&Path>,
+    ) -> crate::Result<Self> {
+        let http = http_client(timeout, ca_file)?;
         Ok(IngestClient {
             http,
             url: format!("{}/api/v1/ingest", platform_url.trim_end_matches('/')),

@@ -59,11 +59,7 @@ impl CommandPoller {
         writes: mpsc::Sender<WriteCommand>,
     ) -> Result<Self> {
         let timeout = Duration::from_millis(uplink.request_timeout_ms);
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .map_err(|e| Error::Transport(format!("cannot build HTTP client: {e}")))?;
+        let http = super::client::http_client(timeout, uplink.ca_file.as_deref())?;
         let routes = modbus
             .devices
             .iter()

@@ -86,7 +86,10 @@ app.kubernetes.io/component: platform
 {{/* Fails the render when no database is configured. */}}
 {{- define "millwright.requireDatabase" -}}
 {{- if not (or .Values.database.url .Values.database.existingSecret) }}
-{{- fail "\n\nMillwright needs an external PostgreSQL database: set database.url (the owner role's URL, e.g. postgres://millwright_owner:PASSWORD@db:5432/millwright) or database.existingSecret (a Secret with DATABASE_URL and optionally APP_DATABASE_URL)." }}
+{{- fail "\n\nMillwright needs an external PostgreSQL database: set database.url (the owner role's URL, e.g. postgres://millwright_owner:PASSWORD@db:5432/millwright) and database.appUrl, or database.existingSecret (a Secret with DATABASE_URL and APP_DATABASE_URL)." }}
+{{- end }}
+{{- if not (or .Values.database.appUrl .Values.database.existingSecret .Values.database.setRoleFallback) }}
+{{- fail "\n\nMillwright serves requests as the unprivileged login role millwright_app: set database.appUrl (e.g. postgres://millwright_app:PASSWORD@db:5432/millwright). database.setRoleFallback=true serves on the owner's connection after SET ROLE instead, which SQL injected into a request could undo." }}
 {{- end }}
 {{- end }}
 
@@ -98,7 +101,7 @@ app.kubernetes.io/component: platform
 {{/*
 Environment shared by the platform and the migration containers: the settings file, the
 database URLs from a Secret, the listen address matching the pod, and extraEnv.
-Call with (dict "root" $ "secret" SECRET-NAME).
+Call with (dict "root" $ "secret" SECRET-NAME), adding "migrations" true for the migration Job.
 */}}
 {{- define "millwright.env" -}}
 {{- $v := .root.Values -}}
@@ -114,7 +117,9 @@ Call with (dict "root" $ "secret" SECRET-NAME).
     secretKeyRef:
       name: {{ .secret }}
       key: {{ $v.database.appUrlKey }}
-      optional: true
+      # The platform does not start without it, unless the SET ROLE fallback is chosen;
+      # migrations run as the owner and need only DATABASE_URL.
+      optional: {{ or $v.database.setRoleFallback (default false .migrations) }}
 - name: MILLWRIGHT__AUTH__JWT_SECRET
   valueFrom:
     secretKeyRef:

@@ -152,21 +152,67 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
         // No route matched: the fallback answers 404 for everyone.
         return next.run(req).await;
     };
-    let access = match access_for(req.method(), &path) {
+    // HEAD is served by the GET handler, with the GET route's access.
+    let method = if req.method() == Method::HEAD {
+        Method::GET
+    } else {
+        req.method().clone()
+    };
+    let access = match access_for(&method, &path) {
         Some(a) => a,
         None => {
+            let allowed = methods_of(&path);
+            if !allowed.is_empty() {
+                return method_not_allowed(&method, &allowed);
+            }
             tracing::error!(method = %req.method(), path, "Route missing from the access table; refused.");
             return ApiError::forbidden("this route is not open to anyone yet").into_response();
         }
     };
-    match admit(&state, req.headers(), access).await {
+    let mut response = match admit(&state, req.headers(), access).await {
         Ok(Some(principal)) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
         }
         Ok(None) => next.run(req).await,
         Err(e) => e.into_response(),
+    };
+    // The problem layer names path parameters from it (see `problem::normalize`).
+    response.extensions_mut().insert(RouteTemplate(path));
+    response
+}
+
+/// The route a response came from, as its pattern (`/api/v1/sites/{id}`).
+#[derive(Debug, Clone)]
+pub struct RouteTemplate(pub String);
+
+/// The methods the access table lists for `path`.
+pub fn methods_of(path: &str) -> Vec<&'static str> {
+    ROUTES
+        .iter()
+        .filter(|(_, p, _)| *p == path)
+        .map(|(m, _, _)| *m)
+        .collect()
+}
+
+/// 405 with `Allow`, as problem+json.
+fn method_not_allowed(method: &Method, allowed: &[&str]) -> Response {
+    let mut allow: Vec<&str> = allowed.to_vec();
+    if allow.contains(&"GET") {
+        allow.push("HEAD");
     }
+    let allow = allow.join(", ");
+    let mut response = ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed here; allowed: {allow}"),
+    )
+    .into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&allow) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, value);
+    }
+    response
 }
 
 async fn admit(
@@ -187,6 +233,16 @@ async fn admit(
                 }
                 d @ Decision::PlanExcludes { .. } => {
                     return Err(ApiError::forbidden(d.to_string()).with_kind("plan"))
+                }
+            }
+            // A key issued by a user does no more than that user may do now.
+            if let Some(ceiling) = principal.ceiling {
+                if let d @ Decision::RoleForbids { .. } = decide(ceiling, principal.plan, action) {
+                    return Err(ApiError::forbidden(format!(
+                        "this key's issuer is now {ceiling}, and a key does no more than its \
+                         issuer: {d}"
+                    ))
+                    .with_kind("role"));
                 }
             }
             // Connectors' device tokens are not metered per minute: a plant's connectors
@@ -226,6 +282,9 @@ fn operator(state: &AppState, key: &str) -> Result<Principal, ApiError> {
             plan: None,
             actor: "operator".into(),
             via: Credential::Operator,
+            ceiling: None,
+            site: None,
+            issuer: None,
         })
     } else {
         Err(ApiError::unauthorized("invalid operator key"))

@@ -100,7 +100,7 @@ pub async fn create_tenant(
         region: body.region,
         plan: body.plan.unwrap_or(Plan::Monitor),
     };
-    let id = state.store.create_tenant(&tenant).await?;
+    let id = state.store.create_tenant_as(&tenant, "operator").await?;
     let owner = match state
         .store
         .tenant(id)

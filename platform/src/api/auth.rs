@@ -2,14 +2,23 @@
 //! routes.
 //!
 //! Two kinds of bearer credential reach the API. API keys and device tokens (`mwk_…`) are
-//! looked up by digest on every request. Access tokens (JWT, 15 minutes) are checked by
-//! signature, then their session is looked up so that logout, refresh-token theft or a
-//! disabled user end them at once rather than at expiry; the same lookup brings the
-//! tenant's current plan, so a plan change applies to the next request.
+//! looked up by digest on every request, with their issuer's role now (a key acts with no
+//! more than it) and, for device tokens, the site they are scoped to. Access tokens (JWT, 15
+//! minutes) are checked by signature, then their session is looked up so that logout,
+//! refresh-token theft, a disabled or removed user, or any change to the user's role or
+//! password end them at once rather than at expiry; the same lookup brings the user's role
+//! and the tenant's plan as they are now.
+//!
+//! Logins are throttled per account and per client address ([`LoginThrottles`]), and every
+//! refused password is recorded in the audit log of the account's tenant.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use chrono::Utc;
+use millwright_tenants::login_throttle::{LoginThrottle, ThrottlePolicy};
 use millwright_tenants::password::{self, Password};
 use millwright_tenants::plan::Plan;
 use millwright_tenants::role::Role;
@@ -17,7 +26,7 @@ use millwright_tenants::token::refresh::{self, NewRefreshToken, REFRESH_TTL};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::Json;
+use super::extract::{ClientAddr, Json};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::AppState;
 use crate::store::auth::Rotation;
@@ -36,6 +45,23 @@ pub struct Principal {
     pub actor: String,
     /// How it signed in.
     pub via: Credential,
+    /// For an API key issued by a user: that user's role now. The key may do only what both
+    /// its own role and this one allow.
+    pub ceiling: Option<Role>,
+    /// For a device token scoped to a site: the site. Its store sessions see only that site's
+    /// plant model and commands.
+    pub site: Option<i64>,
+    /// The user behind the credential (the signed-in user, or the issuer of a key): the
+    /// issuer recorded on keys it mints, so their ceiling carries over.
+    pub issuer: Option<i64>,
+}
+
+impl Principal {
+    /// Whether this caller may hand out `role` (invite, change a role, issue a key): its own
+    /// role allows it, and so does its ceiling.
+    pub fn may_grant(&self, role: Role) -> bool {
+        self.role.can_grant(role) && self.ceiling.is_none_or(|c| c.can_grant(role))
+    }
 }
 
 /// How a caller signed in.
@@ -80,12 +106,20 @@ pub(super) async fn authenticate(state: &AppState, token: &str) -> Result<Princi
             .authenticate(&digest)
             .await?
             .ok_or_else(|| ApiError::unauthorized("invalid, expired or revoked API key"))?;
+        if !key.issuer_active {
+            return Err(ApiError::unauthorized(
+                "the user who issued this API key is disabled",
+            ));
+        }
         return Ok(Principal {
             tenant: Some(key.tenant),
             role: key.role,
             plan: Some(key.plan),
             actor: format!("key {}", key.prefix),
             via: Credential::Key { id: key.key_id },
+            ceiling: key.issuer_role,
+            site: key.site,
+            issuer: key.issued_by,
         });
     }
     let claims = state
@@ -100,14 +134,78 @@ pub(super) async fn authenticate(state: &AppState, token: &str) -> Result<Princi
         .ok_or_else(|| ApiError::unauthorized("this session has ended; sign in again"))?;
     Ok(Principal {
         tenant: claims.tenant.map(|t| TenantId(t as i32)),
-        role: claims.role,
+        // The role now, not the one in the token (a change also ends the session; this is
+        // the second line of defence).
+        role: live.role,
         plan: live.plan,
         actor: format!("user {}", claims.user),
         via: Credential::Session {
             user: claims.user,
             session: claims.sid,
         },
+        ceiling: None,
+        site: None,
+        issuer: Some(claims.user),
     })
+}
+
+/// Failed logins per account (lower-case email) and per client address; see
+/// [`millwright_tenants::login_throttle`]. Per process: with several replicas each counts its
+/// own share.
+#[derive(Debug)]
+pub struct LoginThrottles {
+    account: LoginThrottle<String>,
+    address: LoginThrottle<IpAddr>,
+}
+
+impl Default for LoginThrottles {
+    fn default() -> Self {
+        Self::new(ThrottlePolicy::ACCOUNT, ThrottlePolicy::ADDRESS)
+    }
+}
+
+impl LoginThrottles {
+    /// Throttles with these policies.
+    pub fn new(account: ThrottlePolicy, address: ThrottlePolicy) -> Self {
+        Self {
+            account: LoginThrottle::new(account),
+            address: LoginThrottle::new(address),
+        }
+    }
+
+    fn check(
+        &self,
+        account: &String,
+        address: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<(), Duration> {
+        let by_account = self.account.check(account, now);
+        let by_address = address.map_or(Ok(()), |a| self.address.check(&a, now));
+        match (by_account, by_address) {
+            (Ok(()), Ok(())) => Ok(()),
+            (a, b) => Err(a.err().unwrap_or_default().max(b.err().unwrap_or_default())),
+        }
+    }
+
+    fn failed(&self, account: &String, address: Option<IpAddr>, now: Instant) -> u32 {
+        if let Some(a) = address {
+            self.address.failed(&a, now);
+        }
+        self.account.failed(account, now)
+    }
+
+    fn succeeded(&self, account: &String, address: Option<IpAddr>) {
+        self.account.succeeded(account);
+        if let Some(a) = address {
+            self.address.succeeded(&a);
+        }
+    }
+
+    /// Forgets quiet accounts and addresses.
+    pub fn prune(&self, now: Instant) {
+        self.account.prune(now);
+        self.address.prune(now);
+    }
 }
 
 /// Email and password.
@@ -119,6 +217,9 @@ pub struct LoginRequest {
     /// Password.
     #[schema(value_type = String, format = Password)]
     pub password: Password,
+    /// The tenant to sign in to, needed only when the same email and password open accounts
+    /// in several tenants.
+    pub tenant_id: Option<i32>,
 }
 
 /// A refresh token to exchange.
@@ -186,29 +287,81 @@ fn issue(
         (status = 200, body = TokenResponse),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins for this account or address; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn login(
     State(state): State<AppState>,
+    client: ClientAddr,
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
-    let found = state.store.login_lookup(&body.email).await?;
+    let account = body.email.trim().to_lowercase();
+    let address = client.ip();
+    let now = Instant::now();
+    if let Err(wait) = state.logins.check(&account, address, now) {
+        tracing::warn!(client = %client, "Refused a login attempt: too many failed logins.");
+        return Err(ApiError::too_many_requests(
+            "too many failed logins for this account or from this address; retry after the \
+             Retry-After seconds",
+            wait.as_secs_f64().ceil() as u64,
+        )
+        .with_kind("login-throttle"));
+    }
+    let candidates: Vec<_> = state
+        .store
+        .login_candidates(&account)
+        .await?
+        .into_iter()
+        .filter(|c| body.tenant_id.is_none_or(|t| c.tenant == Some(TenantId(t))))
+        .collect();
     let password = body.password;
     // argon2 takes tens of milliseconds: off the async threads. An unknown email costs the
     // same time as a wrong password, so timing does not reveal which accounts exist.
-    let (found, ok) = tokio::task::spawn_blocking(move || match found {
-        Some(record) => {
-            let ok = password::verify(&password, &record.password_hash).unwrap_or(false);
-            (Some(record), ok)
+    let (candidates, matched) = tokio::task::spawn_blocking(move || {
+        if candidates.is_empty() {
+            password::verify_unknown_user(&password);
         }
-        None => (None, password::verify_unknown_user(&password)),
+        let matched: Vec<usize> = candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| password::verify(&password, &c.password_hash).unwrap_or(false))
+            .map(|(i, _)| i)
+            .collect();
+        (candidates, matched)
     })
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "login failed"))?;
-    let Some(record) = found.filter(|_| ok) else {
-        tracing::info!("Refused a login: wrong email or password.");
-        return Err(ApiError::unauthorized("wrong email or password"));
+    let record = match matched.as_slice() {
+        [one] => &candidates[*one],
+        [] => {
+            let failures = state.logins.failed(&account, address, Instant::now());
+            tracing::info!(client = %client, failures, "Refused a login: wrong email or password.");
+            if candidates.is_empty() {
+                state
+                    .store
+                    .audit_failed_login(None, &client.to_string(), "no such account")
+                    .await?;
+            }
+            for c in &candidates {
+                state
+                    .store
+                    .audit_failed_login(
+                        Some((c.user_id, c.tenant)),
+                        &client.to_string(),
+                        "wrong password",
+                    )
+                    .await?;
+            }
+            return Err(ApiError::unauthorized("wrong email or password"));
+        }
+        _ => {
+            return Err(ApiError::field(
+                "tenant_id",
+                "this email and password open accounts in several tenants: name the tenant",
+            ))
+        }
     };
+    state.logins.succeeded(&account, address);
     let refresh = NewRefreshToken::generate();
     let session = state
         .store

@@ -22,7 +22,15 @@ const MAX_CLAIM: i64 = 100;
 pub struct IssueBody {
     /// The engineering value to write (a finite number; scale and offset are the connector's).
     pub value: Option<f64>,
+    /// Seconds a connector has to claim it (default 300, at most 86400); unclaimed by then, it
+    /// expires and is never written.
+    pub expires_in_secs: Option<u32>,
 }
+
+/// Default of [`IssueBody::expires_in_secs`].
+const DEFAULT_TTL_SECS: u32 = 300;
+/// Largest [`IssueBody::expires_in_secs`]: a day.
+const MAX_TTL_SECS: u32 = 86_400;
 
 /// A connector's report on a command it claimed.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -60,9 +68,16 @@ pub async fn issue(
     if !value.is_finite() {
         return Err(ApiError::field("value", "must be a finite number"));
     }
+    let ttl = body.expires_in_secs.unwrap_or(DEFAULT_TTL_SECS);
+    if !(1..=MAX_TTL_SECS).contains(&ttl) {
+        return Err(ApiError::field(
+            "expires_in_secs",
+            format!("must be between 1 and {MAX_TTL_SECS}"),
+        ));
+    }
     let mut session = caller.session(&state.store).await?;
     let command = session
-        .issue_command(tag_id, value)
+        .issue_command(tag_id, value, ttl)
         .await?
         .ok_or_else(|| ApiError::not_found("tag"))?;
     tracing::info!(tenant = %caller.tenant, command = command.id, tag = %command.tag, value, "Setpoint command issued.");

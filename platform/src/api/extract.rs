@@ -1,5 +1,6 @@
 //! Extractors that turn a bad request into a problem naming the field: JSON bodies (via
-//! `serde_path_to_error`), query strings, and the caller the access layer authenticated.
+//! `serde_path_to_error`, after the checks of [`super::input`]), query strings, the caller the
+//! access layer authenticated, and the client's address.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -20,8 +21,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let patch = req.method() == axum::http::Method::PATCH;
         let bytes = body_bytes(req, state).await?;
-        parse_json(&bytes).map(Json)
+        parse_json_checked(&bytes, patch).map(Json)
     }
 }
 
@@ -43,30 +45,94 @@ pub(super) async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, 
     })
 }
 
-/// Parses JSON, naming the path of the first offending field.
+/// Parses a JSON body, checks every string in it ([`super::input::check_value`]) and
+/// deserializes it, naming the path of the first offending field.
 pub(super) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    parse_json_checked(bytes, false)
+}
+
+/// [`parse_json`]; for a PATCH (`patch`), a body that changes nothing is refused too.
+pub(super) fn parse_json_checked<T: DeserializeOwned>(
+    bytes: &[u8],
+    patch: bool,
+) -> Result<T, ApiError> {
+    let value: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        // Which field the JSON broke in (`{"value": NaN}` names `value`), or text after it.
+        Err(e) => {
+            return Err(parse_json_streaming::<T>(bytes)
+                .err()
+                .unwrap_or_else(|| syntax_error(e)))
+        }
+    };
+    super::input::check_value(&value)?;
+    if patch && !value.is_object() {
+        return Err(ApiError::field(
+            "body",
+            "a PATCH body is a JSON object of the fields to change",
+        ));
+    }
+    if patch && super::input::changes_nothing(&value) {
+        return Err(ApiError::field(
+            "body",
+            "nothing to change: give at least one field with a value",
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(data_error)
+}
+
+/// Parses JSON straight from the bytes, without building a tree first (ingest batches are
+/// large and check their own values sample by sample). Text after the JSON is refused.
+pub(super) fn parse_json_streaming<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." || path.is_empty() {
-            "body".to_string()
+        // `?` marks a key that never parsed: the text is broken there, not a field's value.
+        let at_root = path.is_empty() || path == "." || path.contains('?');
+        if (e.inner().is_syntax() || e.inner().is_eof()) && at_root {
+            syntax_error(e.into_inner())
         } else {
-            path
-        };
-        // serde's messages quote the value they refused ("invalid type: integer `1234…`"):
-        // for a secret field, say what is wrong without repeating it.
-        let detail = if is_secret_field(&field) {
-            "invalid value (not shown: the field holds a secret)".to_string()
-        } else {
-            e.into_inner().to_string()
-        };
-        ApiError::field(field, detail)
-    })
+            // Broken inside a field (`{"value": NaN}`): that field's value is the problem.
+            data_error(e)
+        }
+    })?;
+    de.end().map_err(syntax_error)?;
+    Ok(value)
+}
+
+/// Text that is not JSON at all (or has more after it): 400.
+fn syntax_error(e: serde_json::Error) -> ApiError {
+    if e.is_data() {
+        return ApiError::field("body", e.to_string());
+    }
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        format!("the body is not JSON: {e}"),
+    )
+    .with_field("body")
+}
+
+/// JSON of the wrong shape: 422 naming the field.
+fn data_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let field = if path == "." || path.is_empty() {
+        "body".to_string()
+    } else {
+        path
+    };
+    // serde's messages quote the value they refused ("invalid type: integer `1234…`"):
+    // for a secret field, say what is wrong without repeating it.
+    let detail = if is_secret_field(&field) {
+        "invalid value (not shown: the field holds a secret)".to_string()
+    } else {
+        e.into_inner().to_string()
+    };
+    ApiError::field(field, detail)
 }
 
 /// Whether a field path ends in a field that holds a secret (`owner.password`,
 /// `refresh_token`).
-fn is_secret_field(path: &str) -> bool {
+pub(super) fn is_secret_field(path: &str) -> bool {
     let last = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();
     ["password", "token", "secret", "key"]
         .iter()
@@ -130,12 +196,14 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// A store session for the caller's tenant that records the caller in the audit log.
+    /// A store session for the caller's tenant that records the caller in the audit log (and,
+    /// for a device token scoped to a site, sees only that site).
     pub async fn session(&self, store: &Store) -> crate::error::Result<TenantSession> {
         Ok(store
             .tenant(self.tenant)
             .await?
-            .acting_as(self.principal.actor.clone()))
+            .acting_as(self.principal.actor.clone())
+            .scoped_to_site(self.principal.site))
     }
 
     /// The tenant's plan (every tenant has one).
@@ -167,5 +235,60 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
         parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
             ApiError::unauthorized("missing Authorization: Bearer <token or API key>")
         })
+    }
+}
+
+/// The client's address: the socket's peer, or with `http.forwarded_for_hops = n` the n-th
+/// address from the right of `X-Forwarded-For` (the one the outermost trusted proxy saw).
+/// `None` when neither is known (a router called without a socket, in tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(Option<std::net::IpAddr>);
+
+impl ClientAddr {
+    /// The address, if known.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ClientAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let hops = state.settings.http.forwarded_for_hops;
+        if hops == 0 {
+            return Ok(Self(peer));
+        }
+        let forwarded: Vec<std::net::IpAddr> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        Ok(Self(
+            forwarded
+                .len()
+                .checked_sub(hops)
+                .and_then(|i| forwarded.get(i).copied())
+                .or(peer),
+        ))
     }
 }

@@ -12,7 +12,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{body_bytes, parse_json, Caller};
+use super::extract::{body_bytes, parse_json_streaming, Caller};
 use super::problem::{ApiError, ApiResult, FieldError, Problem};
 use super::AppState;
 use crate::store::ingest::{Quality, SampleRow};
@@ -91,7 +91,7 @@ pub async fn ingest(
     request: Request,
 ) -> ApiResult<axum::Json<IngestResponse>> {
     let bytes = body_bytes(request, &state).await?;
-    let body: IngestRequest = parse_json(&bytes)?;
+    let body: IngestRequest = parse_json_streaming(&bytes)?;
     let max = state.settings.ingest.max_batch_samples;
     if body.samples.len() > max {
         return Err(ApiError::new(
@@ -140,6 +140,7 @@ pub async fn ingest(
         .samples
         .iter()
         .filter_map(|s| s.tag.as_deref())
+        .filter(|name| !name.contains('\0') && name.len() <= 800)
         .collect();
     let names: Vec<&str> = names.into_iter().collect();
     let name_ids = if names.is_empty() {
@@ -239,6 +240,15 @@ impl IncomingSample {
         let (tag_id, is_text) = match (&self.tag, self.tag_id) {
             (Some(_), Some(_)) => {
                 return Err(("tag", "give either tag or tag_id, not both".into()))
+            }
+            (Some(name), None) if name.contains('\0') => {
+                return Err((
+                    "tag",
+                    "contains U+0000 (NUL), which no tag name holds".into(),
+                ))
+            }
+            (Some(name), None) if name.chars().count() > 200 => {
+                return Err(("tag", "longer than any tag name (200 characters)".into()))
             }
             (Some(name), None) => *name_ids
                 .get(name)
@@ -348,9 +358,14 @@ fn text_value(
 fn parse_time(raw: Option<&serde_json::Value>) -> Result<DateTime<Utc>, Invalid> {
     match raw {
         None | Some(serde_json::Value::Null) => Err(("time", "missing".into())),
-        Some(serde_json::Value::String(s)) => DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| ("time", format!("{s:?} is not an RFC 3339 timestamp: {e}"))),
+        Some(serde_json::Value::String(s)) => {
+            if let Some(why) = super::input::timestamp_problem(s) {
+                return Err(("time", why));
+            }
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| ("time", format!("{s:?} is not an RFC 3339 timestamp: {e}")))
+        }
         Some(serde_json::Value::Number(n)) => n
             .as_i64()
             .and_then(DateTime::from_timestamp_millis)

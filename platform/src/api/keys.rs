@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 use super::extract::{Caller, Json};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::AppState;
-use crate::store::keys::ApiKeyInfo;
+use crate::store::entities::Kind;
+use crate::store::keys::{ApiKeyInfo, NewKey};
 
 /// A key to issue.
 #[derive(Deserialize, ToSchema)]
@@ -25,6 +26,9 @@ pub struct NewKeyBody {
     pub role: Role,
     /// When it stops working; absent: never.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Device tokens only, and required for them: the one site whose tags the connector may
+    /// send samples for and whose setpoint commands it may run.
+    pub site_id: Option<i64>,
 }
 
 /// A freshly issued key: the only time its secret is shown.
@@ -76,16 +80,44 @@ pub async fn create(
     if body.name.trim().is_empty() || body.name.len() > 200 {
         return Err(ApiError::field("name", "must be 1 to 200 characters"));
     }
-    if body.role != Role::Device {
+    if body.role == Role::Device {
+        if !caller.principal.may_grant(Role::Device) {
+            return Err(
+                ApiError::forbidden("this caller may not issue device tokens").with_field("role"),
+            );
+        }
+        if body.site_id.is_none() {
+            return Err(ApiError::field(
+                "site_id",
+                "a device token is scoped to one site: give its site_id",
+            ));
+        }
+    } else {
         super::users::check_grant(&caller, body.role, "role")?;
+        if body.site_id.is_some() {
+            return Err(ApiError::field(
+                "site_id",
+                "only device tokens are scoped to a site",
+            ));
+        }
     }
     if body.expires_at.is_some_and(|t| t <= Utc::now()) {
         return Err(ApiError::field("expires_at", "must be in the future"));
     }
-    let (key, info) = caller
-        .session(&state.store)
-        .await?
-        .issue_api_key(&body.name, body.role, body.expires_at)
+    let mut session = caller.session(&state.store).await?;
+    if let Some(site) = body.site_id {
+        if session.get(Kind::Site, site).await?.is_none() {
+            return Err(ApiError::field("site_id", format!("no site {site}")));
+        }
+    }
+    let (key, info) = session
+        .issue_key(&NewKey {
+            name: &body.name,
+            role: body.role,
+            expires_at: body.expires_at,
+            site_id: body.site_id,
+            issued_by: caller.principal.issuer,
+        })
         .await?;
     Ok((StatusCode::CREATED, axum::Json(IssuedKey { key, info })))
 }
@@ -98,7 +130,7 @@ pub async fn create(
     responses(
         (status = 200, body = ApiKeyInfo),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A key of a role the caller could not grant", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -107,11 +139,17 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<ApiKeyInfo>> {
-    let revoked = caller
-        .session(&state.store)
+    let mut session = caller.session(&state.store).await?;
+    let key = session
+        .api_key(id)
         .await?
-        .revoke_api_key(id)
-        .await?;
+        .ok_or_else(|| ApiError::not_found("API key"))?;
+    // As on /users: nobody acts on a key of a role they could not grant (an admin cannot
+    // revoke an owner's key).
+    if key.role != Role::Device {
+        super::users::check_grant(&caller, key.role, "role")?;
+    }
+    let revoked = session.revoke_api_key(id).await?;
     revoked
         .map(axum::Json)
         .ok_or_else(|| ApiError::not_found("API key"))

@@ -130,6 +130,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The offending field, if one is named.
+    pub fn field_name(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
 }
 
 impl From<Error> for ApiError {
@@ -162,6 +167,20 @@ impl From<Error> for ApiError {
                         return Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
                             .with_field(field.unwrap_or_else(|| "body".into()));
                     }
+                    // A safety net behind the input rules (api::input): values the database
+                    // cannot hold are the client's mistake, never a 500.
+                    SqlState::DATETIME_FIELD_OVERFLOW
+                    | SqlState::CHARACTER_NOT_IN_REPERTOIRE
+                    | SqlState::UNTRANSLATABLE_CHARACTER
+                    | SqlState::NUMERIC_VALUE_OUT_OF_RANGE
+                    | SqlState::STRING_DATA_RIGHT_TRUNCATION
+                    | SqlState::INTERVAL_FIELD_OVERFLOW => {
+                        return Self::field(
+                            db.column().unwrap_or("body").to_string(),
+                            "a value is outside what can be stored (a timestamp out of range, \
+                             U+0000 in text, or a number too large)",
+                        );
+                    }
                     _ => {}
                 }
             }
@@ -184,7 +203,7 @@ impl From<Error> for ApiError {
 /// The request field behind a constraint, from our constraint naming.
 fn constraint_field(constraint: Option<&str>) -> Option<&'static str> {
     let c = constraint?;
-    ["site_id", "line_id", "machine_id", "name"]
+    ["site_id", "line_id", "machine_id", "email", "name"]
         .into_iter()
         .find(|f| c.contains(f))
 }
@@ -226,3 +245,121 @@ impl IntoResponse for ApiError {
 
 /// `Result` for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The layer behind every route: any error answer that is not problem+json yet (axum's own
+/// rejections of path parameters, a method router's 405, a body limit) becomes one with the
+/// same status and headers, so clients meet one error format everywhere. A path parameter
+/// that does not parse is named after the route's pattern.
+pub async fn normalize(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let template = response
+        .extensions()
+        .get::<super::access::RouteTemplate>()
+        .map(|t| t.0.clone());
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let mut problem = ApiError::new(
+        status,
+        if text.is_empty() {
+            status.canonical_reason().unwrap_or("error").to_string()
+        } else {
+            text.clone()
+        },
+    );
+    if status == StatusCode::BAD_REQUEST && text.contains("Cannot parse") {
+        problem = problem.with_field(path_parameter(template.as_deref(), &text));
+    }
+    if status.is_server_error() {
+        tracing::error!(status = %status, detail = %text, "A non-problem error answer was rewritten.");
+        problem.detail = "internal error; the details are in the server log".into();
+    }
+    let mut rewritten = problem.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
+}
+
+/// Which path parameter an axum "Cannot parse …" message is about: the route's only one, the
+/// one at the index it names, or `path`.
+fn path_parameter(template: Option<&str>, message: &str) -> String {
+    let params: Vec<&str> = template
+        .unwrap_or_default()
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+        .collect();
+    if let Some(key) = message
+        .split("Cannot parse `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .filter(|k| params.contains(k))
+    {
+        return key.to_string();
+    }
+    if let Some(i) = message
+        .split("at index ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|i| i.parse::<usize>().ok())
+    {
+        if let Some(p) = params.get(i) {
+            return (*p).to_string();
+        }
+    }
+    match params.as_slice() {
+        [one] => (*one).to_string(),
+        _ => "path".to_string(),
+    }
+}
+
+/// What a panicking handler answers: a problem+json 500 (the panic is logged, not shown).
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = %message, "A request handler panicked.");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error; the details are in the server log",
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_parameters_are_named_from_the_route() {
+        let one = Some("/api/v1/sites/{id}");
+        assert_eq!(path_parameter(one, "Cannot parse `abc` to a `i64`"), "id");
+        let two = Some("/api/v1/machines/{id}/events/{event_id}");
+        assert_eq!(
+            path_parameter(
+                two,
+                "Cannot parse value at index 1 with value `x` to a `i64`"
+            ),
+            "event_id"
+        );
+        assert_eq!(
+            path_parameter(two, "Cannot parse `event_id` with value `x` to a `i64`"),
+            "event_id"
+        );
+        assert_eq!(path_parameter(None, "Cannot parse `x` to a `i64`"), "path");
+    }
+}

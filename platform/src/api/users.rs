@@ -55,12 +55,14 @@ pub(super) fn check_grant(caller: &Caller, role: Role, field: &str) -> ApiResult
             format!("{role} is not a role for people in a tenant"),
         ));
     }
-    if !caller.principal.role.can_grant(role) {
-        return Err(ApiError::forbidden(format!(
-            "the {} role may not grant the {role} role",
-            caller.principal.role
-        ))
-        .with_field(field));
+    if !caller.principal.may_grant(role) {
+        let by = match caller.principal.ceiling {
+            Some(c) if !c.can_grant(role) => format!("a key issued by a user who is now {c}"),
+            _ => format!("the {} role", caller.principal.role),
+        };
+        return Err(
+            ApiError::forbidden(format!("{by} may not grant the {role} role")).with_field(field),
+        );
     }
     Ok(())
 }

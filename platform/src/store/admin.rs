@@ -68,10 +68,20 @@ impl NewTenant {
 }
 
 impl Store {
-    /// Creates a tenant.
+    /// Creates a tenant, recorded in the operator's audit chain as the platform's own act.
     pub async fn create_tenant(&self, t: &NewTenant) -> Result<TenantId> {
-        let client = self.owner.get().await?;
-        let row = client
+        self.create_tenant_as(t, "system").await
+    }
+
+    /// Creates a tenant on behalf of `actor` (`operator`, `cli`), recorded in the operator's
+    /// audit chain in the same transaction.
+    pub async fn create_tenant_as(&self, t: &NewTenant, actor: &str) -> Result<TenantId> {
+        let mut client = self.owner.get().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(Error::db("beginning a transaction"))?;
+        let row = tx
             .query_one(
                 "INSERT INTO tenants (name, industry, region, plan) VALUES ($1, $2, $3, $4) \
                  RETURNING id",
@@ -80,15 +90,34 @@ impl Store {
             .await
             .map_err(Error::db("creating a tenant"))?;
         let id = TenantId(row.get(0));
+        let after = serde_json::json!({
+            "id": id.0, "name": t.name, "industry": t.industry.as_str(),
+            "region": t.region, "plan": t.plan.as_str(),
+        });
+        super::audit::append_operator(
+            &tx,
+            actor,
+            "tenant.create",
+            format!("tenant/{}", id.0),
+            None,
+            Some(after),
+        )
+        .await?;
+        tx.commit().await.map_err(Error::db("committing"))?;
         tracing::info!(tenant = %id, name = %t.name, plan = t.plan.as_str(), "Created a tenant.");
         Ok(id)
     }
 
     /// Deletes a tenant created a moment ago whose setup failed (it has no audit entries
-    /// yet, which the append-only log would otherwise refuse to lose).
+    /// yet, which the append-only log would otherwise refuse to lose); the operator's chain
+    /// records it.
     pub async fn discard_new_tenant(&self, tenant: TenantId) -> Result<()> {
-        let client = self.owner.get().await?;
-        client
+        let mut client = self.owner.get().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(Error::db("beginning a transaction"))?;
+        let gone = tx
             .execute(
                 "DELETE FROM tenants WHERE id = $1 \
                  AND NOT EXISTS (SELECT 1 FROM audit_log WHERE tenant_id = $1)",
@@ -96,6 +125,18 @@ impl Store {
             )
             .await
             .map_err(Error::db("discarding a tenant"))?;
+        if gone > 0 {
+            super::audit::append_operator(
+                &tx,
+                "system",
+                "tenant.discard",
+                format!("tenant/{}", tenant.0),
+                None,
+                Some(serde_json::json!({"reason": "its first owner could not be created"})),
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(Error::db("committing"))?;
         Ok(())
     }
 

@@ -22,6 +22,8 @@ pub enum CommandStatus {
     Done,
     /// Not written; `detail` says why.
     Failed,
+    /// Nobody claimed it before `expires_at`: it will never be written.
+    Expired,
 }
 
 impl CommandStatus {
@@ -30,13 +32,14 @@ impl CommandStatus {
             "delivered" => Self::Delivered,
             "done" => Self::Done,
             "failed" => Self::Failed,
+            "expired" => Self::Expired,
             _ => Self::Pending,
         }
     }
 
-    /// Whether the command has its outcome (done or failed).
+    /// Whether the command has its outcome (done, failed or expired).
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Done | Self::Failed)
+        matches!(self, Self::Done | Self::Failed | Self::Expired)
     }
 }
 
@@ -59,6 +62,8 @@ pub struct Command {
     pub created_at: DateTime<Utc>,
     /// When its status last changed.
     pub updated_at: DateTime<Utc>,
+    /// A command still pending at this time expires and is never written.
+    pub expires_at: DateTime<Utc>,
 }
 
 impl Command {
@@ -72,26 +77,38 @@ impl Command {
             detail: r.get("detail"),
             created_at: r.get("created_at"),
             updated_at: r.get("updated_at"),
+            expires_at: r.get("expires_at"),
         }
     }
 }
 
-/// Columns of a command joined with its tag `t`, from a row set named `c`.
-const COLUMNS: &str =
-    "c.id, c.tag_id, t.name AS tag, c.value, c.status, c.detail, c.created_at, c.updated_at";
+/// Columns of a command joined with its tag `t`, from a row set named `c`. A pending command
+/// past its expiry reads as expired even before a claim marks it so.
+const COLUMNS: &str = "c.id, c.tag_id, t.name AS tag, c.value, \
+     CASE WHEN c.status = 'pending' AND c.expires_at <= now() THEN 'expired' ELSE c.status END \
+         AS status, \
+     c.detail, c.created_at, c.updated_at, c.expires_at";
 
 impl TenantSession {
-    /// Issues a command for `tag_id`; `None` if the tag does not exist for this tenant.
-    pub async fn issue_command(&mut self, tag_id: i64, value: f64) -> Result<Option<Command>> {
+    /// Issues a command for `tag_id` that expires after `ttl_secs` unless claimed; `None` if
+    /// the tag does not exist for this tenant.
+    pub async fn issue_command(
+        &mut self,
+        tag_id: i64,
+        value: f64,
+        ttl_secs: u32,
+    ) -> Result<Option<Command>> {
         let sql = format!(
             "WITH t AS (SELECT id, name FROM tags WHERE id = $1), \
-                  c AS (INSERT INTO commands (tag_id, value) SELECT id, $2 FROM t RETURNING *) \
+                  c AS (INSERT INTO commands (tag_id, value, expires_at) \
+                        SELECT id, $2, now() + make_interval(secs => $3) FROM t RETURNING *) \
              SELECT {COLUMNS} FROM c JOIN t ON t.id = c.tag_id"
         );
+        let ttl = f64::from(ttl_secs);
         let (tenant, actor) = (self.tenant(), self.actor().to_owned());
         let tx = self.begin().await?;
         let row = tx
-            .query_opt(&sql, &[&tag_id, &value])
+            .query_opt(&sql, &[&tag_id, &value, &ttl])
             .await
             .map_err(Error::db("issuing a command"))?;
         let command = row.as_ref().map(Command::from_row);
@@ -114,7 +131,8 @@ impl TenantSession {
 
     /// Claims up to `limit` pending commands, oldest first, and marks them delivered; with
     /// `tags`, only commands for tags of those names. Commands another session is claiming at
-    /// the same moment are skipped, so two connectors never claim the same command.
+    /// the same moment are skipped, so two connectors never claim the same command; commands
+    /// past their expiry are marked expired instead, and never delivered.
     pub async fn claim_commands(
         &mut self,
         tags: Option<&[String]>,
@@ -125,13 +143,22 @@ impl TenantSession {
                 UPDATE commands SET status = 'delivered', updated_at = now() \
                 WHERE id IN ( \
                     SELECT p.id FROM commands p JOIN tags pt ON pt.id = p.tag_id \
-                    WHERE p.status = 'pending' AND ($1::text[] IS NULL OR pt.name = ANY($1)) \
+                    WHERE p.status = 'pending' AND p.expires_at > now() \
+                      AND ($1::text[] IS NULL OR pt.name = ANY($1)) \
                     ORDER BY p.id LIMIT $2 FOR UPDATE OF p SKIP LOCKED) \
                 RETURNING *) \
              SELECT {COLUMNS} FROM c JOIN tags t ON t.id = c.tag_id ORDER BY c.id"
         );
         let tags: Option<Vec<String>> = tags.map(<[String]>::to_vec);
+        let tenant = self.tenant();
         let tx = self.begin().await?;
+        tx.execute(
+            "UPDATE commands SET status = 'expired', updated_at = now() \
+             WHERE tenant_id = $1 AND status = 'pending' AND expires_at <= now()",
+            &[&tenant.0],
+        )
+        .await
+        .map_err(Error::db("expiring commands"))?;
         let rows = tx
             .query(&sql, &[&tags, &limit])
             .await
@@ -153,7 +180,8 @@ impl TenantSession {
                 UPDATE commands \
                 SET status = CASE WHEN $2 THEN 'done' ELSE 'failed' END, \
                     detail = $3, updated_at = now() \
-                WHERE id = $1 AND status IN ('pending', 'delivered') \
+                WHERE id = $1 AND (status = 'delivered' \
+                                   OR (status = 'pending' AND expires_at > now())) \
                 RETURNING *) \
              SELECT {COLUMNS} FROM c JOIN tags t ON t.id = c.tag_id"
         );

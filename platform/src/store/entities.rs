@@ -488,9 +488,10 @@ fn write_sql(kind: Kind, f: &EntityFields, id: Option<i64>) -> (String, Vec<Para
                 .zip(&placeholders)
                 .map(|(c, p)| format!("{c} = {p}"))
                 .collect();
-            // An empty patch still answers with the entity (or nothing if it is not ours).
+            // An empty patch still answers with the entity (or nothing if it is not ours);
+            // `id` is generated always, so the no-op assignment is to `name`.
             let sets = if sets.is_empty() {
-                "id = id".to_string()
+                "name = name".to_string()
             } else {
                 sets.join(", ")
             };

@@ -31,9 +31,15 @@ pub struct ApiKeyInfo {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Last use, to the minute.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Device tokens: the one site they may reach (absent: the whole tenant).
+    pub site_id: Option<i64>,
+    /// The user who issued it: the key acts with no more than that user's role now (absent:
+    /// issued from the command line or by the operator).
+    pub issued_by: Option<i64>,
 }
 
-const COLUMNS: &str = "id, name, prefix, role, created_at, expires_at, revoked_at, last_used_at";
+const COLUMNS: &str =
+    "id, name, prefix, role, created_at, expires_at, revoked_at, last_used_at, site_id, issued_by";
 
 fn from_row(r: &tokio_postgres::Row) -> Result<ApiKeyInfo> {
     Ok(ApiKeyInfo {
@@ -45,7 +51,24 @@ fn from_row(r: &tokio_postgres::Row) -> Result<ApiKeyInfo> {
         expires_at: r.get(5),
         revoked_at: r.get(6),
         last_used_at: r.get(7),
+        site_id: r.get(8),
+        issued_by: r.get(9),
     })
+}
+
+/// A key to issue.
+#[derive(Debug, Clone)]
+pub struct NewKey<'a> {
+    /// What it is for.
+    pub name: &'a str,
+    /// The role it acts with.
+    pub role: Role,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Device tokens: the one site they may reach.
+    pub site_id: Option<i64>,
+    /// The user issuing it, whose role bounds it.
+    pub issued_by: Option<i64>,
 }
 
 impl TenantSession {
@@ -62,6 +85,19 @@ impl TenantSession {
         rows.iter().map(from_row).collect()
     }
 
+    /// One key of the tenant (never its secret).
+    pub async fn api_key(&mut self, id: i64) -> Result<Option<ApiKeyInfo>> {
+        let tx = self.begin().await?;
+        let row = tx
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"),
+                &[&id],
+            )
+            .await
+            .map_err(Error::db("reading an API key"))?;
+        row.as_ref().map(from_row).transpose()
+    }
+
     /// Issues a key; the plaintext is returned once, beside what listings will show.
     pub async fn issue_api_key(
         &mut self,
@@ -69,14 +105,34 @@ impl TenantSession {
         role: Role,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<(String, ApiKeyInfo)> {
+        self.issue_key(&NewKey {
+            name,
+            role,
+            expires_at,
+            site_id: None,
+            issued_by: None,
+        })
+        .await
+    }
+
+    /// Issues a key as described; the plaintext is returned once.
+    pub async fn issue_key(&mut self, new: &NewKey<'_>) -> Result<(String, ApiKeyInfo)> {
+        let NewKey {
+            name,
+            role,
+            expires_at,
+            site_id,
+            issued_by,
+        } = new.clone();
         let (tenant, actor) = (self.tenant(), self.actor().to_owned());
         let key = NewApiKey::generate();
         let tx = self.begin().await?;
         let row = tx
             .query_one(
                 &format!(
-                    "INSERT INTO api_keys (name, prefix, key_hash, role, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+                    "INSERT INTO api_keys (name, prefix, key_hash, role, expires_at, site_id, \
+                                           issued_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
                 ),
                 &[
                     &name,
@@ -84,6 +140,8 @@ impl TenantSession {
                     &key.digest.as_slice(),
                     &role.as_str(),
                     &expires_at,
+                    &site_id,
+                    &issued_by,
                 ],
             )
             .await
@@ -143,6 +201,27 @@ impl Store {
     pub async fn issue_api_key(&self, tenant: TenantId, name: &str, role: Role) -> Result<String> {
         let mut session = self.tenant(tenant).await?;
         let (plaintext, _) = session.issue_api_key(name, role, None).await?;
+        Ok(plaintext)
+    }
+
+    /// Issues a device token for `tenant` scoped to `site` from outside any request (the demo,
+    /// tests): it sends samples for that site's tags and runs that site's commands only.
+    pub async fn issue_device_token(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        site: i64,
+    ) -> Result<String> {
+        let mut session = self.tenant(tenant).await?;
+        let (plaintext, _) = session
+            .issue_key(&NewKey {
+                name,
+                role: Role::Device,
+                expires_at: None,
+                site_id: Some(site),
+                issued_by: None,
+            })
+            .await?;
         Ok(plaintext)
     }
 }

@@ -11,10 +11,19 @@ use deadpool_postgres::GenericClient;
 use crate::config::{BackendChoice, StoreSettings};
 use crate::error::{Error, Result};
 
-const LAYOUT_VERSION: i32 = 1;
+/// The version of the layout's functions. Version 2 re-created every security-definer
+/// function with `pg_temp` last in its search path and schema-qualified names (issue #11).
+/// Raise it whenever a `*_functions.sql` file changes: databases created earlier get the
+/// functions again (CREATE OR REPLACE) at their next start.
+pub const LAYOUT_VERSION: i32 = 2;
 const PLAIN_SQL: &str = include_str!("layout/plain.sql");
+const PLAIN_FUNCTIONS_SQL: &str = include_str!("layout/plain_functions.sql");
 const TIMESCALE_SQL: &str = include_str!("layout/timescale.sql");
+const TIMESCALE_FUNCTIONS_SQL: &str = include_str!("layout/timescale_functions.sql");
 const COMMON_SQL: &str = include_str!("layout/common.sql");
+const COMMON_FUNCTIONS_SQL: &str = include_str!("layout/common_functions.sql");
+/// Advisory lock serialising layout creation and upgrades between replicas starting at once.
+const LAYOUT_LOCK: i64 = 0x4c41_594f_5554; // "LAYOUT"
 
 /// Which layout a database uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -50,16 +59,30 @@ pub struct MaintenanceReport {
     pub trimmed_to_plan: u64,
 }
 
-/// Finds the layout this database uses, creating it on first start.
+/// Finds the layout this database uses, creating it on first start and upgrading its
+/// functions when they are older than [`LAYOUT_VERSION`].
 pub(crate) async fn prepare(
     client: &impl GenericClient,
     settings: &StoreSettings,
 ) -> Result<Backend> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&LAYOUT_LOCK])
+        .await
+        .map_err(Error::db("locking the storage layout"))?;
+    let outcome = prepare_locked(client, settings).await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LAYOUT_LOCK])
+        .await
+        .map_err(Error::db("unlocking the storage layout"))?;
+    outcome
+}
+
+async fn prepare_locked(client: &impl GenericClient, settings: &StoreSettings) -> Result<Backend> {
     let recorded = client
-        .query_opt("SELECT backend FROM storage_layout", &[])
+        .query_opt("SELECT backend, version FROM storage_layout", &[])
         .await
         .map_err(Error::db("reading the storage layout"))?
-        .map(|row| row.get::<_, String>(0));
+        .map(|row| (row.get::<_, String>(0), row.get::<_, i32>(1)));
     let timescale_ready = client
         .query_opt(
             "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'",
@@ -68,7 +91,7 @@ pub(crate) async fn prepare(
         .await
         .map_err(Error::db("looking for timescaledb"))?
         .is_some();
-    if let Some(name) = recorded {
+    if let Some((name, version)) = recorded {
         let backend = if name == "timescale" {
             Backend::Timescale
         } else {
@@ -85,6 +108,9 @@ pub(crate) async fn prepare(
                 backend.name(),
                 wanted.name()
             )));
+        }
+        if version < LAYOUT_VERSION {
+            upgrade(client, backend, version).await?;
         }
         return Ok(backend);
     }
@@ -104,6 +130,27 @@ pub(crate) async fn prepare(
     Ok(backend)
 }
 
+/// Runs `sql` one statement at a time (`-- statement` separates them): TimescaleDB refuses
+/// some DDL inside a multi-statement batch.
+async fn run_statements(client: &impl GenericClient, sql: &str, what: &'static str) -> Result<()> {
+    for statement in sql.split("-- statement\n") {
+        client
+            .batch_execute(statement)
+            .await
+            .map_err(Error::db(what))?;
+    }
+    Ok(())
+}
+
+/// The layout's functions: its own, then the shared ones.
+fn functions_sql(backend: Backend) -> [&'static str; 2] {
+    let own = match backend {
+        Backend::Plain => PLAIN_FUNCTIONS_SQL,
+        Backend::Timescale => TIMESCALE_FUNCTIONS_SQL,
+    };
+    [own, COMMON_FUNCTIONS_SQL]
+}
+
 async fn apply(
     client: &impl GenericClient,
     backend: Backend,
@@ -119,13 +166,11 @@ async fn apply(
                 &settings.compress_after_days.to_string(),
             ),
     };
-    // One statement at a time: TimescaleDB refuses some DDL inside a multi-statement batch.
-    for statement in specific.split("-- statement\n").chain([COMMON_SQL]) {
-        client
-            .batch_execute(statement)
-            .await
-            .map_err(Error::db("creating the storage layout"))?;
-    }
+    run_statements(client, &specific, "creating the storage layout").await?;
+    let [own, common] = functions_sql(backend);
+    run_statements(client, own, "creating the storage layout's functions").await?;
+    run_statements(client, COMMON_SQL, "creating the storage layout's views").await?;
+    run_statements(client, common, "creating the storage layout's functions").await?;
     client
         .execute(
             "INSERT INTO storage_layout (backend, version) VALUES ($1, $2)",
@@ -133,6 +178,25 @@ async fn apply(
         )
         .await
         .map_err(Error::db("recording the storage layout"))?;
+    Ok(())
+}
+
+/// Re-creates the layout's functions of a database made by an older version (tables and
+/// views stay as they are) and records the new version.
+async fn upgrade(client: &impl GenericClient, backend: Backend, from: i32) -> Result<()> {
+    tracing::info!(
+        backend = backend.name(),
+        from,
+        to = LAYOUT_VERSION,
+        "Upgrading the storage layout's functions."
+    );
+    for sql in functions_sql(backend) {
+        run_statements(client, sql, "upgrading the storage layout's functions").await?;
+    }
+    client
+        .execute("UPDATE storage_layout SET version = $1", &[&LAYOUT_VERSION])
+        .await
+        .map_err(Error::db("recording the storage layout's version"))?;
     Ok(())
 }
 

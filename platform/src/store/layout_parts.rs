@@ -4,8 +4,9 @@
 //! depends on whether TimescaleDB is present. A part added later (text samples, migration V7)
 //! must reach databases created before it as well as new ones: each part is applied in its own
 //! transaction, for the database's layout, and recorded by name in `storage_layout_parts`, so
-//! it runs exactly once whatever the database's age. Parts never replace what the layout or
-//! another part created; they only add relations and functions of their own.
+//! it runs exactly once whatever the database's age. Parts never replace what the layout
+//! created; a later part may replace an earlier part's functions (`CREATE OR REPLACE`), which
+//! is how databases of any age get a fix (`text_ingest_scoped`, issue #11).
 
 use deadpool_postgres::GenericClient;
 
@@ -22,12 +23,21 @@ struct Part {
 }
 
 /// Every part, oldest first.
-const PARTS: &[Part] = &[Part {
-    name: "text_samples",
-    plain: include_str!("layout/text_plain.sql"),
-    timescale: include_str!("layout/text_timescale.sql"),
-    common: include_str!("layout/text_common.sql"),
-}];
+const PARTS: &[Part] = &[
+    Part {
+        name: "text_samples",
+        plain: include_str!("layout/text_plain.sql"),
+        timescale: include_str!("layout/text_timescale.sql"),
+        common: include_str!("layout/text_common.sql"),
+    },
+    // Issue #11: text ingest confined to a device token's site, its staging table checked.
+    Part {
+        name: "text_ingest_scoped",
+        plain: include_str!("layout/text_scoped_plain.sql"),
+        timescale: include_str!("layout/text_scoped_timescale.sql"),
+        common: include_str!("layout/text_scoped_common.sql"),
+    },
+];
 
 /// Applies the parts this database does not have yet; returns their names.
 pub(crate) async fn apply_pending(

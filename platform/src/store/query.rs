@@ -97,20 +97,29 @@ impl BucketWidth {
         self.0
     }
 
-    /// The start of the bucket holding `t`.
+    /// The start of the bucket holding `t` (clamped to chrono's range at its far ends, where
+    /// the API never lets a query go: it refuses years outside 1 to 9999).
     pub fn floor(self, t: DateTime<Utc>) -> DateTime<Utc> {
         let s = t.timestamp() - ORIGIN;
-        Utc.timestamp_opt(ORIGIN + s.div_euclid(self.0) * self.0, 0)
-            .unwrap()
+        let start = ORIGIN + s.div_euclid(self.0) * self.0;
+        Utc.timestamp_opt(start, 0)
+            .single()
+            .unwrap_or(if start < 0 {
+                DateTime::<Utc>::MIN_UTC
+            } else {
+                DateTime::<Utc>::MAX_UTC
+            })
     }
 
-    /// The first bucket boundary at or after `t`.
+    /// The first bucket boundary at or after `t` (clamped like [`BucketWidth::floor`]).
     pub fn ceil(self, t: DateTime<Utc>) -> DateTime<Utc> {
         let floor = self.floor(t);
-        if floor == t {
-            t
+        if floor >= t {
+            floor
         } else {
-            floor + chrono::Duration::seconds(self.0)
+            floor
+                .checked_add_signed(chrono::Duration::seconds(self.0))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
         }
     }
 
@@ -343,6 +352,10 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 11, 29, 10, 15, 0).unwrap()
         );
         assert_eq!(w.ceil(w.floor(t)), w.floor(t));
+        // The far ends of chrono's range clamp instead of panicking.
+        let d = BucketWidth::parse("31d").unwrap();
+        assert_eq!(d.floor(DateTime::<Utc>::MIN_UTC), DateTime::<Utc>::MIN_UTC);
+        assert_eq!(d.ceil(DateTime::<Utc>::MAX_UTC), DateTime::<Utc>::MAX_UTC);
         assert_eq!(w.source(), Source::Rollup1m);
         assert_eq!(BucketWidth::parse("30s").unwrap().source(), Source::Raw);
         assert_eq!(BucketWidth::parse("1d").unwrap().source(), Source::Rollup1h);

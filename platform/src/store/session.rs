@@ -12,6 +12,7 @@ pub struct TenantSession {
     client: Object,
     tenant: TenantId,
     actor: String,
+    site: Option<i64>,
 }
 
 impl TenantSession {
@@ -20,7 +21,20 @@ impl TenantSession {
             client,
             tenant,
             actor: "system".into(),
+            site: None,
         }
+    }
+
+    /// The same session, confined to one site's part of the plant model and its commands (a
+    /// device token scoped to that site): the database's `device_site` policies apply.
+    pub fn scoped_to_site(mut self, site: Option<i64>) -> Self {
+        self.site = site;
+        self
+    }
+
+    /// The site this session is confined to, if any.
+    pub fn site(&self) -> Option<i64> {
+        self.site
     }
 
     /// The same session, recording `actor` (a user, a key) in the audit log for the
@@ -48,9 +62,11 @@ impl TenantSession {
             .transaction()
             .await
             .map_err(Error::db("beginning a transaction"))?;
+        let site = self.site.map(|s| s.to_string()).unwrap_or_default();
         tx.execute(
-            "SELECT set_config('millwright.tenant_id', $1, true)",
-            &[&tenant],
+            "SELECT set_config('millwright.tenant_id', $1, true), \
+                    set_config('millwright.site_id', $2, true)",
+            &[&tenant, &site],
         )
         .await
         .map_err(Error::db("setting the tenant"))?;

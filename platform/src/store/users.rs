@@ -207,15 +207,20 @@ impl TenantSession {
 }
 
 impl Store {
-    /// Adds a bureau user (no tenant) with an already hashed password; operators only.
+    /// Adds a bureau user (no tenant) with an already hashed password; operators only. The
+    /// operator's audit chain records it in the same transaction.
     pub async fn create_bureau_user(
         &self,
         email: &str,
         name: &str,
         password_hash: &str,
     ) -> Result<User> {
-        let client = self.owner.get().await?;
-        let row = client
+        let mut client = self.owner.get().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(Error::db("beginning a transaction"))?;
+        let row = tx
             .query_one(
                 &format!(
                     "INSERT INTO users (tenant_id, email, name, role, password_hash) \
@@ -225,6 +230,17 @@ impl Store {
             )
             .await
             .map_err(Error::db("creating a bureau user"))?;
-        from_row(&row)
+        let user = from_row(&row)?;
+        super::audit::append_operator(
+            &tx,
+            "operator",
+            "bureau_user.create",
+            format!("user/{}", user.id),
+            None,
+            serde_json::to_value(&user).ok(),
+        )
+        .await?;
+        tx.commit().await.map_err(Error::db("committing"))?;
+        Ok(user)
     }
 }

@@ -228,3 +228,62 @@ proptest! {
         prop_assert!(verify_chain(&t).is_err());
     }
 }
+
+/// What `jsonb` gives back for numbers it stores: decimals without exponents, no negative
+/// zero, exact digits. Format 2 writes both sides alike, so the hash survives the database.
+#[test]
+fn numbers_hash_alike_before_and_after_jsonb() {
+    let pairs = [
+        (json!(-0.0), "0"),
+        (json!(-0.0), "0.0"),
+        (json!(1e16), "10000000000000000"),
+        (json!(1e-7), "0.0000001"),
+        (json!(1.5e300), &format!("15{}", "0".repeat(299))),
+        (json!(2.5), "2.50"),
+        (json!(5.0), "5"),
+        (json!(5.0), "5.0"),
+        (json!(i64::MIN), "-9223372036854775808"),
+        (json!(u64::MAX), "18446744073709551615"),
+        (json!(9007199254740993i64), "9007199254740993"),
+        (json!(0.1 + 0.2), "0.30000000000000004"),
+    ];
+    for (sent, stored) in pairs {
+        let back: Value = serde_json::from_str(stored).unwrap();
+        assert_eq!(
+            canonical::value(&sent),
+            canonical::value(&back),
+            "{sent} stored as {stored}"
+        );
+    }
+    // A huge integer read as a double writes the same digits as the double it came from.
+    let huge: Value = serde_json::from_str("123456789012345678901234567890").unwrap();
+    let again: Value = serde_json::from_str(&canonical::value(&huge)).unwrap();
+    assert_eq!(canonical::value(&huge), canonical::value(&again));
+    // Unicode escapes and raw characters are the same string; key order does not matter.
+    let escaped: Value = serde_json::from_str(r#"{"b":"caf\u00e9 \ud83d\ude00","a":1}"#).unwrap();
+    let raw = json!({"a": 1, "b": "café 😀"});
+    assert_eq!(canonical::value(&escaped), canonical::value(&raw));
+}
+
+#[test]
+fn entries_keep_the_format_they_were_hashed_in() {
+    let mut log = chain(3);
+    assert!(log.iter().all(|e| e.format == FORMAT_VERSION));
+    // An entry of the first format verifies with that format, and not as another one.
+    let mut legacy = change(9);
+    legacy.after = Some(json!({"v": 1e16}));
+    let mut entry = append(Some(&log[2].head()), legacy).unwrap();
+    entry.format = LEGACY_FORMAT;
+    entry.hash = entry.compute_hash();
+    log.push(entry.clone());
+    assert!(verify_chain(&log).is_ok());
+    log[3].format = FORMAT_VERSION;
+    assert_eq!(verify_chain(&log).unwrap_err().seq, 4);
+    // Stored entries without a format are of the first one.
+    let mut text: serde_json::Map<String, Value> =
+        serde_json::from_value(serde_json::to_value(&entry).unwrap()).unwrap();
+    text.remove("format");
+    let text = serde_json::to_string(&Value::Object(text)).unwrap();
+    let read: AuditEntry = serde_json::from_str(&text).unwrap();
+    assert_eq!(read.format, LEGACY_FORMAT);
+}

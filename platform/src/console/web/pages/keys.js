@@ -53,12 +53,19 @@ export async function render(main, ctx) {
   const role = h('select', { id: 'key-role', value: 'device' },
     roles.map((r) => h('option', { value: r }, t(`role.${r}`))));
   const expires = h('input', { type: 'date', id: 'key-expires' });
+  // A device token reaches one site (its connector's); other keys reach the whole tenant.
+  const sites = await get('/sites?limit=1000');
+  const site = h('select', { id: 'key-site' },
+    sites.map((s) => h('option', { value: String(s.id) }, s.name)));
+  const siteField = field(t('keys.site'), site, t('keys.siteHint'));
+  role.addEventListener('change', () => { siteField.hidden = role.value !== 'device'; });
   const status = h('div', {});
   const form = h('form', {
     class: 'inline-form', 'aria-labelledby': 'new-key-title',
     onsubmit: async (e) => {
       e.preventDefault();
       const body = { name: name.value.trim(), role: role.value };
+      if (role.value === 'device') body.site_id = Number(site.value);
       if (expires.value) body.expires_at = new Date(`${expires.value}T00:00:00`).toISOString();
       try {
         const key = await call('POST', '/api-keys', body);
@@ -82,7 +89,8 @@ export async function render(main, ctx) {
     },
   },
   h('h2', { id: 'new-key-title' }, t('keys.new')),
-  field(t('keys.name'), name), field(t('keys.role'), role), field(t('keys.expires'), expires, t('keys.expiresHint')),
+  field(t('keys.name'), name), field(t('keys.role'), role), siteField,
+  field(t('keys.expires'), expires, t('keys.expiresHint')),
   h('button', { type: 'submit' }, t('keys.issue')), status);
 
   fill(main, h('h1', {}, t('nav.keys')), issued, form, listBox);
