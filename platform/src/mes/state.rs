@@ -358,6 +358,10 @@ pub struct Tracker {
     pub last_seen: Option<DateTime<Utc>>,
     /// The interval still open: state, code, since.
     pub open: Option<(MachineState, i64, DateTime<Utc>)>,
+    /// The interval [`Tracker::advance_to`] closed when it declared the machine unknown; a
+    /// sample that arrives late but within `stale_secs` of the last one takes that back.
+    #[serde(default)]
+    pub before_stale: Option<(MachineState, i64, DateTime<Utc>)>,
 }
 
 impl Tracker {
@@ -404,6 +408,15 @@ impl Tracker {
         let mut i = 0;
         while i < samples.len() {
             let t = samples[i].time;
+            if let (Some(prev), Some((MachineState::Unknown, _, since))) =
+                (self.before_stale.take(), self.open)
+            {
+                if t < since {
+                    // Declared unknown too early (the samples were late): reopen what ran;
+                    // its next closing replaces the end stored before.
+                    self.open = Some(prev);
+                }
+            }
             if let Some(last) = self.last_seen {
                 if t - last > stale {
                     self.switch(MachineState::Unknown, 0, last + stale, out);
@@ -447,7 +460,8 @@ impl Tracker {
     pub fn advance_to(&mut self, rule: &StateRule, now: DateTime<Utc>, out: &mut TrackOutput) {
         let stale = Duration::seconds(i64::from(rule.stale_secs));
         if let Some(last) = self.last_seen {
-            if now - last > stale {
+            if now - last > stale && self.open.is_some_and(|o| o.0 != MachineState::Unknown) {
+                self.before_stale = self.open;
                 self.switch(MachineState::Unknown, 0, last + stale, out);
             }
         }
@@ -621,6 +635,31 @@ mod tests {
         whole.advance_to(&rule, t(47), &mut c);
         assert_eq!(c.closed.len(), 1);
         assert_eq!(whole.open, Some((MachineState::Unknown, 0, t(46))));
+    }
+
+    #[test]
+    fn a_premature_unknown_is_taken_back_by_late_samples() {
+        let rule = StateRule {
+            stale_secs: 10,
+            ..StateRule::default_for_class("press")
+        };
+        let mut tr = Tracker::default();
+        let mut out = TrackOutput::default();
+        tr.feed(&rule, &[sample(0, Role::State, 1.0), sample(5, Role::State, 1.0)], &mut out);
+        tr.advance_to(&rule, t(30), &mut out);
+        assert_eq!(tr.open, Some((MachineState::Unknown, 0, t(15))));
+        // Samples at 6 s and 8 s arrive late: the machine ran, then faulted.
+        tr.feed(&rule, &[sample(6, Role::State, 1.0), sample(8, Role::State, 3.0)], &mut out);
+        let ends: Vec<_> = out.closed.iter().map(|i| (i.state, i.start, i.end)).collect();
+        assert_eq!(
+            ends,
+            vec![
+                (MachineState::Running, t(0), Some(t(15))),
+                (MachineState::Running, t(0), Some(t(8))),
+            ],
+            "the second closing of the interval starting at 0 replaces the first"
+        );
+        assert_eq!(tr.open, Some((MachineState::Fault, 0, t(8))));
     }
 
     #[test]
