@@ -189,11 +189,20 @@ fn mes_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mes_states::put_machine_rule))
         .routes(routes!(mes_states::delete_rule))
         .routes(routes!(mes_states::recompute))
-        .routes(routes!(mes_downtime::get_calendar, mes_downtime::put_calendar))
-        .routes(routes!(mes_downtime::list_reasons, mes_downtime::create_reason))
+        .routes(routes!(
+            mes_downtime::get_calendar,
+            mes_downtime::put_calendar
+        ))
+        .routes(routes!(
+            mes_downtime::list_reasons,
+            mes_downtime::create_reason
+        ))
         .routes(routes!(mes_downtime::downtime))
         .routes(routes!(mes_downtime::assign))
-        .routes(routes!(mes_orders::list_products, mes_orders::create_product))
+        .routes(routes!(
+            mes_orders::list_products,
+            mes_orders::create_product
+        ))
         .routes(routes!(mes_orders::list_orders, mes_orders::create_order))
         .routes(routes!(mes_orders::get_order))
         .routes(routes!(mes_orders::transition))

@@ -47,7 +47,13 @@ impl App {
         }
     }
 
-    async fn call(&self, method: Method, path: &str, key: &str, body: Option<Value>) -> (StatusCode, Value) {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self
             .http
             .request(method, format!("{}/api/v1{path}", self.url))
@@ -58,7 +64,10 @@ impl App {
         let res = req.send().await.expect("request");
         let status = res.status();
         let text = res.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn ok(&self, method: Method, path: &str, key: &str, body: Option<Value>) -> Value {
@@ -92,7 +101,10 @@ fn q(t: DateTime<Utc>) -> String {
 /// starting at `start`, with the gap 04:01–04:39.
 fn scenario(start: DateTime<Utc>, tags: &[i64]) -> Vec<SampleRow> {
     let producing = |k: i64| {
-        (0..150).contains(&k) || (195..240).contains(&k) || (272..360).contains(&k) || (400..480).contains(&k)
+        (0..150).contains(&k)
+            || (195..240).contains(&k)
+            || (272..360).contains(&k)
+            || (400..480).contains(&k)
     };
     let mut rows = Vec::new();
     let (mut parts, mut scrap) = (5_000.0, U32 - 6.0);
@@ -138,14 +150,21 @@ async fn scenario_over_http(backend: BackendChoice) {
     let t = tenant_with_tags(
         &app.store,
         "mes-a",
-        &["machine.state", "machine.alarm_code", "machine.part_counter", "machine.scrap_parts"],
+        &[
+            "machine.state",
+            "machine.alarm_code",
+            "machine.part_counter",
+            "machine.scrap_parts",
+        ],
     )
     .await;
     let key = t.key.as_str();
     let m = t.machine_id;
 
     // The night shift that began three local days ago: 22:00 +08:00 is 14:00Z.
-    let today = Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
     let day = today - Duration::days(3);
     let start = Utc.from_utc_datetime(&day.and_time(NaiveTime::from_hms_opt(14, 0, 0).unwrap()));
     let end = start + Duration::hours(8);
@@ -172,7 +191,11 @@ async fn scenario_over_http(backend: BackendChoice) {
             Some(json!({"time_zone": "Mars/Olympus", "shifts": []})),
         )
         .await;
-    assert_eq!((s, &p["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("time_zone")), "{p}");
+    assert_eq!(
+        (s, &p["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("time_zone")),
+        "{p}"
+    );
 
     let mut session = app.store.tenant(t.id).await.unwrap();
     let outcome = session.ingest(&scenario(start, &t.tag_ids)).await.unwrap();
@@ -182,7 +205,12 @@ async fn scenario_over_http(backend: BackendChoice) {
     // scenario's figures.
     app.build().await;
     let states = app
-        .ok(Method::GET, &format!("/machines/{m}/states?from={}&to={}", q(start), q(end)), key, None)
+        .ok(
+            Method::GET,
+            &format!("/machines/{m}/states?from={}&to={}", q(start), q(end)),
+            key,
+            None,
+        )
         .await;
     let first: Vec<&str> = states["intervals"]
         .as_array()
@@ -210,11 +238,22 @@ async fn scenario_over_http(backend: BackendChoice) {
         },
         "recompute_from": ts(start - Duration::hours(1)),
     });
-    app.ok(Method::PUT, &format!("/machines/{m}/state-rule"), key, Some(rule)).await;
+    app.ok(
+        Method::PUT,
+        &format!("/machines/{m}/state-rule"),
+        key,
+        Some(rule),
+    )
+    .await;
     app.build().await;
 
     let states = app
-        .ok(Method::GET, &format!("/machines/{m}/states?from={}&to={}", q(start), q(end)), key, None)
+        .ok(
+            Method::GET,
+            &format!("/machines/{m}/states?from={}&to={}", q(start), q(end)),
+            key,
+            None,
+        )
         .await;
     let got: Vec<(String, i64)> = states["intervals"]
         .as_array()
@@ -222,7 +261,10 @@ async fn scenario_over_http(backend: BackendChoice) {
         .iter()
         .map(|i| {
             let s: DateTime<Utc> = i["start"].as_str().unwrap().parse().unwrap();
-            (i["state"].as_str().unwrap().to_string(), (s - start).num_minutes())
+            (
+                i["state"].as_str().unwrap().to_string(),
+                (s - start).num_minutes(),
+            )
         })
         .collect();
     let want: Vec<(String, i64)> = [
@@ -239,33 +281,63 @@ async fn scenario_over_http(backend: BackendChoice) {
     .collect();
     assert_eq!(got, want, "{states}");
 
-    let current = app.ok(Method::GET, "/machine-states/current", key, None).await;
+    let current = app
+        .ok(Method::GET, "/machine-states/current", key, None)
+        .await;
     assert_eq!(current[0]["machine_id"], json!(m));
-    assert_eq!(current[0]["state"], "unknown", "no sample for days: {current}");
+    assert_eq!(
+        current[0]["state"], "unknown",
+        "no sample for days: {current}"
+    );
 
     let dt = app
-        .ok(Method::GET, &format!("/machines/{m}/downtime?from={}&to={}", q(start), q(end)), key, None)
+        .ok(
+            Method::GET,
+            &format!("/machines/{m}/downtime?from={}&to={}", q(start), q(end)),
+            key,
+            None,
+        )
         .await;
     let events = dt["events"].as_array().unwrap();
     assert_eq!(events.len(), 2, "{dt}");
-    assert_eq!((&events[0]["state"], &events[0]["code"], &events[0]["suggested"]), (&json!("fault"), &json!(101), &json!("breakdown")));
+    assert_eq!(
+        (
+            &events[0]["state"],
+            &events[0]["code"],
+            &events[0]["suggested"]
+        ),
+        (&json!("fault"), &json!(101), &json!("breakdown"))
+    );
     assert_eq!(events[1]["state"], "unknown");
     assert_eq!(dt["minor"], json!({"count": 1, "secs": 120.0}));
 
     // Every figure of the hand computation (see mes::oee's unit test).
-    let path = format!("/oee?machine={m}&from={}&to={}&group=shift", q(start), q(end));
+    let path = format!(
+        "/oee?machine={m}&from={}&to={}&group=shift",
+        q(start),
+        q(end)
+    );
     let oee = app.ok(Method::GET, &path, key, None).await;
     let rows = oee["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{oee}");
     let row = &rows[0];
     assert_eq!(row["shift"], "night");
     assert_eq!(row["day"], json!(day.to_string()));
-    assert!(row["local_start"].as_str().unwrap().ends_with("T22:00:00+08:00"), "{row}");
+    assert!(
+        row["local_start"]
+            .as_str()
+            .unwrap()
+            .ends_with("T22:00:00+08:00"),
+        "{row}"
+    );
     let o = &row["oee"];
     close(&o["planned_secs"], 27_000.0);
     close(&o["downtime_secs"], 4_920.0);
     close(&o["run_secs"], 22_080.0);
-    assert_eq!((&o["produced"], &o["rejected"], &o["good"]), (&json!(726), &json!(10), &json!(716)));
+    assert_eq!(
+        (&o["produced"], &o["rejected"], &o["good"]),
+        (&json!(726), &json!(10), &json!(716))
+    );
     close(&o["ideal_secs"], 18_150.0);
     close(&o["availability"], 22_080.0 / 27_000.0);
     close(&o["performance"], 18_150.0 / 22_080.0);
@@ -291,22 +363,56 @@ async fn scenario_over_http(backend: BackendChoice) {
             .as_i64()
             .unwrap()
     };
-    let assign = |from: i64, to: i64, reason: i64| {
-        json!({"from": ts(start + Duration::minutes(from)), "to": ts(start + Duration::minutes(to)), "reason_id": reason})
-    };
+    let assign = |from: i64, to: i64, reason: i64| json!({"from": ts(start + Duration::minutes(from)), "to": ts(start + Duration::minutes(to)), "reason_id": reason});
     let reasons_path = format!("/machines/{m}/downtime/reasons");
-    app.ok(Method::POST, &reasons_path, key, Some(assign(150, 195, id_of("BRK")))).await;
-    app.ok(Method::POST, &reasons_path, key, Some(assign(170, 195, id_of("MAT")))).await;
-    app.ok(Method::POST, &reasons_path, key, Some(assign(363, 400, id_of("OPR")))).await;
-    let (s, p) = app.call(Method::POST, &reasons_path, key, Some(assign(10, 5, id_of("OPR")))).await;
-    assert_eq!((s, &p["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("to")));
+    app.ok(
+        Method::POST,
+        &reasons_path,
+        key,
+        Some(assign(150, 195, id_of("BRK"))),
+    )
+    .await;
+    app.ok(
+        Method::POST,
+        &reasons_path,
+        key,
+        Some(assign(170, 195, id_of("MAT"))),
+    )
+    .await;
+    app.ok(
+        Method::POST,
+        &reasons_path,
+        key,
+        Some(assign(363, 400, id_of("OPR"))),
+    )
+    .await;
+    let (s, p) = app
+        .call(
+            Method::POST,
+            &reasons_path,
+            key,
+            Some(assign(10, 5, id_of("OPR"))),
+        )
+        .await;
+    assert_eq!(
+        (s, &p["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("to"))
+    );
 
     let dt = app
-        .ok(Method::GET, &format!("/machines/{m}/downtime?from={}&to={}", q(start), q(end)), key, None)
+        .ok(
+            Method::GET,
+            &format!("/machines/{m}/downtime?from={}&to={}", q(start), q(end)),
+            key,
+            None,
+        )
         .await;
     let segs = dt["events"][0]["segments"].as_array().unwrap();
     assert_eq!(segs.len(), 2, "split in two: {dt}");
-    assert_eq!((&segs[0]["category"], &segs[1]["category"]), (&json!("breakdown"), &json!("material_shortage")));
+    assert_eq!(
+        (&segs[0]["category"], &segs[1]["category"]),
+        (&json!("breakdown"), &json!("material_shortage"))
+    );
 
     let oee = app.ok(Method::GET, &path, key, None).await;
     let o = &oee["rows"][0]["oee"];
@@ -318,7 +424,12 @@ async fn scenario_over_http(backend: BackendChoice) {
 
     // Per local day: the shift's two halves fall on two days, and add up to the shift.
     let by_day = app
-        .ok(Method::GET, &format!("/oee?machine={m}&from={}&to={}&group=day", q(start), q(end)), key, None)
+        .ok(
+            Method::GET,
+            &format!("/oee?machine={m}&from={}&to={}&group=day", q(start), q(end)),
+            key,
+            None,
+        )
         .await;
     let days = by_day["rows"].as_array().unwrap();
     assert_eq!(days.len(), 2, "{by_day}");
@@ -328,7 +439,17 @@ async fn scenario_over_http(backend: BackendChoice) {
 
     // A line is the sum of its machines (one here).
     let line = app
-        .ok(Method::GET, &format!("/oee?line={}&from={}&to={}", line_of(&app, key, m).await, q(start), q(end)), key, None)
+        .ok(
+            Method::GET,
+            &format!(
+                "/oee?line={}&from={}&to={}",
+                line_of(&app, key, m).await,
+                q(start),
+                q(end)
+            ),
+            key,
+            None,
+        )
         .await;
     close(&line["total"]["oee"], 17_900.0 / 27_000.0);
 
@@ -344,27 +465,61 @@ async fn scenario_over_http(backend: BackendChoice) {
 }
 
 async fn line_of(app: &App, key: &str, machine: i64) -> i64 {
-    app.ok(Method::GET, &format!("/machines/{machine}"), key, None).await["line_id"]
+    app.ok(Method::GET, &format!("/machines/{machine}"), key, None)
+        .await["line_id"]
         .as_i64()
         .expect("line_id")
 }
 
 async fn work_orders_and_gates(backend: BackendChoice) {
     let app = App::spawn(backend).await;
-    let t = tenant_with_tags(&app.store, "mes-b", &["machine.state", "machine.part_counter", "machine.temp"]).await;
+    let t = tenant_with_tags(
+        &app.store,
+        "mes-b",
+        &["machine.state", "machine.part_counter", "machine.temp"],
+    )
+    .await;
     let key = t.key.as_str();
     let m = t.machine_id;
 
-    app.ok(Method::PATCH, &format!("/machines/{m}"), key, Some(json!({"kind": "press"}))).await;
+    app.ok(
+        Method::PATCH,
+        &format!("/machines/{m}"),
+        key,
+        Some(json!({"kind": "press"})),
+    )
+    .await;
     let (s, p) = app
-        .call(Method::POST, "/products", key, Some(json!({"code": "P-1", "name": "Flange", "ideal_cycle_secs": {"press": 0}})))
+        .call(
+            Method::POST,
+            "/products",
+            key,
+            Some(json!({"code": "P-1", "name": "Flange", "ideal_cycle_secs": {"press": 0}})),
+        )
         .await;
-    assert_eq!((s, &p["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("ideal_cycle_secs.press")), "{p}");
+    assert_eq!(
+        (s, &p["field"]),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!("ideal_cycle_secs.press")
+        ),
+        "{p}"
+    );
     let product = app
-        .ok(Method::POST, "/products", key, Some(json!({"code": "P-1", "name": "Flange", "ideal_cycle_secs": {"press": 20.0}})))
+        .ok(
+            Method::POST,
+            "/products",
+            key,
+            Some(json!({"code": "P-1", "name": "Flange", "ideal_cycle_secs": {"press": 20.0}})),
+        )
         .await;
     let (s, _) = app
-        .call(Method::POST, "/products", key, Some(json!({"code": "P-1", "name": "Again", "ideal_cycle_secs": {}})))
+        .call(
+            Method::POST,
+            "/products",
+            key,
+            Some(json!({"code": "P-1", "name": "Again", "ideal_cycle_secs": {}})),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
 
@@ -379,26 +534,47 @@ async fn work_orders_and_gates(backend: BackendChoice) {
     assert_eq!(wo["state"], "planned");
     let id = wo["id"].as_i64().unwrap();
     let tr = format!("/work-orders/{id}/transition");
-    let (s, p) = app.call(Method::POST, &tr, key, Some(json!({"state": "running"}))).await;
+    let (s, p) = app
+        .call(Method::POST, &tr, key, Some(json!({"state": "running"})))
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "planned cannot run: {p}");
     assert!(p["detail"].as_str().unwrap().contains("released"), "{p}");
 
     let now = Utc::now();
     let run_start = now - Duration::minutes(30);
     let run_end = now - Duration::minutes(10);
-    app.ok(Method::POST, &tr, key, Some(json!({"state": "released"}))).await;
-    app.ok(Method::POST, &tr, key, Some(json!({"state": "running", "at": ts(run_start)}))).await;
+    app.ok(Method::POST, &tr, key, Some(json!({"state": "released"})))
+        .await;
+    app.ok(
+        Method::POST,
+        &tr,
+        key,
+        Some(json!({"state": "running", "at": ts(run_start)})),
+    )
+    .await;
     // A second order cannot run on the same machine meanwhile.
     let wo2 = app
         .ok(Method::POST, "/work-orders", key, Some(json!({"number": "WO-2", "product_id": product["id"], "quantity": 5, "machine_id": m})))
         .await;
     let tr2 = format!("/work-orders/{}/transition", wo2["id"]);
-    app.ok(Method::POST, &tr2, key, Some(json!({"state": "released"}))).await;
-    let (s, _) = app.call(Method::POST, &tr2, key, Some(json!({"state": "running"}))).await;
+    app.ok(Method::POST, &tr2, key, Some(json!({"state": "released"})))
+        .await;
+    let (s, _) = app
+        .call(Method::POST, &tr2, key, Some(json!({"state": "running"})))
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
-    app.ok(Method::POST, &tr, key, Some(json!({"state": "completed", "at": ts(run_end)}))).await;
-    app.ok(Method::POST, &tr, key, Some(json!({"state": "closed"}))).await;
-    let (s, _) = app.call(Method::POST, &tr, key, Some(json!({"state": "running"}))).await;
+    app.ok(
+        Method::POST,
+        &tr,
+        key,
+        Some(json!({"state": "completed", "at": ts(run_end)})),
+    )
+    .await;
+    app.ok(Method::POST, &tr, key, Some(json!({"state": "closed"})))
+        .await;
+    let (s, _) = app
+        .call(Method::POST, &tr, key, Some(json!({"state": "running"})))
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "closed is final");
 
     // Samples during the run, and production recorded by an operator.
@@ -406,8 +582,17 @@ async fn work_orders_and_gates(backend: BackendChoice) {
     let rows: Vec<SampleRow> = (0..40)
         .flat_map(|i| {
             let time = run_start - Duration::minutes(5) + Duration::minutes(i);
-            [(t.tag_ids[0], 1.0), (t.tag_ids[1], 10.0 * i as f64), (t.tag_ids[2], 50.0 + i as f64)]
-                .map(|(tag_id, v)| SampleRow { tag_id, time, value: Some(v), quality: Quality::Good })
+            [
+                (t.tag_ids[0], 1.0),
+                (t.tag_ids[1], 10.0 * i as f64),
+                (t.tag_ids[2], 50.0 + i as f64),
+            ]
+            .map(|(tag_id, v)| SampleRow {
+                tag_id,
+                time,
+                value: Some(v),
+                quality: Quality::Good,
+            })
         })
         .collect();
     session.ingest(&rows).await.unwrap();
@@ -420,13 +605,26 @@ async fn work_orders_and_gates(backend: BackendChoice) {
             Some(json!({"at": ts(run_start + Duration::minutes(5)), "produced": 7, "rejected": 2, "work_order_id": id})),
         )
         .await;
-    assert_eq!(rec["recorded_by"].as_str().map(|s| !s.is_empty()), Some(true));
+    assert_eq!(
+        rec["recorded_by"].as_str().map(|s| !s.is_empty()),
+        Some(true)
+    );
     let (s, p) = app
-        .call(Method::POST, &format!("/machines/{m}/production"), key, Some(json!({"produced": 1, "rejected": 2})))
+        .call(
+            Method::POST,
+            &format!("/machines/{m}/production"),
+            key,
+            Some(json!({"produced": 1, "rejected": 2})),
+        )
         .await;
-    assert_eq!((s, &p["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("rejected")));
+    assert_eq!(
+        (s, &p["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("rejected"))
+    );
 
-    let trace = app.ok(Method::GET, &format!("/work-orders/{id}/trace"), key, None).await;
+    let trace = app
+        .ok(Method::GET, &format!("/work-orders/{id}/trace"), key, None)
+        .await;
     assert_eq!(trace["work_order"]["number"], "WO-1");
     assert_eq!(trace["product"]["code"], "P-1");
     let runs = trace["runs"].as_array().unwrap();
@@ -443,20 +641,32 @@ async fn work_orders_and_gates(backend: BackendChoice) {
     assert_eq!(temp["count"], json!(20), "{temp}");
     close(&temp["min"], 55.0);
     close(&temp["max"], 74.0);
-    assert!(temp["series"].as_str().unwrap().starts_with(&format!("/api/v1/tags/{}/samples?from=", t.tag_ids[2])));
+    assert!(temp["series"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("/api/v1/tags/{}/samples?from=", t.tag_ids[2])));
     // 10 parts a minute counted at each sample in (run_start, run_end], plus the 7 by hand.
     assert_eq!(trace["produced"], json!(20 * 10 + 7), "{trace}");
     assert_eq!(trace["rejected"], json!(2));
 
     // Another tenant sees none of it.
     let other = tenant_with_tags(&app.store, "mes-c", &[]).await;
-    let (s, _) = app.call(Method::GET, &format!("/work-orders/{id}"), &other.key, None).await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = app
-        .call(Method::GET, &format!("/machines/{m}/states"), &other.key, None)
+        .call(Method::GET, &format!("/work-orders/{id}"), &other.key, None)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = app.call(Method::GET, &format!("/oee?machine={m}"), &other.key, None).await;
+    let (s, _) = app
+        .call(
+            Method::GET,
+            &format!("/machines/{m}/states"),
+            &other.key,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = app
+        .call(Method::GET, &format!("/oee?machine={m}"), &other.key, None)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // A tenant on the Monitor plan is told which plan has MES.
@@ -465,10 +675,23 @@ async fn work_orders_and_gates(backend: BackendChoice) {
         .create_tenant(&NewTenant::named("mes-monitor", Plan::Monitor))
         .await
         .unwrap();
-    let mkey = app.store.issue_api_key(monitor, "k", Role::Owner).await.unwrap();
-    let (s, p) = app.call(Method::GET, "/machine-states/current", &mkey, None).await;
+    let mkey = app
+        .store
+        .issue_api_key(monitor, "k", Role::Owner)
+        .await
+        .unwrap();
+    let (s, p) = app
+        .call(Method::GET, "/machine-states/current", &mkey, None)
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{p}");
-    assert!(p["detail"].as_str().unwrap().to_lowercase().contains("mes plan"), "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("mes plan"),
+        "{p}"
+    );
 }
 
 async fn builder_is_incremental(backend: BackendChoice) {
@@ -484,9 +707,15 @@ async fn builder_is_incremental(backend: BackendChoice) {
         value: Some(v),
         quality: Quality::Good,
     };
-    session.ingest(&(0..60).map(|s| row(s, 1.0)).collect::<Vec<_>>()).await.unwrap();
+    session
+        .ingest(&(0..60).map(|s| row(s, 1.0)).collect::<Vec<_>>())
+        .await
+        .unwrap();
     app.build().await;
-    session.ingest(&(60..120).map(|s| row(s, 3.0)).collect::<Vec<_>>()).await.unwrap();
+    session
+        .ingest(&(60..120).map(|s| row(s, 3.0)).collect::<Vec<_>>())
+        .await
+        .unwrap();
     let r = app.store.build_mes_states().await.unwrap();
     assert_eq!(r.samples, 60, "only the new samples are read: {r:?}");
     let states = session
@@ -494,9 +723,16 @@ async fn builder_is_incremental(backend: BackendChoice) {
         .await
         .unwrap()
         .unwrap();
-    let got: Vec<_> = states.iter().map(|i| (i.state.as_str(), (i.start - base).num_seconds())).collect();
+    let got: Vec<_> = states
+        .iter()
+        .map(|i| (i.state.as_str(), (i.start - base).num_seconds()))
+        .collect();
     // Running, fault, then unknown 30 s after the last sample (the default rule).
     assert_eq!(got, [("running", 0), ("fault", 60), ("unknown", 149)]);
 }
 
-on_every_backend!(scenario_over_http, work_orders_and_gates, builder_is_incremental);
+on_every_backend!(
+    scenario_over_http,
+    work_orders_and_gates,
+    builder_is_incremental
+);

@@ -72,7 +72,9 @@ pub async fn put_calendar(
     Path(site_id): Path<i64>,
     Json(body): Json<CalendarBody>,
 ) -> ApiResult<axum::Json<SiteCalendar>> {
-    let shifts = body.shifts.ok_or_else(|| ApiError::field("shifts", "missing"))?;
+    let shifts = body
+        .shifts
+        .ok_or_else(|| ApiError::field("shifts", "missing"))?;
     if shifts.len() > 20 {
         return Err(ApiError::field("shifts", "at most 20 shifts"));
     }
@@ -143,11 +145,15 @@ pub async fn create_reason(
     caller: Caller,
     Json(body): Json<ReasonBody>,
 ) -> ApiResult<(StatusCode, axum::Json<ReasonCode>)> {
-    let code = body.code.ok_or_else(|| ApiError::field("code", "missing"))?;
+    let code = body
+        .code
+        .ok_or_else(|| ApiError::field("code", "missing"))?;
     if code.is_empty() || code.chars().count() > 50 {
         return Err(ApiError::field("code", "must be 1 to 50 characters"));
     }
-    let name = body.name.ok_or_else(|| ApiError::field("name", "missing"))?;
+    let name = body
+        .name
+        .ok_or_else(|| ApiError::field("name", "missing"))?;
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::field("name", "must be 1 to 200 characters"));
     }
@@ -241,7 +247,9 @@ pub async fn assign(
     Path(machine_id): Path<i64>,
     Json(body): Json<AssignBody>,
 ) -> ApiResult<(StatusCode, axum::Json<ReasonAssignment>)> {
-    let from = body.from.ok_or_else(|| ApiError::field("from", "missing"))?;
+    let from = body
+        .from
+        .ok_or_else(|| ApiError::field("from", "missing"))?;
     let to = body.to.ok_or_else(|| ApiError::field("to", "missing"))?;
     if to <= from {
         return Err(ApiError::field("to", "must be after `from`"));

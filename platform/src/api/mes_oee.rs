@@ -48,7 +48,12 @@ pub async fn oee(
     let scope = match (q.machine, q.line) {
         (Some(m), None) => OeeScope::Machine(m),
         (None, Some(l)) => OeeScope::Line(l),
-        (Some(_), Some(_)) => return Err(ApiError::field("line", "give `machine` or `line`, not both")),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "line",
+                "give `machine` or `line`, not both",
+            ))
+        }
         (None, None) => return Err(ApiError::field("machine", "give `machine` or `line`")),
     };
     let to = q.to.unwrap_or_else(Utc::now);
@@ -57,7 +62,10 @@ pub async fn oee(
         return Err(ApiError::field("to", "must be after `from`"));
     }
     if to - from > Duration::days(93) {
-        return Err(ApiError::field("from", "the range may span at most 93 days"));
+        return Err(ApiError::field(
+            "from",
+            "the range may span at most 93 days",
+        ));
     }
     let mut session = caller.session(&state.store).await?;
     session

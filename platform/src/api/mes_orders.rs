@@ -15,9 +15,7 @@ use super::problem::{ApiError, ApiResult, Problem};
 use super::AppState;
 use crate::mes::work_order::WorkOrderState;
 use crate::store::mes::oee::Trace;
-use crate::store::mes::orders::{
-    NewWorkOrder, Product, ProductionRecord, Transition, WorkOrder,
-};
+use crate::store::mes::orders::{NewWorkOrder, Product, ProductionRecord, Transition, WorkOrder};
 
 /// A new product.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -60,11 +58,15 @@ pub async fn create_product(
     caller: Caller,
     Json(body): Json<ProductBody>,
 ) -> ApiResult<(StatusCode, axum::Json<Product>)> {
-    let code = body.code.ok_or_else(|| ApiError::field("code", "missing"))?;
+    let code = body
+        .code
+        .ok_or_else(|| ApiError::field("code", "missing"))?;
     if code.is_empty() || code.chars().count() > 100 {
         return Err(ApiError::field("code", "must be 1 to 100 characters"));
     }
-    let name = body.name.ok_or_else(|| ApiError::field("name", "missing"))?;
+    let name = body
+        .name
+        .ok_or_else(|| ApiError::field("name", "missing"))?;
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::field("name", "must be 1 to 200 characters"));
     }
@@ -72,11 +74,17 @@ pub async fn create_product(
         .ideal_cycle_secs
         .ok_or_else(|| ApiError::field("ideal_cycle_secs", "missing"))?;
     if ideal.len() > 100 {
-        return Err(ApiError::field("ideal_cycle_secs", "at most 100 machine classes"));
+        return Err(ApiError::field(
+            "ideal_cycle_secs",
+            "at most 100 machine classes",
+        ));
     }
     for (class, secs) in &ideal {
         if class.is_empty() || class.chars().count() > 200 {
-            return Err(ApiError::field("ideal_cycle_secs", "class names are 1 to 200 characters"));
+            return Err(ApiError::field(
+                "ideal_cycle_secs",
+                "class names are 1 to 200 characters",
+            ));
         }
         if !(secs.is_finite() && *secs > 0.0 && *secs <= 86_400.0) {
             return Err(ApiError::field(
@@ -118,7 +126,9 @@ pub async fn list_orders(
     Query(q): Query<WorkOrderQuery>,
 ) -> ApiResult<axum::Json<Vec<WorkOrder>>> {
     let mut session = caller.session(&state.store).await?;
-    Ok(axum::Json(session.work_orders(q.machine_id, q.state).await?))
+    Ok(axum::Json(
+        session.work_orders(q.machine_id, q.state).await?,
+    ))
 }
 
 /// A new work order.
@@ -152,7 +162,9 @@ pub async fn create_order(
     caller: Caller,
     Json(body): Json<WorkOrderBody>,
 ) -> ApiResult<(StatusCode, axum::Json<WorkOrder>)> {
-    let number = body.number.ok_or_else(|| ApiError::field("number", "missing"))?;
+    let number = body
+        .number
+        .ok_or_else(|| ApiError::field("number", "missing"))?;
     if number.is_empty() || number.chars().count() > 100 {
         return Err(ApiError::field("number", "must be 1 to 100 characters"));
     }
@@ -236,7 +248,9 @@ pub async fn transition(
     Path(id): Path<i64>,
     Json(body): Json<TransitionBody>,
 ) -> ApiResult<axum::Json<WorkOrder>> {
-    let to = body.state.ok_or_else(|| ApiError::field("state", "missing"))?;
+    let to = body
+        .state
+        .ok_or_else(|| ApiError::field("state", "missing"))?;
     let at = body.at.unwrap_or_else(Utc::now);
     if at > Utc::now() + Duration::seconds(state.settings.ingest.max_future_secs) {
         return Err(ApiError::field("at", "lies in the future"));
@@ -256,7 +270,11 @@ pub async fn transition(
                     "a {} work order cannot become {}; it may become: {}",
                     from.as_str(),
                     to.as_str(),
-                    if allowed.is_empty() { "nothing".into() } else { allowed.join(", ") }
+                    if allowed.is_empty() {
+                        "nothing".into()
+                    } else {
+                        allowed.join(", ")
+                    }
                 ),
             )
             .with_field("state"))
@@ -346,7 +364,14 @@ pub async fn record_production(
     }
     let mut session = caller.session(&state.store).await?;
     let rec = session
-        .record_production(machine_id, body.work_order_id, at, produced, body.rejected, &body.note)
+        .record_production(
+            machine_id,
+            body.work_order_id,
+            at,
+            produced,
+            body.rejected,
+            &body.note,
+        )
         .await?
         .ok_or_else(|| ApiError::not_found("machine or work order"))?;
     Ok((StatusCode::CREATED, axum::Json(rec)))

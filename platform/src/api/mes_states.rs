@@ -119,7 +119,9 @@ pub struct RuleBody {
 }
 
 fn checked_rule(body: RuleBody) -> ApiResult<(StateRule, DateTime<Utc>)> {
-    let rule = body.rule.ok_or_else(|| ApiError::field("rule", "missing"))?;
+    let rule = body
+        .rule
+        .ok_or_else(|| ApiError::field("rule", "missing"))?;
     rule.validate()
         .map_err(|e| ApiError::field(format!("rule.{}", e.field), e.detail))?;
     let from = body
@@ -253,7 +255,9 @@ pub async fn recompute(
     Path(machine_id): Path<i64>,
     Json(body): Json<RecomputeBody>,
 ) -> ApiResult<StatusCode> {
-    let from = body.from.ok_or_else(|| ApiError::field("from", "missing"))?;
+    let from = body
+        .from
+        .ok_or_else(|| ApiError::field("from", "missing"))?;
     if from > Utc::now() {
         return Err(ApiError::field("from", "lies in the future"));
     }

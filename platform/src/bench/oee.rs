@@ -33,19 +33,23 @@ pub struct OeeFigures {
 
 fn shifts() -> Vec<ShiftDef> {
     let hm = |h| chrono::NaiveTime::from_hms_opt(h, 0, 0).expect("valid time");
-    [("early", 6, 14, 10), ("late", 14, 22, 18), ("night", 22, 6, 2)]
-        .into_iter()
-        .map(|(name, s, e, b)| ShiftDef {
-            name: name.into(),
-            start: hm(s),
-            end: hm(e),
-            weekdays: (1..=7).collect(),
-            breaks: vec![BreakDef {
-                start: hm(b),
-                minutes: 30,
-            }],
-        })
-        .collect()
+    [
+        ("early", 6, 14, 10),
+        ("late", 14, 22, 18),
+        ("night", 22, 6, 2),
+    ]
+    .into_iter()
+    .map(|(name, s, e, b)| ShiftDef {
+        name: name.into(),
+        start: hm(s),
+        end: hm(e),
+        weekdays: (1..=7).collect(),
+        breaks: vec![BreakDef {
+            start: hm(b),
+            minutes: 30,
+        }],
+    })
+    .collect()
 }
 
 /// A cheap deterministic generator (no dependence on `rand`'s stream across versions).
@@ -69,7 +73,10 @@ pub async fn run(settings: Settings, machines: usize, days: i64) -> Result<OeeFi
         name: Some(name),
         ..Default::default()
     };
-    let site = session.create(Kind::Site, &named("bench-site".into())).await?.id();
+    let site = session
+        .create(Kind::Site, &named("bench-site".into()))
+        .await?
+        .id();
     let line = session
         .create(
             Kind::Line,
@@ -176,7 +183,10 @@ pub async fn run(settings: Settings, machines: usize, days: i64) -> Result<OeeFi
             session.ingest(chunk).await?;
         }
     }
-    progress(&format!("loaded in {:.1} s", started.elapsed().as_secs_f64()));
+    progress(&format!(
+        "loaded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
     let started = Instant::now();
     loop {
         let r = db.store.build_mes_states().await?;
@@ -258,7 +268,12 @@ pub async fn run(settings: Settings, machines: usize, days: i64) -> Result<OeeFi
                     .iter()
                     .filter_map(|s| s.intersect(&crate::mes::Span::new(from, to)))
                     .collect();
-                let dt = crate::mes::downtime::downtime(&tl, &planned, f64::from(rule.minor_stop_secs), &[]);
+                let dt = crate::mes::downtime::downtime(
+                    &tl,
+                    &planned,
+                    f64::from(rule.minor_stop_secs),
+                    &[],
+                );
                 slow.push(Oee::compute(&planned, &dt, &prod));
             }
         }

@@ -23,19 +23,23 @@ fn hm(h: u32, m: u32) -> NaiveTime {
 
 /// Early, late and night shifts, each with a 30-minute meal break.
 fn shifts() -> Vec<ShiftDef> {
-    [("early", 6, 14, 10), ("late", 14, 22, 18), ("night", 22, 6, 2)]
-        .into_iter()
-        .map(|(name, start, end, brk)| ShiftDef {
-            name: name.into(),
-            start: hm(start, 0),
-            end: hm(end, 0),
-            weekdays: (1..=7).collect(),
-            breaks: vec![BreakDef {
-                start: hm(brk, 0),
-                minutes: 30,
-            }],
-        })
-        .collect()
+    [
+        ("early", 6, 14, 10),
+        ("late", 14, 22, 18),
+        ("night", 22, 6, 2),
+    ]
+    .into_iter()
+    .map(|(name, start, end, brk)| ShiftDef {
+        name: name.into(),
+        start: hm(start, 0),
+        end: hm(end, 0),
+        weekdays: (1..=7).collect(),
+        breaks: vec![BreakDef {
+            start: hm(brk, 0),
+            minutes: 30,
+        }],
+    })
+    .collect()
 }
 
 /// Calendars, products and running work orders, unless an earlier run made them.
@@ -77,7 +81,11 @@ pub(super) async fn ensure_mes(store: &Store, tenant: TenantId) -> Result<()> {
             .ideal_cycle_secs
             .unwrap_or(60.0);
         let p = session
-            .create_product(&code, &format!("Demo part for the {class} line"), &BTreeMap::from([(class.to_string(), ideal)]))
+            .create_product(
+                &code,
+                &format!("Demo part for the {class} line"),
+                &BTreeMap::from([(class.to_string(), ideal)]),
+            )
             .await?;
         products.insert(code, p.id);
     }
@@ -94,7 +102,11 @@ pub(super) async fn ensure_mes(store: &Store, tenant: TenantId) -> Result<()> {
         };
         let wo = session
             .create_work_order(&NewWorkOrder {
-                number: format!("WO-{}-{}", m.name.to_uppercase(), Utc::now().format("%Y%m%d")),
+                number: format!(
+                    "WO-{}-{}",
+                    m.name.to_uppercase(),
+                    Utc::now().format("%Y%m%d")
+                ),
                 product_id,
                 quantity: 500,
                 machine_id: m.id,
@@ -102,12 +114,18 @@ pub(super) async fn ensure_mes(store: &Store, tenant: TenantId) -> Result<()> {
             })
             .await?;
         for state in [WorkOrderState::Released, WorkOrderState::Running] {
-            session.transition_work_order(wo.id, state, Utc::now()).await?;
+            session
+                .transition_work_order(wo.id, state, Utc::now())
+                .await?;
         }
         // A second order waits for the machine.
         session
             .create_work_order(&NewWorkOrder {
-                number: format!("WO-{}-{}-B", m.name.to_uppercase(), Utc::now().format("%Y%m%d")),
+                number: format!(
+                    "WO-{}-{}-B",
+                    m.name.to_uppercase(),
+                    Utc::now().format("%Y%m%d")
+                ),
                 product_id,
                 quantity: 200,
                 machine_id: m.id,
@@ -145,7 +163,9 @@ async fn explain_once(store: &Store, tenant: TenantId) -> Result<()> {
         };
         for e in downtime.events {
             // Only finished stops, each once.
-            if e.span.end >= to - Duration::seconds(30) || e.segments.iter().any(|s| s.reason_id.is_some()) {
+            if e.span.end >= to - Duration::seconds(30)
+                || e.segments.iter().any(|s| s.reason_id.is_some())
+            {
                 continue;
             }
             let category = e.suggested.unwrap_or(match e.state {

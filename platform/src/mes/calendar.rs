@@ -197,7 +197,8 @@ impl Calendar {
                         .breaks
                         .iter()
                         .filter_map(|b| {
-                            let bs = start_local + Duration::minutes(minutes_after(s.start, b.start));
+                            let bs =
+                                start_local + Duration::minutes(minutes_after(s.start, b.start));
                             let be = bs + Duration::minutes(i64::from(b.minutes));
                             Span::new(resolve(self.time_zone, bs), resolve(self.time_zone, be))
                                 .intersect(&span)
@@ -313,7 +314,10 @@ mod tests {
         // 22:00 +08:00 is 14:00Z; 06:00 the next day is 22:00Z; the break 02:00-02:30 is
         // 18:00Z-18:30Z.
         assert_eq!(i.day, NaiveDate::from_ymd_opt(2026, 3, 10).unwrap());
-        assert_eq!(i.span, Span::new(utc("2026-03-10T14:00:00Z"), utc("2026-03-10T22:00:00Z")));
+        assert_eq!(
+            i.span,
+            Span::new(utc("2026-03-10T14:00:00Z"), utc("2026-03-10T22:00:00Z"))
+        );
         assert_eq!(
             i.planned(),
             vec![
@@ -386,6 +390,12 @@ mod tests {
         };
         let cal = Calendar::new("UTC", vec![a, b], vec![]).unwrap();
         let p = cal.planned(utc("2026-03-10T10:00:00Z"), utc("2026-03-10T20:00:00Z"));
-        assert_eq!(p, vec![Span::new(utc("2026-03-10T10:00:00Z"), utc("2026-03-10T20:00:00Z"))]);
+        assert_eq!(
+            p,
+            vec![Span::new(
+                utc("2026-03-10T10:00:00Z"),
+                utc("2026-03-10T20:00:00Z")
+            )]
+        );
     }
 }

@@ -41,7 +41,10 @@ mod tests {
         assert_eq!(counter_delta(U32_MODULUS - 1.0, 2.0, Some(U32_MODULUS)), 3);
         // A reset of a counter high in its range is still told from a wrap by the size of
         // the jump.
-        assert_eq!(counter_delta(3_000_000_000.0, 2_000_000_000.0, Some(U32_MODULUS)), 2_000_000_000);
+        assert_eq!(
+            counter_delta(3_000_000_000.0, 2_000_000_000.0, Some(U32_MODULUS)),
+            2_000_000_000
+        );
         // No modulus: every decrease is a reset.
         assert_eq!(counter_delta(u32::MAX as f64, 2.0, None), 2);
         assert_eq!(counter_delta(f64::NAN, 2.0, None), 0);

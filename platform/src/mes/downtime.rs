@@ -17,7 +17,17 @@ use super::Span;
 
 /// What kind of stop a reason code is.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
@@ -84,7 +94,17 @@ impl Category {
 /// The six big losses (as production people name them today): two of availability, two of
 /// performance, two of quality.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum BigLoss {
@@ -289,15 +309,21 @@ mod tests {
         use MachineState::*;
         let tl = vec![
             iv(0, 10, Running, 0),
-            iv(10, 12, Idle, 0),      // 2 min: minor
+            iv(10, 12, Idle, 0), // 2 min: minor
             iv(12, 20, Running, 0),
-            iv(20, 50, Fault, 101),   // 30 min, cut by a break 40-45
-            iv(50, 55, Down, 101),    // 5 min: the repair
+            iv(20, 50, Fault, 101), // 30 min, cut by a break 40-45
+            iv(50, 55, Down, 101),  // 5 min: the repair
             iv(55, 60, Running, 0),
         ];
         let planned = vec![Span::new(t(0), t(40)), Span::new(t(45), t(60))];
         let d = downtime(&tl, &planned, 300.0, &[]);
-        assert_eq!(d.minor, MinorStops { count: 1, secs: 120.0 });
+        assert_eq!(
+            d.minor,
+            MinorStops {
+                count: 1,
+                secs: 120.0
+            }
+        );
         let spans: Vec<(Span, Option<Category>)> =
             d.events.iter().map(|e| (e.span, e.suggested)).collect();
         assert_eq!(

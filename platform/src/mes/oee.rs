@@ -144,8 +144,7 @@ impl Oee {
             o.produced += p.produced;
             o.rejected += p.rejected;
             o.ideal_secs += p.ideal_cycle_secs * p.produced as f64;
-            o.fully_productive_secs +=
-                p.ideal_cycle_secs * (p.produced - p.rejected).max(0) as f64;
+            o.fully_productive_secs += p.ideal_cycle_secs * (p.produced - p.rejected).max(0) as f64;
             o.losses.production_rejects += p.ideal_cycle_secs * p.rejected as f64;
         }
         o.run_secs = o.planned_secs - o.downtime_secs;
@@ -196,7 +195,9 @@ mod tests {
     use super::*;
     use crate::mes::calendar::{BreakDef, Calendar, ShiftDef};
     use crate::mes::downtime::{downtime, Category};
-    use crate::mes::state::{timeline, Role, SignalSample, StateRule, TrackOutput, Tracker, U32_MODULUS};
+    use crate::mes::state::{
+        timeline, Role, SignalSample, StateRule, TrackOutput, Tracker, U32_MODULUS,
+    };
     use chrono::{Duration, NaiveTime};
 
     fn close(a: Option<f64>, b: f64) {
@@ -291,7 +292,13 @@ mod tests {
         assert_eq!(dt.events[0].suggested, Some(Category::Breakdown));
         assert_eq!(dt.events[1].span.secs(), 2_220.0);
         assert_eq!(dt.events[1].suggested, None);
-        assert_eq!(dt.minor, MinorStops { count: 1, secs: 120.0 });
+        assert_eq!(
+            dt.minor,
+            MinorStops {
+                count: 1,
+                secs: 120.0
+            }
+        );
 
         let production = production_from_counts(&out.counts, |_| 25.0);
         let o = Oee::compute(&planned, &dt, &production);

@@ -23,7 +23,17 @@ use super::InvalidInput;
 
 /// The state a machine is in.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum MachineState {
@@ -161,7 +171,10 @@ impl StateRule {
             return Err(InvalidInput::new("stale_secs", "must be 1 to 86400"));
         }
         if self.minor_stop_secs > 86_400 {
-            return Err(InvalidInput::new("minor_stop_secs", "must be at most 86400"));
+            return Err(InvalidInput::new(
+                "minor_stop_secs",
+                "must be at most 86400",
+            ));
         }
         if let Some(m) = self.counter_modulus {
             if !(m.is_finite() && m >= 2.0) {
@@ -471,9 +484,7 @@ impl Tracker {
 /// The end of the minute `t` is counted in: `t` itself on a whole minute, else the next whole
 /// minute (windows `(end - 1 min, end]`).
 pub fn minute_end(t: DateTime<Utc>) -> DateTime<Utc> {
-    let floor = t
-        .duration_trunc(Duration::minutes(1))
-        .unwrap_or(t);
+    let floor = t.duration_trunc(Duration::minutes(1)).unwrap_or(t);
     if floor == t {
         t
     } else {
@@ -568,7 +579,14 @@ mod tests {
 
     #[test]
     fn every_simulator_class_has_a_valid_default() {
-        for class in ["injection_moulding", "press", "sewing", "cutting_table", "cnc", "other"] {
+        for class in [
+            "injection_moulding",
+            "press",
+            "sewing",
+            "cutting_table",
+            "cnc",
+            "other",
+        ] {
             StateRule::default_for_class(class).validate().unwrap();
         }
         let mut bad = StateRule::default_for_class("press");
@@ -606,8 +624,11 @@ mod tests {
         let mut b = TrackOutput::default();
         // Rounds cut at whole timestamps, as the store's rounds are (time <= cutoff).
         for cut in [1, 5, 20, 36] {
-            let upto: Vec<SignalSample> =
-                samples.iter().copied().filter(|s| s.time <= t(cut)).collect();
+            let upto: Vec<SignalSample> = samples
+                .iter()
+                .copied()
+                .filter(|s| s.time <= t(cut))
+                .collect();
             parts.feed(&rule, &upto, &mut b);
         }
         // Old samples fed again change nothing.
@@ -617,7 +638,14 @@ mod tests {
         let got: Vec<(MachineState, i64, i64, i64)> = a
             .closed
             .iter()
-            .map(|i| (i.state, i.code, i.start.timestamp() - t(0).timestamp(), i.end.unwrap().timestamp() - t(0).timestamp()))
+            .map(|i| {
+                (
+                    i.state,
+                    i.code,
+                    i.start.timestamp() - t(0).timestamp(),
+                    i.end.unwrap().timestamp() - t(0).timestamp(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -645,12 +673,24 @@ mod tests {
         };
         let mut tr = Tracker::default();
         let mut out = TrackOutput::default();
-        tr.feed(&rule, &[sample(0, Role::State, 1.0), sample(5, Role::State, 1.0)], &mut out);
+        tr.feed(
+            &rule,
+            &[sample(0, Role::State, 1.0), sample(5, Role::State, 1.0)],
+            &mut out,
+        );
         tr.advance_to(&rule, t(30), &mut out);
         assert_eq!(tr.open, Some((MachineState::Unknown, 0, t(15))));
         // Samples at 6 s and 8 s arrive late: the machine ran, then faulted.
-        tr.feed(&rule, &[sample(6, Role::State, 1.0), sample(8, Role::State, 3.0)], &mut out);
-        let ends: Vec<_> = out.closed.iter().map(|i| (i.state, i.start, i.end)).collect();
+        tr.feed(
+            &rule,
+            &[sample(6, Role::State, 1.0), sample(8, Role::State, 3.0)],
+            &mut out,
+        );
+        let ends: Vec<_> = out
+            .closed
+            .iter()
+            .map(|i| (i.state, i.start, i.end))
+            .collect();
         assert_eq!(
             ends,
             vec![
@@ -673,7 +713,7 @@ mod tests {
                 sample(0, Role::Parts, 100.0),
                 sample(0, Role::Rejects, U32_MODULUS - 2.0),
                 sample(30, Role::Parts, 104.0),
-                sample(60, Role::Parts, 3.0), // reset: 3 made since
+                sample(60, Role::Parts, 3.0),   // reset: 3 made since
                 sample(60, Role::Rejects, 1.0), // wrapped: 3 rejects
                 sample(90, Role::Parts, 5.0),
             ],
@@ -714,7 +754,10 @@ mod tests {
             },
         ];
         let tl = timeline(&ivs, t(0), t(30));
-        let got: Vec<_> = tl.iter().map(|i| (i.state, i.start, i.end.unwrap())).collect();
+        let got: Vec<_> = tl
+            .iter()
+            .map(|i| (i.state, i.start, i.end.unwrap()))
+            .collect();
         assert_eq!(
             got,
             vec![

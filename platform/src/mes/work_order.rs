@@ -6,7 +6,17 @@ use serde::{Deserialize, Serialize};
 
 /// Where a work order is in its life.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum WorkOrderState {
@@ -69,7 +79,10 @@ impl WorkOrderState {
 
     /// The states an order may go to from here.
     pub fn next(self) -> Vec<WorkOrderState> {
-        Self::ALL.into_iter().filter(|s| self.may_become(*s)).collect()
+        Self::ALL
+            .into_iter()
+            .filter(|s| self.may_become(*s))
+            .collect()
     }
 }
 

@@ -159,7 +159,10 @@ impl Store {
         let tenants: Vec<TenantId> = {
             let client = self.owner.get().await?;
             client
-                .query("SELECT DISTINCT tenant_id FROM public.machines ORDER BY 1", &[])
+                .query(
+                    "SELECT DISTINCT tenant_id FROM public.machines ORDER BY 1",
+                    &[],
+                )
                 .await
                 .map_err(Error::db("listing tenants with machines"))?
                 .iter()
@@ -358,7 +361,11 @@ impl TenantSession {
 
     /// Deletes a stored rule (the machines fall back to their class's or the default) and
     /// recomputes from `recompute_from`; false when there was none.
-    pub async fn delete_state_rule(&mut self, id: i64, recompute_from: DateTime<Utc>) -> Result<bool> {
+    pub async fn delete_state_rule(
+        &mut self,
+        id: i64,
+        recompute_from: DateTime<Utc>,
+    ) -> Result<bool> {
         let (tenant, actor) = (self.tenant(), self.actor().to_owned());
         let tx = self.begin().await?;
         let row = tx
@@ -528,7 +535,14 @@ impl TenantSession {
         }
         report.intervals = out.closed.len();
         if tracker.open != open_before || !out.closed.is_empty() {
-            store_intervals(&tx, tenant, machine_id, &out.closed, tracker.open_interval()).await?;
+            store_intervals(
+                &tx,
+                tenant,
+                machine_id,
+                &out.closed,
+                tracker.open_interval(),
+            )
+            .await?;
         }
         store_counts(&tx, tenant, machine_id, &out.counts).await?;
         let value = serde_json::to_value(&tracker).map_err(|e| Error::Stored(e.to_string()))?;

@@ -103,7 +103,11 @@ fn ideal_at(
         .filter(|r| r.machine_id == m.id && in_run(r, t))
         .find_map(|r| {
             let wo = orders.get(&r.work_order_id)?;
-            products.get(&wo.product_id)?.ideal_cycle_secs.get(&m.class).copied()
+            products
+                .get(&wo.product_id)?
+                .ideal_cycle_secs
+                .get(&m.class)
+                .copied()
         })
         .or(rule.ideal_cycle_secs)
         .unwrap_or(60.0)
@@ -137,8 +141,12 @@ impl TenantSession {
         }
         let ids: Vec<i64> = machines.iter().map(|m| m.id).collect();
         let rules = self.effective_rules(&machines).await?;
-        let products: HashMap<i64, Product> =
-            self.products().await?.into_iter().map(|p| (p.id, p)).collect();
+        let products: HashMap<i64, Product> = self
+            .products()
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
         let orders: HashMap<i64, WorkOrder> = self
             .work_orders(None, None)
             .await?
@@ -169,17 +177,34 @@ impl TenantSession {
                 .collect();
             let cal = &ctx.calendar;
             // (key, shift, day, order, span, planned)
-            type Bucket = (String, Option<String>, Option<NaiveDate>, Option<i64>, Span, Vec<Span>);
+            type Bucket = (
+                String,
+                Option<String>,
+                Option<NaiveDate>,
+                Option<i64>,
+                Span,
+                Vec<Span>,
+            );
             let mut buckets: Vec<Bucket> = Vec::new();
             let range = Span::new(from, until);
             match group {
                 OeeGroup::Total => {
-                    buckets.push(("total".into(), None, None, None, Span::new(from, to), cal.planned(from, until)));
+                    buckets.push((
+                        "total".into(),
+                        None,
+                        None,
+                        None,
+                        Span::new(from, to),
+                        cal.planned(from, until),
+                    ));
                 }
                 OeeGroup::Shift => {
                     for i in cal.instances(from, to) {
-                        let planned: Vec<Span> =
-                            i.planned().iter().filter_map(|s| s.intersect(&range)).collect();
+                        let planned: Vec<Span> = i
+                            .planned()
+                            .iter()
+                            .filter_map(|s| s.intersect(&range))
+                            .collect();
                         buckets.push((
                             format!("{} {}", i.day, i.shift),
                             Some(i.shift.clone()),
@@ -208,12 +233,21 @@ impl TenantSession {
                 OeeGroup::WorkOrder => {
                     for r in runs.iter().filter(|r| r.machine_id == m.id) {
                         let span = run_span(r, now);
-                        let Some(part) = span.intersect(&range) else { continue };
+                        let Some(part) = span.intersect(&range) else {
+                            continue;
+                        };
                         let key = orders
                             .get(&r.work_order_id)
                             .map(|w| w.number.clone())
                             .unwrap_or_else(|| r.work_order_id.to_string());
-                        buckets.push((key, None, None, Some(r.work_order_id), part, cal.planned(part.start, part.end)));
+                        buckets.push((
+                            key,
+                            None,
+                            None,
+                            Some(r.work_order_id),
+                            part,
+                            cal.planned(part.start, part.end),
+                        ));
                     }
                 }
             }
@@ -222,7 +256,14 @@ impl TenantSession {
                 let o = Oee::compute(&planned, &dt, &prod);
                 total.add(&o);
                 let row = rows
-                    .entry((if order.is_some() { DateTime::<Utc>::MIN_UTC } else { span.start }, key.clone()))
+                    .entry((
+                        if order.is_some() {
+                            DateTime::<Utc>::MIN_UTC
+                        } else {
+                            span.start
+                        },
+                        key.clone(),
+                    ))
                     .or_insert_with(|| OeeRow {
                         key,
                         shift,
@@ -277,12 +318,17 @@ impl TenantSession {
         let Some(m) = self.mes_machines(Some(&[machine_id])).await?.pop() else {
             return Ok(None);
         };
-        let rule = self.effective_rules(std::slice::from_ref(&m)).await?.remove(&m.id);
+        let rule = self
+            .effective_rules(std::slice::from_ref(&m))
+            .await?
+            .remove(&m.id);
         let rule = rule.unwrap_or_else(|| StateRule::default_for_class(&m.class));
         let ctx = self.machine_context(&m, from, to).await?;
         let until = to.min(Utc::now()).max(from);
         let planned = ctx.calendar.planned(from, until);
-        Ok(Some(ctx.downtime(&planned, f64::from(rule.minor_stop_secs))))
+        Ok(Some(
+            ctx.downtime(&planned, f64::from(rule.minor_stop_secs)),
+        ))
     }
 
     /// A work order's trace: the machines and windows that ran it, the process parameters over
@@ -291,10 +337,19 @@ impl TenantSession {
         let Some(wo) = self.work_order(id).await? else {
             return Ok(None);
         };
-        let product = self.products().await?.into_iter().find(|p| p.id == wo.product_id);
+        let product = self
+            .products()
+            .await?
+            .into_iter()
+            .find(|p| p.id == wo.product_id);
         let now = Utc::now();
         let runs = self
-            .work_order_runs(&[], Some(id), super::time_floor(), now + Duration::days(36_500))
+            .work_order_runs(
+                &[],
+                Some(id),
+                super::time_floor(),
+                now + Duration::days(36_500),
+            )
             .await?;
         let tenant = self.tenant().0;
         let mut trace_runs = Vec::new();
@@ -360,7 +415,8 @@ impl TenantSession {
                         avg: p.get(6),
                         series: format!(
                             "/api/v1/tags/{tag_id}/samples?from={}&to={}",
-                            span.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            span.start
+                                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                             span.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                         ),
                     }
@@ -368,8 +424,16 @@ impl TenantSession {
                 .collect();
             let rules = self.effective_rules(std::slice::from_ref(&m)).await?;
             let rule = &rules[&m.id];
-            let ctx = self.machine_context(&m, span.start, span.end.max(span.start + Duration::milliseconds(1))).await?;
-            let planned = ctx.calendar.planned(span.start, span.end.min(now).max(span.start));
+            let ctx = self
+                .machine_context(
+                    &m,
+                    span.start,
+                    span.end.max(span.start + Duration::milliseconds(1)),
+                )
+                .await?;
+            let planned = ctx
+                .calendar
+                .planned(span.start, span.end.min(now).max(span.start));
             let dt = ctx.downtime(&planned, f64::from(rule.minor_stop_secs));
             let prod: Vec<Production> = self
                 .production(&[m.id], span.start, span.end)

@@ -420,7 +420,16 @@ impl TenantSession {
                 "INSERT INTO public.mes_production_records \
                  (tenant_id, machine_id, work_order_id, at, produced, rejected, note, recorded_by) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                &[&tenant.0, &machine_id, &work_order_id, &at, &produced, &rejected, &note, &actor],
+                &[
+                    &tenant.0,
+                    &machine_id,
+                    &work_order_id,
+                    &at,
+                    &produced,
+                    &rejected,
+                    &note,
+                    &actor,
+                ],
             )
             .await
             .map_err(Error::db("recording production"))?

@@ -272,7 +272,15 @@ impl TenantSession {
                 "INSERT INTO public.mes_downtime_reasons \
                  (tenant_id, machine_id, start_at, end_at, reason_id, note, assigned_by) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                &[&tenant.0, &machine_id, &span.start, &span.end, &reason_id, &note, &actor],
+                &[
+                    &tenant.0,
+                    &machine_id,
+                    &span.start,
+                    &span.end,
+                    &reason_id,
+                    &note,
+                    &actor,
+                ],
             )
             .await
             .map_err(Error::db("assigning a reason"))?;
@@ -343,10 +351,9 @@ impl TenantSession {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<MachineContext> {
-        let cal = self
-            .site_calendar(m.site_id)
-            .await?
-            .ok_or_else(|| Error::Stored(format!("site {} of machine {} vanished", m.site_id, m.id)))?;
+        let cal = self.site_calendar(m.site_id).await?.ok_or_else(|| {
+            Error::Stored(format!("site {} of machine {} vanished", m.site_id, m.id))
+        })?;
         let calendar = cal
             .calendar()
             .map_err(|e| Error::Stored(format!("calendar of site {}: {e}", m.site_id)))?;
