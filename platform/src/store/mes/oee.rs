@@ -154,7 +154,6 @@ impl TenantSession {
             .map(|w| (w.id, w))
             .collect();
         let runs = self.work_order_runs(&ids, None, from, to).await?;
-        let production = self.production(&ids, from, to).await?;
         let now = Utc::now();
         let until = to.min(now).max(from);
         let mut rows: BTreeMap<(DateTime<Utc>, String), OeeRow> = BTreeMap::new();
@@ -165,16 +164,6 @@ impl TenantSession {
             let ctx = self.machine_context(m, from, to).await?;
             let tz = ctx.calendar.time_zone;
             time_zone.get_or_insert(tz);
-            let prod: Vec<Production> = production
-                .iter()
-                .filter(|p| p.0 == m.id)
-                .map(|p| Production {
-                    time: p.1,
-                    produced: p.2,
-                    rejected: p.3,
-                    ideal_cycle_secs: ideal_at(m, rule, &runs, &orders, &products, p.1),
-                })
-                .collect();
             let cal = &ctx.calendar;
             // (key, shift, day, order, span, planned)
             type Bucket = (
@@ -251,6 +240,33 @@ impl TenantSession {
                     }
                 }
             }
+            let prod: Vec<Production> = if runs.iter().any(|r| r.machine_id == m.id) {
+                // Work orders set the ideal cycle minute by minute.
+                self.production(&[m.id], from, to)
+                    .await?
+                    .into_iter()
+                    .map(|p| Production {
+                        time: p.1,
+                        produced: p.2,
+                        rejected: p.3,
+                        ideal_cycle_secs: ideal_at(m, rule, &runs, &orders, &products, p.1),
+                    })
+                    .collect()
+            } else {
+                // One ideal cycle throughout: the database sums each planned window.
+                let windows: Vec<Span> = buckets.iter().flat_map(|b| b.5.iter().copied()).collect();
+                let ideal = rule.ideal_cycle_secs.unwrap_or(60.0);
+                self.production_per_window(m.id, &windows)
+                    .await?
+                    .into_iter()
+                    .map(|(w, produced, rejected)| Production {
+                        time: w.end,
+                        produced,
+                        rejected,
+                        ideal_cycle_secs: ideal,
+                    })
+                    .collect()
+            };
             for (key, shift, day, order, span, planned) in buckets {
                 let dt = ctx.downtime(&planned, f64::from(rule.minor_stop_secs));
                 let o = Oee::compute(&planned, &dt, &prod);
@@ -305,6 +321,51 @@ impl TenantSession {
             rows,
             total,
         }))
+    }
+
+    /// Parts counted (by counters and by operators) in each window `(start, end]`, summed by
+    /// the database; windows without parts are left out; sorted by end.
+    pub async fn production_per_window(
+        &mut self,
+        machine_id: i64,
+        windows: &[Span],
+    ) -> Result<Vec<(Span, i64, i64)>> {
+        let mut windows: Vec<Span> = windows.to_vec();
+        windows.sort();
+        windows.dedup();
+        if windows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tenant = self.tenant().0;
+        let starts: Vec<DateTime<Utc>> = windows.iter().map(|w| w.start).collect();
+        let ends: Vec<DateTime<Utc>> = windows.iter().map(|w| w.end).collect();
+        let tx = self.begin().await?;
+        let rows = tx
+            .query(
+                "SELECT w.i, sum(x.p)::bigint, sum(x.r)::bigint \
+                 FROM unnest($3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS w(s, e, i) \
+                 CROSS JOIN LATERAL ( \
+                     SELECT c.produced AS p, c.rejected AS r FROM public.mes_counts c \
+                     WHERE c.tenant_id = $1 AND c.machine_id = $2 \
+                       AND c.minute_end > w.s AND c.minute_end <= w.e \
+                     UNION ALL \
+                     SELECT pr.produced, pr.rejected FROM public.mes_production_records pr \
+                     WHERE pr.tenant_id = $1 AND pr.machine_id = $2 AND pr.at > w.s AND pr.at <= w.e \
+                 ) x \
+                 GROUP BY w.i",
+                &[&tenant, &machine_id, &starts, &ends],
+            )
+            .await
+            .map_err(Error::db("summing production per window"))?;
+        let mut out: Vec<(Span, i64, i64)> = rows
+            .iter()
+            .map(|r| {
+                let i = (r.get::<_, i64>(0) - 1) as usize;
+                (windows[i], r.get(1), r.get(2))
+            })
+            .collect();
+        out.sort_by_key(|(w, _, _)| (w.end, w.start));
+        Ok(out)
     }
 
     /// Downtime of a machine over `[from, to)` inside planned time, with minor stops;
