@@ -186,7 +186,7 @@ impl TenantSession {
                 Vec<Span>,
             );
             let mut buckets: Vec<Bucket> = Vec::new();
-            let range = Span::new(from, until);
+            let range = ctx.monitored(from, until);
             match group {
                 OeeGroup::Total => {
                     buckets.push((
@@ -195,7 +195,7 @@ impl TenantSession {
                         None,
                         None,
                         Span::new(from, to),
-                        cal.planned(from, until),
+                        cal.planned(range.start, range.end),
                     ));
                 }
                 OeeGroup::Shift => {
@@ -324,8 +324,8 @@ impl TenantSession {
             .remove(&m.id);
         let rule = rule.unwrap_or_else(|| StateRule::default_for_class(&m.class));
         let ctx = self.machine_context(&m, from, to).await?;
-        let until = to.min(Utc::now()).max(from);
-        let planned = ctx.calendar.planned(from, until);
+        let range = ctx.monitored(from, to.min(Utc::now()).max(from));
+        let planned = ctx.calendar.planned(range.start, range.end);
         Ok(Some(
             ctx.downtime(&planned, f64::from(rule.minor_stop_secs)),
         ))
