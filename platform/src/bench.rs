@@ -4,8 +4,10 @@
 //! # Layout
 //! - [`ingest`]: store COPY path vs HTTP ingest vs `psql \copy` of the same rows.
 //! - [`query`]: a day of 1 Hz data, bucketed from rollups vs from raw samples.
+//! - [`load`]: N tenants × M tags through connector uplinks while consoles query.
 
 pub mod ingest;
+pub mod load;
 pub mod query;
 
 use std::path::PathBuf;
