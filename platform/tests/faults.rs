@@ -331,19 +331,38 @@ impl Campaign {
         c
     }
 
+    /// Batches in the connector's disk queue.
+    fn queued_batches(&self) -> usize {
+        std::fs::read_dir(self.queue_dir())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Waits, with the connector still running, until it has replayed its disk queue (a
+    /// stopped connector keeps its backlog on disk for its next run).
+    async fn drained(&self, limit: Duration) {
+        let start = Instant::now();
+        while self.queued_batches() > 0 {
+            assert!(
+                start.elapsed() < limit,
+                "the connector did not replay its queue within {limit:?}: {} batches",
+                self.queued_batches()
+            );
+            tokio::time::sleep(TICK).await;
+        }
+    }
+
     /// Waits until the queue is empty and the store stopped growing for a second.
     async fn settle(&self, limit: Duration) {
         let start = Instant::now();
         let mut last = -1i64;
         let mut stable_since = Instant::now();
         loop {
-            let queued = std::fs::read_dir(self.queue_dir())
-                .map(|d| {
-                    d.filter_map(|e| e.ok())
-                        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-                        .count()
-                })
-                .unwrap_or(0);
+            let queued = self.queued_batches();
             let total: i64 = self.counts().await.stored.values().sum();
             if total != last {
                 last = total;
@@ -469,6 +488,7 @@ async fn faults_end_to_end_counted_per_tag() {
         .await
         .saturating_duration_since(back);
     sleep(2000).await;
+    c.drained(Duration::from_secs(120)).await;
     let log = stop_connector(conn).await;
     c.settle(Duration::from_secs(30)).await;
     let r = Report::between("platform_sigkill", &before, &c.counts().await);
@@ -499,7 +519,8 @@ async fn faults_end_to_end_counted_per_tag() {
             sleep(20).await;
         };
         sleep(2000).await;
-        let log = stop_connector(conn).await;
+        c.drained(Duration::from_secs(120)).await;
+    let log = stop_connector(conn).await;
         c.settle(Duration::from_secs(60)).await;
         let r = Report::between(name, &before, &c.counts().await);
         r.print(field(&log, "Uplink stopped;", "duplicates"), recovery);
@@ -529,6 +550,7 @@ async fn faults_end_to_end_counted_per_tag() {
     let log1 = stop_connector(conn).await;
     let conn = c.connector(false, 64 * 1024 * 1024);
     sleep(2000).await;
+    c.drained(Duration::from_secs(120)).await;
     let log2 = stop_connector(conn).await;
     c.settle(Duration::from_secs(30)).await;
     let r = Report::between("connector_sigterm_restart", &before, &c.counts().await);
@@ -557,7 +579,8 @@ async fn faults_end_to_end_counted_per_tag() {
         // The next run replays what the killed one left (queue, journal).
         let conn = c.connector(durable, 64 * 1024 * 1024);
         sleep(2000).await;
-        let log = stop_connector(conn).await;
+        c.drained(Duration::from_secs(120)).await;
+    let log = stop_connector(conn).await;
         c.settle(Duration::from_secs(30)).await;
         let r = Report::between(name, &before, &c.counts().await);
         r.print(field(&log, "Uplink stopped;", "duplicates"), None);
@@ -586,6 +609,7 @@ async fn faults_end_to_end_counted_per_tag() {
     c.flapper.as_ref().unwrap().set(true);
     sleep(2000).await;
     let ran = started.elapsed();
+    c.drained(Duration::from_secs(120)).await;
     let log = stop_connector(conn).await;
     c.settle(Duration::from_secs(30)).await;
     let r = Report::between("flapping_device", &before, &c.counts().await);
@@ -622,6 +646,7 @@ async fn faults_end_to_end_counted_per_tag() {
     sleep(12_000).await;
     c.start_platform().await;
     sleep(3000).await;
+    c.drained(Duration::from_secs(120)).await;
     let log = stop_connector(conn).await;
     c.settle(Duration::from_secs(30)).await;
     let r = Report::between("queue_full", &before, &c.counts().await);
