@@ -366,7 +366,13 @@ pub fn router(state: AppState) -> Router {
         headers::secure,
     ))
     .layer(headers::cors(&state.settings.http.cors_allowed_origins))
-    .layer(TraceLayer::new_for_http().make_span_with(request_span))
+    // A failed request is logged once where it fails (problem.rs, rate-limited during a
+    // database outage); the trace layer's own report of it stays at debug.
+    .layer(
+        TraceLayer::new_for_http()
+            .make_span_with(request_span)
+            .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+    )
     .layer(CatchPanicLayer::custom(problem::panic_response))
     .with_state(state)
 }

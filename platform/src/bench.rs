@@ -5,8 +5,10 @@
 //! - [`ingest`]: store COPY path vs HTTP ingest vs `psql \copy` of the same rows.
 //! - [`query`]: a day of 1 Hz data, bucketed from rollups vs from raw samples.
 //! - [`oee`]: per-shift OEE of many machines from state intervals vs from raw samples.
+//! - [`load`]: N tenants × M tags through connector uplinks while consoles query.
 
 pub mod ingest;
+pub mod load;
 pub mod oee;
 pub mod query;
 

@@ -182,6 +182,30 @@ enum BenchCommand {
         #[command(flatten)]
         settings: SettingsFile,
     },
+    /// N tenants × M tags through connector uplinks while consoles query, beside the
+    /// single-tenant `bench ingest` HTTP figure.
+    Load {
+        /// Tenants.
+        #[arg(long, default_value_t = 10)]
+        tenants: usize,
+        /// Tags per tenant.
+        #[arg(long, default_value_t = 200)]
+        tags: usize,
+        /// Samples per tag per second.
+        #[arg(long, default_value_t = 1.0)]
+        rate_hz: f64,
+        /// Consoles per tenant, querying back to back.
+        #[arg(long, default_value_t = 2)]
+        consoles: usize,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 600)]
+        duration: u64,
+        /// Rows of the single-tenant reference run.
+        #[arg(long, default_value_t = 200_000)]
+        reference_samples: usize,
+        #[command(flatten)]
+        settings: SettingsFile,
+    },
 }
 
 impl Command {
@@ -198,7 +222,8 @@ impl Command {
                 command:
                     BenchCommand::Ingest { settings, .. }
                     | BenchCommand::Query { settings, .. }
-                    | BenchCommand::Oee { settings, .. },
+                    | BenchCommand::Oee { settings, .. }
+                    | BenchCommand::Load { settings, .. },
             } => Some(settings),
             _ => None,
         }
@@ -252,7 +277,29 @@ async fn main() -> anyhow::Result<()> {
                     .map(drop)
                     .context("ingest benchmark")
             }
-            BenchCommand::Query { tags, hours, .. } => bench::query::run(settings, tags, hours)
+            BenchCommand::Load {
+                tenants,
+                tags,
+                rate_hz,
+                consoles,
+                duration,
+                reference_samples,
+                ..
+            } => bench::load::run(
+                settings,
+                bench::load::LoadOptions {
+                    tenants,
+                    tags,
+                    rate_hz,
+                    consoles,
+                    duration: std::time::Duration::from_secs(duration),
+                    reference_samples,
+                },
+            )
+            .await
+            .map(drop)
+            .context("load benchmark"),
+                        BenchCommand::Query { tags, hours, .. } => bench::query::run(settings, tags, hours)
                 .await
                 .map(drop)
                 .context("query benchmark"),
