@@ -4,7 +4,9 @@
 //! # Layout
 //! - [`ingest`]: store COPY path vs HTTP ingest vs `psql \copy` of the same rows.
 //! - [`query`]: a day of 1 Hz data, bucketed from rollups vs from raw samples.
+//! - [`alarms`]: HTTP ingest with 1,000 alarm rules vs without, and a paced run.
 
+pub mod alarms;
 pub mod ingest;
 pub mod query;
 

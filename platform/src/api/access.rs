@@ -124,6 +124,29 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ),
     ("GET", "/api/v1/alarms", Tenant(ReadAlarms)),
     ("POST", "/api/v1/alarms/{id}/ack", Tenant(AcknowledgeAlarms)),
+    // Issue #13: shelving, alarm rules (every plan), webhooks (admins).
+    ("POST", "/api/v1/alarms/{id}/shelve", Tenant(AcknowledgeAlarms)),
+    ("GET", "/api/v1/alarm-rules", Tenant(ReadAlarms)),
+    ("POST", "/api/v1/alarm-rules", Tenant(ManageAlarmRules)),
+    ("GET", "/api/v1/alarm-rules/{id}", Tenant(ReadAlarms)),
+    ("PATCH", "/api/v1/alarm-rules/{id}", Tenant(ManageAlarmRules)),
+    ("DELETE", "/api/v1/alarm-rules/{id}", Tenant(ManageAlarmRules)),
+    ("GET", "/api/v1/webhooks", Tenant(ManageWebhooks)),
+    ("POST", "/api/v1/webhooks", Tenant(ManageWebhooks)),
+    ("GET", "/api/v1/webhooks/{id}", Tenant(ManageWebhooks)),
+    ("PATCH", "/api/v1/webhooks/{id}", Tenant(ManageWebhooks)),
+    ("DELETE", "/api/v1/webhooks/{id}", Tenant(ManageWebhooks)),
+    (
+        "GET",
+        "/api/v1/webhooks/{id}/deliveries",
+        Tenant(ManageWebhooks),
+    ),
+    (
+        "POST",
+        "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+        Tenant(ManageWebhooks),
+    ),
+    ("POST", "/api/v1/webhooks/{id}/test", Tenant(ManageWebhooks)),
     // The web console: its shell and files are public; its data comes through the routes
     // above. The audit chain's verification is for the console's audit page.
     ("GET", "/", Public),
