@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use millwright_platform::alerting::rule::{Condition, Severity};
 use millwright_platform::alerting::Alerting;
 use millwright_platform::config::{AlertingSettings, BackendChoice};
@@ -122,7 +122,7 @@ async fn thresholds_raise_once_and_clear_with_hysteresis(backend: BackendChoice)
     .unwrap();
     drop(s);
     let (alerting, stop) = start(&store, AlertingSettings::default());
-    let t0 = Utc::now() - chrono::Duration::minutes(10);
+    let t0 = (Utc::now() - chrono::Duration::minutes(10)).trunc_subsecs(0);
 
     // 231 for 2 s is not enough with a 2 s on-delay until the third sample.
     ingest(&store, &alerting, &t, t.tag_ids[0], t0, &[220.0, 231.0, 232.0]).await;
@@ -206,7 +206,7 @@ async fn a_restart_resumes_from_the_checkpoint(backend: BackendChoice) {
     .await
     .unwrap();
     drop(s);
-    let t0 = Utc::now() - chrono::Duration::minutes(10);
+    let t0 = (Utc::now() - chrono::Duration::minutes(10)).trunc_subsecs(0);
     let (alerting, stop) = start(&store, AlertingSettings::default());
     ingest(&store, &alerting, &t, t.tag_ids[0], t0, &[65.0]).await;
     // The on-delay of the second rule starts and runs 6 of its 10 s.
