@@ -297,7 +297,22 @@ async fn alarms_from_rules_are_signed_to_webhooks_retried_redelivered_and_shelve
         let (s, _, _) = app.call(Method::POST, &format!("/api/v1/alarms/{alarm_id}/ack"), key, None).await;
         assert_eq!(s, StatusCode::OK);
     }
-    wait_for("the acknowledgement", async || (rx.got.lock().unwrap().len() == 6).then_some(())).await;
+    let types = || -> Vec<String> {
+        rx.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| serde_json::from_slice::<Value>(b).unwrap()["type"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for _ in 0..100 {
+        if types().len() >= 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, deliveries, _) = app.call(Method::GET, &deliveries_path, key, None).await;
+    assert_eq!(types().len(), 6, "{:?} {deliveries}", types());
     let ack: Value = serde_json::from_slice(&rx.got.lock().unwrap()[5].1).unwrap();
     assert_eq!(ack["type"], "alarm.acknowledged");
 

@@ -321,22 +321,28 @@ impl TenantSession {
     /// Acknowledges an alarm (the first acknowledgement stands); `None` if it does not exist
     /// for this tenant.
     pub async fn acknowledge_alarm(&mut self, id: i64, by: &str) -> Result<Option<Alarm>> {
-        // `first` tells the first acknowledgement from later ones (only it is an event).
         let sql = format!(
-            "WITH before AS (SELECT acknowledged_at IS NULL AS first FROM alarms \
-                             WHERE tenant_id = $3 AND id = $1 FOR UPDATE) \
-             UPDATE alarms SET acknowledged_by = coalesce(acknowledged_by, $2), \
+            "UPDATE alarms SET acknowledged_by = coalesce(acknowledged_by, $2), \
                  acknowledged_at = coalesce(acknowledged_at, now()) \
-             WHERE tenant_id = $3 AND id = $1 RETURNING {COLUMNS}, (SELECT first FROM before) AS first"
+             WHERE tenant_id = $3 AND id = $1 RETURNING {COLUMNS}"
         );
         let (tenant, actor) = (self.tenant(), self.actor().to_owned());
         let tx = self.begin().await?;
+        // Only the first acknowledgement is an event; the row lock settles concurrent ones.
+        let first = tx
+            .query_opt(
+                "SELECT acknowledged_at IS NULL FROM alarms WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                &[&tenant.0, &id],
+            )
+            .await
+            .map_err(Error::db("reading an alarm"))?
+            .is_some_and(|r| r.get::<_, bool>(0));
         let row = tx
             .query_opt(&sql, &[&id, &by, &tenant.0])
             .await
             .map_err(Error::db("acknowledging an alarm"))?;
         let alarm = row.as_ref().map(Alarm::from_row);
-        if let (Some(a), Some(row)) = (&alarm, &row) {
+        if let Some(a) = &alarm {
             super::audit::append(
                 &tx,
                 tenant,
@@ -347,7 +353,7 @@ impl TenantSession {
                 serde_json::to_value(a).ok(),
             )
             .await?;
-            if row.get::<_, Option<bool>>("first").unwrap_or(false) {
+            if first {
                 notify(&tx, tenant, event::ALARM_ACKNOWLEDGED, a).await?;
             }
         }
