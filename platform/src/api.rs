@@ -14,6 +14,9 @@
 //! - [`commands`]: setpoint commands for connectors to write.
 //! - [`events`], [`models`], [`alarms`]: the predictive-maintenance lifecycle (labels,
 //!   training and versions, alarms), grouped in one router so plan gating has one place.
+//! - [`mes_states`], [`mes_downtime`], [`mes_orders`], [`mes_oee`]: the MES plan's routes
+//!   (machine states and their rules, calendars, reasons and downtime, products, work orders,
+//!   production, OEE, traceability), grouped in one router.
 //! - [`health`], [`metrics`]: operator endpoints.
 //! - [`console`]: the web console's shell and embedded files ([`crate::console`]).
 //! - [`alarm_rules`]: alarm rules (every plan); [`webhooks`]: webhook endpoints, their
@@ -31,6 +34,11 @@ pub mod extract;
 pub mod health;
 pub mod ingest;
 pub mod keys;
+// Issue #13: MES (machine states, calendars, downtime, work orders, OEE).
+pub mod mes_downtime;
+pub mod mes_oee;
+pub mod mes_orders;
+pub mod mes_states;
 pub mod metrics;
 pub mod models;
 pub mod plant;
@@ -147,6 +155,7 @@ impl AppState {
         (name = "maintenance", description = "Predictive maintenance: machine events, training, model versions, alarms"),
         (name = "alarm-rules", description = "Alarm rules on tags: thresholds, rate of change, stale data, machine faults"),
         (name = "webhooks", description = "Signed event delivery to the tenant's endpoints"),
+        (name = "mes", description = "MES: machine states, shift calendars, downtime, products, work orders, production, OEE, traceability"),
         (name = "health", description = "Probes for operators"),
     )
 )]
@@ -199,6 +208,39 @@ fn v1() -> OpenApiRouter<AppState> {
         .merge(models_routes())
         .merge(alerting_routes())
         .routes(routes!(tenant::verify_audit))
+        .merge(mes_routes())
+}
+
+/// The MES plan's routes (issue #13).
+fn mes_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(mes_states::states))
+        .routes(routes!(mes_states::current))
+        .routes(routes!(mes_states::list_rules))
+        .routes(routes!(mes_states::put_class_rule))
+        .routes(routes!(mes_states::put_machine_rule))
+        .routes(routes!(mes_states::delete_rule))
+        .routes(routes!(mes_states::recompute))
+        .routes(routes!(
+            mes_downtime::get_calendar,
+            mes_downtime::put_calendar
+        ))
+        .routes(routes!(
+            mes_downtime::list_reasons,
+            mes_downtime::create_reason
+        ))
+        .routes(routes!(mes_downtime::downtime))
+        .routes(routes!(mes_downtime::assign))
+        .routes(routes!(
+            mes_orders::list_products,
+            mes_orders::create_product
+        ))
+        .routes(routes!(mes_orders::list_orders, mes_orders::create_order))
+        .routes(routes!(mes_orders::get_order))
+        .routes(routes!(mes_orders::transition))
+        .routes(routes!(mes_orders::trace))
+        .routes(routes!(mes_orders::record_production))
+        .routes(routes!(mes_oee::oee))
 }
 
 /// The predictive-maintenance lifecycle (machine events, training jobs, model versions,

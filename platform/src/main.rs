@@ -180,6 +180,17 @@ enum BenchCommand {
         #[command(flatten)]
         settings: SettingsFile,
     },
+    /// Per-shift OEE of many machines over days: state intervals and counts vs raw samples.
+    Oee {
+        /// Number of machines.
+        #[arg(long, default_value_t = 50)]
+        machines: usize,
+        /// Days of data (three shifts a day).
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        #[command(flatten)]
+        settings: SettingsFile,
+    },
     /// One-minute buckets over a day: rollups vs raw samples.
     Query {
         /// Number of tags.
@@ -207,7 +218,8 @@ impl Command {
                 command:
                     BenchCommand::Ingest { settings, .. }
                     | BenchCommand::Query { settings, .. }
-                    | BenchCommand::Alarms { settings, .. },
+                    | BenchCommand::Alarms { settings, .. }
+                    | BenchCommand::Oee { settings, .. },
             } => Some(settings),
             _ => None,
         }
@@ -276,6 +288,10 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map(drop)
                 .context("query benchmark"),
+            BenchCommand::Oee { machines, days, .. } => bench::oee::run(settings, machines, days)
+                .await
+                .map(drop)
+                .context("OEE benchmark"),
             BenchCommand::Modbus(args) => millwright_connectors::bench::bench_modbus(args)
                 .await
                 .context("modbus benchmark"),

@@ -147,6 +147,61 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         Tenant(ManageWebhooks),
     ),
     ("POST", "/api/v1/webhooks/{id}/test", Tenant(ManageWebhooks)),
+    // Issue #13: MES (the MES plan).
+    ("GET", "/api/v1/machines/{id}/states", Tenant(ReadMes)),
+    ("GET", "/api/v1/machine-states/current", Tenant(ReadMes)),
+    ("GET", "/api/v1/state-rules", Tenant(ReadMes)),
+    (
+        "PUT",
+        "/api/v1/state-rules/classes/{class}",
+        Tenant(ManageWorkOrders),
+    ),
+    (
+        "PUT",
+        "/api/v1/machines/{id}/state-rule",
+        Tenant(ManageWorkOrders),
+    ),
+    (
+        "DELETE",
+        "/api/v1/state-rules/{id}",
+        Tenant(ManageWorkOrders),
+    ),
+    (
+        "POST",
+        "/api/v1/machines/{id}/states/recompute",
+        Tenant(ManageWorkOrders),
+    ),
+    ("GET", "/api/v1/sites/{id}/calendar", Tenant(ReadMes)),
+    (
+        "PUT",
+        "/api/v1/sites/{id}/calendar",
+        Tenant(ManageWorkOrders),
+    ),
+    ("GET", "/api/v1/reason-codes", Tenant(ReadMes)),
+    ("POST", "/api/v1/reason-codes", Tenant(ManageWorkOrders)),
+    ("GET", "/api/v1/machines/{id}/downtime", Tenant(ReadMes)),
+    (
+        "POST",
+        "/api/v1/machines/{id}/downtime/reasons",
+        Tenant(RecordProduction),
+    ),
+    ("GET", "/api/v1/products", Tenant(ReadMes)),
+    ("POST", "/api/v1/products", Tenant(ManageWorkOrders)),
+    ("GET", "/api/v1/work-orders", Tenant(ReadMes)),
+    ("POST", "/api/v1/work-orders", Tenant(ManageWorkOrders)),
+    ("GET", "/api/v1/work-orders/{id}", Tenant(ReadMes)),
+    (
+        "POST",
+        "/api/v1/work-orders/{id}/transition",
+        Tenant(ManageWorkOrders),
+    ),
+    ("GET", "/api/v1/work-orders/{id}/trace", Tenant(ReadMes)),
+    (
+        "POST",
+        "/api/v1/machines/{id}/production",
+        Tenant(RecordProduction),
+    ),
+    ("GET", "/api/v1/oee", Tenant(ReadMes)),
     // The web console: its shell and files are public; its data comes through the routes
     // above. The audit chain's verification is for the console's audit page.
     ("GET", "/", Public),
