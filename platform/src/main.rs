@@ -160,6 +160,26 @@ enum BenchCommand {
     Modbus(millwright_connectors::bench::BenchModbusArgs),
     /// OPC UA subscription values per second through the connector vs a bare async-opcua client.
     Opcua(millwright_connectors::bench::opcua::BenchOpcUaArgs),
+    /// HTTP ingest with alarm rules vs without (ratio), then a paced run at the target rate.
+    Alarms {
+        /// Number of tags.
+        #[arg(long, default_value_t = 1000)]
+        tags: usize,
+        /// Number of rules (one per tag, cycling).
+        #[arg(long, default_value_t = 1000)]
+        rules: usize,
+        /// Samples per timed run.
+        #[arg(long, default_value_t = 300_000)]
+        samples: usize,
+        /// Target samples per second of the paced run.
+        #[arg(long, default_value_t = 10_000)]
+        rate: usize,
+        /// Seconds of the paced run.
+        #[arg(long, default_value_t = 30)]
+        secs: u64,
+        #[command(flatten)]
+        settings: SettingsFile,
+    },
     /// Per-shift OEE of many machines over days: state intervals and counts vs raw samples.
     Oee {
         /// Number of machines.
@@ -222,6 +242,7 @@ impl Command {
                 command:
                     BenchCommand::Ingest { settings, .. }
                     | BenchCommand::Query { settings, .. }
+                    | BenchCommand::Alarms { settings, .. }
                     | BenchCommand::Oee { settings, .. }
                     | BenchCommand::Load { settings, .. },
             } => Some(settings),
@@ -299,7 +320,18 @@ async fn main() -> anyhow::Result<()> {
             .await
             .map(drop)
             .context("load benchmark"),
-                        BenchCommand::Query { tags, hours, .. } => bench::query::run(settings, tags, hours)
+            BenchCommand::Alarms {
+                tags,
+                rules,
+                samples,
+                rate,
+                secs,
+                ..
+            } => bench::alarms::run(settings, tags.max(1), rules, samples, rate, secs)
+                .await
+                .map(drop)
+                .context("alarms benchmark"),
+            BenchCommand::Query { tags, hours, .. } => bench::query::run(settings, tags, hours)
                 .await
                 .map(drop)
                 .context("query benchmark"),

@@ -193,6 +193,9 @@ pub async fn ingest(
         return Err(ApiError::fields(why, errors));
     }
     let outcome = session.ingest_with_text(&rows, &text_rows).await?;
+    drop(session);
+    // Alarm rules see the batch once it is committed (duplicates are harmless to them).
+    state.alerting.feed(caller.tenant, &rows).await;
     state.metrics.samples_accepted.inc_by(outcome.inserted);
     state.metrics.samples_duplicate.inc_by(outcome.skipped);
     Ok(axum::Json(IngestResponse {

@@ -224,7 +224,7 @@ pub(crate) async fn load_http(db: &BenchDb, rows: &[SampleRow]) -> Result<()> {
     results.into_iter().collect()
 }
 
-fn json_body(rows: &[SampleRow]) -> Vec<u8> {
+pub(crate) fn json_body(rows: &[SampleRow]) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 80);
     out.extend_from_slice(b"{\"samples\":[");
     for (i, r) in rows.iter().enumerate() {
