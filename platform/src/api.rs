@@ -14,6 +14,9 @@
 //! - [`commands`]: setpoint commands for connectors to write.
 //! - [`events`], [`models`], [`alarms`]: the predictive-maintenance lifecycle (labels,
 //!   training and versions, alarms), grouped in one router so plan gating has one place.
+//! - [`quality_records`], [`quality_figures`], [`quality_characteristics`]: quality records,
+//!   yield and Pareto figures, characteristics with their SPC charts and capability (MES plan);
+//!   [`quality_models`]: defect predictions and root-cause rankings (Pro plan).
 //! - [`health`], [`metrics`]: operator endpoints.
 //! - [`console`]: the web console's shell and embedded files ([`crate::console`]).
 
@@ -32,6 +35,11 @@ pub mod metrics;
 pub mod models;
 pub mod plant;
 pub mod problem;
+// Issue #15: quality records, yield figures, SPC charts and capability.
+pub mod quality_characteristics;
+pub mod quality_figures;
+pub mod quality_models;
+pub mod quality_records;
 pub mod samples;
 pub mod tenant;
 pub mod users;
@@ -116,6 +124,7 @@ impl AppState {
         (name = "tenant", description = "The tenant, its usage against its plan, its audit log"),
         (name = "admin", description = "The platform operator's routes"),
         (name = "maintenance", description = "Predictive maintenance: machine events, training, model versions, alarms"),
+        (name = "quality", description = "Quality records, yield, Pareto, SPC charts and capability"),
         (name = "health", description = "Probes for operators"),
     )
 )]
@@ -167,6 +176,22 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::create_bureau_user))
         .merge(models_routes())
         .routes(routes!(tenant::verify_audit))
+        .merge(quality_routes())
+}
+
+/// Quality records, figures, characteristics and their charts (issue #15).
+fn quality_routes() -> OpenApiRouter<AppState> {
+    use quality_characteristics as qc;
+    OpenApiRouter::new()
+        .routes(routes!(quality_records::record, quality_records::list))
+        .routes(routes!(quality_figures::yields))
+        .routes(routes!(quality_figures::pareto))
+        .routes(routes!(qc::list, qc::create))
+        .routes(routes!(qc::get, qc::update))
+        .routes(routes!(qc::chart))
+        .routes(routes!(qc::capability_of))
+        .routes(routes!(quality_models::predictions))
+        .routes(routes!(quality_models::root_cause_ranking))
 }
 
 /// The predictive-maintenance lifecycle (machine events, training jobs, model versions,

@@ -23,6 +23,8 @@
 //! - [`text`]: samples of text tags (ingest, raw, latest, `last`/`count` buckets);
 //!   `layout_parts`: layout added after a database was created (text samples), applied once;
 //!   `notices`: server NOTICEs logged at debug rather than info.
+//! - [`quality`]: quality records with the process parameters of their cycle, characteristics,
+//!   yield and defect-code figures kept per day, SPC alarms, defect predictions.
 
 pub mod admin;
 pub mod alarms;
@@ -45,6 +47,8 @@ pub mod users;
 mod layout_parts;
 mod notices;
 pub mod text;
+// Issue #15: quality records, characteristics, yield figures, SPC alarms.
+pub mod quality;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;

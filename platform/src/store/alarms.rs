@@ -18,8 +18,8 @@ pub struct Alarm {
     pub id: i64,
     /// The machine it is about.
     pub machine_id: i64,
-    /// The model kind that raised it.
-    pub kind: ModelKind,
+    /// What raised it: a model kind, or `spc` (a control-chart rule).
+    pub kind: AlarmKind,
     /// Data time of the window that first crossed the threshold.
     pub raised_at: DateTime<Utc>,
     /// The model's output then.
@@ -34,6 +34,47 @@ pub struct Alarm {
     pub acknowledged_at: Option<DateTime<Utc>>,
     /// Data time at which the output was back to normal (open while absent).
     pub cleared_at: Option<DateTime<Utc>>,
+    /// The quality characteristic an `spc` alarm is about.
+    pub characteristic_id: Option<i64>,
+    /// The control-chart rule an `spc` alarm is about, e.g. `western_electric:2`.
+    pub spc_rule: Option<String>,
+}
+
+/// What raised an alarm.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum AlarmKind {
+    /// An anomaly model.
+    Anomaly,
+    /// A failure-probability model.
+    Failure,
+    /// A remaining-useful-life model.
+    Rul,
+    /// A defect-probability model.
+    Defect,
+    /// A control-chart rule of a quality characteristic.
+    Spc,
+}
+
+impl AlarmKind {
+    /// The kind of a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "spc" => Some(Self::Spc),
+            _ => ModelKind::parse(s).map(Self::from),
+        }
+    }
+}
+
+impl From<ModelKind> for AlarmKind {
+    fn from(k: ModelKind) -> Self {
+        match k {
+            ModelKind::Anomaly => Self::Anomaly,
+            ModelKind::Failure => Self::Failure,
+            ModelKind::Rul => Self::Rul,
+            ModelKind::Defect => Self::Defect,
+        }
+    }
 }
 
 impl Alarm {
@@ -41,7 +82,7 @@ impl Alarm {
         Self {
             id: r.get("id"),
             machine_id: r.get("machine_id"),
-            kind: ModelKind::parse(r.get("kind")).unwrap_or(ModelKind::Anomaly),
+            kind: AlarmKind::parse(r.get("kind")).unwrap_or(AlarmKind::Anomaly),
             raised_at: r.get("raised_at"),
             value: r.get("value"),
             threshold: r.get("threshold"),
@@ -49,6 +90,8 @@ impl Alarm {
             acknowledged_by: r.get("acknowledged_by"),
             acknowledged_at: r.get("acknowledged_at"),
             cleared_at: r.get("cleared_at"),
+            characteristic_id: r.get("characteristic_id"),
+            spc_rule: r.get("spc_rule"),
         }
     }
 }
@@ -97,7 +140,7 @@ pub enum AlarmChange {
 }
 
 const COLUMNS: &str = "id, machine_id, kind, raised_at, value, threshold, model_version, \
-     acknowledged_by, acknowledged_at, cleared_at";
+     acknowledged_by, acknowledged_at, cleared_at, characteristic_id, spc_rule";
 
 impl TenantSession {
     /// Raises an alarm for (machine, kind) if the reading is alarming and none is open, or
@@ -115,12 +158,13 @@ impl TenantSession {
         let change = if r.alarming && open.is_some() {
             AlarmChange::None
         } else if r.alarming {
-            // The unique index still settles a race with another scorer.
+            // The unique index still settles a race with another scorer (any unique index:
+            // its predicate has changed with the alarm kinds, V11).
             let row = tx
                 .query_opt(
                     "INSERT INTO alarms (machine_id, kind, raised_at, value, threshold, model_version) \
                      VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (tenant_id, machine_id, kind) WHERE cleared_at IS NULL DO NOTHING \
+                     ON CONFLICT DO NOTHING \
                      RETURNING id",
                     &[&machine_id, &kind, &at, &r.value, &r.threshold, &r.model_version],
                 )
