@@ -761,4 +761,28 @@ mod tests {
         assert!(events[1].sim_seconds - events[0].sim_seconds >= 1500.0);
         assert!(machine.take_events().is_empty(), "taken once");
     }
+
+    /// Every part is logged once, scrap and good as the counters say, and a scrap part's
+    /// defect code names the cause whose physics term is at work: a press with a worn die
+    /// (gap 0.35 mm, above the 0.25 mm onset) makes `burr` scrap.
+    #[test]
+    fn the_part_log_matches_the_counters_and_names_the_cause() {
+        let mut machine = Machine::new("press-1".into(), MachineKind::Press, 3);
+        let mut bank = Bank::default();
+        machine.init_bank(&mut bank);
+        machine.levels = vec![0.0, 0.75, 0.0];
+        let mut parts = Vec::new();
+        for _ in 0..600 {
+            machine.step(1.0, &mut bank);
+            parts.extend(machine.take_parts());
+        }
+        let truth = machine.truth();
+        assert_eq!(parts.len() as u64, truth.parts);
+        assert_eq!(parts.iter().filter(|p| p.scrap).count() as u64, truth.scrap);
+        assert!(parts.windows(2).all(|w| w[1].number == w[0].number + 1));
+        assert!(parts.iter().all(|p| p.scrap != p.defect_code.is_empty()));
+        let burr = parts.iter().filter(|p| p.defect_code == "burr").count();
+        assert!(truth.scrap > 30 && burr * 10 >= truth.scrap as usize * 8, "{burr} of {}", truth.scrap);
+        assert!(machine.take_parts().is_empty(), "taken once");
+    }
 }
