@@ -14,6 +14,9 @@
 //! - [`commands`]: setpoint commands for connectors to write.
 //! - [`events`], [`models`], [`alarms`]: the predictive-maintenance lifecycle (labels,
 //!   training and versions, alarms), grouped in one router so plan gating has one place.
+//! - [`mes_states`], [`mes_downtime`], [`mes_orders`], [`mes_oee`]: the MES plan's routes
+//!   (machine states and their rules, calendars, reasons and downtime, products, work orders,
+//!   production, OEE, traceability), grouped in one router.
 //! - [`quality_records`], [`quality_figures`], [`quality_characteristics`]: quality records,
 //!   yield and Pareto figures, characteristics with their SPC charts and capability (MES plan);
 //!   [`quality_models`]: defect predictions and root-cause rankings (Pro plan).
@@ -31,6 +34,11 @@ pub mod extract;
 pub mod health;
 pub mod ingest;
 pub mod keys;
+// Issue #13: MES (machine states, calendars, downtime, work orders, OEE).
+pub mod mes_downtime;
+pub mod mes_oee;
+pub mod mes_orders;
+pub mod mes_states;
 pub mod metrics;
 pub mod models;
 pub mod plant;
@@ -125,6 +133,7 @@ impl AppState {
         (name = "admin", description = "The platform operator's routes"),
         (name = "maintenance", description = "Predictive maintenance: machine events, training, model versions, alarms"),
         (name = "quality", description = "Quality records, yield, Pareto, SPC charts and capability"),
+        (name = "mes", description = "MES: machine states, shift calendars, downtime, products, work orders, production, OEE, traceability"),
         (name = "health", description = "Probes for operators"),
     )
 )]
@@ -176,7 +185,40 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::create_bureau_user))
         .merge(models_routes())
         .routes(routes!(tenant::verify_audit))
+        .merge(mes_routes())
         .merge(quality_routes())
+}
+
+/// The MES plan's routes (issue #13).
+fn mes_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(mes_states::states))
+        .routes(routes!(mes_states::current))
+        .routes(routes!(mes_states::list_rules))
+        .routes(routes!(mes_states::put_class_rule))
+        .routes(routes!(mes_states::put_machine_rule))
+        .routes(routes!(mes_states::delete_rule))
+        .routes(routes!(mes_states::recompute))
+        .routes(routes!(
+            mes_downtime::get_calendar,
+            mes_downtime::put_calendar
+        ))
+        .routes(routes!(
+            mes_downtime::list_reasons,
+            mes_downtime::create_reason
+        ))
+        .routes(routes!(mes_downtime::downtime))
+        .routes(routes!(mes_downtime::assign))
+        .routes(routes!(
+            mes_orders::list_products,
+            mes_orders::create_product
+        ))
+        .routes(routes!(mes_orders::list_orders, mes_orders::create_order))
+        .routes(routes!(mes_orders::get_order))
+        .routes(routes!(mes_orders::transition))
+        .routes(routes!(mes_orders::trace))
+        .routes(routes!(mes_orders::record_production))
+        .routes(routes!(mes_oee::oee))
 }
 
 /// Quality records, figures, characteristics and their charts (issue #15).

@@ -4,8 +4,10 @@
 //! # Layout
 //! - [`ingest`]: store COPY path vs HTTP ingest vs `psql \copy` of the same rows.
 //! - [`query`]: a day of 1 Hz data, bucketed from rollups vs from raw samples.
+//! - [`oee`]: per-shift OEE of many machines from state intervals vs from raw samples.
 
 pub mod ingest;
+pub mod oee;
 pub mod query;
 
 use std::path::PathBuf;

@@ -31,6 +31,9 @@ use crate::store::events::{EventKind, NewEvent};
 use crate::store::tenancy::ProfileChange;
 use crate::store::{Store, TenantId};
 
+// Issue #13: calendars, products, work orders and reasons for the demo tenant.
+mod mes;
+
 const TENANT: &str = "Demo Manufacturing";
 /// Fixed so every demo run simulates the same machines, faults and scrap.
 const SEED: u64 = 2026;
@@ -115,6 +118,7 @@ impl Demo {
         let event_logs: Vec<PlantEvents> = plants.iter().map(|p| p.events()).collect();
         let tags: Vec<TagInfo> = plants.iter().flat_map(plant_tags).collect();
         ensure_plant_model(&store, tenant, &tags).await?;
+        mes::ensure_mes(&store, tenant).await?;
 
         let settings = Arc::new(settings);
         let server = bind(&store, &settings).await?;
@@ -128,6 +132,11 @@ impl Demo {
         })];
         tasks.push(tokio::spawn(store.clone().run_maintenance(
             settings.store.maintenance_interval_secs,
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(mes::explain_stops(
+            store.clone(),
+            tenant,
             stop.clone(),
         )));
         tasks.push(tokio::spawn(Scorer::new().run(

@@ -10,6 +10,7 @@
 //! - [`store`]: migrations, storage layouts (TimescaleDB or native partitions), tenant sessions.
 //! - [`api`]: the axum service.
 //! - [`maintenance`]: predictive-maintenance training jobs and online scoring.
+//! - [`mes`]: machine states, shift calendars, downtime, counters and OEE (pure logic).
 //! - [`quality`]: SPC charts and run rules, process capability, the defect-model recipe.
 //! - [`pg_cluster`]: a private PostgreSQL cluster for the demo, tests and benchmarks.
 //! - [`demo`]: the one-command demo.
@@ -25,6 +26,7 @@ pub mod console;
 pub mod demo;
 pub mod error;
 pub mod maintenance;
+pub mod mes;
 pub mod pg_cluster;
 pub mod quality;
 pub mod store;

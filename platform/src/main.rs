@@ -160,6 +160,17 @@ enum BenchCommand {
     Modbus(millwright_connectors::bench::BenchModbusArgs),
     /// OPC UA subscription values per second through the connector vs a bare async-opcua client.
     Opcua(millwright_connectors::bench::opcua::BenchOpcUaArgs),
+    /// Per-shift OEE of many machines over days: state intervals and counts vs raw samples.
+    Oee {
+        /// Number of machines.
+        #[arg(long, default_value_t = 50)]
+        machines: usize,
+        /// Days of data (three shifts a day).
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        #[command(flatten)]
+        settings: SettingsFile,
+    },
     /// One-minute buckets over a day: rollups vs raw samples.
     Query {
         /// Number of tags.
@@ -185,7 +196,9 @@ impl Command {
             | Command::Audit { settings, .. }
             | Command::Bench {
                 command:
-                    BenchCommand::Ingest { settings, .. } | BenchCommand::Query { settings, .. },
+                    BenchCommand::Ingest { settings, .. }
+                    | BenchCommand::Query { settings, .. }
+                    | BenchCommand::Oee { settings, .. },
             } => Some(settings),
             _ => None,
         }
@@ -243,6 +256,10 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map(drop)
                 .context("query benchmark"),
+            BenchCommand::Oee { machines, days, .. } => bench::oee::run(settings, machines, days)
+                .await
+                .map(drop)
+                .context("OEE benchmark"),
             BenchCommand::Modbus(args) => millwright_connectors::bench::bench_modbus(args)
                 .await
                 .context("modbus benchmark"),

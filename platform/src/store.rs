@@ -20,6 +20,8 @@
 //! - [`audit`]: the hash-chained audit log, appended in each change's transaction.
 //! - [`events`], [`models`], [`alarms`]: the predictive-maintenance lifecycle (labels, model
 //!   versions and training jobs, alarms); [`history`]: the history models train and score on.
+//! - [`mes`]: machine states built incrementally from samples, shift calendars, downtime
+//!   reasons, products, work orders, production, OEE and traceability (issue #13).
 //! - [`text`]: samples of text tags (ingest, raw, latest, `last`/`count` buckets);
 //!   `layout_parts`: layout added after a database was created (text samples), applied once;
 //!   `notices`: server NOTICEs logged at debug rather than info.
@@ -38,6 +40,8 @@ pub mod history;
 pub mod ingest;
 pub mod keys;
 pub mod layout;
+// Issue #13: MES (machine states, calendars, downtime, work orders, OEE).
+pub mod mes;
 pub mod models;
 pub mod query;
 mod session;
@@ -164,8 +168,8 @@ impl Store {
         Ok(report)
     }
 
-    /// Runs [`Store::maintain`] every `secs` seconds until `stop` is cancelled; a failed round
-    /// is logged and retried at the next one.
+    /// Runs [`Store::maintain`] and then [`Store::build_mes_states`] every `secs` seconds
+    /// until `stop` is cancelled; a failed round is logged and retried at the next one.
     pub async fn run_maintenance(self, secs: u64, stop: tokio_util::sync::CancellationToken) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs.max(1)));
         loop {
@@ -177,6 +181,12 @@ impl Store {
                 Ok(report) => tracing::debug!(?report, "Maintenance round done."),
                 Err(e) => {
                     tracing::warn!(error = %e, "Maintenance round failed; retrying next round.")
+                }
+            }
+            match self.build_mes_states().await {
+                Ok(report) => tracing::debug!(?report, "Machine states built."),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Building machine states failed; retrying next round.")
                 }
             }
         }

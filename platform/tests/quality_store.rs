@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, DurationRound, NaiveTime, Utc};
+use millwright_platform::mes::calendar::ShiftDef;
+use millwright_platform::store::mes::plan::SiteCalendar;
 use millwright_platform::config::BackendChoice;
 use millwright_platform::quality::charts::ChartType;
 use millwright_platform::quality::rules::RuleSet;
@@ -104,14 +106,55 @@ async fn records_capture_parameters_and_keep_figures(backend: BackendChoice) {
     assert!((s1.parameters["mould_temp"] - 40.25).abs() < 1e-9, "{s1:?}");
     assert!((s1.parameters["pressure"] - 130.0).abs() < 1e-9, "{s1:?}");
     assert_eq!(s1.line_id, list[0].line_id);
-    assert_eq!(s1.day, at1.date_naive());
+    // The day is the site's (Asia/Shanghai by default); no calendar, no shift.
+    assert_eq!(s1.day, at1.with_timezone(&chrono_tz::Asia::Shanghai).date_naive());
+    assert_eq!(s1.shift, "");
 
     // Re-sent records are duplicates and change no figure; a new one adds to them.
     let mut again = rs.clone();
-    again.push(record("S5", t.machine_id, t0 + Duration::seconds(1000), true));
+
+    // With a shift calendar (one shift around the clock in Berlin), new units carry the shift
+    // and the Berlin day.
+    let whole_day = ShiftDef {
+        name: "all-day".into(),
+        start: NaiveTime::MIN,
+        end: NaiveTime::MIN,
+        weekdays: (1..=7).collect(),
+        breaks: Vec::new(),
+    };
+    s.put_site_calendar(&SiteCalendar {
+        site_id: t.site_id,
+        time_zone: "Europe/Berlin".into(),
+        shifts: vec![whole_day],
+        days_off: Vec::new(),
+        updated_at: None,
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let at5 = t0 + Duration::seconds(1000);
+    again.push(record("S5", t.machine_id, at5, true));
     let out = s.insert_quality_records(&again).await.unwrap().unwrap();
     assert_eq!(out.duplicates, 4);
     assert!(out.ids[4].is_some());
+    let s5 = s
+        .quality_records_by_id(&[out.ids[4].unwrap()])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(s5.shift, "all-day");
+    assert_eq!(s5.day, at5.with_timezone(&chrono_tz::Europe::Berlin).date_naive());
+    let by_shift = s
+        .yield_figures(YieldBy::Shift, &FigureFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        by_shift
+            .iter()
+            .map(|r| (r.key.as_str(), r.figures.counts.units))
+            .collect::<Vec<_>>(),
+        [("", 4), ("all-day", 1)]
+    );
 
     // Figures against counts made here: 5 units, first pass S1 and S5, rework S3, scrap S2, S4.
     let total = s

@@ -23,7 +23,7 @@ pub struct FigureQuery {
     /// `total`.
     #[param(inline)]
     by: Option<YieldBy>,
-    /// First production day (`2026-12-01`, UTC).
+    /// First production day (`2026-12-01`, in the site's time zone).
     #[param(value_type = Option<String>, format = Date)]
     from: Option<NaiveDate>,
     /// Last production day, inclusive.

@@ -6,8 +6,11 @@
 //! failed. First-pass yield = first-pass / units; rework rate = reworked / units; scrap rate =
 //! scrapped / units; final yield = (units − scrapped) / units.
 
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::mes::calendar::Calendar;
 
 /// Unit counts of a group of records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -76,6 +79,18 @@ impl From<Counts> for YieldFigures {
 /// Whether `value` lies within the limits (a missing limit does not bound).
 pub fn within_spec(value: f64, lsl: Option<f64>, usl: Option<f64>) -> bool {
     value.is_finite() && lsl.is_none_or(|l| value >= l) && usl.is_none_or(|u| value <= u)
+}
+
+/// The production day and shift of a unit made at `t` at a site with `calendar`: inside a
+/// shift, that shift and the local date it started on (a night shift's units count to the day
+/// it began); outside every shift, the local date and no shift (empty).
+pub fn day_and_shift(calendar: &Calendar, t: DateTime<Utc>) -> (NaiveDate, String) {
+    calendar
+        .instances(t, t + Duration::seconds(1))
+        .into_iter()
+        .find(|i| i.span.start <= t && t < i.span.end)
+        .map(|i| (i.day, i.shift))
+        .unwrap_or_else(|| (calendar.day_of(t).0, String::new()))
 }
 
 /// One bar of a Pareto chart.
@@ -153,6 +168,40 @@ mod tests {
         assert_eq!(bars[0].share, 0.5);
         assert!((bars[2].cumulative_share - 0.9).abs() < 1e-12);
         assert_eq!(bars[3].cumulative_share, 1.0);
+    }
+
+    #[test]
+    fn night_shift_units_count_to_the_day_the_shift_began() {
+        use crate::mes::calendar::ShiftDef;
+        use chrono::{NaiveTime, TimeZone};
+        let shift = |name: &str, start: u32, end: u32| ShiftDef {
+            name: name.into(),
+            start: NaiveTime::from_hms_opt(start, 0, 0).unwrap(),
+            end: NaiveTime::from_hms_opt(end, 0, 0).unwrap(),
+            weekdays: (1..=7).collect(),
+            breaks: Vec::new(),
+        };
+        let cal = Calendar::new(
+            "Asia/Shanghai",
+            vec![shift("early", 6, 14), shift("night", 22, 6)],
+            Vec::new(),
+        )
+        .unwrap();
+        // 03:00 on 2 December in Shanghai: the night shift of 1 December.
+        let t = Utc.with_ymd_and_hms(2026, 12, 1, 19, 0, 0).unwrap();
+        assert_eq!(
+            day_and_shift(&cal, t),
+            (NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(), "night".into())
+        );
+        // 07:00 local: early shift of 2 December.
+        let t = Utc.with_ymd_and_hms(2026, 12, 1, 23, 0, 0).unwrap();
+        assert_eq!(day_and_shift(&cal, t).1, "early");
+        // 16:00 local, between shifts: the local date, no shift.
+        let t = Utc.with_ymd_and_hms(2026, 12, 2, 8, 0, 0).unwrap();
+        assert_eq!(
+            day_and_shift(&cal, t),
+            (NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(), String::new())
+        );
     }
 
     #[test]

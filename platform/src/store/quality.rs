@@ -1,7 +1,8 @@
 //! Quality records, characteristics and the figures kept from them (migration V11).
 //!
 //! - **Records** of inspected units or batches. The platform fills in what is not typed in:
-//!   the line (the machine's), the day, and the **process parameters**: the average of each of
+//!   the line (the machine's), the production day and shift (the site's time zone and MES
+//!   shift calendar), and the **process parameters**: the average of each of
 //!   the machine's float tags (predictions left out) over the unit's cycle, or its last value
 //!   in the 10 minutes before the unit was made when no sample falls in the cycle. Keys are
 //!   the part of the tag name after its last dot, so machines of a class share them. A serial
@@ -29,7 +30,8 @@ use crate::quality::charts::ChartType;
 use crate::quality::rules::RuleSet;
 use crate::quality::series::SeqPoint;
 use crate::quality::spc_alarms::Changes;
-use crate::quality::yields::{within_spec, Counts, ParetoBar, YieldFigures};
+use crate::mes::calendar::{Calendar, ShiftDef};
+use crate::quality::yields::{day_and_shift, within_spec, Counts, ParetoBar, YieldFigures};
 
 /// Seconds of a cycle when a record gives no `cycle_started_at`.
 pub const DEFAULT_CYCLE_SECS: i64 = 60;
@@ -201,10 +203,10 @@ pub struct QualityRecord {
     pub cycle_started_at: DateTime<Utc>,
     /// When it was made.
     pub produced_at: DateTime<Utc>,
-    /// Production day (UTC).
+    /// Production day in the site's time zone (a shift's units count to the day it began).
     #[schema(value_type = String, format = Date)]
     pub day: NaiveDate,
-    /// Shift (empty until shift calendars exist).
+    /// Shift of the site's calendar it was made in (empty outside every shift).
     pub shift: String,
     /// Final result.
     pub passed: bool,
@@ -363,6 +365,7 @@ pub struct YieldRow {
 #[derive(Debug, Clone)]
 struct MachineInfo {
     line_id: i64,
+    site_id: i64,
 }
 
 impl TenantSession {
@@ -544,13 +547,48 @@ impl TenantSession {
         let machine_ids: Vec<i64> = records.iter().map(|r| r.machine_id).collect();
         let machines: HashMap<i64, MachineInfo> = tx
             .query(
-                "SELECT id, line_id FROM machines WHERE tenant_id = $1 AND id = ANY($2)",
+                "SELECT m.id, m.line_id, l.site_id FROM machines m \
+                 JOIN lines l ON l.id = m.line_id AND l.tenant_id = m.tenant_id \
+                 WHERE m.tenant_id = $1 AND m.id = ANY($2)",
                 &[&tenant.0, &machine_ids],
             )
             .await
             .map_err(Error::db("reading machines"))?
             .iter()
-            .map(|r| (r.get(0), MachineInfo { line_id: r.get(1) }))
+            .map(|r| {
+                (
+                    r.get(0),
+                    MachineInfo {
+                        line_id: r.get(1),
+                        site_id: r.get(2),
+                    },
+                )
+            })
+            .collect();
+        // Each site's time zone and shift calendar (MES), for the production day and shift.
+        let site_ids: Vec<i64> = machines.values().map(|m| m.site_id).collect();
+        let calendars: HashMap<i64, Calendar> = tx
+            .query(
+                "SELECT s.id, s.time_zone, c.shifts, c.days_off FROM sites s \
+                 LEFT JOIN mes_calendars c ON c.tenant_id = s.tenant_id AND c.site_id = s.id \
+                 WHERE s.tenant_id = $1 AND s.id = ANY($2)",
+                &[&tenant.0, &site_ids],
+            )
+            .await
+            .map_err(Error::db("reading site calendars"))?
+            .iter()
+            .map(|r| {
+                let tz: String = r.get(1);
+                let shifts: Vec<ShiftDef> = r
+                    .get::<_, Option<Value>>(2)
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .unwrap_or_default();
+                let days_off: Vec<NaiveDate> = r.get::<_, Option<Vec<NaiveDate>>>(3).unwrap_or_default();
+                let cal = Calendar::new(&tz, shifts, days_off)
+                    .or_else(|_| Calendar::new("UTC", Vec::new(), Vec::new()));
+                (r.get(0), cal)
+            })
+            .filter_map(|(id, cal)| cal.ok().map(|c| (id, c)))
             .collect();
         let names: Vec<String> = records
             .iter()
@@ -604,8 +642,14 @@ impl TenantSession {
             if started > r.produced_at {
                 return reject(i, "cycle_started_at", "must not be after produced_at".into());
             }
+            let (day, shift) = match calendars.get(&m.site_id) {
+                Some(cal) => day_and_shift(cal, r.produced_at),
+                None => (r.produced_at.date_naive(), String::new()),
+            };
             rows.push(json!({
                 "i": i,
+                "day": day.to_string(),
+                "shift": shift,
                 "unit_id": r.unit_id,
                 "batch": r.batch,
                 "quantity": r.quantity,
@@ -626,14 +670,13 @@ impl TenantSession {
                      SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(i int, unit_id text, \
                          batch boolean, quantity int, product text, work_order text, line_id bigint, \
                          machine_id bigint, cycle_started_at timestamptz, produced_at timestamptz, \
-                         passed boolean, reworked boolean, defect_code text)), \
+                         passed boolean, reworked boolean, defect_code text, day date, shift text)), \
                  new AS ( \
                      INSERT INTO quality_records (tenant_id, unit_id, batch, quantity, product, \
                          work_order, line_id, machine_id, cycle_started_at, produced_at, day, \
-                         passed, reworked, defect_code) \
+                         shift, passed, reworked, defect_code) \
                      SELECT $1, unit_id, batch, quantity, product, work_order, line_id, machine_id, \
-                         cycle_started_at, produced_at, (produced_at AT TIME ZONE 'UTC')::date, \
-                         passed, reworked, defect_code \
+                         cycle_started_at, produced_at, day, shift, passed, reworked, defect_code \
                      FROM input ORDER BY i \
                      ON CONFLICT (tenant_id, unit_id) DO NOTHING \
                      RETURNING id, unit_id, quantity, product, work_order, line_id, machine_id, \

@@ -1,0 +1,559 @@
+//! OEE by machine or line, grouped by shift, day or work order, from the stored state
+//! intervals and per-minute counts (never raw samples); and a work order's trace.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::orders::{in_run, run_span, Product, WorkOrder, WorkOrderRun};
+use super::MesMachine;
+use crate::error::{Error, Result};
+use crate::mes::downtime::DowntimeEvent;
+use crate::mes::oee::{Oee, Production};
+use crate::mes::state::StateRule;
+use crate::mes::Span;
+use crate::store::alarms::Alarm;
+use crate::store::TenantSession;
+
+/// How to group OEE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OeeGroup {
+    /// One figure over the whole range.
+    #[default]
+    Total,
+    /// Per shift instance.
+    Shift,
+    /// Per local day of the site.
+    Day,
+    /// Per work order.
+    WorkOrder,
+}
+
+/// What to compute OEE of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OeeScope {
+    /// One machine.
+    Machine(i64),
+    /// Every machine of a line (sums of their figures).
+    Line(i64),
+}
+
+/// One group's OEE.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct OeeRow {
+    /// The group: `total`, `2026-03-10 night`, `2026-03-10`, or the work order number.
+    pub key: String,
+    /// The shift's name (group `shift`).
+    pub shift: Option<String>,
+    /// The site's local date (groups `shift`, `day`).
+    #[schema(value_type = Option<String>)]
+    pub day: Option<NaiveDate>,
+    /// The work order (group `work_order`).
+    pub work_order_id: Option<i64>,
+    /// Start of the group's time.
+    pub start: DateTime<Utc>,
+    /// End of the group's time.
+    pub end: DateTime<Utc>,
+    /// Start in the site's time zone.
+    pub local_start: String,
+    /// End in the site's time zone.
+    pub local_end: String,
+    /// The figures.
+    pub oee: Oee,
+}
+
+/// OEE of a machine or line over a range.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct OeeReport {
+    /// The machine (scope machine).
+    pub machine_id: Option<i64>,
+    /// The line (scope line).
+    pub line_id: Option<i64>,
+    /// The machines counted.
+    pub machines: Vec<i64>,
+    /// Range start.
+    pub from: DateTime<Utc>,
+    /// Range end.
+    pub to: DateTime<Utc>,
+    /// The site's time zone (of the first machine).
+    pub time_zone: String,
+    /// The grouping.
+    pub group: OeeGroup,
+    /// One row per group, by start.
+    pub rows: Vec<OeeRow>,
+    /// Everything in the range together.
+    pub total: Oee,
+}
+
+/// The ideal cycle time at `t` on machine `m`: the product of the work order running then,
+/// for the machine's class; else the rule's; else 60 s.
+fn ideal_at(
+    m: &MesMachine,
+    rule: &StateRule,
+    runs: &[WorkOrderRun],
+    orders: &HashMap<i64, WorkOrder>,
+    products: &HashMap<i64, Product>,
+    t: DateTime<Utc>,
+) -> f64 {
+    runs.iter()
+        .filter(|r| r.machine_id == m.id && in_run(r, t))
+        .find_map(|r| {
+            let wo = orders.get(&r.work_order_id)?;
+            products
+                .get(&wo.product_id)?
+                .ideal_cycle_secs
+                .get(&m.class)
+                .copied()
+        })
+        .or(rule.ideal_cycle_secs)
+        .unwrap_or(60.0)
+}
+
+fn local(tz: Tz, t: DateTime<Utc>) -> String {
+    t.with_timezone(&tz).to_rfc3339()
+}
+
+impl TenantSession {
+    /// OEE of `scope` over `[from, to)` grouped by `group`; `None` when the machine or line
+    /// does not exist (or has no machines). Planned time after now is not counted.
+    pub async fn oee(
+        &mut self,
+        scope: OeeScope,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group: OeeGroup,
+    ) -> Result<Option<OeeReport>> {
+        let machines: Vec<MesMachine> = self
+            .mes_machines(None)
+            .await?
+            .into_iter()
+            .filter(|m| match scope {
+                OeeScope::Machine(id) => m.id == id,
+                OeeScope::Line(id) => m.line_id == id,
+            })
+            .collect();
+        if machines.is_empty() {
+            return Ok(None);
+        }
+        let ids: Vec<i64> = machines.iter().map(|m| m.id).collect();
+        let rules = self.effective_rules(&machines).await?;
+        let products: HashMap<i64, Product> = self
+            .products()
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let orders: HashMap<i64, WorkOrder> = self
+            .work_orders(None, None)
+            .await?
+            .into_iter()
+            .map(|w| (w.id, w))
+            .collect();
+        let runs = self.work_order_runs(&ids, None, from, to).await?;
+        let production = self.production(&ids, from, to).await?;
+        let now = Utc::now();
+        let until = to.min(now).max(from);
+        let mut rows: BTreeMap<(DateTime<Utc>, String), OeeRow> = BTreeMap::new();
+        let mut total = Oee::default();
+        let mut time_zone = None;
+        for m in &machines {
+            let rule = &rules[&m.id];
+            let ctx = self.machine_context(m, from, to).await?;
+            let tz = ctx.calendar.time_zone;
+            time_zone.get_or_insert(tz);
+            let prod: Vec<Production> = production
+                .iter()
+                .filter(|p| p.0 == m.id)
+                .map(|p| Production {
+                    time: p.1,
+                    produced: p.2,
+                    rejected: p.3,
+                    ideal_cycle_secs: ideal_at(m, rule, &runs, &orders, &products, p.1),
+                })
+                .collect();
+            let cal = &ctx.calendar;
+            // (key, shift, day, order, span, planned)
+            type Bucket = (
+                String,
+                Option<String>,
+                Option<NaiveDate>,
+                Option<i64>,
+                Span,
+                Vec<Span>,
+            );
+            let mut buckets: Vec<Bucket> = Vec::new();
+            let range = Span::new(from, until);
+            match group {
+                OeeGroup::Total => {
+                    buckets.push((
+                        "total".into(),
+                        None,
+                        None,
+                        None,
+                        Span::new(from, to),
+                        cal.planned(from, until),
+                    ));
+                }
+                OeeGroup::Shift => {
+                    for i in cal.instances(from, to) {
+                        let planned: Vec<Span> = i
+                            .planned()
+                            .iter()
+                            .filter_map(|s| s.intersect(&range))
+                            .collect();
+                        buckets.push((
+                            format!("{} {}", i.day, i.shift),
+                            Some(i.shift.clone()),
+                            Some(i.day),
+                            None,
+                            i.span,
+                            planned,
+                        ));
+                    }
+                }
+                OeeGroup::Day => {
+                    let (mut day, _) = cal.day_of(from);
+                    let last = cal.day_of(to - Duration::milliseconds(1)).0;
+                    while day <= last {
+                        let span = cal.day_span(day);
+                        if let Some(part) = span.intersect(&Span::new(from, to)) {
+                            let planned = match part.intersect(&range) {
+                                Some(p) => cal.planned(p.start, p.end),
+                                None => Vec::new(),
+                            };
+                            buckets.push((day.to_string(), None, Some(day), None, part, planned));
+                        }
+                        day += Duration::days(1);
+                    }
+                }
+                OeeGroup::WorkOrder => {
+                    for r in runs.iter().filter(|r| r.machine_id == m.id) {
+                        let span = run_span(r, now);
+                        let Some(part) = span.intersect(&range) else {
+                            continue;
+                        };
+                        let key = orders
+                            .get(&r.work_order_id)
+                            .map(|w| w.number.clone())
+                            .unwrap_or_else(|| r.work_order_id.to_string());
+                        buckets.push((
+                            key,
+                            None,
+                            None,
+                            Some(r.work_order_id),
+                            part,
+                            cal.planned(part.start, part.end),
+                        ));
+                    }
+                }
+            }
+            for (key, shift, day, order, span, planned) in buckets {
+                let dt = ctx.downtime(&planned, f64::from(rule.minor_stop_secs));
+                let o = Oee::compute(&planned, &dt, &prod);
+                total.add(&o);
+                let row = rows
+                    .entry((
+                        if order.is_some() {
+                            DateTime::<Utc>::MIN_UTC
+                        } else {
+                            span.start
+                        },
+                        key.clone(),
+                    ))
+                    .or_insert_with(|| OeeRow {
+                        key,
+                        shift,
+                        day,
+                        work_order_id: order,
+                        start: span.start,
+                        end: span.end,
+                        local_start: local(tz, span.start),
+                        local_end: local(tz, span.end),
+                        oee: Oee::default(),
+                    });
+                if span.start < row.start {
+                    row.start = span.start;
+                    row.local_start = local(tz, span.start);
+                }
+                if span.end > row.end {
+                    row.end = span.end;
+                    row.local_end = local(tz, span.end);
+                }
+                row.oee.add(&o);
+            }
+        }
+        let mut rows: Vec<OeeRow> = rows.into_values().collect();
+        rows.sort_by_key(|r| (r.start, r.key.clone()));
+        Ok(Some(OeeReport {
+            machine_id: match scope {
+                OeeScope::Machine(id) => Some(id),
+                OeeScope::Line(_) => None,
+            },
+            line_id: match scope {
+                OeeScope::Line(id) => Some(id),
+                OeeScope::Machine(_) => None,
+            },
+            machines: ids,
+            from,
+            to,
+            time_zone: time_zone.map(|t| t.name().to_string()).unwrap_or_default(),
+            group,
+            rows,
+            total,
+        }))
+    }
+
+    /// Downtime of a machine over `[from, to)` inside planned time, with minor stops;
+    /// `None` when the machine does not exist.
+    pub async fn machine_downtime(
+        &mut self,
+        machine_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Option<crate::mes::downtime::Downtime>> {
+        let Some(m) = self.mes_machines(Some(&[machine_id])).await?.pop() else {
+            return Ok(None);
+        };
+        let rule = self
+            .effective_rules(std::slice::from_ref(&m))
+            .await?
+            .remove(&m.id);
+        let rule = rule.unwrap_or_else(|| StateRule::default_for_class(&m.class));
+        let ctx = self.machine_context(&m, from, to).await?;
+        let until = to.min(Utc::now()).max(from);
+        let planned = ctx.calendar.planned(from, until);
+        Ok(Some(
+            ctx.downtime(&planned, f64::from(rule.minor_stop_secs)),
+        ))
+    }
+
+    /// A work order's trace: the machines and windows that ran it, the process parameters over
+    /// those windows, the downtime, alarms, production and OEE; `None` when it does not exist.
+    pub async fn work_order_trace(&mut self, id: i64) -> Result<Option<Trace>> {
+        let Some(wo) = self.work_order(id).await? else {
+            return Ok(None);
+        };
+        let product = self
+            .products()
+            .await?
+            .into_iter()
+            .find(|p| p.id == wo.product_id);
+        let now = Utc::now();
+        let runs = self
+            .work_order_runs(
+                &[],
+                Some(id),
+                super::time_floor(),
+                now + Duration::days(36_500),
+            )
+            .await?;
+        let tenant = self.tenant().0;
+        let mut trace_runs = Vec::new();
+        let mut downtime = Vec::new();
+        let mut alarms = Vec::new();
+        let (mut produced, mut rejected) = (0i64, 0i64);
+        let mut oee = Oee::default();
+        for r in &runs {
+            let span = run_span(r, now);
+            let Some(m) = self.mes_machines(Some(&[r.machine_id])).await?.pop() else {
+                continue;
+            };
+            let tz: Tz = m.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+            let tx = self.begin().await?;
+            let params = tx
+                .query(
+                    "SELECT t.id, t.name, t.unit, count(s.value), min(s.value), max(s.value), avg(s.value) \
+                     FROM public.tags t JOIN public.tenant_samples s ON s.tag_id = t.id \
+                     WHERE t.tenant_id = $1 AND t.machine_id = $2 AND s.time >= $3 AND s.time < $4 \
+                       AND s.value IS NOT NULL \
+                     GROUP BY t.id, t.name, t.unit ORDER BY t.name",
+                    &[&tenant, &m.id, &span.start, &span.end],
+                )
+                .await
+                .map_err(Error::db("summarising process parameters"))?;
+            let alarm_rows = tx
+                .query(
+                    "SELECT id, machine_id, kind, raised_at, value, threshold, model_version, \
+                     acknowledged_by, acknowledged_at, cleared_at, characteristic_id, spc_rule \
+                     FROM public.alarms \
+                     WHERE tenant_id = $1 AND machine_id = $2 AND raised_at < $4 \
+                       AND (cleared_at IS NULL OR cleared_at >= $3) ORDER BY raised_at",
+                    &[&tenant, &m.id, &span.start, &span.end],
+                )
+                .await
+                .map_err(Error::db("reading alarms of a run"))?;
+            drop(tx);
+            for a in &alarm_rows {
+                alarms.push(Alarm {
+                    id: a.get(0),
+                    machine_id: a.get(1),
+                    kind: crate::store::alarms::AlarmKind::parse(a.get(2))
+                        .unwrap_or(crate::store::alarms::AlarmKind::Anomaly),
+                    raised_at: a.get(3),
+                    value: a.get(4),
+                    threshold: a.get(5),
+                    model_version: a.get(6),
+                    acknowledged_by: a.get(7),
+                    acknowledged_at: a.get(8),
+                    cleared_at: a.get(9),
+                    characteristic_id: a.get(10),
+                    spc_rule: a.get(11),
+                });
+            }
+            let parameters = params
+                .iter()
+                .map(|p| {
+                    let tag_id: i64 = p.get(0);
+                    ParameterSummary {
+                        tag_id,
+                        tag: p.get(1),
+                        unit: p.get(2),
+                        count: p.get(3),
+                        min: p.get(4),
+                        max: p.get(5),
+                        avg: p.get(6),
+                        series: format!(
+                            "/api/v1/tags/{tag_id}/samples?from={}&to={}",
+                            span.start
+                                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            span.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        ),
+                    }
+                })
+                .collect();
+            let rules = self.effective_rules(std::slice::from_ref(&m)).await?;
+            let rule = &rules[&m.id];
+            let ctx = self
+                .machine_context(
+                    &m,
+                    span.start,
+                    span.end.max(span.start + Duration::milliseconds(1)),
+                )
+                .await?;
+            let planned = ctx
+                .calendar
+                .planned(span.start, span.end.min(now).max(span.start));
+            let dt = ctx.downtime(&planned, f64::from(rule.minor_stop_secs));
+            let prod: Vec<Production> = self
+                .production(&[m.id], span.start, span.end)
+                .await?
+                .into_iter()
+                .map(|p| Production {
+                    time: p.1,
+                    produced: p.2,
+                    rejected: p.3,
+                    ideal_cycle_secs: product
+                        .as_ref()
+                        .and_then(|pr| pr.ideal_cycle_secs.get(&m.class).copied())
+                        .or(rule.ideal_cycle_secs)
+                        .unwrap_or(60.0),
+                })
+                .collect();
+            produced += prod.iter().map(|p| p.produced).sum::<i64>();
+            rejected += prod.iter().map(|p| p.rejected).sum::<i64>();
+            oee.add(&Oee::compute(&planned, &dt, &prod));
+            downtime.extend(dt.events.into_iter().map(|e| TraceDowntime {
+                machine_id: m.id,
+                event: e,
+            }));
+            trace_runs.push(TraceRun {
+                machine_id: m.id,
+                machine: m.name.clone(),
+                start: r.start,
+                end: r.end,
+                local_start: local(tz, r.start),
+                local_end: r.end.map(|e| local(tz, e)),
+                parameters,
+            });
+        }
+        Ok(Some(Trace {
+            work_order: wo,
+            product,
+            runs: trace_runs,
+            produced,
+            rejected,
+            downtime,
+            alarms,
+            quality: Vec::new(),
+            oee,
+        }))
+    }
+}
+
+/// A process parameter over a run window.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ParameterSummary {
+    /// The tag.
+    pub tag_id: i64,
+    /// Its name.
+    pub tag: String,
+    /// Its unit.
+    pub unit: String,
+    /// Samples in the window.
+    pub count: i64,
+    /// Smallest value.
+    pub min: Option<f64>,
+    /// Largest value.
+    pub max: Option<f64>,
+    /// Mean.
+    pub avg: Option<f64>,
+    /// The series over the window (`GET` it with the same key).
+    pub series: String,
+}
+
+/// A window a work order ran, with its parameters.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct TraceRun {
+    /// The machine.
+    pub machine_id: i64,
+    /// Its name.
+    pub machine: String,
+    /// From.
+    pub start: DateTime<Utc>,
+    /// To (absent while running).
+    pub end: Option<DateTime<Utc>>,
+    /// From, in the site's time zone.
+    pub local_start: String,
+    /// To, in the site's time zone.
+    pub local_end: Option<String>,
+    /// Process parameters over the window.
+    pub parameters: Vec<ParameterSummary>,
+}
+
+/// A downtime event during a work order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct TraceDowntime {
+    /// The machine.
+    pub machine_id: i64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: DowntimeEvent,
+}
+
+/// Everything about how a work order was made.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Trace {
+    /// The order.
+    pub work_order: WorkOrder,
+    /// Its product.
+    pub product: Option<Product>,
+    /// Where and when it ran.
+    pub runs: Vec<TraceRun>,
+    /// Parts made in its windows.
+    pub produced: i64,
+    /// Parts rejected in its windows.
+    pub rejected: i64,
+    /// Downtime in its windows (planned time).
+    pub downtime: Vec<TraceDowntime>,
+    /// Alarms open during its windows.
+    pub alarms: Vec<Alarm>,
+    /// Quality results (quality records hang here; none recorded yet).
+    #[schema(value_type = Vec<Object>)]
+    pub quality: Vec<serde_json::Value>,
+    /// OEE over its windows.
+    pub oee: Oee,
+}
