@@ -17,6 +17,9 @@
 //! - [`mes_states`], [`mes_downtime`], [`mes_orders`], [`mes_oee`]: the MES plan's routes
 //!   (machine states and their rules, calendars, reasons and downtime, products, work orders,
 //!   production, OEE, traceability), grouped in one router.
+//! - [`quality_records`], [`quality_figures`], [`quality_characteristics`]: quality records,
+//!   yield and Pareto figures, characteristics with their SPC charts and capability (MES plan);
+//!   [`quality_models`]: defect predictions and root-cause rankings (Pro plan).
 //! - [`health`], [`metrics`]: operator endpoints.
 //! - [`console`]: the web console's shell and embedded files ([`crate::console`]).
 //! - [`alarm_rules`]: alarm rules (every plan); [`webhooks`]: webhook endpoints, their
@@ -43,6 +46,11 @@ pub mod metrics;
 pub mod models;
 pub mod plant;
 pub mod problem;
+// Issue #15: quality records, yield figures, SPC charts and capability.
+pub mod quality_characteristics;
+pub mod quality_figures;
+pub mod quality_models;
+pub mod quality_records;
 pub mod samples;
 pub mod tenant;
 pub mod users;
@@ -155,6 +163,7 @@ impl AppState {
         (name = "maintenance", description = "Predictive maintenance: machine events, training, model versions, alarms"),
         (name = "alarm-rules", description = "Alarm rules on tags: thresholds, rate of change, stale data, machine faults"),
         (name = "webhooks", description = "Signed event delivery to the tenant's endpoints"),
+        (name = "quality", description = "Quality records, yield, Pareto, SPC charts and capability"),
         (name = "mes", description = "MES: machine states, shift calendars, downtime, products, work orders, production, OEE, traceability"),
         (name = "health", description = "Probes for operators"),
     )
@@ -209,6 +218,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .merge(alerting_routes())
         .routes(routes!(tenant::verify_audit))
         .merge(mes_routes())
+        .merge(quality_routes())
 }
 
 /// The MES plan's routes (issue #13).
@@ -241,6 +251,21 @@ fn mes_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mes_orders::trace))
         .routes(routes!(mes_orders::record_production))
         .routes(routes!(mes_oee::oee))
+}
+
+/// Quality records, figures, characteristics and their charts (issue #15).
+fn quality_routes() -> OpenApiRouter<AppState> {
+    use quality_characteristics as qc;
+    OpenApiRouter::new()
+        .routes(routes!(quality_records::record, quality_records::list))
+        .routes(routes!(quality_figures::yields))
+        .routes(routes!(quality_figures::pareto))
+        .routes(routes!(qc::list, qc::create))
+        .routes(routes!(qc::get, qc::update))
+        .routes(routes!(qc::chart))
+        .routes(routes!(qc::capability_of))
+        .routes(routes!(quality_models::predictions))
+        .routes(routes!(quality_models::root_cause_ranking))
 }
 
 /// The predictive-maintenance lifecycle (machine events, training jobs, model versions,

@@ -27,6 +27,8 @@
 //!   `notices`: server NOTICEs logged at debug rather than info.
 //! - [`alarm_rules`]: alarm rules, their targets and checkpoints, rule raises and clears;
 //!   [`webhooks`]: endpoints, the event outbox, deliveries and attempts (issue #13).
+//! - [`quality`]: quality records with the process parameters of their cycle, characteristics,
+//!   yield and defect-code figures kept per day, SPC alarms, defect predictions.
 
 pub mod admin;
 pub mod alarm_rules;
@@ -53,6 +55,8 @@ pub mod webhooks;
 mod layout_parts;
 mod notices;
 pub mod text;
+// Issue #15: quality records, characteristics, yield figures, SPC alarms.
+pub mod quality;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;

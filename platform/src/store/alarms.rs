@@ -22,7 +22,8 @@ pub struct Alarm {
     pub id: i64,
     /// The machine it is about.
     pub machine_id: i64,
-    /// What raised it: a model kind (`anomaly`, `failure`, `rul`) or `rule`.
+    /// What raised it: a model kind (`anomaly`, `failure`, `rul`, `defect`), `rule` (an alarm
+    /// rule) or `spc` (a control-chart rule of a quality characteristic).
     pub kind: AlarmKind,
     /// Data time of the window that first crossed the threshold.
     pub raised_at: DateTime<Utc>,
@@ -59,6 +60,10 @@ pub struct Alarm {
     /// Why it was shelved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shelve_reason: Option<String>,
+    /// The quality characteristic an `spc` alarm is about.
+    pub characteristic_id: Option<i64>,
+    /// The control-chart rule an `spc` alarm is about, e.g. `western_electric:2`.
+    pub spc_rule: Option<String>,
 }
 
 /// What raised an alarm.
@@ -71,8 +76,12 @@ pub enum AlarmKind {
     Failure,
     /// A promoted remaining-useful-life model.
     Rul,
+    /// A promoted defect-probability model.
+    Defect,
     /// An alarm rule.
     Rule,
+    /// A control-chart rule of a quality characteristic.
+    Spc,
 }
 
 impl AlarmKind {
@@ -82,18 +91,29 @@ impl AlarmKind {
             Self::Anomaly => "anomaly",
             Self::Failure => "failure",
             Self::Rul => "rul",
+            Self::Defect => "defect",
             Self::Rule => "rule",
+            Self::Spc => "spc",
         }
     }
 
-    fn parse(s: &str) -> Self {
+    /// The kind of a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "rule" => Self::Rule,
-            other => match ModelKind::parse(other) {
-                Some(ModelKind::Failure) => Self::Failure,
-                Some(ModelKind::Rul) => Self::Rul,
-                _ => Self::Anomaly,
-            },
+            "rule" => Some(Self::Rule),
+            "spc" => Some(Self::Spc),
+            _ => ModelKind::parse(s).map(Self::from),
+        }
+    }
+}
+
+impl From<ModelKind> for AlarmKind {
+    fn from(k: ModelKind) -> Self {
+        match k {
+            ModelKind::Anomaly => Self::Anomaly,
+            ModelKind::Failure => Self::Failure,
+            ModelKind::Rul => Self::Rul,
+            ModelKind::Defect => Self::Defect,
         }
     }
 }
@@ -103,7 +123,7 @@ impl Alarm {
         Self {
             id: r.get("id"),
             machine_id: r.get("machine_id"),
-            kind: AlarmKind::parse(r.get("kind")),
+            kind: AlarmKind::parse(r.get("kind")).unwrap_or(AlarmKind::Anomaly),
             raised_at: r.get("raised_at"),
             value: r.get("value"),
             threshold: r.get("threshold"),
@@ -118,6 +138,8 @@ impl Alarm {
             shelved_until: r.get("shelved_until"),
             shelved_by: r.get("shelved_by"),
             shelve_reason: r.get("shelve_reason"),
+            characteristic_id: r.get("characteristic_id"),
+            spc_rule: r.get("spc_rule"),
         }
     }
 
@@ -185,7 +207,7 @@ pub enum AlarmChange {
 
 pub(super) const COLUMNS: &str = "id, machine_id, kind, raised_at, value, threshold, model_version, \
      acknowledged_by, acknowledged_at, cleared_at, rule_id, tag_id, severity, message, \
-     shelved_until, shelved_by, shelve_reason";
+     shelved_until, shelved_by, shelve_reason, characteristic_id, spc_rule";
 
 impl TenantSession {
     /// Raises an alarm for (machine, kind) if the reading is alarming and none is open, or
@@ -205,14 +227,14 @@ impl TenantSession {
         let (change, row) = if r.alarming && open.is_some() {
             (AlarmChange::None, None)
         } else if r.alarming {
-            // The unique index still settles a race with another scorer.
+            // The unique index still settles a race with another scorer (any unique index:
+            // its predicate has changed with the alarm kinds, V11).
             let row = tx
                 .query_opt(
                     &format!(
                         "INSERT INTO alarms (machine_id, kind, raised_at, value, threshold, model_version) \
                          VALUES ($1, $2, $3, $4, $5, $6) \
-                         ON CONFLICT (tenant_id, machine_id, kind) WHERE cleared_at IS NULL AND kind <> 'rule' \
-                         DO NOTHING RETURNING {COLUMNS}"
+                         ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
                     ),
                     &[&machine_id, &kind, &at, &r.value, &r.threshold, &r.model_version],
                 )
