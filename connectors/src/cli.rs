@@ -20,7 +20,7 @@ use crate::{
     Result,
 };
 
-/// `millwright simulate`: serve simulated plants over Modbus TCP until Ctrl-C.
+/// `millwright simulate`: serve simulated plants over Modbus TCP until Ctrl-C or SIGTERM.
 #[derive(Debug, Clone, Args)]
 pub struct SimulateArgs {
     /// Plant to simulate; all three when left out.
@@ -100,6 +100,7 @@ pub async fn simulate(args: SimulateArgs) -> Result<()> {
                 request_timeout_ms: 10_000,
                 command_poll_ms: crate::config::default_command_poll(),
                 ca_file: None,
+                durable: false,
             };
             let path = dir.join(format!("{}.toml", kind.as_str()));
             std::fs::write(&path, plant.connector_config(Some(uplink)).to_toml())?;
@@ -107,7 +108,7 @@ pub async fn simulate(args: SimulateArgs) -> Result<()> {
         }
         plants.push(plant);
     }
-    let _ = tokio::signal::ctrl_c().await;
+    crate::runtime::stop_signal().await;
     for s in servers {
         s.stop().await;
     }
@@ -128,7 +129,8 @@ pub struct ConnectorArgs {
 /// Connector subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum ConnectorCommand {
-    /// Poll the configured devices and send samples to the platform until Ctrl-C.
+    /// Poll the configured devices and send samples to the platform until Ctrl-C or SIGTERM
+    /// (both stop cleanly: what is held in memory is sent or written to the disk queue).
     Run(RunArgs),
     /// Read once and print raw registers decoded in every type and word order.
     Probe(ProbeArgs),
@@ -261,7 +263,7 @@ pub async fn connector(args: ConnectorArgs) -> Result<()> {
         }
         ConnectorCommand::Run(a) => {
             let cfg = ConnectorConfig::load(&a.config)?;
-            Connector::start(cfg).await?.run_until_ctrl_c().await
+            Connector::start(cfg).await?.run_until_stopped().await
         }
         ConnectorCommand::Probe(a) => {
             let cfg = ConnectorConfig::load(&a.config)?;

@@ -128,6 +128,7 @@ impl Edge {
                 request_timeout_ms: 10_000,
                 command_poll_ms: crate::config::default_command_poll(),
                 ca_file: None,
+                durable: false,
             }));
             for d in &mut cfg.modbus.devices {
                 d.poll_interval_ms = opts.poll_interval_ms;

@@ -147,11 +147,41 @@ impl Connector {
         Ok(())
     }
 
-    /// Runs until Ctrl-C, then stops cleanly.
-    pub async fn run_until_ctrl_c(self) -> Result<()> {
-        let _ = tokio::signal::ctrl_c().await;
-        info!("Stopping the connector.");
+    /// Runs until Ctrl-C (SIGINT) or SIGTERM, then stops cleanly: polling stops, the uplink
+    /// sends what it holds once more or writes it to the disk queue, and logs its counters.
+    pub async fn run_until_stopped(self) -> Result<()> {
+        let signal = stop_signal().await;
+        info!(signal, "Stopping the connector.");
         self.stop().await
+    }
+
+    /// Same as [`Connector::run_until_stopped`] (kept for callers of the old name).
+    pub async fn run_until_ctrl_c(self) -> Result<()> {
+        self.run_until_stopped().await
+    }
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM (what `docker stop` and Kubernetes send) and names it.
+pub async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot listen for SIGTERM; only Ctrl-C stops cleanly.");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
     }
 }
 

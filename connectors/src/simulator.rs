@@ -34,6 +34,16 @@
 //! Each machine logs its failures, repairs and planned changes ([`machine::SimEvent`]); a
 //! plant's logs are drained through [`PlantHandle::events`].
 //!
+//! Each part made is logged too ([`machine::SimPart`], drained with
+//! [`PlantEvents::drain_parts`]): scrap or good, and for scrap a defect code drawn in
+//! proportion to the terms of `scrap_p` above: injection moulding `short_shot` (pressure),
+//! `sink_mark` (mould temperature), `cold_slug` (zone 3); press `burr` (die gap),
+//! `incomplete_form` (tonnage); sewing `puckering` (tension), `thread_break` (needle
+//! temperature); cutter `frayed_edge` (blade wear), `ply_shift` (vacuum); CNC
+//! `dimension_out_of_tolerance` (tool wear), `chatter_marks` (vibration),
+//! `thermal_distortion` (coolant); `other` for the base rate. A draw of its own keeps the
+//! physics' random trajectory as it was.
+//!
 //! Text tags: every machine's `machine_id` (its name in capitals); an injection-moulding
 //! machine's `recipe` moves to the next of [`machine::MachineKind::jobs`] after each idle
 //! spell, a CNC's `program` after each planned tool change.
@@ -278,6 +288,18 @@ impl PlantEvents {
             .flat_map(|(m, _)| {
                 let name = m.name.clone();
                 m.take_events().into_iter().map(move |e| (name.clone(), e))
+            })
+            .collect()
+    }
+
+    /// (machine name, part) of every part made since the last call, oldest first per
+    /// machine: what an inspection station would record.
+    pub fn drain_parts(&self) -> Vec<(String, machine::SimPart)> {
+        let mut ms = self.machines.lock().expect("machines lock");
+        ms.iter_mut()
+            .flat_map(|(m, _)| {
+                let name = m.name.clone();
+                m.take_parts().into_iter().map(move |p| (name.clone(), p))
             })
             .collect()
     }

@@ -89,6 +89,7 @@ async fn commands_are_claimed_written_and_reported() {
         request_timeout_ms: 2000,
         command_poll_ms: 100,
         ca_file: None,
+        durable: false,
     };
     // A stand-in driver that accepts every write.
     let (writes, mut rx) = mpsc::channel(4);

@@ -132,6 +132,7 @@ async fn every_sample_arrives_exactly_once_across_an_outage_and_a_restart() {
         request_timeout_ms: 2000,
         command_poll_ms: 1000,
         ca_file: None,
+        durable: false,
     }));
     for d in &mut cfg.modbus.devices {
         d.poll_interval_ms = 100;
@@ -276,6 +277,7 @@ async fn replay_of_a_long_backlog_does_not_starve_live_data() {
         request_timeout_ms: 2000,
         command_poll_ms: 1000,
         ca_file: None,
+        durable: false,
     }));
     let c = Connector::start(cfg).await.unwrap();
     let start = tokio::time::Instant::now();

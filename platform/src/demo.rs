@@ -4,7 +4,8 @@
 //! tenant, serves the API, and runs one connector per plant that polls the machines and ships
 //! samples through the ingest API with store-and-forward, exactly as in a factory. The
 //! simulators' failures, repairs and planned changes are recorded as machine events (the labels
-//! for training models), and the scorer runs whatever models the tenant promotes.
+//! for training models), and the scorer runs whatever models the tenant promotes. Every part
+//! the simulators make is inspected and recorded as a quality record through the API.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -117,6 +118,7 @@ impl Demo {
         let event_logs: Vec<PlantEvents> = plants.iter().map(|p| p.events()).collect();
         let tags: Vec<TagInfo> = plants.iter().flat_map(plant_tags).collect();
         ensure_plant_model(&store, tenant, &tags).await?;
+        ensure_alarm_rules(&store, tenant).await?;
         mes::ensure_mes(&store, tenant).await?;
 
         let settings = Arc::new(settings);
@@ -147,6 +149,13 @@ impl Demo {
         tasks.push(tokio::spawn(record_events(
             store.clone(),
             tenant,
+            event_logs.clone(),
+            stop.clone(),
+        )));
+        // Issue #15: every part the simulators make is inspected and recorded through the API.
+        tasks.push(tokio::spawn(post_quality_records(
+            api.clone(),
+            api_key.clone(),
             event_logs,
             stop.clone(),
         )));
@@ -249,6 +258,112 @@ async fn record(
         tracing::info!(machine = %machine, kind = kind.as_str(), code = e.code, "Simulator event recorded.");
     }
     Ok(())
+}
+
+/// Records every part the simulators make as a quality record through the API, as an
+/// inspection station beside each machine would (serial `<machine>-<run>-<part number>`, the
+/// product and work order of the machine's line, the result and defect code from the
+/// simulator's quality physics), every five seconds until `stop`. The platform captures each
+/// unit's process parameters from the tags the connectors sent.
+async fn post_quality_records(
+    api: String,
+    key: String,
+    logs: Vec<PlantEvents>,
+    stop: CancellationToken,
+) {
+    let http = reqwest::Client::new();
+    let run = chrono::Utc::now().format("%y%m%d%H%M").to_string();
+    let mut machines: BTreeMap<String, i64> = BTreeMap::new();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let parts: Vec<_> = logs.iter().flat_map(PlantEvents::drain_parts).collect();
+        if parts.is_empty() {
+            continue;
+        }
+        match post_parts(&http, &api, &key, &run, &mut machines, parts).await {
+            Ok(n) => tracing::debug!(records = n, "Simulated parts recorded."),
+            Err(e) => tracing::warn!(error = %e, "Recording simulated parts failed; they are lost."),
+        }
+    }
+}
+
+/// What a simulated machine makes: (product, work order).
+fn product_of(machine: &str) -> (&'static str, &'static str) {
+    match machine.split('-').next().unwrap_or_default() {
+        "imm" => ("housing", "WO-APPLIANCE-HOUSINGS"),
+        "press" => ("bracket", "WO-APPLIANCE-BRACKETS"),
+        "sew" => ("shirt", "WO-GARMENT-SHIRTS"),
+        "cutter" => ("panel", "WO-GARMENT-PANELS"),
+        "cnc" => ("shaft", "WO-MACHINERY-SHAFTS"),
+        _ => ("part", ""),
+    }
+}
+
+async fn post_parts(
+    http: &reqwest::Client,
+    api: &str,
+    key: &str,
+    run: &str,
+    machines: &mut BTreeMap<String, i64>,
+    parts: Vec<(String, millwright_connectors::simulator::machine::SimPart)>,
+) -> std::result::Result<usize, String> {
+    if parts.iter().any(|(m, _)| !machines.contains_key(m)) {
+        let listed: serde_json::Value = http
+            .get(format!("{api}/api/v1/machines?limit=1000"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        for m in listed.as_array().into_iter().flatten() {
+            if let (Some(name), Some(id)) = (m["name"].as_str(), m["id"].as_i64()) {
+                machines.insert(name.to_string(), id);
+            }
+        }
+    }
+    let now = chrono::Utc::now();
+    let records: Vec<serde_json::Value> = parts
+        .iter()
+        .filter_map(|(machine, p)| {
+            let id = machines.get(machine)?;
+            let (product, work_order) = product_of(machine);
+            // Simulated time runs `speed` (60) times faster than the wall clock; a cycle of
+            // at least a second of wall time covers the samples read around the part.
+            let cycle_wall = (p.cycle_s / 60.0).max(1.0);
+            Some(serde_json::json!({
+                "unit_id": format!("{machine}-{run}-{:06}", p.number),
+                "product": product,
+                "work_order": work_order,
+                "machine_id": id,
+                "produced_at": now.to_rfc3339(),
+                "cycle_started_at": (now - chrono::Duration::milliseconds((cycle_wall * 1000.0) as i64)).to_rfc3339(),
+                "passed": !p.scrap,
+                "defect_code": p.defect_code,
+            }))
+        })
+        .collect();
+    let mut stored = 0;
+    for chunk in records.chunks(crate::api::quality_records::MAX_RECORDS) {
+        let res = http
+            .post(format!("{api}/api/v1/quality/records"))
+            .bearer_auth(key)
+            .json(&serde_json::json!({ "records": chunk }))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !res.status().is_success() {
+            let status = res.status();
+            return Err(format!("{status}: {}", res.text().await.unwrap_or_default()));
+        }
+        stored += chunk.len();
+    }
+    Ok(stored)
 }
 
 fn edge_error(e: millwright_connectors::Error) -> Error {
@@ -414,6 +529,76 @@ async fn ensure_plant_model(store: &Store, tenant: TenantId, tags: &[TagInfo]) -
             ..named(&tag.platform_tag)
         };
         session.create(Kind::Tag, &fields).await?;
+    }
+    Ok(())
+}
+
+/// The demo's alarm rules (issue #13), on the simulated machines: the barrel-zone and oil-rate
+/// rules fire within minutes on the simulators' noise and drift, the fault rule whenever a
+/// degradation stops a machine, the stale rule if a connector stops. Kept if they exist.
+async fn ensure_alarm_rules(store: &Store, tenant: TenantId) -> Result<()> {
+    use crate::alerting::rule::{Condition, Severity};
+    use crate::store::alarm_rules::RuleFields;
+    let mut session = store.tenant(tenant).await?.acting_as("demo");
+    let existing: Vec<String> = session
+        .rules(None, 1000)
+        .await?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let rule = |name: &str, suffix: &str, kind: Option<&str>, condition: Condition, delay, severity, message: &str| RuleFields {
+        name: name.into(),
+        tag_id: None,
+        tag_suffix: Some(suffix.into()),
+        machine_kind: kind.map(str::to_string),
+        condition,
+        on_delay_secs: delay,
+        severity,
+        message: message.into(),
+        enabled: true,
+    };
+    let rules = [
+        rule(
+            "Barrel zone 1 over temperature",
+            "barrel_temp_1",
+            Some("injection_moulding"),
+            Condition::High { limit: 231.2, deadband: 1.0 },
+            1,
+            Severity::Low,
+            "{machine} barrel zone 1 at {value} {unit}, above {limit} {unit}",
+        ),
+        rule(
+            "Press oil heating fast",
+            "oil_temp",
+            Some("press"),
+            Condition::RateOfChange { limit_per_min: 1.2, window_secs: 60, deadband: 0.4 },
+            3,
+            Severity::Medium,
+            "{machine} oil temperature changing {value} {unit}/min (limit {limit})",
+        ),
+        rule(
+            "Machine in fault over 20 s",
+            "alarm_code",
+            None,
+            Condition::MachineState { state: "fault".into() },
+            20,
+            Severity::Critical,
+            "{machine} in fault (code {value}) for over {delay} s",
+        ),
+        rule(
+            "No data from a press",
+            "stroke_rate",
+            Some("press"),
+            Condition::Stale { after_secs: 30 },
+            0,
+            Severity::High,
+            "{machine}: no {tag} for {limit} s; is its connector running?",
+        ),
+    ];
+    for r in rules {
+        if !existing.contains(&r.name) {
+            session.create_rule(&r).await?;
+        }
     }
     Ok(())
 }

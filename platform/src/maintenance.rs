@@ -7,12 +7,15 @@
 //! - [`dataset`]: samples on a regular grid, segments between repairs, window features and
 //!   labels (failure within the horizon, time to failure).
 //! - [`artifact`]: what a model version stores and the fitted model it stands for.
+//! - [`defect`]: defect models (issue #15) in the same lifecycle: trained on a machine class's
+//!   quality records (their process parameters and results), scored as records arrive.
 //! - [`training`]: the request, its defaults and checks, and the background job.
 //! - [`scoring`]: the [`Scorer`] loop (started by `serve` and `demo`, every
 //!   `models.scoring_interval_secs`) and its single round.
 
 pub mod artifact;
 pub mod dataset;
+pub mod defect;
 pub mod scoring;
 pub mod training;
 

@@ -13,6 +13,11 @@
 //!   and the points that make it.
 //! - [`capability`]: Cp, Cpk, Pp, Ppk with confidence intervals and the sample size behind
 //!   them, against specification limits.
+//! - [`series`]: a characteristic's stored points cut into subgroups and charted against
+//!   its baseline period.
+//! - [`spc_alarms`]: which SPC alarms a chart calls for (one per characteristic and rule).
+//! - [`yields`]: first-pass yield, rework and scrap rates, the Pareto of defect codes, from
+//!   counts.
 //! - [`stats`]: the normal and chi-square quantiles the intervals need.
 //! - [`defect_artifact`]: what a trained defect model version stores (its recipe) and the
 //!   fitted model it stands for, in the pattern of `maintenance::artifact`.
@@ -26,7 +31,10 @@ pub mod charts;
 pub mod constants;
 pub mod defect_artifact;
 pub mod rules;
+pub mod series;
+pub mod spc_alarms;
 pub mod stats;
+pub mod yields;
 
 /// Data that cannot be charted or assessed, with the field at fault.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -117,6 +117,7 @@ async fn a_setpoint_issued_on_the_platform_reaches_the_machine() {
         request_timeout_ms: 5000,
         command_poll_ms: 100,
         ca_file: None,
+        durable: false,
     }));
     let connector = Connector::start(config).await.expect("connector starts");
     let platform = Platform {

@@ -118,6 +118,7 @@ async fn every_polled_sample_is_stored_exactly_once_across_an_outage_and_a_resta
         request_timeout_ms: 2000,
         command_poll_ms: 1000,
         ca_file: None,
+        durable: false,
     }));
     for d in &mut config.modbus.devices {
         d.poll_interval_ms = 100;
@@ -241,6 +242,7 @@ async fn queue_files_from_before_text_values_replay_beside_new_ones() {
             request_timeout_ms: 2000,
             command_poll_ms: 1000,
             ca_file: None,
+            durable: false,
         }),
         modbus: Default::default(),
         opcua: Default::default(),

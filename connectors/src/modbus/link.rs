@@ -93,6 +93,51 @@ fn flatten<T>(r: tokio_modbus::Result<T>) -> Result<T> {
     }
 }
 
+/// Opens a TCP connection to a device, naming the endpoint and the reason in plain words
+/// when it fails ("connection refused", "connection timed out", not "os error 115").
+async fn connect_tcp(endpoint: &Endpoint, addr: &str, limit: Duration) -> Result<TcpStream> {
+    let unreachable = |reason: String| Error::Unreachable {
+        endpoint: endpoint.to_string(),
+        reason,
+    };
+    let s = match timeout(limit, TcpStream::connect(addr)).await {
+        Err(_) => {
+            return Err(unreachable(format!(
+                "connection timed out after {} ms (device off or not answering)",
+                limit.as_millis()
+            )))
+        }
+        Ok(Err(e)) => return Err(unreachable(connect_failure(&e))),
+        Ok(Ok(s)) => s,
+    };
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+/// Plain words for why a TCP connection to a device failed.
+pub fn connect_failure(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match (e.kind(), e.raw_os_error()) {
+        (K::ConnectionRefused, _) => "connection refused (nothing listens on that port)".into(),
+        (K::TimedOut, _) | (_, Some(110)) => {
+            "connection timed out (device off or not answering)".into()
+        }
+        // EINPROGRESS/EALREADY/EWOULDBLOCK: the handshake never completed.
+        (K::WouldBlock, _) | (_, Some(114 | 115)) => {
+            "connection timed out (the handshake did not complete; device off or not answering)"
+                .into()
+        }
+        (K::HostUnreachable | K::NetworkUnreachable, _) | (_, Some(101 | 113)) => {
+            "host unreachable (no route to the device)".into()
+        }
+        (K::ConnectionReset | K::ConnectionAborted, _) => {
+            "connection reset by the device".into()
+        }
+        (K::AddrNotAvailable | K::InvalidInput, _) => format!("bad address ({e})"),
+        _ => e.to_string(),
+    }
+}
+
 impl Link {
     /// A link to `endpoint`, not yet connected.
     pub fn new(endpoint: Endpoint) -> Self {
@@ -126,13 +171,11 @@ impl Link {
         if self.ctx.is_none() {
             let ctx = match &self.endpoint {
                 Endpoint::Tcp(addr) => {
-                    let s = within(limit, TcpStream::connect(addr.as_str())).await??;
-                    s.set_nodelay(true)?;
+                    let s = connect_tcp(&self.endpoint, addr, limit).await?;
                     tokio_modbus::client::tcp::attach(s)
                 }
                 Endpoint::RtuOverTcp(addr) => {
-                    let s = within(limit, TcpStream::connect(addr.as_str())).await??;
-                    s.set_nodelay(true)?;
+                    let s = connect_tcp(&self.endpoint, addr, limit).await?;
                     tokio_modbus::client::rtu::attach(s)
                 }
                 Endpoint::Serial(cfg) => tokio_modbus::client::rtu::attach(open_serial(cfg)?),
@@ -250,4 +293,35 @@ pub fn open_serial(cfg: &SerialConfig) -> Result<tokio_serial::SerialStream> {
         });
     tokio_serial::SerialStream::open(&builder)
         .map_err(|e| Error::Transport(format!("cannot open serial line {}: {e}", cfg.path)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_failures_are_named_in_plain_words() {
+        let e = std::io::Error::from_raw_os_error(115);
+        assert!(connect_failure(&e).starts_with("connection timed out"));
+        let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(connect_failure(&e).starts_with("connection refused"));
+    }
+
+    #[tokio::test]
+    async fn a_dead_device_is_reported_as_refused_with_its_endpoint() {
+        // A port nobody listens on: bind, note it, close.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        drop(l);
+        let mut link = Link::new(Endpoint::Tcp(addr.clone()));
+        let e = link
+            .read(1, RegisterKind::Holding, 0, 1, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains(&format!("tcp://{addr}")), "{text}");
+        assert!(text.contains("connection refused"), "{text}");
+        assert!(!text.contains("os error"), "{text}");
+        assert!(e.is_transport());
+    }
 }

@@ -21,6 +21,9 @@ pub struct Bank {
     pub input: Vec<u16>,
     /// Holding registers.
     pub holding: Vec<u16>,
+    /// Reads answered, by (table, first address, count): the ground truth of polls made,
+    /// which fault tests compare with what the platform stored.
+    pub reads: HashMap<(RegisterKind, u16, u16), u64>,
 }
 
 impl Default for Bank {
@@ -30,6 +33,7 @@ impl Default for Bank {
             discrete: vec![false; TABLE_SIZE],
             input: vec![0; TABLE_SIZE],
             holding: vec![0; TABLE_SIZE],
+            reads: HashMap::new(),
         }
     }
 }
@@ -89,8 +93,29 @@ impl Bank {
         }
     }
 
+    /// Reads answered so far that covered `address` of table `kind` (polls made of a tag).
+    pub fn reads_covering(&self, kind: RegisterKind, address: u16) -> u64 {
+        self.reads
+            .iter()
+            .filter(|((k, start, count), _)| {
+                *k == kind && *start <= address && u32::from(address) < u32::from(*start) + u32::from(*count)
+            })
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
     /// Answers one request.
     pub fn handle(&mut self, req: Request<'_>) -> Result<Response, ExceptionCode> {
+        let read = match &req {
+            Request::ReadCoils(a, n) => Some((RegisterKind::Coil, *a, *n)),
+            Request::ReadDiscreteInputs(a, n) => Some((RegisterKind::DiscreteInput, *a, *n)),
+            Request::ReadInputRegisters(a, n) => Some((RegisterKind::Input, *a, *n)),
+            Request::ReadHoldingRegisters(a, n) => Some((RegisterKind::Holding, *a, *n)),
+            _ => None,
+        };
+        if let Some(key) = read {
+            *self.reads.entry(key).or_default() += 1;
+        }
         Ok(match req {
             Request::ReadCoils(a, n) => {
                 Response::ReadCoils(self.coils[range(a, n, TABLE_SIZE)?].to_vec())

@@ -140,7 +140,28 @@ struct Process {
     scrap_p: f64,
     load: f64,
     power_kw: f64,
+    /// Defect code and scrap-probability term of each known cause (the base rate is `other`).
+    causes: Vec<(&'static str, f64)>,
 }
+
+/// One part made: what an inspection station would record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimPart {
+    /// Its number on this machine, from 1 (the part counter after it).
+    pub number: u64,
+    /// Whether it is scrap.
+    pub scrap: bool,
+    /// Defect code of a scrap part: the cause drawn in proportion to the scrap-probability
+    /// terms of the quality physics (`other` for the base rate); empty for a good part.
+    pub defect_code: &'static str,
+    /// Simulated seconds since start when it was completed.
+    pub sim_seconds: f64,
+    /// Its cycle time, simulated seconds.
+    pub cycle_s: f64,
+}
+
+/// Parts a machine keeps for [`Machine::take_parts`] when nobody takes them.
+const MAX_PART_LOG: usize = 10_000;
 
 /// What happened to a machine, as its maintenance log would record it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +232,10 @@ pub struct Machine {
     events: Vec<SimEvent>,
     /// Index into [`MachineKind::jobs`] of the recipe or program running now.
     job: usize,
+    /// Parts made since the last [`Machine::take_parts`] (at most the latest 10,000).
+    part_log: Vec<SimPart>,
+    /// Draws defect codes, apart from `rng` so the physics' trajectory is unchanged.
+    cause_rng: StdRng,
 }
 
 impl Machine {
@@ -243,6 +268,8 @@ impl Machine {
             last: HashMap::new(),
             events: Vec::new(),
             job: 0,
+            part_log: Vec::new(),
+            cause_rng: StdRng::seed_from_u64(seed ^ 0x5155_414c),
         }
     }
 
@@ -294,6 +321,23 @@ impl Machine {
         }
     }
 
+    /// Parts made since the last call, oldest first.
+    pub fn take_parts(&mut self) -> Vec<SimPart> {
+        std::mem::take(&mut self.part_log)
+    }
+
+    /// The defect code of a scrap part: a cause drawn in proportion to its term.
+    fn cause(&mut self, pr: &Process) -> &'static str {
+        let mut x = self.cause_rng.gen_range(0.0..pr.scrap_p.max(1e-12));
+        for (code, p) in &pr.causes {
+            if x < *p {
+                return code;
+            }
+            x -= p;
+        }
+        "other"
+    }
+
     /// Failures, repairs and planned changes since the last call, oldest first.
     pub fn take_events(&mut self) -> Vec<SimEvent> {
         std::mem::take(&mut self.events)
@@ -338,10 +382,12 @@ impl Machine {
                 let tm = msp + 15.0 * l2 + self.normal(0.5);
                 let p = psp - 300.0 * l1 + self.normal(10.0);
                 let cycle = 30.0 + 8.0 * l1 + 6.0 * l2 + self.normal(0.3);
-                let scrap_p = 0.01
-                    + 0.6 * clamp01((psp - 150.0 - p) / 150.0)
-                    + 0.5 * clamp01((tm - msp - 8.0) / 8.0)
-                    + 0.5 * clamp01((bsp - 20.0 - z3) / 15.0);
+                let causes = vec![
+                    ("short_shot", 0.6 * clamp01((psp - 150.0 - p) / 150.0)),
+                    ("sink_mark", 0.5 * clamp01((tm - msp - 8.0) / 8.0)),
+                    ("cold_slug", 0.5 * clamp01((bsp - 20.0 - z3) / 15.0)),
+                ];
+                let scrap_p = 0.01 + causes.iter().map(|c| c.1).sum::<f64>();
                 Process {
                     values: vec![
                         ("barrel_temp_1", z1),
@@ -355,6 +401,7 @@ impl Machine {
                     scrap_p,
                     load: (bsp / 230.0).powi(2) * (psp / 1150.0),
                     power_kw: 35.0,
+                    causes,
                 }
             }
             MachineKind::Press => {
@@ -363,9 +410,11 @@ impl Machine {
                 let oil = 45.0 + 25.0 * l0 + 5.0 * ssp / 30.0 + self.normal(0.4);
                 let tonnage = 250.0 - 60.0 * l0 + self.normal(2.0);
                 let gap = 0.05 + 0.4 * l1 + self.normal(0.005);
-                let scrap_p = 0.005
-                    + 0.7 * clamp01((gap - 0.25) / 0.2)
-                    + 0.5 * clamp01((200.0 - tonnage) / 30.0);
+                let causes = vec![
+                    ("burr", 0.7 * clamp01((gap - 0.25) / 0.2)),
+                    ("incomplete_form", 0.5 * clamp01((200.0 - tonnage) / 30.0)),
+                ];
+                let scrap_p = 0.005 + causes.iter().map(|c| c.1).sum::<f64>();
                 Process {
                     values: vec![
                         ("stroke_rate", spm),
@@ -377,6 +426,7 @@ impl Machine {
                     scrap_p,
                     load: ssp / 30.0,
                     power_kw: 55.0,
+                    causes,
                 }
             }
             MachineKind::Sewing => {
@@ -384,9 +434,11 @@ impl Machine {
                 let spm = ssp * (1.0 - 0.2 * l2) + self.normal(15.0);
                 let tension = 120.0 + 80.0 * l1 + self.normal(3.0);
                 let needle = 40.0 + 0.02 * spm * (1.0 + l0) + self.normal(1.0);
-                let scrap_p = 0.01
-                    + 0.5 * clamp01((tension - 160.0) / 40.0)
-                    + 0.5 * clamp01((needle - 150.0) / 40.0);
+                let causes = vec![
+                    ("puckering", 0.5 * clamp01((tension - 160.0) / 40.0)),
+                    ("thread_break", 0.5 * clamp01((needle - 150.0) / 40.0)),
+                ];
+                let scrap_p = 0.01 + causes.iter().map(|c| c.1).sum::<f64>();
                 Process {
                     values: vec![
                         ("stitches_per_minute", spm),
@@ -397,6 +449,7 @@ impl Machine {
                     scrap_p,
                     load: ssp / 3000.0,
                     power_kw: 0.55,
+                    causes,
                 }
             }
             MachineKind::Cutter => {
@@ -404,8 +457,11 @@ impl Machine {
                 let speed = csp * (1.0 - 0.25 * l0) + self.normal(2.0);
                 let blade_t = 35.0 + 40.0 * l0 * csp / 200.0 + self.normal(0.5);
                 let vacuum = 25.0 - 15.0 * l1 + self.normal(0.3);
-                let scrap_p =
-                    0.01 + 0.6 * clamp01((l0 - 0.6) / 0.4) + 0.5 * clamp01((17.5 - vacuum) / 7.5);
+                let causes = vec![
+                    ("frayed_edge", 0.6 * clamp01((l0 - 0.6) / 0.4)),
+                    ("ply_shift", 0.5 * clamp01((17.5 - vacuum) / 7.5)),
+                ];
+                let scrap_p = 0.01 + causes.iter().map(|c| c.1).sum::<f64>();
                 Process {
                     values: vec![
                         ("cut_speed", speed),
@@ -418,6 +474,7 @@ impl Machine {
                     scrap_p,
                     load: csp / 200.0,
                     power_kw: 7.5,
+                    causes,
                 }
             }
             MachineKind::Cnc => {
@@ -427,10 +484,12 @@ impl Machine {
                 let load = 40.0 + 35.0 * l0 + 10.0 * l1 + self.normal(2.0);
                 let vib = 0.8 + 4.0 * l1 * l1 + 1.2 * l0 + self.normal(0.1);
                 let coolant = 22.0 + 20.0 * l2 + 3.0 * ssp / 8000.0 + self.normal(0.3);
-                let scrap_p = 0.01
-                    + 0.6 * clamp01((l0 - 0.7) / 0.3)
-                    + 0.4 * clamp01((vib - 3.0) / 3.0)
-                    + 0.3 * clamp01((coolant - 35.0) / 10.0);
+                let causes = vec![
+                    ("dimension_out_of_tolerance", 0.6 * clamp01((l0 - 0.7) / 0.3)),
+                    ("chatter_marks", 0.4 * clamp01((vib - 3.0) / 3.0)),
+                    ("thermal_distortion", 0.3 * clamp01((coolant - 35.0) / 10.0)),
+                ];
+                let scrap_p = 0.01 + causes.iter().map(|c| c.1).sum::<f64>();
                 Process {
                     values: vec![
                         ("spindle_speed", speed),
@@ -444,6 +503,7 @@ impl Machine {
                     scrap_p,
                     load: (ssp / 8000.0).powi(2) * ov / 100.0,
                     power_kw: 22.0,
+                    causes,
                 }
             }
         }
@@ -533,11 +593,23 @@ impl Machine {
                     while self.cycle_acc >= 1.0 {
                         self.cycle_acc -= 1.0;
                         self.parts += 1;
-                        if self.rng.gen_bool(pr.scrap_p.clamp(0.0, 1.0)) {
+                        let scrap = self.rng.gen_bool(pr.scrap_p.clamp(0.0, 1.0));
+                        if scrap {
                             self.scrap += 1;
                         } else {
                             self.good += 1;
                         }
+                        let defect_code = if scrap { self.cause(&pr) } else { "" };
+                        if self.part_log.len() >= MAX_PART_LOG {
+                            self.part_log.drain(..MAX_PART_LOG / 10);
+                        }
+                        self.part_log.push(SimPart {
+                            number: self.parts,
+                            scrap,
+                            defect_code,
+                            sim_seconds: self.t,
+                            cycle_s: pr.cycle_s,
+                        });
                     }
                 }
                 // A CNC changes its tool as planned once it is 90 % worn (down 10 minutes).
@@ -688,5 +760,29 @@ mod tests {
         );
         assert!(events[1].sim_seconds - events[0].sim_seconds >= 1500.0);
         assert!(machine.take_events().is_empty(), "taken once");
+    }
+
+    /// Every part is logged once, scrap and good as the counters say, and a scrap part's
+    /// defect code names the cause whose physics term is at work: a press with a worn die
+    /// (gap 0.35 mm, above the 0.25 mm onset) makes `burr` scrap.
+    #[test]
+    fn the_part_log_matches_the_counters_and_names_the_cause() {
+        let mut machine = Machine::new("press-1".into(), MachineKind::Press, 3);
+        let mut bank = Bank::default();
+        machine.init_bank(&mut bank);
+        machine.levels = vec![0.0, 0.75, 0.0];
+        let mut parts = Vec::new();
+        for _ in 0..600 {
+            machine.step(1.0, &mut bank);
+            parts.extend(machine.take_parts());
+        }
+        let truth = machine.truth();
+        assert_eq!(parts.len() as u64, truth.parts);
+        assert_eq!(parts.iter().filter(|p| p.scrap).count() as u64, truth.scrap);
+        assert!(parts.windows(2).all(|w| w[1].number == w[0].number + 1));
+        assert!(parts.iter().all(|p| p.scrap != p.defect_code.is_empty()));
+        let burr = parts.iter().filter(|p| p.defect_code == "burr").count();
+        assert!(truth.scrap > 30 && burr * 10 >= truth.scrap as usize * 8, "{burr} of {}", truth.scrap);
+        assert!(machine.take_parts().is_empty(), "taken once");
     }
 }

@@ -80,6 +80,23 @@ pub(crate) fn http_client(
         .map_err(|e| crate::Error::Transport(format!("cannot build HTTP client: {e}")))
 }
 
+/// A request error in words, with its causes (e.g. "connection refused") but without the
+/// URL, which for command polls lists every tag name.
+pub(crate) fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
 impl IngestClient {
     /// A client for `POST {platform_url}/api/v1/ingest` with a bearer token.
     pub fn new(platform_url: &str, token: &str, timeout: Duration) -> crate::Result<Self> {
@@ -113,7 +130,10 @@ impl IngestClient {
             .await
         {
             Ok(r) => r,
-            Err(e) => return Outcome::Retry(format!("platform unreachable: {e}")),
+            Err(e) if e.is_timeout() => {
+                return Outcome::Retry(format!("no answer within the request timeout: {}", describe(e)))
+            }
+            Err(e) => return Outcome::Retry(format!("platform unreachable: {}", describe(e))),
         };
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();

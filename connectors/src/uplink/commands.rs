@@ -3,7 +3,8 @@
 //! platform tag name to its own `device.tag`, writes the value through the driver (which
 //! refuses tags not marked `writable` and encodes the rest like reads), and reports the
 //! outcome (`POST /api/v1/commands/{id}/result`). An outcome that cannot be reported is kept
-//! and reported again on the next round.
+//! and reported again on the next round. Errors are logged without the request's URL (which
+//! lists every tag name): once when polling starts failing, once when it works again.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -153,7 +154,7 @@ impl CommandPoller {
             .query(&tags)
             .send()
             .await
-            .map_err(|e| Error::Transport(format!("platform unreachable: {e}")))?;
+            .map_err(|e| Error::Transport(format!("platform unreachable: {}", super::client::describe(e))))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if !status.is_success() {
@@ -199,7 +200,7 @@ impl CommandPoller {
             .json(outcome)
             .send()
             .await
-            .map_err(|e| Error::Transport(format!("platform unreachable: {e}")))?;
+            .map_err(|e| Error::Transport(format!("platform unreachable: {}", super::client::describe(e))))?;
         let status = resp.status();
         // 404 (deleted with its tag) and 409 (already has an outcome) cannot be retried.
         if status.is_success() || status.as_u16() == 404 || status.as_u16() == 409 {

@@ -7,7 +7,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::{Error, Result};
 
@@ -20,6 +20,15 @@ pub struct Entry {
     pub samples: usize,
     /// Bytes on disk.
     pub bytes: u64,
+}
+
+/// What one push dropped to stay within the bound (policy drop-oldest).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Batches dropped.
+    pub batches: u64,
+    /// Samples in them.
+    pub samples: u64,
 }
 
 /// The queue.
@@ -55,6 +64,7 @@ impl DiskQueue {
                 continue;
             }
             let Some((seq, samples)) = parse_name(&name) else {
+                // Other files (the durable mode's journal) live beside the batches.
                 continue;
             };
             let bytes = e.metadata().map_err(io(&dir))?.len();
@@ -86,15 +96,17 @@ impl DiskQueue {
     }
 
     /// Appends a batch (its request body), dropping the oldest batches if needed to stay
-    /// within the bound. A batch larger than the whole bound is dropped itself.
-    pub fn push(&mut self, body: &[u8], samples: usize) -> Result<()> {
+    /// within the bound. A batch larger than the whole bound is dropped itself. Returns what
+    /// was dropped (the caller logs it, once per burst of drops).
+    pub fn push(&mut self, body: &[u8], samples: usize) -> Result<Dropped> {
         let len = body.len() as u64;
+        let mut dropped = Dropped::default();
         if len > self.max_bytes {
             self.count_drop(samples);
-            warn!(dir = %self.dir.display(), bytes = len, max_bytes = self.max_bytes, "Dropped a batch larger than the whole queue.");
-            return Ok(());
+            dropped.batches += 1;
+            dropped.samples += samples as u64;
+            return Ok(dropped);
         }
-        let mut dropped = (0u64, 0u64);
         while self.bytes + len > self.max_bytes {
             let Some(old) = self.entries.pop_front() else {
                 break;
@@ -102,12 +114,8 @@ impl DiskQueue {
             let _ = std::fs::remove_file(self.path(&old));
             self.bytes -= old.bytes;
             self.count_drop(old.samples);
-            dropped.0 += 1;
-            dropped.1 += old.samples as u64;
-        }
-        if dropped.0 > 0 {
-            warn!(dir = %self.dir.display(), batches = dropped.0, samples = dropped.1, total_dropped_samples = self.dropped_samples,
-                  max_bytes = self.max_bytes, "Queue full: dropped the oldest batches to make room (policy drop-oldest).");
+            dropped.batches += 1;
+            dropped.samples += old.samples as u64;
         }
         let entry = Entry {
             seq: self.next_seq,
@@ -121,7 +129,17 @@ impl DiskQueue {
         self.next_seq += 1;
         self.bytes += len;
         self.entries.push_back(entry);
-        Ok(())
+        Ok(dropped)
+    }
+
+    /// The bound in bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn count_drop(&mut self, samples: usize) {
@@ -185,9 +203,13 @@ mod tests {
     fn survives_reopen_keeps_order_and_bound() {
         let dir = tempfile::tempdir().unwrap();
         let mut q = DiskQueue::open(dir.path(), 100).unwrap();
+        let mut dropped = Dropped::default();
         for i in 0..5u8 {
-            q.push(&[b'a' + i; 30], 1).unwrap();
+            let d = q.push(&[b'a' + i; 30], 1).unwrap();
+            dropped.batches += d.batches;
+            dropped.samples += d.samples;
         }
+        assert_eq!(dropped, Dropped { batches: 2, samples: 2 });
         // 5 × 30 bytes in 100: the two oldest were dropped.
         assert_eq!(q.len(), 3);
         assert!(q.bytes() <= 100);

@@ -22,7 +22,7 @@ use crate::store::models::{ModelKind, ModelVersion, TrainingJob};
 pub struct VersionQuery {
     /// Only versions for this machine class.
     machine_class: Option<String>,
-    /// Only versions of this kind (`anomaly`, `failure`, `rul`).
+    /// Only versions of this kind (`anomaly`, `failure`, `rul`, `defect`).
     #[param(inline)]
     kind: Option<ModelKind>,
 }

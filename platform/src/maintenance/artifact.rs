@@ -138,6 +138,11 @@ impl Fitted {
                 let t = m.threshold();
                 (Learner::Failure(m), t)
             }
+            ModelKind::Defect => {
+                return Err(Error::Artifact(
+                    "a defect model is stored as a quality::defect_artifact recipe".into(),
+                ))
+            }
             ModelKind::Rul => {
                 let mut m = RulForest::new(RulParams {
                     trees: header.trees,
@@ -186,7 +191,7 @@ impl Fitted {
     pub fn alarming(&self, output: f64) -> bool {
         match self.header.kind {
             ModelKind::Rul => output < self.threshold,
-            ModelKind::Failure => output >= self.threshold,
+            ModelKind::Failure | ModelKind::Defect => output >= self.threshold,
             ModelKind::Anomaly => output > self.threshold,
         }
     }

@@ -255,6 +255,8 @@ impl Rows {
                 ModelKind::Failure | ModelKind::Anomaly if !known => continue,
                 ModelKind::Failure => f64::from(u8::from(failing)),
                 ModelKind::Anomaly => 0.0,
+                // Defect models learn from quality records (maintenance::defect), not here.
+                ModelKind::Defect => continue,
                 ModelKind::Rul => match ctx.hours_to_failure {
                     Some(h) => h.min(labels.rul_cap_hours),
                     None if left >= labels.rul_cap_hours => labels.rul_cap_hours,

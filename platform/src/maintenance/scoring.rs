@@ -51,6 +51,7 @@ fn output(kind: ModelKind) -> (&'static str, &'static str) {
         ModelKind::Anomaly => ("anomaly_score", ""),
         ModelKind::Failure => ("failure_probability", ""),
         ModelKind::Rul => ("rul_hours", "h"),
+        ModelKind::Defect => ("defect_probability", ""),
     }
 }
 
@@ -95,6 +96,10 @@ impl Scorer {
         self.loaded
             .retain(|(t, id), _| *t != tenant || promoted.iter().any(|(v, _)| v.id == *id));
         let mut report = ScoreReport::default();
+        // Defect models score quality records as they arrive (maintenance::defect), not windows.
+        let promoted = promoted
+            .into_iter()
+            .filter(|(v, _)| v.kind != ModelKind::Defect);
         for (version, artifact) in promoted {
             let fitted = match self.loaded.get(&(tenant, version.id)) {
                 Some(f) => f.clone(),

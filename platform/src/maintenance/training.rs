@@ -36,7 +36,8 @@ pub enum Holdout {
 pub struct TrainingRequest {
     /// Machine class (`kind` of the machines) to train for. Required.
     pub machine_class: Option<String>,
-    /// `anomaly`, `failure` or `rul`. Required.
+    /// `anomaly`, `failure`, `rul` or `defect` (defect probability of a unit from the process
+    /// parameters of its quality records; `channels` then names the parameters). Required.
     pub kind: Option<ModelKind>,
     /// Start of the training range (RFC 3339). Required.
     pub from: Option<DateTime<Utc>>,
@@ -202,7 +203,12 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let started = std::time::Instant::now();
-        match run(&store, tenant, job, &params).await {
+        let outcome = if params.kind == ModelKind::Defect {
+            super::defect::run(&store, tenant, job, &params).await
+        } else {
+            run(&store, tenant, job, &params).await
+        };
+        match outcome {
             Ok(version) => {
                 tracing::info!(tenant = %tenant, job, version, seconds = started.elapsed().as_secs_f64(), "Training job succeeded.");
             }
@@ -223,7 +229,7 @@ pub fn spawn(
     })
 }
 
-async fn progress(
+pub(super) async fn progress(
     store: &Store,
     tenant: TenantId,
     job: i64,
@@ -573,6 +579,8 @@ fn fit_and_measure(p: &TrainingParams, header: Header, d: &Prepared) -> Result<T
                 m.insert("false_alarm_rate".into(), json!(rate(false)));
                 m.insert("detection_rate".into(), json!(rate(true)));
             }
+            // Trained by maintenance::defect; never reaches here.
+            ModelKind::Defect => {}
         }
     }
     let stored_y: Vec<f64> = match p.kind {

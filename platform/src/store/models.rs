@@ -21,6 +21,9 @@ pub enum ModelKind {
     Failure,
     /// Remaining useful life, in hours.
     Rul,
+    /// Probability that a unit is defective, from its process parameters (issue #15; learnt
+    /// from quality records, scored as records arrive).
+    Defect,
 }
 
 impl ModelKind {
@@ -30,6 +33,7 @@ impl ModelKind {
             Self::Anomaly => "anomaly",
             Self::Failure => "failure",
             Self::Rul => "rul",
+            Self::Defect => "defect",
         }
     }
 
@@ -39,6 +43,7 @@ impl ModelKind {
             "anomaly" => Some(Self::Anomaly),
             "failure" => Some(Self::Failure),
             "rul" => Some(Self::Rul),
+            "defect" => Some(Self::Defect),
             _ => None,
         }
     }

@@ -438,30 +438,19 @@ impl TenantSession {
                 .map_err(Error::db("summarising process parameters"))?;
             let alarm_rows = tx
                 .query(
-                    "SELECT id, machine_id, kind, raised_at, value, threshold, model_version, \
-                     acknowledged_by, acknowledged_at, cleared_at FROM public.alarms \
-                     WHERE tenant_id = $1 AND machine_id = $2 AND raised_at < $4 \
-                       AND (cleared_at IS NULL OR cleared_at >= $3) ORDER BY raised_at",
+                    &format!(
+                        "SELECT {} FROM public.alarms \
+                         WHERE tenant_id = $1 AND machine_id = $2 AND raised_at < $4 \
+                           AND (cleared_at IS NULL OR cleared_at >= $3) ORDER BY raised_at",
+                        crate::store::alarms::COLUMNS
+                    ),
                     &[&tenant, &m.id, &span.start, &span.end],
                 )
                 .await
                 .map_err(Error::db("reading alarms of a run"))?;
             drop(tx);
-            for a in &alarm_rows {
-                alarms.push(Alarm {
-                    id: a.get(0),
-                    machine_id: a.get(1),
-                    kind: crate::store::models::ModelKind::parse(a.get(2))
-                        .unwrap_or(crate::store::models::ModelKind::Anomaly),
-                    raised_at: a.get(3),
-                    value: a.get(4),
-                    threshold: a.get(5),
-                    model_version: a.get(6),
-                    acknowledged_by: a.get(7),
-                    acknowledged_at: a.get(8),
-                    cleared_at: a.get(9),
-                });
-            }
+            // Rule alarms and model alarms alike (issue #13's alarm rules share the table).
+            alarms.extend(alarm_rows.iter().map(Alarm::from_row));
             let parameters = params
                 .iter()
                 .map(|p| {
