@@ -216,7 +216,7 @@ pub async fn record(
         .await?
         .map_err(|r| ApiError::field(r.field, r.detail))?;
     let accepted = inserted.ids.iter().flatten().count();
-    tracing::info!(tenant = %caller.tenant, accepted, duplicates = inserted.duplicates, "Quality records stored.");
+    tracing::debug!(tenant = %caller.tenant, accepted, duplicates = inserted.duplicates, "Quality records stored.");
     let since = records
         .iter()
         .zip(&inserted.ids)
