@@ -284,7 +284,13 @@ impl Uplink {
         let mut got: Vec<Sample> = Vec::new();
         loop {
             let can_replay = inflight.is_none() && !self.queue.is_empty() && !self.waiting();
-            let probe_at = self.down.as_ref().map(|d| d.next_probe);
+            // The wake-up for the next probe (only while it lies ahead: once due, the next
+            // replay or live batch is the probe).
+            let probe_at = self
+                .down
+                .as_ref()
+                .map(|d| d.next_probe)
+                .filter(|t| *t > Instant::now());
             tokio::select! {
                 biased;
                 r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { break },

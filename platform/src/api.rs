@@ -22,9 +22,12 @@
 //!   [`quality_models`]: defect predictions and root-cause rankings (Pro plan).
 //! - [`health`], [`metrics`]: operator endpoints.
 //! - [`console`]: the web console's shell and embedded files ([`crate::console`]).
+//! - [`alarm_rules`]: alarm rules (every plan); [`webhooks`]: webhook endpoints, their
+//!   delivery log and redelivery (admins).
 
 pub mod access;
 pub mod admin;
+pub mod alarm_rules;
 pub mod alarms;
 pub mod auth;
 pub mod commands;
@@ -51,6 +54,7 @@ pub mod quality_records;
 pub mod samples;
 pub mod tenant;
 pub mod users;
+pub mod webhooks;
 // Issue #11: input rules shared by every route, response headers and CORS, HTTPS.
 pub mod headers;
 mod https;
@@ -93,10 +97,18 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter<TenantId>>,
     /// Failed logins per account and per client address.
     pub logins: Arc<auth::LoginThrottles>,
+    /// The alarm-rule evaluator ingest feeds.
+    pub alerting: crate::alerting::Alerting,
+    /// Wakes the webhook sender after a change wrote events.
+    pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// Stops the evaluator and the sender when the last copy of the state is dropped.
+    _background: Arc<tokio_util::sync::DropGuard>,
 }
 
 impl AppState {
     /// State for `store` and `settings`; fails only on a JWT secret shorter than 32 bytes.
+    /// Starts the alarm-rule evaluator and the webhook sender (inside a Tokio runtime); they
+    /// stop when the state is dropped.
     pub fn new(store: Store, settings: Arc<Settings>) -> crate::error::Result<Self> {
         let secret = match &settings.auth.jwt_secret {
             Some(s) => JwtSecret::new(s.expose().as_bytes().to_vec())?,
@@ -106,7 +118,24 @@ impl AppState {
             }
         };
         let ttl = chrono::TimeDelta::seconds(settings.auth.access_token_ttl_secs.max(1));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let webhook_wake = Arc::new(tokio::sync::Notify::new());
+        let alerting = crate::alerting::Alerting::start(
+            store.clone(),
+            settings.alerting.clone(),
+            webhook_wake.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(crate::webhooks::sender::run(
+            store.clone(),
+            settings.webhooks.clone(),
+            webhook_wake.clone(),
+            stop.clone(),
+        ));
         Ok(Self {
+            alerting,
+            webhook_wake,
+            _background: Arc::new(stop.drop_guard()),
             store,
             metrics: Metrics::new(),
             tokens: Arc::new(TokenIssuer::new(&secret, ttl)?),
@@ -132,6 +161,8 @@ impl AppState {
         (name = "tenant", description = "The tenant, its usage against its plan, its audit log"),
         (name = "admin", description = "The platform operator's routes"),
         (name = "maintenance", description = "Predictive maintenance: machine events, training, model versions, alarms"),
+        (name = "alarm-rules", description = "Alarm rules on tags: thresholds, rate of change, stale data, machine faults"),
+        (name = "webhooks", description = "Signed event delivery to the tenant's endpoints"),
         (name = "quality", description = "Quality records, yield, Pareto, SPC charts and capability"),
         (name = "mes", description = "MES: machine states, shift calendars, downtime, products, work orders, production, OEE, traceability"),
         (name = "health", description = "Probes for operators"),
@@ -184,6 +215,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::create_tenant))
         .routes(routes!(admin::create_bureau_user))
         .merge(models_routes())
+        .merge(alerting_routes())
         .routes(routes!(tenant::verify_audit))
         .merge(mes_routes())
         .merge(quality_routes())
@@ -249,6 +281,19 @@ fn models_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(models::promote))
         .routes(routes!(alarms::list))
         .routes(routes!(alarms::acknowledge))
+        .routes(routes!(alarms::shelve))
+}
+
+/// Issue #13: alarm rules (every plan) and webhook endpoints (admins).
+fn alerting_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(alarm_rules::list, alarm_rules::create))
+        .routes(routes!(alarm_rules::get, alarm_rules::update, alarm_rules::delete))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::redeliver))
+        .routes(routes!(webhooks::test))
 }
 
 /// The OpenAPI document of the whole API.
@@ -391,7 +436,13 @@ pub fn router(state: AppState) -> Router {
         headers::secure,
     ))
     .layer(headers::cors(&state.settings.http.cors_allowed_origins))
-    .layer(TraceLayer::new_for_http().make_span_with(request_span))
+    // A failed request is logged once where it fails (problem.rs, rate-limited during a
+    // database outage); the trace layer's own report of it stays at debug.
+    .layer(
+        TraceLayer::new_for_http()
+            .make_span_with(request_span)
+            .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+    )
     .layer(CatchPanicLayer::custom(problem::panic_response))
     .with_state(state)
 }
@@ -434,6 +485,7 @@ pub struct Server {
     listener: TcpListener,
     app: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    alerting: crate::alerting::Alerting,
 }
 
 impl Server {
@@ -464,9 +516,15 @@ impl Server {
         );
         Ok(Self {
             listener,
+            alerting: state.alerting.clone(),
             app: router(state),
             tls,
         })
+    }
+
+    /// The server's alarm-rule evaluator (benchmarks wait on it with `flush`).
+    pub fn alerting(&self) -> crate::alerting::Alerting {
+        self.alerting.clone()
     }
 
     /// The address actually bound.

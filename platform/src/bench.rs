@@ -4,9 +4,13 @@
 //! # Layout
 //! - [`ingest`]: store COPY path vs HTTP ingest vs `psql \copy` of the same rows.
 //! - [`query`]: a day of 1 Hz data, bucketed from rollups vs from raw samples.
+//! - [`alarms`]: HTTP ingest with 1,000 alarm rules vs without, and a paced run.
 //! - [`oee`]: per-shift OEE of many machines from state intervals vs from raw samples.
+//! - [`load`]: N tenants × M tags through connector uplinks while consoles query.
 
+pub mod alarms;
 pub mod ingest;
+pub mod load;
 pub mod oee;
 pub mod query;
 

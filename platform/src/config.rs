@@ -30,6 +30,81 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Predictive-maintenance models.
     pub models: ModelSettings,
+    /// The alarm-rule evaluator.
+    pub alerting: AlertingSettings,
+    /// Webhook delivery.
+    pub webhooks: WebhookSettings,
+}
+
+/// The alarm-rule evaluator (`alerting::engine`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertingSettings {
+    /// Milliseconds between checks of stale-data rules.
+    pub tick_ms: u64,
+    /// Seconds between checkpoints of the rules' states.
+    pub checkpoint_secs: u64,
+    /// Seconds between reloads of a tenant's rules and tags (the API's changes are immediate).
+    pub reload_secs: u64,
+    /// Ingest batches waiting for evaluation before ingest waits too.
+    pub queue_batches: usize,
+}
+
+impl Default for AlertingSettings {
+    fn default() -> Self {
+        Self {
+            tick_ms: 1000,
+            checkpoint_secs: 5,
+            reload_secs: 60,
+            queue_batches: 256,
+        }
+    }
+}
+
+/// Webhook delivery (`webhooks::sender`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Delay after a first failed attempt, doubled after each further failure.
+    pub retry_base_secs: u64,
+    /// Longest delay between two attempts.
+    pub retry_max_delay_secs: u64,
+    /// A delivery not delivered after this long is given up (at least a day by default).
+    pub give_up_after_secs: u64,
+    /// Seconds one attempt may take.
+    pub timeout_secs: u64,
+    /// Seconds between looks for due deliveries (changes wake the sender at once).
+    pub poll_secs: u64,
+    /// Days events and their delivery log are kept.
+    pub keep_days: u32,
+    /// Allow endpoints on loopback, private and link-local addresses (tests, on-premises
+    /// receivers). Off: such URLs are refused when created and when sent to.
+    pub allow_private_targets: bool,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            retry_base_secs: 30,
+            retry_max_delay_secs: 7200,
+            give_up_after_secs: 93_600,
+            timeout_secs: 10,
+            poll_secs: 1,
+            keep_days: 30,
+            allow_private_targets: false,
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// The retry policy these settings describe.
+    pub fn backoff(&self) -> crate::webhooks::backoff::Backoff {
+        crate::webhooks::backoff::Backoff {
+            base_secs: self.retry_base_secs,
+            max_delay_secs: self.retry_max_delay_secs,
+            give_up_after_secs: self.give_up_after_secs,
+        }
+    }
 }
 
 /// Predictive-maintenance models.

@@ -118,6 +118,7 @@ impl Demo {
         let event_logs: Vec<PlantEvents> = plants.iter().map(|p| p.events()).collect();
         let tags: Vec<TagInfo> = plants.iter().flat_map(plant_tags).collect();
         ensure_plant_model(&store, tenant, &tags).await?;
+        ensure_alarm_rules(&store, tenant).await?;
         mes::ensure_mes(&store, tenant).await?;
 
         let settings = Arc::new(settings);
@@ -533,6 +534,76 @@ async fn ensure_plant_model(store: &Store, tenant: TenantId, tags: &[TagInfo]) -
             ..named(&tag.platform_tag)
         };
         session.create(Kind::Tag, &fields).await?;
+    }
+    Ok(())
+}
+
+/// The demo's alarm rules (issue #13), on the simulated machines: the barrel-zone and oil-rate
+/// rules fire within minutes on the simulators' noise and drift, the fault rule whenever a
+/// degradation stops a machine, the stale rule if a connector stops. Kept if they exist.
+async fn ensure_alarm_rules(store: &Store, tenant: TenantId) -> Result<()> {
+    use crate::alerting::rule::{Condition, Severity};
+    use crate::store::alarm_rules::RuleFields;
+    let mut session = store.tenant(tenant).await?.acting_as("demo");
+    let existing: Vec<String> = session
+        .rules(None, 1000)
+        .await?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let rule = |name: &str, suffix: &str, kind: Option<&str>, condition: Condition, delay, severity, message: &str| RuleFields {
+        name: name.into(),
+        tag_id: None,
+        tag_suffix: Some(suffix.into()),
+        machine_kind: kind.map(str::to_string),
+        condition,
+        on_delay_secs: delay,
+        severity,
+        message: message.into(),
+        enabled: true,
+    };
+    let rules = [
+        rule(
+            "Barrel zone 1 over temperature",
+            "barrel_temp_1",
+            Some("injection_moulding"),
+            Condition::High { limit: 231.2, deadband: 1.0 },
+            1,
+            Severity::Low,
+            "{machine} barrel zone 1 at {value} {unit}, above {limit} {unit}",
+        ),
+        rule(
+            "Press oil heating fast",
+            "oil_temp",
+            Some("press"),
+            Condition::RateOfChange { limit_per_min: 1.2, window_secs: 60, deadband: 0.4 },
+            3,
+            Severity::Medium,
+            "{machine} oil temperature changing {value} {unit}/min (limit {limit})",
+        ),
+        rule(
+            "Machine in fault over 20 s",
+            "alarm_code",
+            None,
+            Condition::MachineState { state: "fault".into() },
+            20,
+            Severity::Critical,
+            "{machine} in fault (code {value}) for over {delay} s",
+        ),
+        rule(
+            "No data from a press",
+            "stroke_rate",
+            Some("press"),
+            Condition::Stale { after_secs: 30 },
+            0,
+            Severity::High,
+            "{machine}: no {tag} for {limit} s; is its connector running?",
+        ),
+    ];
+    for r in rules {
+        if !existing.contains(&r.name) {
+            session.create_rule(&r).await?;
+        }
     }
     Ok(())
 }

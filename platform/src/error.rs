@@ -97,7 +97,7 @@ impl Error {
 }
 
 /// The server's message when there is one ("db error" alone says nothing).
-fn db_message(e: &tokio_postgres::Error) -> String {
+pub(crate) fn db_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => e.to_string(),

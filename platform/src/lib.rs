@@ -18,7 +18,10 @@
 //! - [`bench`]: benchmarks that print figures next to a reference.
 //! - [`error`], [`telemetry`]: the error type and logging.
 //! - [`tls`]: the API's HTTPS certificate and TLS to PostgreSQL.
+//! - [`alerting`]: alarm rules and their in-process evaluator; [`webhooks`]: signed,
+//!   retried event delivery to tenants' endpoints.
 
+pub mod alerting;
 pub mod api;
 pub mod bench;
 pub mod config;
@@ -34,5 +37,6 @@ pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 pub mod tls;
+pub mod webhooks;
 
 pub use error::{Error, Result};

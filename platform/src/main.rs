@@ -160,6 +160,26 @@ enum BenchCommand {
     Modbus(millwright_connectors::bench::BenchModbusArgs),
     /// OPC UA subscription values per second through the connector vs a bare async-opcua client.
     Opcua(millwright_connectors::bench::opcua::BenchOpcUaArgs),
+    /// HTTP ingest with alarm rules vs without (ratio), then a paced run at the target rate.
+    Alarms {
+        /// Number of tags.
+        #[arg(long, default_value_t = 1000)]
+        tags: usize,
+        /// Number of rules (one per tag, cycling).
+        #[arg(long, default_value_t = 1000)]
+        rules: usize,
+        /// Samples per timed run.
+        #[arg(long, default_value_t = 300_000)]
+        samples: usize,
+        /// Target samples per second of the paced run.
+        #[arg(long, default_value_t = 10_000)]
+        rate: usize,
+        /// Seconds of the paced run.
+        #[arg(long, default_value_t = 30)]
+        secs: u64,
+        #[command(flatten)]
+        settings: SettingsFile,
+    },
     /// Per-shift OEE of many machines over days: state intervals and counts vs raw samples.
     Oee {
         /// Number of machines.
@@ -182,6 +202,30 @@ enum BenchCommand {
         #[command(flatten)]
         settings: SettingsFile,
     },
+    /// N tenants × M tags through connector uplinks while consoles query, beside the
+    /// single-tenant `bench ingest` HTTP figure.
+    Load {
+        /// Tenants.
+        #[arg(long, default_value_t = 10)]
+        tenants: usize,
+        /// Tags per tenant.
+        #[arg(long, default_value_t = 200)]
+        tags: usize,
+        /// Samples per tag per second.
+        #[arg(long, default_value_t = 1.0)]
+        rate_hz: f64,
+        /// Consoles per tenant, querying back to back.
+        #[arg(long, default_value_t = 2)]
+        consoles: usize,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 600)]
+        duration: u64,
+        /// Rows of the single-tenant reference run.
+        #[arg(long, default_value_t = 200_000)]
+        reference_samples: usize,
+        #[command(flatten)]
+        settings: SettingsFile,
+    },
 }
 
 impl Command {
@@ -198,7 +242,9 @@ impl Command {
                 command:
                     BenchCommand::Ingest { settings, .. }
                     | BenchCommand::Query { settings, .. }
-                    | BenchCommand::Oee { settings, .. },
+                    | BenchCommand::Alarms { settings, .. }
+                    | BenchCommand::Oee { settings, .. }
+                    | BenchCommand::Load { settings, .. },
             } => Some(settings),
             _ => None,
         }
@@ -252,6 +298,39 @@ async fn main() -> anyhow::Result<()> {
                     .map(drop)
                     .context("ingest benchmark")
             }
+            BenchCommand::Load {
+                tenants,
+                tags,
+                rate_hz,
+                consoles,
+                duration,
+                reference_samples,
+                ..
+            } => bench::load::run(
+                settings,
+                bench::load::LoadOptions {
+                    tenants,
+                    tags,
+                    rate_hz,
+                    consoles,
+                    duration: std::time::Duration::from_secs(duration),
+                    reference_samples,
+                },
+            )
+            .await
+            .map(drop)
+            .context("load benchmark"),
+            BenchCommand::Alarms {
+                tags,
+                rules,
+                samples,
+                rate,
+                secs,
+                ..
+            } => bench::alarms::run(settings, tags.max(1), rules, samples, rate, secs)
+                .await
+                .map(drop)
+                .context("alarms benchmark"),
             BenchCommand::Query { tags, hours, .. } => bench::query::run(settings, tags, hours)
                 .await
                 .map(drop)

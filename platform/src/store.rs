@@ -25,10 +25,13 @@
 //! - [`text`]: samples of text tags (ingest, raw, latest, `last`/`count` buckets);
 //!   `layout_parts`: layout added after a database was created (text samples), applied once;
 //!   `notices`: server NOTICEs logged at debug rather than info.
+//! - [`alarm_rules`]: alarm rules, their targets and checkpoints, rule raises and clears;
+//!   [`webhooks`]: endpoints, the event outbox, deliveries and attempts (issue #13).
 //! - [`quality`]: quality records with the process parameters of their cycle, characteristics,
 //!   yield and defect-code figures kept per day, SPC alarms, defect predictions.
 
 pub mod admin;
+pub mod alarm_rules;
 pub mod alarms;
 pub mod audit;
 pub mod auth;
@@ -47,6 +50,7 @@ pub mod query;
 mod session;
 pub mod tenancy;
 pub mod users;
+pub mod webhooks;
 // Issue #12: text samples, the layout parts that add them, quiet server notices.
 mod layout_parts;
 mod notices;

@@ -65,6 +65,35 @@ pub async fn fresh_settings(backend: BackendChoice) -> Settings {
     settings
 }
 
+/// Settings pointing at a fresh database without any extension, as a new user's bare
+/// database on a TimescaleDB server would be (the cluster preloads timescaledb when it is
+/// installed, but the extension is not created in the database).
+pub async fn bare_database_settings(backend: BackendChoice) -> Settings {
+    let settings = fresh_settings(backend).await;
+    let cluster = cluster().await;
+    if cluster.has_timescale() {
+        let url = settings.database.url.as_ref().expect("url").expose().to_string();
+        let dbname = url
+            .rsplit('/')
+            .next()
+            .and_then(|tail| tail.split('?').next())
+            .expect("database name in the URL")
+            .to_string();
+        let (client, conn) = tokio_postgres::connect(
+            &cluster.url(crate::pg_cluster::SUPERUSER, &dbname),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .expect("superuser connects");
+        tokio::spawn(conn);
+        client
+            .batch_execute("DROP EXTENSION IF EXISTS timescaledb")
+            .await
+            .expect("dropping timescaledb");
+    }
+    settings
+}
+
 /// Whether the shared cluster has TimescaleDB (tests of that layout skip, saying so, if not).
 pub async fn timescale_available() -> bool {
     cluster().await.has_timescale()

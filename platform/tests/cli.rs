@@ -242,6 +242,39 @@ async fn benches_run_with_small_sizes() {
         out.describe()
     );
 
+    // Issue #17: tenants through connector uplinks while consoles query, beside bench ingest.
+    let mut cmd = millwright();
+    cmd.args([
+        "bench",
+        "load",
+        "--tenants",
+        "2",
+        "--tags",
+        "5",
+        "--rate-hz",
+        "5",
+        "--consoles",
+        "1",
+        "--duration",
+        "3",
+        "--reference-samples",
+        "1000",
+    ])
+    .env("DATABASE_URL", &owner)
+    .env("APP_DATABASE_URL", &app);
+    let out = run(cmd, 5 * MINUTE).await.success();
+    for key in [
+        "load_sustained_samples_per_s",
+        "reference_single_tenant_http_samples_per_s",
+    ] {
+        assert!(value_of(&out.stdout, key).is_some(), "{key}: {}", out.describe());
+    }
+    assert!(
+        value_of(out.last_line(), "ratio_sustained_vs_reference").is_some(),
+        "{}",
+        out.describe()
+    );
+
     let mut cmd = millwright();
     cmd.args([
         "bench",

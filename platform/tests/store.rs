@@ -7,7 +7,9 @@ use millwright_platform::store::fill::Fill;
 use millwright_platform::store::ingest::{Quality, SampleRow};
 use millwright_platform::store::query::{Agg, BucketWidth, Source};
 use millwright_platform::store::{Backend, Store};
-use millwright_platform::test_util::{fresh_store, tenant_with_tags, timescale_available};
+use millwright_platform::test_util::{
+    bare_database_settings, fresh_store, tenant_with_tags, timescale_available,
+};
 
 #[macro_use]
 mod common;
@@ -21,6 +23,7 @@ on_every_backend!(
     another_tenants_tag_ids_are_ignored_on_ingest,
     each_tenant_keeps_what_its_plan_keeps,
     bucketed_queries_fill_empty_buckets,
+    a_rollup_read_refreshes_only_the_readers_tag,
 );
 
 fn minute_start() -> DateTime<Utc> {
@@ -488,4 +491,97 @@ async fn filled(
         .await
         .unwrap()
         .1
+}
+
+/// A new user's path (issue #17): a TimescaleDB server, a bare database, `store.backend = auto`.
+/// The platform creates the extension itself and takes the TimescaleDB layout; on a server
+/// without TimescaleDB, auto takes the plain layout and `timescale` refuses with what is missing.
+#[tokio::test]
+async fn auto_creates_timescaledb_when_the_server_offers_and_preloads_it() {
+    let settings = bare_database_settings(BackendChoice::Auto).await;
+    let store = Store::open(&settings.database, &settings.store)
+        .await
+        .unwrap();
+    if timescale_available().await {
+        println!("layout: timescale (created by store.backend = auto on a bare database)");
+        assert_eq!(store.backend(), Backend::Timescale);
+        let client = store.owner_pool().get().await.unwrap();
+        let created: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(created);
+    } else {
+        println!("layout: plain (this server has no TimescaleDB)");
+        assert_eq!(store.backend(), Backend::Plain);
+        let settings = bare_database_settings(BackendChoice::Timescale).await;
+        let err = Store::open(&settings.database, &settings.store)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not offer"), "{err}");
+    }
+}
+
+/// Issue #17: a bucketed read brings the rollups of its own tag up to date, never another
+/// tenant's pending ingest (which maintenance refreshes); on TimescaleDB reads need no refresh.
+async fn a_rollup_read_refreshes_only_the_readers_tag(backend: BackendChoice) {
+    let (store, _) = fresh_store(backend).await;
+    println!("layout: {:?}", store.backend());
+    let a = tenant_with_tags(&store, "reader", &["temp", "other"]).await;
+    let b = tenant_with_tags(&store, "neighbour", &["temp"]).await;
+    let start = minute_start();
+    let rows = |tag: i64| -> Vec<SampleRow> {
+        (0..120)
+            .map(|i| SampleRow {
+                tag_id: tag,
+                time: start + Duration::seconds(i),
+                value: Some(i as f64),
+                quality: Quality::Good,
+            })
+            .collect()
+    };
+    let mut sa = store.tenant(a.id).await.unwrap();
+    sa.ingest(&rows(a.tag_ids[0])).await.unwrap();
+    sa.ingest(&rows(a.tag_ids[1])).await.unwrap();
+    let mut sb = store.tenant(b.id).await.unwrap();
+    sb.ingest(&rows(b.tag_ids[0])).await.unwrap();
+    let minute = BucketWidth::parse("1m").unwrap();
+    let (source, points) = sa
+        .bucketed(a.tag_ids[0], start, start + Duration::minutes(2), minute, Agg::Count, false)
+        .await
+        .unwrap();
+    assert_eq!(source, Source::Rollup1m);
+    let counts: Vec<f64> = points.iter().filter_map(|p| p.value).collect();
+    assert_eq!(counts, vec![60.0, 60.0], "the read is exact right after ingest");
+    if store.backend() == Backend::Plain {
+        let client = store.owner_pool().get().await.unwrap();
+        let pending: Vec<(i64, i64)> = client
+            .query(
+                "SELECT tag_id, count(*) FROM rollup_dirty GROUP BY tag_id ORDER BY tag_id",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let mut expected = vec![(a.tag_ids[1], 1), (b.tag_ids[0], 1)];
+        expected.sort();
+        assert_eq!(pending, expected, "only the read tag's rollups were refreshed");
+        // Maintenance refreshes the rest.
+        drop(client);
+        store.maintain().await.unwrap();
+        let client = store.owner_pool().get().await.unwrap();
+        let left: i64 = client
+            .query_one("SELECT count(*) FROM rollup_dirty", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0);
+    }
 }

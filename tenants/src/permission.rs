@@ -71,6 +71,8 @@ pub enum Action {
     ManageUsers,
     /// Issue, list and revoke API keys and device tokens.
     ManageApiKeys,
+    /// Create, change and delete webhook endpoints; read their delivery log, redeliver.
+    ManageWebhooks,
     /// Read the tenant's audit log.
     ReadAuditLog,
     /// See consumption against the plan's quotas.
@@ -133,7 +135,7 @@ const fn rule(action: Action, roles: &'static [Role], feature: Option<Feature>) 
 
 /// The permission table: one row per [`Action`], in declaration order (checked at compile
 /// time). Change permissions here and nowhere else.
-pub const TABLE: [Rule; 25] = {
+pub const TABLE: [Rule; 26] = {
     use Action::*;
     use Feature::*;
     [
@@ -165,6 +167,8 @@ pub const TABLE: [Rule; 25] = {
         rule(ManageCustomOrders, ADMINS, Some(CustomOrders)),
         rule(ManageUsers, ADMINS, None),
         rule(ManageApiKeys, ADMINS, None),
+        // Endpoints receive the tenant's events and hold a signing secret.
+        rule(ManageWebhooks, ADMINS, None),
         rule(ReadAuditLog, ADMINS, None),
         rule(ReadUsage, ADMINS, None),
         rule(ManageTenant, OWNER, None),
@@ -327,6 +331,7 @@ mod tests {
         manage_custom_orders    x x . . . . .
         manage_users            x x . . . . .
         manage_api_keys         x x . . . . .
+        manage_webhooks         x x . . . . .
         read_audit_log          x x . . . . .
         read_usage              x x . . . . .
         manage_tenant           x . . . . . .

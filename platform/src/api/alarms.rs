@@ -1,6 +1,7 @@
-//! Predictive-maintenance alarms: `GET /alarms?state=open` lists them, `POST /alarms/{id}/ack`
-//! records that an engineer has seen one. The scorer (`maintenance::scoring`) raises and
-//! clears them; storage is in `store::alarms`.
+//! Alarms, from promoted models and from alarm rules: `GET /alarms?state=open` lists them,
+//! `POST /alarms/{id}/ack` records that someone has seen one, `POST /alarms/{id}/shelve` hides
+//! and silences one for a while. The scorer (`maintenance::scoring`) and the rule evaluator
+//! (`alerting::engine`) raise and clear them; storage is in `store::alarms`.
 
 use axum::extract::{Path, State};
 use serde::Deserialize;
@@ -11,7 +12,7 @@ use bytes::Bytes;
 use super::extract::{parse_json, Caller, Query};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::AppState;
-use crate::store::alarms::{Alarm, AlarmState};
+use crate::store::alarms::{Alarm, AlarmFilter, AlarmState};
 
 /// Query parameters of `GET /alarms`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -23,6 +24,10 @@ pub struct AlarmQuery {
     state: Option<AlarmState>,
     /// Only alarms of this machine.
     machine_id: Option<i64>,
+    /// Only alarms of this rule.
+    rule_id: Option<i64>,
+    /// `false`: only alarms not shelved now; `true`: only shelved ones.
+    shelved: Option<bool>,
     /// Most to return (default 100, at most 1000), newest first.
     limit: Option<i64>,
 }
@@ -56,9 +61,13 @@ pub async fn list(
         return Err(ApiError::field("limit", "must be between 1 and 1000"));
     }
     let mut session = caller.session(&state.store).await?;
-    let rows = session
-        .alarms(q.state.unwrap_or_default(), q.machine_id, limit)
-        .await?;
+    let filter = AlarmFilter {
+        state: q.state.unwrap_or_default(),
+        machine_id: q.machine_id,
+        rule_id: q.rule_id,
+        shelved: q.shelved,
+    };
+    let rows = session.filtered_alarms(&filter, limit).await?;
     Ok(axum::Json(rows))
 }
 
@@ -103,6 +112,67 @@ pub async fn acknowledge(
         .acknowledge_alarm(id, &by)
         .await?
         .ok_or_else(|| ApiError::not_found("alarm"))?;
+    state.webhook_wake.notify_one();
     tracing::info!(tenant = %caller.tenant, alarm = id, by = %by, "Alarm acknowledged.");
     Ok(axum::Json(alarm))
+}
+
+/// A shelving.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShelveBody {
+    /// How long, 60 to 604800 seconds (a week); 0 unshelves. Required.
+    pub for_secs: Option<i64>,
+    /// Why (at most 500 characters), for the audit log and the next shift.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Shelves an open alarm for a while: `GET /alarms?shelved=false` leaves it out and no
+/// webhook is sent for it; a rule's alarm raised again meanwhile stays shelved. `for_secs: 0`
+/// unshelves.
+#[utoipa::path(
+    post, path = "/alarms/{id}/shelve", tag = "maintenance",
+    params(("id" = i64, Path, description = "The alarm's id")),
+    request_body = ShelveBody,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = Alarm),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The alarm is cleared", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn shelve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    super::extract::Json(body): super::extract::Json<ShelveBody>,
+) -> ApiResult<axum::Json<Alarm>> {
+    let secs = body
+        .for_secs
+        .ok_or_else(|| ApiError::field("for_secs", "missing"))?;
+    if secs != 0 && !(60..=604_800).contains(&secs) {
+        return Err(ApiError::field(
+            "for_secs",
+            "must be 60 to 604800 seconds, or 0 to unshelve",
+        ));
+    }
+    if body.reason.chars().count() > 500 {
+        return Err(ApiError::field("reason", "at most 500 characters"));
+    }
+    let until = (secs > 0).then(|| chrono::Utc::now() + chrono::Duration::seconds(secs));
+    let mut session = caller.session(&state.store).await?;
+    match session.shelve_alarm(id, until, &body.reason).await? {
+        None => Err(ApiError::not_found("alarm")),
+        Some(Err(_)) => Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "the alarm is cleared; only open alarms can be shelved",
+        )),
+        Some(Ok(alarm)) => {
+            tracing::info!(tenant = %caller.tenant, alarm = id, until = ?until, "Alarm shelved.");
+            Ok(axum::Json(alarm))
+        }
+    }
 }

@@ -146,14 +146,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let pairs: Vec<(String, String)> =
-            form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
-                .into_owned()
-                .collect();
-        from_pairs::<T>(&pairs)
-            .map(Query)
-            .map_err(|e| ApiError::field(culprit::<T>(&pairs, &e), e))
+        parse_query(parts.uri.query().unwrap_or_default()).map(Query)
     }
+}
+
+/// Parses a query string (without `?`) the way [`Query`] does, naming the offending
+/// parameter in the error (also the entry point of the query fuzz target).
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    from_pairs::<T>(&pairs).map_err(|e| {
+        // A parameter without a name (`?=x`, found by the query fuzz target) is named `query`.
+        let field = Some(culprit::<T>(&pairs, &e))
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(|| "query".into());
+        ApiError::field(field, e)
+    })
 }
 
 fn from_pairs<T: DeserializeOwned>(pairs: &[(String, String)]) -> Result<T, String> {

@@ -22,9 +22,13 @@ pub async fn healthz() -> &'static str {
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     match state.store.ping().await {
-        Ok(()) => Ok("ready"),
+        Ok(()) => {
+            super::problem::note_database_available();
+            Ok("ready")
+        }
         Err(e) => {
-            tracing::warn!(error = %e, "Not ready: the database does not answer.");
+            // Probes come every few seconds: rate-limited with the requests' own reports.
+            super::problem::note_database_unavailable(&e);
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the database does not answer",

@@ -185,8 +185,8 @@ impl From<Error> for ApiError {
                 }
             }
         }
-        if matches!(e, Error::Pool(_)) {
-            tracing::warn!(error = %e, "No database connection available.");
+        if database_unavailable(&e) {
+            note_database_unavailable(&e);
             return Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the database is unavailable, try again shortly",
@@ -199,6 +199,69 @@ impl From<Error> for ApiError {
         )
     }
 }
+
+/// True when `e` means the database cannot be reached right now (no pooled connection, the
+/// connection closed, the server shutting down or starting): a 503, not a 500.
+pub fn database_unavailable(e: &Error) -> bool {
+    match e {
+        Error::Pool(_) => true,
+        Error::Database { source, .. } => {
+            if source.is_closed() {
+                return true;
+            }
+            match source.code() {
+                // connection_exception (08…), admin/crash shutdown, cannot connect now.
+                Some(code) => {
+                    code.code().starts_with("08")
+                        || *code == SqlState::ADMIN_SHUTDOWN
+                        || *code == SqlState::CRASH_SHUTDOWN
+                        || *code == SqlState::CANNOT_CONNECT_NOW
+                }
+                // No server answer at all: an I/O error on the connection.
+                None => std::error::Error::source(source)
+                    .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some()),
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Failures since the outage's last WARN, and when that was; `None` while the database answers.
+static OUTAGE: std::sync::Mutex<Option<(std::time::Instant, u64)>> = std::sync::Mutex::new(None);
+
+/// Rate-limited log of a database outage: the first failure at once (WARN), then at most one
+/// WARN per [`OUTAGE_LOG_EVERY`] with the number of failures in between, so an outage under
+/// load (every request and readiness probe failing) is a few lines, not one per request.
+pub fn note_database_unavailable(e: &dyn std::fmt::Display) {
+    let mut state = OUTAGE.lock().unwrap_or_else(|p| p.into_inner());
+    match &mut *state {
+        Some((last, failures)) if last.elapsed() < OUTAGE_LOG_EVERY => *failures += 1,
+        Some((last, failures)) => {
+            tracing::warn!(error = %e, failures = *failures + 1,
+                           "The database is still unavailable; requests answer 503.");
+            *last = std::time::Instant::now();
+            *failures = 0;
+        }
+        None => {
+            tracing::warn!(error = %e, "The database is unavailable; requests answer 503 until it is back (logged again at most every 30 s).");
+            *state = Some((std::time::Instant::now(), 0));
+        }
+    }
+}
+
+/// The database answered (a readiness probe): ends an outage being reported, with one INFO.
+pub fn note_database_available() {
+    let mut state = OUTAGE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, failures)) = state.take() {
+        tracing::info!(
+            failures_since_last_report = failures,
+            "The database answers again."
+        );
+    }
+}
+
+/// Shortest time between two WARNs about the same database outage.
+pub const OUTAGE_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The request field behind a constraint, from our constraint naming.
 fn constraint_field(constraint: Option<&str>) -> Option<&'static str> {

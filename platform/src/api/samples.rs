@@ -41,6 +41,35 @@ pub struct SamplesQuery {
     fill: Option<Fill>,
 }
 
+/// Checks the query string of `GET /tags/{id}/samples` as the route does before it reads
+/// anything (parameters, `from` before `to`, `source`, `bucket`, `limit`), without a database:
+/// the entry point of the query fuzz target and property tests. `Ok` when the route would go
+/// on to read.
+pub fn check_samples_query(query: &str) -> Result<(), ApiError> {
+    let q: SamplesQuery = super::extract::parse_query(query)?;
+    let to = q.to.unwrap_or_else(Utc::now);
+    let from = q.from.unwrap_or(to - Duration::hours(1));
+    if from >= to {
+        return Err(ApiError::field("from", "must be before `to`"));
+    }
+    if !matches!(q.source.as_deref(), None | Some("auto") | Some("raw")) {
+        return Err(ApiError::field("source", "is not auto or raw"));
+    }
+    match q.bucket {
+        None => {
+            let limit = q.limit.unwrap_or(MAX_RAW);
+            if !(1..=MAX_RAW).contains(&limit) {
+                return Err(ApiError::field("limit", "out of range"));
+            }
+        }
+        Some(b) => {
+            let width = BucketWidth::parse(&b).ok_or_else(|| ApiError::field("bucket", "not a bucket width"))?;
+            let _ = (width.floor(from), width.ceil(to));
+        }
+    }
+    Ok(())
+}
+
 /// Samples of one tag.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]

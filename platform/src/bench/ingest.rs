@@ -76,7 +76,7 @@ async fn timed(
 }
 
 /// One sample per tag per second, ending now, so every row is inside retention.
-fn generate(tag_ids: &[i64], n: usize) -> Vec<SampleRow> {
+pub(crate) fn generate(tag_ids: &[i64], n: usize) -> Vec<SampleRow> {
     let seconds = n.div_ceil(tag_ids.len());
     let start = Utc::now() - chrono::Duration::seconds(seconds as i64 + 60);
     let mut rows = Vec::with_capacity(n);
@@ -98,7 +98,7 @@ fn generate(tag_ids: &[i64], n: usize) -> Vec<SampleRow> {
     rows
 }
 
-async fn truncate(db: &BenchDb) -> Result<()> {
+pub(crate) async fn truncate(db: &BenchDb) -> Result<()> {
     let client = db.store.owner_pool().get().await?;
     let extra = match db.store.backend() {
         crate::store::Backend::Plain => ", rollup_dirty, rollup_dirty_hour, rollup_1m, rollup_1h",
@@ -176,7 +176,7 @@ async fn load_psql(db: &BenchDb, rows: &[SampleRow]) -> Result<()> {
     Ok(())
 }
 
-async fn load_http(db: &BenchDb, rows: &[SampleRow]) -> Result<()> {
+pub(crate) async fn load_http(db: &BenchDb, rows: &[SampleRow]) -> Result<()> {
     let mut settings = db.settings.clone();
     settings.http.listen = "127.0.0.1:0".parse().expect("valid address");
     let server = Server::bind(db.store.clone(), Arc::new(settings)).await?;
@@ -224,7 +224,7 @@ async fn load_http(db: &BenchDb, rows: &[SampleRow]) -> Result<()> {
     results.into_iter().collect()
 }
 
-fn json_body(rows: &[SampleRow]) -> Vec<u8> {
+pub(crate) fn json_body(rows: &[SampleRow]) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 80);
     out.extend_from_slice(b"{\"samples\":[");
     for (i, r) in rows.iter().enumerate() {

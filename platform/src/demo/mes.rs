@@ -3,6 +3,10 @@
 //! operator who explains the longer stops (the reason their state suggests, or a material
 //! shortage for idle spells) every minute, so states, downtime with reasons and OEE are
 //! there within minutes.
+//!
+//! The simulators run `PlantOptions::speed` (60) times faster than the wall clock, so the
+//! demo's rules and products scale ideal cycle times and the minor-stop threshold by it:
+//! OEE then reads as it would on the real plant.
 
 use std::collections::BTreeMap;
 
@@ -42,10 +46,40 @@ fn shifts() -> Vec<ShiftDef> {
     .collect()
 }
 
-/// Calendars, products and running work orders, unless an earlier run made them.
+/// Simulated seconds per wall-clock second in the demo's plants.
+fn speed() -> f64 {
+    millwright_connectors::simulator::PlantOptions::default()
+        .speed
+        .max(1.0)
+}
+
+/// Calendars, class rules, products and running work orders, unless an earlier run made them.
 pub(super) async fn ensure_mes(store: &Store, tenant: TenantId) -> Result<()> {
     let mut session = store.tenant(tenant).await?.acting_as("demo");
     let machines = session.mes_machines(None).await?;
+    let ruled: Vec<String> = session
+        .state_rules()
+        .await?
+        .into_iter()
+        .filter_map(|r| r.machine_class)
+        .collect();
+    let mut classes: Vec<&str> = machines.iter().map(|m| m.class.as_str()).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    for class in &classes {
+        if ruled.iter().any(|c| c == class) {
+            continue;
+        }
+        let default = crate::mes::state::StateRule::default_for_class(class);
+        let rule = crate::mes::state::StateRule {
+            ideal_cycle_secs: default.ideal_cycle_secs.map(|c| c / speed()),
+            minor_stop_secs: ((f64::from(default.minor_stop_secs) / speed()).ceil() as u32).max(1),
+            ..default
+        };
+        session
+            .put_state_rule(Some(class), None, &rule, Utc::now())
+            .await?;
+    }
     let mut sites: Vec<i64> = machines.iter().map(|m| m.site_id).collect();
     sites.sort_unstable();
     sites.dedup();
@@ -69,9 +103,6 @@ pub(super) async fn ensure_mes(store: &Store, tenant: TenantId) -> Result<()> {
         .into_iter()
         .map(|p| (p.code, p.id))
         .collect();
-    let mut classes: Vec<&str> = machines.iter().map(|m| m.class.as_str()).collect();
-    classes.sort_unstable();
-    classes.dedup();
     for class in classes {
         let code = format!("DEMO-{}", class.to_uppercase());
         if products.contains_key(&code) {
@@ -79,7 +110,8 @@ pub(super) async fn ensure_mes(store: &Store, tenant: TenantId) -> Result<()> {
         }
         let ideal = crate::mes::state::StateRule::default_for_class(class)
             .ideal_cycle_secs
-            .unwrap_or(60.0);
+            .unwrap_or(60.0)
+            / speed();
         let p = session
             .create_product(
                 &code,

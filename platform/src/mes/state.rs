@@ -3,8 +3,10 @@
 //! A [`StateRule`] names, by their short names (the part after the machine's name, e.g.
 //! `state` for the tag `imm-1.state`), the tags that tell a machine's state: a state tag whose
 //! codes map to states, a fault-code tag (non-zero means fault), a speed tag (above a floor
-//! means running), and the part and reject counters. No sample of any of them for
-//! `stale_secs` makes the state `unknown` from `stale_secs` after the last sample.
+//! means running), and the part and reject counters. No sample of any tag of the machine for
+//! `stale_secs` makes the state `unknown` from `stale_secs` after the last sample (tags the
+//! rule does not name count as [`Role::Alive`]: sources that report by exception send the
+//! state tag only when it changes).
 //!
 //! Precedence: a mapped code of the state tag; else a non-zero fault code means `fault`; else
 //! the speed decides between `running` and `idle`; else `unknown`.
@@ -302,6 +304,9 @@ pub enum Role {
     Parts,
     /// The reject counter.
     Rejects,
+    /// Any other tag of the machine: its samples only show the machine is reporting
+    /// (sources that report by exception send the state tag only when it changes).
+    Alive,
 }
 
 /// The latest value of each signal.
@@ -459,6 +464,7 @@ impl Tracker {
                         }
                         self.signals.rejects = Some(s.value);
                     }
+                    Role::Alive => {}
                 }
                 i += 1;
             }

@@ -13,9 +13,11 @@ use crate::error::{Error, Result};
 
 /// The version of the layout's functions. Version 2 re-created every security-definer
 /// function with `pg_temp` last in its search path and schema-qualified names (issue #11).
+/// Version 3 added `refresh_tag_rollups(tag)`: a read refreshes only its own tenant's tag
+/// (issue #17).
 /// Raise it whenever a `*_functions.sql` file changes: databases created earlier get the
 /// functions again (CREATE OR REPLACE) at their next start.
-pub const LAYOUT_VERSION: i32 = 2;
+pub const LAYOUT_VERSION: i32 = 3;
 const PLAIN_SQL: &str = include_str!("layout/plain.sql");
 const PLAIN_FUNCTIONS_SQL: &str = include_str!("layout/plain_functions.sql");
 const TIMESCALE_SQL: &str = include_str!("layout/timescale.sql");
@@ -83,14 +85,7 @@ async fn prepare_locked(client: &impl GenericClient, settings: &StoreSettings) -
         .await
         .map_err(Error::db("reading the storage layout"))?
         .map(|row| (row.get::<_, String>(0), row.get::<_, i32>(1)));
-    let timescale_ready = client
-        .query_opt(
-            "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'",
-            &[],
-        )
-        .await
-        .map_err(Error::db("looking for timescaledb"))?
-        .is_some();
+    let server = probe_timescale(client).await?;
     if let Some((name, version)) = recorded {
         let backend = if name == "timescale" {
             Backend::Timescale
@@ -114,20 +109,131 @@ async fn prepare_locked(client: &impl GenericClient, settings: &StoreSettings) -
         }
         return Ok(backend);
     }
-    let backend =
-        match settings.backend {
-            BackendChoice::Plain => Backend::Plain,
-            BackendChoice::Auto if timescale_ready => Backend::Timescale,
-            BackendChoice::Auto => Backend::Plain,
-            BackendChoice::Timescale if timescale_ready => Backend::Timescale,
-            BackendChoice::Timescale => return Err(Error::Layout(
-                "store.backend = timescale, but the timescaledb extension is not created in this \
-                 database (CREATE EXTENSION timescaledb, as a superuser)"
-                    .into(),
-            )),
-        };
+    let mut choice = choose(settings.backend, &server)?;
+    if choice.create_extension {
+        match client
+            .batch_execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if settings.backend == BackendChoice::Auto => {
+                choice = LayoutChoice {
+                    backend: Backend::Plain,
+                    create_extension: false,
+                    reason: format!(
+                        "store.backend = auto: the server offers timescaledb and preloads it, but creating the extension failed ({}); a superuser can run CREATE EXTENSION timescaledb in this database before the first start",
+                        crate::error::db_message(&e)
+                    ),
+                };
+            }
+            Err(e) => {
+                return Err(Error::Layout(format!(
+                    "store.backend = timescale: creating the timescaledb extension failed ({}); run CREATE EXTENSION timescaledb in this database as a superuser, or let the database owner create it",
+                    crate::error::db_message(&e)
+                )))
+            }
+        }
+    }
+    let backend = choice.backend;
+    tracing::info!(layout = backend.name(), reason = %choice.reason, "Storage layout chosen.");
     apply(client, backend, settings).await?;
     Ok(backend)
+}
+
+/// What the server says about TimescaleDB.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimescaleOnServer {
+    /// `CREATE EXTENSION timescaledb` was run in this database.
+    pub created: bool,
+    /// The server has the extension's files (`pg_available_extensions`); its version.
+    pub available: Option<String>,
+    /// `shared_preload_libraries` lists timescaledb (required to use it).
+    pub preloaded: bool,
+}
+
+/// The layout a new database gets, and why (logged at start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutChoice {
+    /// The layout.
+    pub backend: Backend,
+    /// Whether `CREATE EXTENSION timescaledb` must be run first.
+    pub create_extension: bool,
+    /// Why, in a sentence.
+    pub reason: String,
+}
+
+/// Chooses the layout of a new database: `auto` takes TimescaleDB when the extension is
+/// created, or when the server offers it and preloads it (then it is created); `timescale`
+/// fails with what is missing when it cannot be had; `plain` is always plain.
+pub fn choose(wanted: BackendChoice, server: &TimescaleOnServer) -> Result<LayoutChoice> {
+    let pick = |backend, create_extension, reason: String| {
+        Ok(LayoutChoice {
+            backend,
+            create_extension,
+            reason,
+        })
+    };
+    let setting = match wanted {
+        BackendChoice::Plain => {
+            return pick(Backend::Plain, false, "store.backend = plain".into())
+        }
+        BackendChoice::Auto => "auto",
+        BackendChoice::Timescale => "timescale",
+    };
+    match (server.created, &server.available, server.preloaded) {
+        (true, _, true) => pick(
+            Backend::Timescale,
+            false,
+            format!("store.backend = {setting}: the timescaledb extension is created in this database"),
+        ),
+        (false, Some(v), true) => pick(
+            Backend::Timescale,
+            true,
+            format!(
+                "store.backend = {setting}: the server offers timescaledb {v} and preloads it; the extension is created in this database"
+            ),
+        ),
+        (created, available, preloaded) => {
+            let missing = if available.is_none() && !created {
+                "the server does not offer the timescaledb extension (not in pg_available_extensions; install TimescaleDB on the database server)"
+            } else if !preloaded {
+                "the server does not preload timescaledb (add it to shared_preload_libraries and restart PostgreSQL)"
+            } else {
+                "timescaledb cannot be used"
+            };
+            if wanted == BackendChoice::Timescale {
+                Err(Error::Layout(format!(
+                    "store.backend = timescale, but {missing}"
+                )))
+            } else {
+                pick(
+                    Backend::Plain,
+                    false,
+                    format!("store.backend = auto and {missing}: native partitions"),
+                )
+            }
+        }
+    }
+}
+
+/// Asks the server about TimescaleDB.
+async fn probe_timescale(client: &impl GenericClient) -> Result<TimescaleOnServer> {
+    let row = client
+        .query_one(
+            // shared_preload_libraries is readable by superusers only; a preloaded
+            // timescaledb shows in pg_settings through the settings its loader defines.
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'), \
+                    (SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'), \
+                    EXISTS (SELECT 1 FROM pg_settings WHERE name LIKE 'timescaledb.%')",
+            &[],
+        )
+        .await
+        .map_err(Error::db("looking for timescaledb"))?;
+    Ok(TimescaleOnServer {
+        created: row.get(0),
+        available: row.get(1),
+        preloaded: row.get(2),
+    })
 }
 
 /// Runs `sql` one statement at a time (`-- statement` separates them): TimescaleDB refuses
@@ -269,4 +375,48 @@ pub(crate) async fn maintain(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod choice_tests {
+    use super::*;
+
+    fn server(created: bool, available: bool, preloaded: bool) -> TimescaleOnServer {
+        TimescaleOnServer {
+            created,
+            available: available.then(|| "2.28.3".to_string()),
+            preloaded,
+        }
+    }
+
+    #[test]
+    fn auto_creates_the_extension_when_offered_and_preloaded() {
+        let c = choose(BackendChoice::Auto, &server(false, true, true)).unwrap();
+        assert_eq!((c.backend, c.create_extension), (Backend::Timescale, true));
+        assert!(c.reason.contains("2.28.3"), "{}", c.reason);
+        let c = choose(BackendChoice::Auto, &server(true, true, true)).unwrap();
+        assert_eq!((c.backend, c.create_extension), (Backend::Timescale, false));
+    }
+
+    #[test]
+    fn auto_falls_back_to_plain_saying_what_is_missing() {
+        let c = choose(BackendChoice::Auto, &server(false, true, false)).unwrap();
+        assert_eq!((c.backend, c.create_extension), (Backend::Plain, false));
+        assert!(c.reason.contains("shared_preload_libraries"), "{}", c.reason);
+        let c = choose(BackendChoice::Auto, &server(false, false, false)).unwrap();
+        assert_eq!(c.backend, Backend::Plain);
+        assert!(c.reason.contains("pg_available_extensions"), "{}", c.reason);
+    }
+
+    #[test]
+    fn timescale_fails_clearly_when_it_cannot_be_had() {
+        let e = choose(BackendChoice::Timescale, &server(false, false, false)).unwrap_err();
+        assert!(e.to_string().contains("does not offer"), "{e}");
+        let e = choose(BackendChoice::Timescale, &server(false, true, false)).unwrap_err();
+        assert!(e.to_string().contains("shared_preload_libraries"), "{e}");
+        let c = choose(BackendChoice::Timescale, &server(false, true, true)).unwrap();
+        assert!(c.create_extension);
+        let c = choose(BackendChoice::Plain, &server(true, true, true)).unwrap();
+        assert_eq!(c.backend, Backend::Plain);
+    }
 }

@@ -461,7 +461,8 @@ impl TenantSession {
         let tx = self.begin().await?;
         let tags = tx
             .query(
-                "SELECT id, name FROM public.tags WHERE tenant_id = $1 AND machine_id = $2 ORDER BY id",
+                "SELECT id, name FROM public.tags WHERE tenant_id = $1 AND machine_id = $2 \
+                 AND value_type <> 'text' AND NOT derived ORDER BY id",
                 &[&tenant, &machine_id],
             )
             .await
@@ -473,6 +474,12 @@ impl TenantSession {
                 .find(|r| short_tag_name(r.get::<_, &str>(1)) == short)
             {
                 roles.insert(r.get::<_, i64>(0), role);
+            }
+        }
+        if !roles.is_empty() {
+            // Every other numeric tag shows the machine is reporting.
+            for r in &tags {
+                roles.entry(r.get::<_, i64>(0)).or_insert(Role::Alive);
             }
         }
         let row = tx

@@ -186,9 +186,10 @@ impl TenantSession {
             Source::Rollup1h => ("tenant_rollup_1h", "bucket", rollup_expr(agg)),
         };
         if source != Source::Raw {
-            // Make the rollups current before reading them; a no-op on TimescaleDB.
+            // Make this tag's rollups current before reading them (only the session tenant's:
+            // other tenants' pending ingest is maintenance's job); a no-op on TimescaleDB.
             let tx = self.begin().await?;
-            tx.execute("SELECT refresh_rollups()", &[])
+            tx.execute("SELECT refresh_tag_rollups($1)", &[&tag_id])
                 .await
                 .map_err(Error::db("refreshing rollups"))?;
             tx.commit()

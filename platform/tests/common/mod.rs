@@ -5,7 +5,10 @@
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod plain {
-            $(#[tokio::test] async fn $name() { super::$name(super::BackendChoice::Plain).await })*
+            $(#[tokio::test] async fn $name() {
+                println!("layout: plain");
+                super::$name(super::BackendChoice::Plain).await
+            })*
         }
         mod timescale {
             $(#[tokio::test] async fn $name() {
@@ -13,6 +16,7 @@ macro_rules! on_every_backend {
                     eprintln!("skipped: TimescaleDB is not installed on this machine");
                     return;
                 }
+                println!("layout: timescale");
                 super::$name(super::BackendChoice::Timescale).await
             })*
         }

@@ -182,10 +182,30 @@ impl Running {
 
     /// Ctrl-C: SIGINT, then waits for it to exit within `limit`; returns its status and every
     /// line of standard output it printed.
-    pub async fn interrupt(mut self, limit: Duration) -> Finished {
+    pub async fn interrupt(self, limit: Duration) -> Finished {
+        self.signal("-INT", limit).await
+    }
+
+    /// SIGTERM (what `docker stop` and Kubernetes send), then waits like [`Running::interrupt`].
+    pub async fn terminate(self, limit: Duration) -> Finished {
+        self.signal("-TERM", limit).await
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub async fn kill(self) -> Finished {
+        self.signal("-KILL", Duration::from_secs(10)).await
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Sends `signal` (as `kill` spells it), then waits for the exit within `limit`.
+    pub async fn signal(mut self, signal: &str, limit: Duration) -> Finished {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")
-                .arg("-INT")
+                .arg(signal)
                 .arg(pid.to_string())
                 .status();
         }
@@ -193,7 +213,7 @@ impl Running {
             .await
             .unwrap_or_else(|_| {
                 panic!(
-                    "not stopped {limit:?} after Ctrl-C\n--- stderr\n{}",
+                    "not stopped {limit:?} after {signal}\n--- stderr\n{}",
                     self.stderr()
                 )
             })

@@ -58,3 +58,7 @@ GRANT EXECUTE ON FUNCTION public.ingest_commit() TO millwright_app;
 REVOKE ALL ON FUNCTION public.refresh_rollups() FROM PUBLIC;
 -- statement
 GRANT EXECUTE ON FUNCTION public.refresh_rollups() TO millwright_app;
+-- statement
+REVOKE ALL ON FUNCTION public.refresh_tag_rollups(bigint) FROM PUBLIC;
+-- statement
+GRANT EXECUTE ON FUNCTION public.refresh_tag_rollups(bigint) TO millwright_app;

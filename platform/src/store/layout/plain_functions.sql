@@ -102,10 +102,12 @@ CREATE OR REPLACE FUNCTION public.ingest_commit() RETURNS bigint
     END
     $$;
 
--- Recomputes the rollups of every dirty minute from raw samples, then the hours above them
--- from the minutes. Safe to call at any time and from several sessions: they queue on a lock,
--- and the later ones find little or nothing left to do.
-CREATE OR REPLACE FUNCTION public.refresh_rollups() RETURNS bigint
+-- Recomputes the rollups of dirty minutes from raw samples, then the hours above them from
+-- the minutes: every tenant's (NULL, NULL: maintenance), or only one tenant's tag (a read).
+-- Safe to call at any time and from several sessions: they queue on a lock, and the later
+-- ones find little or nothing left to do. Not granted to the application role: it reaches it
+-- through refresh_rollups() (maintenance) and refresh_tag_rollups() (its own tenant's tag).
+CREATE OR REPLACE FUNCTION public.refresh_rollups_of(p_tenant integer, p_tag bigint) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, public, pg_temp
     SET jit = off
@@ -115,7 +117,9 @@ CREATE OR REPLACE FUNCTION public.refresh_rollups() RETURNS bigint
     BEGIN
         PERFORM pg_advisory_xact_lock(hashtext('millwright.rollups'));
         WITH drained AS (
-            DELETE FROM public.rollup_dirty RETURNING tag_id, tenant_id, first_time, last_time
+            DELETE FROM public.rollup_dirty rd
+            WHERE (p_tenant IS NULL OR rd.tenant_id = p_tenant) AND (p_tag IS NULL OR rd.tag_id = p_tag)
+            RETURNING tag_id, tenant_id, first_time, last_time
         ), dirty AS (
             -- Every minute any drained range touches, once.
             SELECT DISTINCT d.tag_id, d.tenant_id, m.bucket
@@ -147,7 +151,9 @@ CREATE OR REPLACE FUNCTION public.refresh_rollups() RETURNS bigint
         SELECT count(*) INTO minutes FROM refreshed;
 
         WITH dirty AS (
-            DELETE FROM public.rollup_dirty_hour RETURNING tag_id, bucket, tenant_id
+            DELETE FROM public.rollup_dirty_hour rh
+            WHERE (p_tenant IS NULL OR rh.tenant_id = p_tenant) AND (p_tag IS NULL OR rh.tag_id = p_tag)
+            RETURNING tag_id, bucket, tenant_id
         )
         INSERT INTO public.rollup_1h AS r (bucket, tenant_id, tag_id, sum, count, min, max, last, last_time)
         SELECT d.bucket, d.tenant_id, d.tag_id, a.sum, a.count, a.min, a.max, a.last, a.last_time
@@ -163,5 +169,31 @@ CREATE OR REPLACE FUNCTION public.refresh_rollups() RETURNS bigint
             sum = excluded.sum, count = excluded.count, min = excluded.min, max = excluded.max,
             last = excluded.last, last_time = excluded.last_time;
         RETURN minutes;
+    END
+    $$;
+-- statement
+REVOKE ALL ON FUNCTION public.refresh_rollups_of(integer, bigint) FROM PUBLIC;
+-- statement
+-- Every tenant's pending rollups (maintenance).
+CREATE OR REPLACE FUNCTION public.refresh_rollups() RETURNS bigint
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, public, pg_temp
+    SET jit = off
+    AS $$ SELECT public.refresh_rollups_of(NULL, NULL) $$;
+-- statement
+-- A read's refresh: only the reading tenant's tag (the tenant is the session's, never an
+-- argument), so one tenant's reads never pay for another's ingest.
+CREATE OR REPLACE FUNCTION public.refresh_tag_rollups(p_tag bigint) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, public, pg_temp
+    SET jit = off
+    AS $$
+    DECLARE
+        tenant integer := nullif(pg_catalog.current_setting('millwright.tenant_id', true), '')::integer;
+    BEGIN
+        IF tenant IS NULL OR p_tag IS NULL THEN
+            RETURN 0;
+        END IF;
+        RETURN public.refresh_rollups_of(tenant, p_tag);
     END
     $$;

@@ -41,3 +41,9 @@ CREATE OR REPLACE FUNCTION public.refresh_rollups() RETURNS bigint
     SET search_path = pg_catalog, public, pg_temp
     SET jit = off
     AS $$ SELECT 0::bigint $$;
+-- statement
+CREATE OR REPLACE FUNCTION public.refresh_tag_rollups(p_tag bigint) RETURNS bigint
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, public, pg_temp
+    SET jit = off
+    AS $$ SELECT 0::bigint $$;

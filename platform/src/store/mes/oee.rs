@@ -186,7 +186,7 @@ impl TenantSession {
                 Vec<Span>,
             );
             let mut buckets: Vec<Bucket> = Vec::new();
-            let range = Span::new(from, until);
+            let range = ctx.monitored(from, until);
             match group {
                 OeeGroup::Total => {
                     buckets.push((
@@ -195,7 +195,7 @@ impl TenantSession {
                         None,
                         None,
                         Span::new(from, to),
-                        cal.planned(from, until),
+                        cal.planned(range.start, range.end),
                     ));
                 }
                 OeeGroup::Shift => {
@@ -324,8 +324,8 @@ impl TenantSession {
             .remove(&m.id);
         let rule = rule.unwrap_or_else(|| StateRule::default_for_class(&m.class));
         let ctx = self.machine_context(&m, from, to).await?;
-        let until = to.min(Utc::now()).max(from);
-        let planned = ctx.calendar.planned(from, until);
+        let range = ctx.monitored(from, to.min(Utc::now()).max(from));
+        let planned = ctx.calendar.planned(range.start, range.end);
         Ok(Some(
             ctx.downtime(&planned, f64::from(rule.minor_stop_secs)),
         ))
@@ -377,33 +377,19 @@ impl TenantSession {
                 .map_err(Error::db("summarising process parameters"))?;
             let alarm_rows = tx
                 .query(
-                    "SELECT id, machine_id, kind, raised_at, value, threshold, model_version, \
-                     acknowledged_by, acknowledged_at, cleared_at, characteristic_id, spc_rule \
-                     FROM public.alarms \
-                     WHERE tenant_id = $1 AND machine_id = $2 AND raised_at < $4 \
-                       AND (cleared_at IS NULL OR cleared_at >= $3) ORDER BY raised_at",
+                    &format!(
+                        "SELECT {} FROM public.alarms \
+                         WHERE tenant_id = $1 AND machine_id = $2 AND raised_at < $4 \
+                           AND (cleared_at IS NULL OR cleared_at >= $3) ORDER BY raised_at",
+                        crate::store::alarms::COLUMNS
+                    ),
                     &[&tenant, &m.id, &span.start, &span.end],
                 )
                 .await
                 .map_err(Error::db("reading alarms of a run"))?;
             drop(tx);
-            for a in &alarm_rows {
-                alarms.push(Alarm {
-                    id: a.get(0),
-                    machine_id: a.get(1),
-                    kind: crate::store::alarms::AlarmKind::parse(a.get(2))
-                        .unwrap_or(crate::store::alarms::AlarmKind::Anomaly),
-                    raised_at: a.get(3),
-                    value: a.get(4),
-                    threshold: a.get(5),
-                    model_version: a.get(6),
-                    acknowledged_by: a.get(7),
-                    acknowledged_at: a.get(8),
-                    cleared_at: a.get(9),
-                    characteristic_id: a.get(10),
-                    spc_rule: a.get(11),
-                });
-            }
+            // Rule alarms and model alarms alike (issue #13's alarm rules share the table).
+            alarms.extend(alarm_rows.iter().map(Alarm::from_row));
             let parameters = params
                 .iter()
                 .map(|p| {

@@ -368,6 +368,15 @@ impl TenantSession {
             )
             .await
             .map_err(Error::db("reading state intervals"))?;
+        let first: Option<DateTime<Utc>> = tx
+            .query_one(
+                "SELECT min(start_at) FROM public.mes_state_intervals \
+                 WHERE tenant_id = $1 AND machine_id = $2",
+                &[&tenant, &m.id],
+            )
+            .await
+            .map_err(Error::db("reading when a machine was first seen"))?
+            .get(0);
         drop(tx);
         let intervals: Vec<StateInterval> = rows.iter().map(interval_from_row).collect();
         // The open interval lasts only until now.
@@ -396,6 +405,7 @@ impl TenantSession {
             calendar,
             timeline,
             assignments,
+            monitored_from: first,
         })
     }
 }
@@ -409,9 +419,21 @@ pub struct MachineContext {
     pub timeline: Vec<StateInterval>,
     /// Reasons people assigned.
     pub assignments: Vec<Assignment>,
+    /// When the machine's first state interval begins (none: never reported). Planned time
+    /// before it is not counted: the machine was not monitored yet.
+    pub monitored_from: Option<DateTime<Utc>>,
 }
 
 impl MachineContext {
+    /// `[from, until)` less the time before the machine was first monitored (empty when it
+    /// never was).
+    pub fn monitored(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Span {
+        match self.monitored_from {
+            Some(first) => Span::new(from.max(first), until.max(from.max(first))),
+            None => Span::new(until, until),
+        }
+    }
+
     /// Downtime over `planned` with minor stops under `minor_secs`.
     pub fn downtime(&self, planned: &[Span], minor_secs: f64) -> Downtime {
         crate::mes::downtime::downtime(&self.timeline, planned, minor_secs, &self.assignments)

@@ -1,0 +1,412 @@
+//! The in-process evaluator: one task per server that holds every tenant's rules and their
+//! states, fed by ingest after each commit and ticked every second for stale-data rules.
+//!
+//! - Feeding: [`Alerting::feed`] sends a committed batch through a bounded channel. When the
+//!   evaluator falls behind, ingest waits for room rather than dropping samples.
+//! - Configuration: a tenant's rules and targets are loaded on its first batch (and at start
+//!   for every tenant with rules, so stale rules run without ingest), reloaded when the API
+//!   changes a rule, and every `alerting.reload_secs` (new tags, other replicas' changes).
+//! - Checkpoints: states that changed are saved every `alerting.checkpoint_secs`, and with
+//!   every raise or clear in its transaction; on load, a state's `active` flag is reconciled
+//!   with the open alarms, so neither a lost checkpoint nor a crash raises twice.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::eval::{RuleState, Transition};
+use super::rule::{render, Condition, MessageContext};
+use crate::config::AlertingSettings;
+use crate::error::Result;
+use crate::store::alarm_rules::{AlarmRule, RuleAlarmChange, RuleTarget};
+use crate::store::ingest::{Quality, SampleRow};
+use crate::store::{Store, TenantId};
+
+/// One numeric sample as the evaluator sees it: (tag, time, value).
+pub type Point = (i64, DateTime<Utc>, f64);
+
+enum Msg {
+    Samples(TenantId, Vec<Point>),
+    RulesChanged(TenantId),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The handle ingest and the API hold: cheap to clone.
+#[derive(Clone)]
+pub struct Alerting {
+    tx: mpsc::Sender<Msg>,
+    stats: Arc<Stats>,
+}
+
+/// Counters of the evaluator's work.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Samples evaluated against at least one rule.
+    pub evaluated: AtomicU64,
+    /// Alarms raised.
+    pub raised: AtomicU64,
+    /// Alarms cleared.
+    pub cleared: AtomicU64,
+}
+
+impl std::fmt::Debug for Alerting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alerting").finish_non_exhaustive()
+    }
+}
+
+impl Alerting {
+    /// Starts the evaluator on `store`; it stops when `stop` is cancelled or every handle is
+    /// dropped. `wake` is notified when a change wrote webhook events.
+    pub fn start(
+        store: Store,
+        settings: AlertingSettings,
+        wake: Arc<Notify>,
+        stop: CancellationToken,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(settings.queue_batches.max(1));
+        let stats = Arc::new(Stats::default());
+        let engine = Engine {
+            store,
+            settings,
+            wake,
+            stats: stats.clone(),
+            tenants: HashMap::new(),
+        };
+        tokio::spawn(engine.run(rx, stop));
+        Self { tx, stats }
+    }
+
+    /// Hands a committed batch to the evaluator (waits while its queue is full). Bad-quality
+    /// samples and samples without a value are not evaluated.
+    pub async fn feed(&self, tenant: TenantId, rows: &[SampleRow]) {
+        let points: Vec<Point> = rows
+            .iter()
+            .filter(|r| r.quality != Quality::Bad)
+            .filter_map(|r| r.value.map(|v| (r.tag_id, r.time, v)))
+            .collect();
+        if points.is_empty() {
+            return;
+        }
+        if self.tx.send(Msg::Samples(tenant, points)).await.is_err() {
+            tracing::warn!(tenant = %tenant, "The alarm evaluator has stopped; a batch was not evaluated.");
+        }
+    }
+
+    /// Tells the evaluator that a tenant's rules changed.
+    pub async fn rules_changed(&self, tenant: TenantId) {
+        let _ = self.tx.send(Msg::RulesChanged(tenant)).await;
+    }
+
+    /// Waits until everything fed before this call has been evaluated.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// The evaluator's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
+
+struct Entry {
+    rule: Arc<AlarmRule>,
+    target: RuleTarget,
+    state: RuleState,
+    dirty: bool,
+}
+
+#[derive(Default)]
+struct TenantRules {
+    entries: Vec<Entry>,
+    by_tag: HashMap<i64, Vec<usize>>,
+    has_stale: bool,
+    loaded_at: Option<Instant>,
+}
+
+struct Engine {
+    store: Store,
+    settings: AlertingSettings,
+    wake: Arc<Notify>,
+    stats: Arc<Stats>,
+    tenants: HashMap<TenantId, TenantRules>,
+}
+
+impl Engine {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>, stop: CancellationToken) {
+        match self.store.tenants_with_alarm_rules().await {
+            Ok(tenants) => {
+                for t in tenants {
+                    self.reload(t).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "Could not list tenants with alarm rules; they load with their next samples."),
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(self.settings.tick_ms.max(50)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_checkpoint = Instant::now();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                msg = rx.recv() => match msg {
+                    None => break,
+                    Some(Msg::Samples(tenant, points)) => self.samples(tenant, points).await,
+                    Some(Msg::RulesChanged(tenant)) => self.reload(tenant).await,
+                    Some(Msg::Flush(done)) => { let _ = done.send(()); }
+                },
+                _ = tick.tick() => {
+                    self.tick(Utc::now()).await;
+                    if last_checkpoint.elapsed() >= Duration::from_secs(self.settings.checkpoint_secs.max(1)) {
+                        self.checkpoint_all().await;
+                        last_checkpoint = Instant::now();
+                    }
+                    let stale: Vec<TenantId> = self.tenants.iter()
+                        .filter(|(_, t)| t.loaded_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(self.settings.reload_secs.max(1))))
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for t in stale {
+                        self.reload(t).await;
+                    }
+                }
+            }
+        }
+        self.checkpoint_all().await;
+        tracing::debug!("Alarm evaluator stopped.");
+    }
+
+    /// Saves the tenant's changed states, then loads its rules, targets and checkpoints.
+    async fn reload(&mut self, tenant: TenantId) {
+        self.checkpoint(tenant).await;
+        match self.load(tenant).await {
+            Ok(rules) => {
+                tracing::debug!(tenant = %tenant, entries = rules.entries.len(), "Alarm rules loaded.");
+                self.tenants.insert(tenant, rules);
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, error = %e, "Loading alarm rules failed; retrying at the next reload.");
+                // Keep what was loaded, and try again at the next reload round.
+                let entry = self.tenants.entry(tenant).or_default();
+                entry.loaded_at = Some(Instant::now());
+            }
+        }
+    }
+
+    async fn load(&self, tenant: TenantId) -> Result<TenantRules> {
+        let mut session = self.store.tenant(tenant).await?;
+        let rules = session.rule_targets().await?;
+        let mut saved = session.rule_states().await?;
+        let open = session.open_rule_alarms().await?;
+        let now = Utc::now();
+        let mut out = TenantRules {
+            loaded_at: Some(Instant::now()),
+            ..TenantRules::default()
+        };
+        for (rule, targets) in rules {
+            let rule = Arc::new(rule);
+            out.has_stale |= matches!(rule.condition, Condition::Stale { .. });
+            for target in targets {
+                let mut state = saved
+                    .remove(&(rule.id, target.tag_id))
+                    .unwrap_or_else(|| RuleState::watching_from(now));
+                state.active = open.contains(&(rule.id, target.machine_id));
+                let index = out.entries.len();
+                out.by_tag.entry(target.tag_id).or_default().push(index);
+                out.entries.push(Entry {
+                    rule: rule.clone(),
+                    target,
+                    state,
+                    dirty: false,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn samples(&mut self, tenant: TenantId, mut points: Vec<Point>) {
+        if !self.tenants.contains_key(&tenant) {
+            self.reload(tenant).await;
+        }
+        let Some(rules) = self.tenants.get_mut(&tenant) else {
+            return;
+        };
+        if rules.by_tag.is_empty() {
+            return;
+        }
+        points.sort_by_key(|p| p.1);
+        // Stale-data rules count arrivals on the server's clock, so a connector whose clock
+        // is off, or that forwards a backlog, is judged by whether data arrives.
+        let arrived = Utc::now();
+        let mut changes = Vec::new();
+        let mut evaluated = 0u64;
+        for (tag, t, v) in points {
+            let Some(indexes) = rules.by_tag.get(&tag) else {
+                continue;
+            };
+            evaluated += 1;
+            for &i in indexes {
+                let e = &mut rules.entries[i];
+                let before = e.state.last_time;
+                let at = match e.rule.condition {
+                    Condition::Stale { .. } => arrived,
+                    _ => t,
+                };
+                let change = e.state.observe(
+                    &e.rule.condition,
+                    u32::try_from(e.rule.on_delay_secs).unwrap_or(0),
+                    at,
+                    v,
+                );
+                e.dirty |= e.state.last_time != before;
+                if let Some(c) = change {
+                    changes.push((i, c, e.state.clone()));
+                }
+            }
+        }
+        self.stats.evaluated.fetch_add(evaluated, Ordering::Relaxed);
+        if !changes.is_empty() {
+            self.apply(tenant, changes).await;
+        }
+    }
+
+    async fn tick(&mut self, now: DateTime<Utc>) {
+        let mut due = Vec::new();
+        for (tenant, rules) in &mut self.tenants {
+            if !rules.has_stale {
+                continue;
+            }
+            let mut changes = Vec::new();
+            for (i, e) in rules.entries.iter_mut().enumerate() {
+                if let Some(c) = e.state.tick(&e.rule.condition, now) {
+                    e.dirty = true;
+                    changes.push((i, c, e.state.clone()));
+                }
+            }
+            if !changes.is_empty() {
+                due.push((*tenant, changes));
+            }
+        }
+        for (tenant, changes) in due {
+            self.apply(tenant, changes).await;
+        }
+    }
+
+    /// Writes raises and clears; on a failure the tenant is reloaded, which reconciles the
+    /// states with the alarms the database holds.
+    async fn apply(&mut self, tenant: TenantId, changes: Vec<(usize, Transition, RuleState)>) {
+        let Some(rules) = self.tenants.get(&tenant) else {
+            return;
+        };
+        let mut session = match self.store.tenant(tenant).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, error = %e, "Could not record alarm changes; reloading the rules.");
+                self.reload(tenant).await;
+                return;
+            }
+        };
+        let mut failed = false;
+        let mut notified = false;
+        for (i, transition, state) in &changes {
+            let e = &rules.entries[*i];
+            let message = match transition {
+                Transition::Raise { value, .. } => render(
+                    &e.rule.message,
+                    &MessageContext {
+                        machine: &e.target.machine_name,
+                        tag: &e.target.tag_name,
+                        unit: &e.target.unit,
+                        rule: &e.rule.name,
+                        severity: e.rule.severity,
+                        value: *value,
+                        limit: e.rule.condition.limit(),
+                        delay: u32::try_from(e.rule.on_delay_secs).unwrap_or(0),
+                    },
+                ),
+                Transition::Clear { .. } => String::new(),
+            };
+            let change = RuleAlarmChange {
+                rule: &e.rule,
+                target: &e.target,
+                transition: *transition,
+                message,
+                state,
+            };
+            match session.apply_rule_change(&change).await {
+                Ok(Some(alarm)) => {
+                    notified = true;
+                    match transition {
+                        Transition::Raise { at, .. } => {
+                            self.stats.raised.fetch_add(1, Ordering::Relaxed);
+                            tracing::info!(tenant = %tenant, rule = e.rule.id, machine = %e.target.machine_name, tag = %e.target.tag_name, alarm = alarm.id, at = %at, "Alarm raised by a rule.");
+                        }
+                        Transition::Clear { at, .. } => {
+                            self.stats.cleared.fetch_add(1, Ordering::Relaxed);
+                            tracing::info!(tenant = %tenant, rule = e.rule.id, machine = %e.target.machine_name, alarm = alarm.id, at = %at, "Rule alarm cleared.");
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant, error = %e, "Recording an alarm change failed; reloading the rules.");
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        drop(session);
+        if notified {
+            self.wake.notify_one();
+        }
+        if failed {
+            self.reload(tenant).await;
+        }
+    }
+
+    async fn checkpoint(&mut self, tenant: TenantId) {
+        let Some(rules) = self.tenants.get_mut(&tenant) else {
+            return;
+        };
+        let dirty: Vec<(i64, i64, serde_json::Value)> = rules
+            .entries
+            .iter()
+            .filter(|e| e.dirty)
+            .filter_map(|e| {
+                serde_json::to_value(&e.state)
+                    .ok()
+                    .map(|v| (e.rule.id, e.target.tag_id, v))
+            })
+            .collect();
+        if dirty.is_empty() {
+            return;
+        }
+        let saved = match self.store.tenant(tenant).await {
+            Ok(mut s) => s.save_rule_states(&dirty).await,
+            Err(e) => Err(e),
+        };
+        match saved {
+            Ok(()) => {
+                for e in rules.entries.iter_mut() {
+                    e.dirty = false;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, error = %e, "Checkpointing alarm rule states failed; retrying next round.")
+            }
+        }
+    }
+
+    async fn checkpoint_all(&mut self) {
+        let tenants: Vec<TenantId> = self.tenants.keys().copied().collect();
+        for t in tenants {
+            self.checkpoint(t).await;
+        }
+    }
+}
