@@ -286,7 +286,9 @@ async fn post_quality_records(
         }
         match post_parts(&http, &api, &key, &run, &mut machines, parts).await {
             Ok(n) => tracing::debug!(records = n, "Simulated parts recorded."),
-            Err(e) => tracing::warn!(error = %e, "Recording simulated parts failed; they are lost."),
+            Err(e) => {
+                tracing::warn!(error = %e, "Recording simulated parts failed; they are lost.")
+            }
         }
     }
 }
@@ -359,7 +361,10 @@ async fn post_parts(
             .map_err(|e| e.to_string())?;
         if !res.status().is_success() {
             let status = res.status();
-            return Err(format!("{status}: {}", res.text().await.unwrap_or_default()));
+            return Err(format!(
+                "{status}: {}",
+                res.text().await.unwrap_or_default()
+            ));
         }
         stored += chunk.len();
     }

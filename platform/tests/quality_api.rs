@@ -26,9 +26,10 @@ fn assert_field(res: &(StatusCode, Value, String), status: StatusCode, field: &s
         "content type {}",
         res.2
     );
-    let named = res.1["field"].as_str().map(str::to_owned).or_else(|| {
-        res.1["errors"][0]["field"].as_str().map(str::to_owned)
-    });
+    let named = res.1["field"]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| res.1["errors"][0]["field"].as_str().map(str::to_owned));
     assert_eq!(named.as_deref(), Some(field), "{}", res.1);
 }
 
@@ -54,8 +55,19 @@ async fn records_figures_charts_capability_and_alarms_over_http() {
     drop(s);
 
     // A characteristic: bad fields first.
-    let post_c = |body: Value| app.call(Method::POST, "/api/v1/quality/characteristics", Some(key), Some(body));
-    assert_field(&post_c(json!({"lsl": 1.0})).await, StatusCode::UNPROCESSABLE_ENTITY, "name");
+    let post_c = |body: Value| {
+        app.call(
+            Method::POST,
+            "/api/v1/quality/characteristics",
+            Some(key),
+            Some(body),
+        )
+    };
+    assert_field(
+        &post_c(json!({"lsl": 1.0})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "name",
+    );
     assert_field(
         &post_c(json!({"name": "w", "lsl": 2.0, "usl": 1.0})).await,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -99,7 +111,10 @@ async fn records_figures_charts_capability_and_alarms_over_http() {
         })
     };
     assert_field(
-        &post_r(json!([unit("U0", 0, 10.0), {"unit_id": "x", "product": "cap", "produced_at": ts(t0)}])).await,
+        &post_r(
+            json!([unit("U0", 0, 10.0), {"unit_id": "x", "product": "cap", "produced_at": ts(t0)}]),
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "records[1].machine_id",
     );
@@ -124,7 +139,11 @@ async fn records_figures_charts_capability_and_alarms_over_http() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "records[0].measurements.girth",
     );
-    assert_field(&post_r(json!([])).await, StatusCode::UNPROCESSABLE_ENTITY, "records");
+    assert_field(
+        &post_r(json!([])).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "records",
+    );
 
     // The hand-computed baseline of the charts module: 10, 12, 11, 13, 9, 11 (minutes 0-5),
     // x̄ = 11, MR̄ = 2.2, I limits 11 ± 5.849; then 12 and 20 (beyond the UCL, and out of spec).
@@ -137,16 +156,31 @@ async fn records_figures_charts_capability_and_alarms_over_http() {
     let (st, out, _) = post_r(json!(batch)).await;
     assert_eq!(st, StatusCode::OK, "{out}");
     assert_eq!(out["accepted"], 7);
-    assert!(out["spc_alarms_raised"].as_array().unwrap().is_empty(), "{out}");
+    assert!(
+        out["spc_alarms_raised"].as_array().unwrap().is_empty(),
+        "{out}"
+    );
     let (st, out, _) = post_r(json!([unit("U7", 7, 20.0), unit("U0", 0, 10.0)])).await;
     assert_eq!(st, StatusCode::OK, "{out}");
-    assert_eq!((out["accepted"].as_i64(), out["duplicates"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(
+        (out["accepted"].as_i64(), out["duplicates"].as_i64()),
+        (Some(1), Some(1))
+    );
     assert!(out["ids"][1].is_null());
-    assert_eq!(out["spc_alarms_raised"].as_array().unwrap().len(), 2, "{out}");
+    assert_eq!(
+        out["spc_alarms_raised"].as_array().unwrap().len(),
+        2,
+        "{out}"
+    );
 
     // The record carries the parameters of its cycle: mould_temp over minutes 5..7 = 56.
     let (st, list, _) = app
-        .call(Method::GET, "/api/v1/quality/records?passed=false", Some(key), None)
+        .call(
+            Method::GET,
+            "/api/v1/quality/records?passed=false",
+            Some(key),
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{list}");
     let failed = list.as_array().unwrap();
@@ -156,7 +190,9 @@ async fn records_figures_charts_capability_and_alarms_over_http() {
     assert_eq!(failed[0]["measurements"]["width"], 20.0);
 
     // The alarms: one per rule, kind spc, on the machine that made the unit.
-    let (_, alarms, _) = app.call(Method::GET, "/api/v1/alarms?state=open", Some(key), None).await;
+    let (_, alarms, _) = app
+        .call(Method::GET, "/api/v1/alarms?state=open", Some(key), None)
+        .await;
     let spc: Vec<&Value> = alarms
         .as_array()
         .unwrap()
@@ -167,11 +203,18 @@ async fn records_figures_charts_capability_and_alarms_over_http() {
     assert!(spc
         .iter()
         .all(|x| x["characteristic_id"] == cid && x["machine_id"] == a.machine_id));
-    assert!(spc.iter().any(|a| a["spc_rule"] == "western_electric:1" && a["value"] == 20.0));
+    assert!(spc
+        .iter()
+        .any(|a| a["spc_rule"] == "western_electric:1" && a["value"] == 20.0));
 
     // The chart: limits from the baseline period, the violation at the last point.
     let (st, chart, _) = app
-        .call(Method::GET, &format!("/api/v1/quality/characteristics/{cid}/chart"), Some(key), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/quality/characteristics/{cid}/chart"),
+            Some(key),
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{chart}");
     assert_eq!(chart["baseline_source"], "period");
@@ -214,16 +257,43 @@ async fn records_figures_charts_capability_and_alarms_over_http() {
     );
 
     // Figures: 8 units, 7 first-pass (judged in spec), 1 scrapped; by machine and by day.
-    let (st, y, _) = app.call(Method::GET, "/api/v1/quality/yield?by=total", Some(key), None).await;
+    let (st, y, _) = app
+        .call(
+            Method::GET,
+            "/api/v1/quality/yield?by=total",
+            Some(key),
+            None,
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{y}");
     let total = &y["rows"][0];
-    assert_eq!((total["units"].as_i64(), total["first_pass"].as_i64(), total["scrapped"].as_i64()), (Some(8), Some(7), Some(1)));
+    assert_eq!(
+        (
+            total["units"].as_i64(),
+            total["first_pass"].as_i64(),
+            total["scrapped"].as_i64()
+        ),
+        (Some(8), Some(7), Some(1))
+    );
     assert_eq!(total["first_pass_yield"], 0.875);
-    let (_, y, _) = app.call(Method::GET, "/api/v1/quality/yield?by=machine", Some(key), None).await;
+    let (_, y, _) = app
+        .call(
+            Method::GET,
+            "/api/v1/quality/yield?by=machine",
+            Some(key),
+            None,
+        )
+        .await;
     assert_eq!(y["rows"][0]["key"], a.machine_id.to_string());
     assert_eq!(y["rows"][0]["label"], "machine");
     assert_field(
-        &app.call(Method::GET, "/api/v1/quality/yield?by=colour", Some(key), None).await,
+        &app.call(
+            Method::GET,
+            "/api/v1/quality/yield?by=colour",
+            Some(key),
+            None,
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "by",
     );
@@ -235,7 +305,9 @@ async fn records_figures_charts_capability_and_alarms_over_http() {
     reworked["reworked"] = json!(true);
     let (st, _, _) = post_r(json!([coded, reworked])).await;
     assert_eq!(st, StatusCode::OK);
-    let (_, p, _) = app.call(Method::GET, "/api/v1/quality/pareto", Some(key), None).await;
+    let (_, p, _) = app
+        .call(Method::GET, "/api/v1/quality/pareto", Some(key), None)
+        .await;
     assert_eq!(p["total"], 2);
     assert_eq!(p["bars"].as_array().unwrap().len(), 2);
     assert_eq!(p["bars"][1]["cumulative_share"], 1.0);
@@ -243,22 +315,45 @@ async fn records_figures_charts_capability_and_alarms_over_http() {
     // Another tenant sees none of it.
     let other = &b.key;
     let (st, _, _) = app
-        .call(Method::GET, &format!("/api/v1/quality/characteristics/{cid}"), Some(other), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/quality/characteristics/{cid}"),
+            Some(other),
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (_, y, _) = app.call(Method::GET, "/api/v1/quality/yield?by=total", Some(other), None).await;
+    let (_, y, _) = app
+        .call(
+            Method::GET,
+            "/api/v1/quality/yield?by=total",
+            Some(other),
+            None,
+        )
+        .await;
     assert!(y["rows"].as_array().unwrap().is_empty(), "{y}");
 
     // Every change is in the audit log.
-    let (_, audit, _) = app.call(Method::GET, "/api/v1/audit?limit=100", Some(key), None).await;
+    let (_, audit, _) = app
+        .call(Method::GET, "/api/v1/audit?limit=100", Some(key), None)
+        .await;
     let actions: Vec<&str> = audit
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|e| e["action"].as_str())
         .collect();
-    assert!(actions.contains(&"quality_characteristic.create"), "{actions:?}");
-    assert_eq!(actions.iter().filter(|a| **a == "quality_records.create").count(), 3);
+    assert!(
+        actions.contains(&"quality_characteristic.create"),
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "quality_records.create")
+            .count(),
+        3
+    );
 
     // Changing the baseline is audited too, and a crossed period is refused.
     let c_path = format!("/api/v1/quality/characteristics/{cid}");

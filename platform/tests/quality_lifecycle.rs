@@ -102,7 +102,10 @@ async fn machines(
                 name: Some(format!("{name}.{}", tag.name)),
                 ..Default::default()
             };
-            tags.push((tag.name.clone(), s.create(Kind::Tag, &fields).await.unwrap().id()));
+            tags.push((
+                tag.name.clone(),
+                s.create(Kind::Tag, &fields).await.unwrap().id(),
+            ));
         }
         out.push(Simulated {
             machine,
@@ -200,7 +203,12 @@ async fn root_causes_through_the_api_put_the_physics_parameter_first_for_each_pl
     let steps = 2400; // 400 simulated hours
     let cases = [
         (PlantKind::Appliance, MachineKind::Press, "press", "die_gap"),
-        (PlantKind::Garment, MachineKind::Sewing, "sewing", "thread_tension"),
+        (
+            PlantKind::Garment,
+            MachineKind::Sewing,
+            "sewing",
+            "thread_tension",
+        ),
         (PlantKind::Machinery, MachineKind::Cnc, "cnc", "tool_wear"),
     ];
     for (plant, kind, class, parameter) in cases {
@@ -226,7 +234,11 @@ async fn root_causes_through_the_api_put_the_physics_parameter_first_for_each_pl
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|p| format!("{} {:.3}", p["parameter"].as_str().unwrap(), p["importance"].as_f64().unwrap()))
+                .map(|p| format!(
+                    "{} {:.3}",
+                    p["parameter"].as_str().unwrap(),
+                    p["importance"].as_f64().unwrap()
+                ))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -244,7 +256,10 @@ async fn a_defect_model_is_trained_promoted_and_scores_records_as_they_arrive() 
     let mut ms = machines(&app, &t, PlantKind::Machinery, MachineKind::Cnc, "cnc").await;
     let steps = 2400;
     let (units, scrap, outcomes) = produce(&app, &t, &mut ms, start, steps, "train").await;
-    assert!(outcomes.iter().all(|o| o["scored"] == 0), "nothing promoted yet");
+    assert!(
+        outcomes.iter().all(|o| o["scored"] == 0),
+        "nothing promoted yet"
+    );
     let trained_to = start + Duration::minutes(STEP_MIN * steps as i64);
 
     // Bad requests name their field; the job trains on the records.
@@ -256,7 +271,10 @@ async fn a_defect_model_is_trained_promoted_and_scores_records_as_they_arrive() 
             Some(json!({"machine_class": "cnc", "kind": "defect", "from": start.to_rfc3339()})),
         )
         .await;
-    assert_eq!((st, &p["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("to")));
+    assert_eq!(
+        (st, &p["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("to"))
+    );
     let (st, job, _) = app
         .call(
             Method::POST,
@@ -282,19 +300,36 @@ async fn a_defect_model_is_trained_promoted_and_scores_records_as_they_arrive() 
     assert_eq!(job["status"], "succeeded", "{job}");
     let vid = job["version_id"].as_i64().unwrap();
     let (_, v, _) = app
-        .call(Method::GET, &format!("/api/v1/models/versions/{vid}"), Some(&t.key), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/models/versions/{vid}"),
+            Some(&t.key),
+            None,
+        )
         .await;
-    eprintln!("{units} units, {scrap} scrap; version metrics {}", v["metrics"]);
+    eprintln!(
+        "{units} units, {scrap} scrap; version metrics {}",
+        v["metrics"]
+    );
     assert_eq!(v["kind"], "defect");
     // Trained on the earlier 75 %, measured on the later 25 % only.
     let rows_train = v["metrics"]["rows_train"].as_u64().unwrap() as usize;
     let rows_test = v["metrics"]["rows_test"].as_u64().unwrap() as usize;
     assert_eq!(rows_train + rows_test, units);
-    assert!(v["metrics"]["auc"].as_f64().unwrap() > 0.7, "{}", v["metrics"]);
+    assert!(
+        v["metrics"]["auc"].as_f64().unwrap() > 0.7,
+        "{}",
+        v["metrics"]
+    );
     assert!(v["metrics"]["threshold"].is_number());
 
     let (st, _, _) = app
-        .call(Method::POST, &format!("/api/v1/models/versions/{vid}/promote"), Some(&t.key), None)
+        .call(
+            Method::POST,
+            &format!("/api/v1/models/versions/{vid}/promote"),
+            Some(&t.key),
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::OK);
 
@@ -304,13 +339,20 @@ async fn a_defect_model_is_trained_promoted_and_scores_records_as_they_arrive() 
     let scored: u64 = outcomes.iter().map(|o| o["scored"].as_u64().unwrap()).sum();
     assert_eq!(scored as usize, n);
     let (st, preds, _) = app
-        .call(Method::GET, "/api/v1/quality/predictions?limit=10000", Some(&t.key), None)
+        .call(
+            Method::GET,
+            "/api/v1/quality/predictions?limit=10000",
+            Some(&t.key),
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{preds}");
     let preds = preds.as_array().unwrap();
     assert_eq!(preds.len(), n);
-    assert!(preds.iter().all(|p| p["model_version"] == vid
-        && (0.0..=1.0).contains(&p["probability"].as_f64().unwrap())));
+    assert!(preds
+        .iter()
+        .all(|p| p["model_version"] == vid
+            && (0.0..=1.0).contains(&p["probability"].as_f64().unwrap())));
     // Scrap units get higher probabilities than good ones on average.
     let mean = |want: bool| {
         let v: Vec<f64> = preds
@@ -320,7 +362,11 @@ async fn a_defect_model_is_trained_promoted_and_scores_records_as_they_arrive() 
             .collect();
         v.iter().sum::<f64>() / v.len().max(1) as f64
     };
-    eprintln!("mean probability: scrap {:.3}, good {:.3}", mean(true), mean(false));
+    eprintln!(
+        "mean probability: scrap {:.3}, good {:.3}",
+        mean(true),
+        mean(false)
+    );
     if preds.iter().any(|p| p["passed"] == false) {
         assert!(mean(true) > mean(false));
     }

@@ -7,15 +7,15 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, DurationRound, NaiveTime, Utc};
-use millwright_platform::mes::calendar::ShiftDef;
-use millwright_platform::store::mes::plan::SiteCalendar;
 use millwright_platform::config::BackendChoice;
+use millwright_platform::mes::calendar::ShiftDef;
 use millwright_platform::quality::charts::ChartType;
 use millwright_platform::quality::rules::RuleSet;
 use millwright_platform::quality::series::{draw, ChartSettings};
 use millwright_platform::quality::spc_alarms::changes;
 use millwright_platform::store::alarms::{AlarmKind, AlarmState};
 use millwright_platform::store::ingest::{Quality, SampleRow};
+use millwright_platform::store::mes::plan::SiteCalendar;
 use millwright_platform::store::quality::{
     Characteristic, CharacteristicFields, FigureFilter, NewRecord, RecordFilter, YieldBy,
 };
@@ -107,7 +107,10 @@ async fn records_capture_parameters_and_keep_figures(backend: BackendChoice) {
     assert!((s1.parameters["pressure"] - 130.0).abs() < 1e-9, "{s1:?}");
     assert_eq!(s1.line_id, list[0].line_id);
     // The day is the site's (Asia/Shanghai by default); no calendar, no shift.
-    assert_eq!(s1.day, at1.with_timezone(&chrono_tz::Asia::Shanghai).date_naive());
+    assert_eq!(
+        s1.day,
+        at1.with_timezone(&chrono_tz::Asia::Shanghai).date_naive()
+    );
     assert_eq!(s1.shift, "");
 
     // Re-sent records are duplicates and change no figure; a new one adds to them.
@@ -143,7 +146,10 @@ async fn records_capture_parameters_and_keep_figures(backend: BackendChoice) {
         .unwrap()
         .remove(0);
     assert_eq!(s5.shift, "all-day");
-    assert_eq!(s5.day, at5.with_timezone(&chrono_tz::Europe::Berlin).date_naive());
+    assert_eq!(
+        s5.day,
+        at5.with_timezone(&chrono_tz::Europe::Berlin).date_naive()
+    );
     let by_shift = s
         .yield_figures(YieldBy::Shift, &FigureFilter::default())
         .await
@@ -164,7 +170,12 @@ async fn records_capture_parameters_and_keep_figures(backend: BackendChoice) {
     assert_eq!(total.len(), 1);
     let f = &total[0].figures;
     assert_eq!(
-        (f.counts.units, f.counts.first_pass, f.counts.reworked, f.counts.scrapped),
+        (
+            f.counts.units,
+            f.counts.first_pass,
+            f.counts.reworked,
+            f.counts.scrapped
+        ),
         (5, 2, 1, 2)
     );
     assert_eq!(f.first_pass_yield, Some(0.4));
@@ -214,7 +225,11 @@ async fn records_capture_parameters_and_keep_figures(backend: BackendChoice) {
     let mut bad = good.clone();
     bad.unit_id = "S7".into();
     bad.measurements.insert("bore".into(), 10.2);
-    let out = s.insert_quality_records(&[good, bad]).await.unwrap().unwrap();
+    let out = s
+        .insert_quality_records(&[good, bad])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(out.characteristics, [c.id]);
     let judged = s
         .quality_records_by_id(&out.ids.iter().flatten().copied().collect::<Vec<_>>())
@@ -227,7 +242,10 @@ async fn records_capture_parameters_and_keep_figures(backend: BackendChoice) {
     assert_eq!(judged[1].measurements["bore"], 10.2);
     let points = s.characteristic_points(&c, None, None, 100).await.unwrap();
     assert_eq!(
-        points.iter().map(|(p, _)| (p.seq, p.value)).collect::<Vec<_>>(),
+        points
+            .iter()
+            .map(|(p, _)| (p.seq, p.value))
+            .collect::<Vec<_>>(),
         [(0, 10.05), (1, 10.2)]
     );
 }
@@ -356,7 +374,12 @@ async fn spc_alarms_one_open_per_characteristic_and_rule(backend: BackendChoice)
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let mut r = record(&format!("U{i}"), t.machine_id, t0 + Duration::minutes(i as i64), true);
+            let mut r = record(
+                &format!("U{i}"),
+                t.machine_id,
+                t0 + Duration::minutes(i as i64),
+                true,
+            );
             r.passed = None;
             r.measurements.insert("width".into(), *v);
             r
@@ -365,7 +388,11 @@ async fn spc_alarms_one_open_per_characteristic_and_rule(backend: BackendChoice)
     s.insert_quality_records(&recs).await.unwrap().unwrap();
 
     let (raised, _) = evaluate(&mut s, &c, t0 + Duration::minutes(20), 20).await;
-    assert_eq!(raised.len(), 2, "rule 1 on the individuals, the moving-range limit");
+    assert_eq!(
+        raised.len(),
+        2,
+        "rule 1 on the individuals, the moving-range limit"
+    );
     // Evaluating again raises nothing more: one open alarm per characteristic and rule.
     let (again, _) = evaluate(&mut s, &c, t0 + Duration::minutes(20), 20).await;
     assert!(again.is_empty());

@@ -485,7 +485,10 @@ impl Machine {
                 let vib = 0.8 + 4.0 * l1 * l1 + 1.2 * l0 + self.normal(0.1);
                 let coolant = 22.0 + 20.0 * l2 + 3.0 * ssp / 8000.0 + self.normal(0.3);
                 let causes = vec![
-                    ("dimension_out_of_tolerance", 0.6 * clamp01((l0 - 0.7) / 0.3)),
+                    (
+                        "dimension_out_of_tolerance",
+                        0.6 * clamp01((l0 - 0.7) / 0.3),
+                    ),
                     ("chatter_marks", 0.4 * clamp01((vib - 3.0) / 3.0)),
                     ("thermal_distortion", 0.3 * clamp01((coolant - 35.0) / 10.0)),
                 ];
@@ -782,7 +785,11 @@ mod tests {
         assert!(parts.windows(2).all(|w| w[1].number == w[0].number + 1));
         assert!(parts.iter().all(|p| p.scrap != p.defect_code.is_empty()));
         let burr = parts.iter().filter(|p| p.defect_code == "burr").count();
-        assert!(truth.scrap > 30 && burr * 10 >= truth.scrap as usize * 8, "{burr} of {}", truth.scrap);
+        assert!(
+            truth.scrap > 30 && burr * 10 >= truth.scrap as usize * 8,
+            "{burr} of {}",
+            truth.scrap
+        );
         assert!(machine.take_parts().is_empty(), "taken once");
     }
 }

@@ -208,13 +208,41 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/quality/yield", Tenant(ReadMes)),
     ("GET", "/api/v1/quality/pareto", Tenant(ReadMes)),
     ("GET", "/api/v1/quality/characteristics", Tenant(ReadMes)),
-    ("POST", "/api/v1/quality/characteristics", Tenant(ManageWorkOrders)),
-    ("GET", "/api/v1/quality/characteristics/{id}", Tenant(ReadMes)),
-    ("PATCH", "/api/v1/quality/characteristics/{id}", Tenant(ManageWorkOrders)),
-    ("GET", "/api/v1/quality/characteristics/{id}/chart", Tenant(ReadMes)),
-    ("GET", "/api/v1/quality/characteristics/{id}/capability", Tenant(ReadMes)),
-    ("GET", "/api/v1/quality/predictions", Tenant(ReadPredictions)),
-    ("GET", "/api/v1/quality/root-causes", Tenant(ReadPredictions)),
+    (
+        "POST",
+        "/api/v1/quality/characteristics",
+        Tenant(ManageWorkOrders),
+    ),
+    (
+        "GET",
+        "/api/v1/quality/characteristics/{id}",
+        Tenant(ReadMes),
+    ),
+    (
+        "PATCH",
+        "/api/v1/quality/characteristics/{id}",
+        Tenant(ManageWorkOrders),
+    ),
+    (
+        "GET",
+        "/api/v1/quality/characteristics/{id}/chart",
+        Tenant(ReadMes),
+    ),
+    (
+        "GET",
+        "/api/v1/quality/characteristics/{id}/capability",
+        Tenant(ReadMes),
+    ),
+    (
+        "GET",
+        "/api/v1/quality/predictions",
+        Tenant(ReadPredictions),
+    ),
+    (
+        "GET",
+        "/api/v1/quality/root-causes",
+        Tenant(ReadPredictions),
+    ),
     // The web console: its shell and files are public; its data comes through the routes
     // above. The audit chain's verification is for the console's audit page.
     ("GET", "/", Public),

@@ -123,7 +123,10 @@ fn check_fields(b: &CharacteristicBody, creating: bool) -> Result<Characteristic
         return Err(ApiError::field("unit", "at most 50 characters"));
     }
     if !creating && b.tag_id.is_some() {
-        return Err(ApiError::field("tag_id", "is set when the characteristic is created"));
+        return Err(ApiError::field(
+            "tag_id",
+            "is set when the characteristic is created",
+        ));
     }
     for (name, v) in [("lsl", b.lsl), ("usl", b.usl), ("target", b.target)] {
         if v.is_some_and(|v| !v.is_finite()) {
@@ -161,7 +164,10 @@ fn check_combined(c: &CharacteristicFields) -> Result<(), ApiError> {
     let size = c.subgroup_size.unwrap_or(1);
     match chart {
         ChartType::IMr if size != 1 => {
-            return Err(ApiError::field("subgroup_size", "an i_mr chart has subgroups of 1"))
+            return Err(ApiError::field(
+                "subgroup_size",
+                "an i_mr chart has subgroups of 1",
+            ))
         }
         ChartType::XbarR | ChartType::XbarS if size < 2 => {
             return Err(ApiError::field(
@@ -173,7 +179,10 @@ fn check_combined(c: &CharacteristicFields) -> Result<(), ApiError> {
     }
     if let (Some(f), Some(t)) = (c.baseline_from, c.baseline_to) {
         if t <= f {
-            return Err(ApiError::field("baseline_to", "must be after baseline_from"));
+            return Err(ApiError::field(
+                "baseline_to",
+                "must be after baseline_from",
+            ));
         }
     }
     Ok(())
@@ -336,7 +345,10 @@ async fn drawn(
     }
     let first = q.baseline_points.unwrap_or(25);
     if !(2..=10_000).contains(&first) {
-        return Err(ApiError::field("baseline_points", "must be between 2 and 10000"));
+        return Err(ApiError::field(
+            "baseline_points",
+            "must be between 2 and 10000",
+        ));
     }
     let base = baseline_points(session, c).await?;
     let points: Vec<SeqPoint> = session
@@ -346,12 +358,18 @@ async fn drawn(
         .map(|(p, _)| p)
         .collect();
     if points.is_empty() {
-        return Err(ApiError::field("from", "no values of this characteristic in the period"));
+        return Err(ApiError::field(
+            "from",
+            "no values of this characteristic in the period",
+        ));
     }
     let d = draw(settings(c), &base, &points, first).map_err(|e| {
         // The baseline period is the characteristic's; name it so the caller can fix it.
         if e.field == "baseline" && !base.is_empty() {
-            ApiError::field("baseline_from", format!("the baseline period: {}", e.detail))
+            ApiError::field(
+                "baseline_from",
+                format!("the baseline period: {}", e.detail),
+            )
         } else {
             invalid(e)
         }
@@ -450,8 +468,8 @@ pub async fn capability_of(
         usl: c.usl,
         target: c.target,
     };
-    let cap = capability(&values, n, d.pair.baseline.sigma_within, spec, confidence)
-        .map_err(invalid)?;
+    let cap =
+        capability(&values, n, d.pair.baseline.sigma_within, spec, confidence).map_err(invalid)?;
     Ok(axum::Json(CapabilityResponse {
         characteristic: c,
         baseline_source: d.source,
@@ -479,7 +497,11 @@ pub async fn check_alarms(
         .characteristic_points(&c, None, None, ALARM_WINDOW * n)
         .await?;
     let points: Vec<SeqPoint> = recent.iter().map(|(p, _)| *p).collect();
-    let Some(first_new_seq) = points.iter().filter(|p| p.time >= since).map(|p| p.seq).min()
+    let Some(first_new_seq) = points
+        .iter()
+        .filter(|p| p.time >= since)
+        .map(|p| p.seq)
+        .min()
     else {
         return Ok(Vec::new());
     };
@@ -489,7 +511,7 @@ pub async fn check_alarms(
     let first_new = d
         .seqs
         .iter()
-        .position(|&s| s + n - 1 >= first_new_seq)
+        .position(|&s| s + n > first_new_seq)
         .unwrap_or(d.seqs.len());
     let ch = changes(&d.pair, first_new);
     let point_of = |i: usize| {

@@ -219,9 +219,16 @@ pub async fn root_cause_ranking(
     let mut options = RankingOptions::default();
     options.forest.trees = trees;
     let mut session = caller.session(&state.store).await?;
-    let (_, units, r) = root_causes(&mut session, &class, from, to, parameters.as_deref(), options)
-        .await?
-        .map_err(|detail| ApiError::field("machine_class", detail))?;
+    let (_, units, r) = root_causes(
+        &mut session,
+        &class,
+        from,
+        to,
+        parameters.as_deref(),
+        options,
+    )
+    .await?
+    .map_err(|detail| ApiError::field("machine_class", detail))?;
     Ok(axum::Json(RootCauseResponse {
         machine_class: class,
         units,

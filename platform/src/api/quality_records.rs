@@ -103,11 +103,7 @@ pub struct RecordQuery {
     limit: Option<i64>,
 }
 
-fn check_record(
-    i: usize,
-    r: RecordBody,
-    max_future: DateTime<Utc>,
-) -> Result<NewRecord, ApiError> {
+fn check_record(i: usize, r: RecordBody, max_future: DateTime<Utc>) -> Result<NewRecord, ApiError> {
     let f = |name: &str| format!("records[{i}].{name}");
     let unit_id = r
         .unit_id
@@ -129,7 +125,10 @@ fn check_record(
     }
     let quantity = r.quantity.unwrap_or(1);
     if !(1..=1_000_000).contains(&quantity) {
-        return Err(ApiError::field(f("quantity"), "must be between 1 and 1000000"));
+        return Err(ApiError::field(
+            f("quantity"),
+            "must be between 1 and 1000000",
+        ));
     }
     if quantity > 1 && !r.batch {
         return Err(ApiError::field(
@@ -217,7 +216,7 @@ pub async fn record(
         .await?
         .map_err(|r| ApiError::field(r.field, r.detail))?;
     let accepted = inserted.ids.iter().flatten().count();
-    tracing::info!(tenant = %caller.tenant, accepted, duplicates = inserted.duplicates, "Quality records stored.");
+    tracing::debug!(tenant = %caller.tenant, accepted, duplicates = inserted.duplicates, "Quality records stored.");
     let since = records
         .iter()
         .zip(&inserted.ids)

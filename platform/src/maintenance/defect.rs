@@ -64,7 +64,16 @@ pub fn matrix(units: &[&BTreeMap<String, f64>], parameters: &[String]) -> Array2
 /// Runs a `defect` training job; returns the stored version's id.
 pub async fn run(store: &Store, tenant: TenantId, job: i64, p: &TrainingParams) -> Result<i64> {
     use JobStatus::Running;
-    progress(store, tenant, job, Running, 0.05, "Reading quality records.", None).await?;
+    progress(
+        store,
+        tenant,
+        job,
+        Running,
+        0.05,
+        "Reading quality records.",
+        None,
+    )
+    .await?;
     let mut session = store.tenant(tenant).await?;
     let units = session
         .defect_training_units(&p.machine_class, p.from, p.to, MAX_UNITS)
@@ -184,10 +193,13 @@ pub async fn run(store: &Store, tenant: TenantId, job: i64, p: &TrainingParams) 
     Ok(version.id)
 }
 
+/// Fitted promoted defect models by (tenant, version).
+type Loaded = HashMap<(TenantId, i64), Arc<FittedDefect>>;
+
 /// Fitted promoted defect models, by (tenant, version): refitting from the recipe is costly,
 /// so each version is loaded once per process.
-fn loaded() -> &'static Mutex<HashMap<(TenantId, i64), Arc<FittedDefect>>> {
-    static LOADED: OnceLock<Mutex<HashMap<(TenantId, i64), Arc<FittedDefect>>>> = OnceLock::new();
+fn loaded() -> &'static Mutex<Loaded> {
+    static LOADED: OnceLock<Mutex<Loaded>> = OnceLock::new();
     LOADED.get_or_init(Default::default)
 }
 
@@ -292,9 +304,10 @@ pub async fn root_causes(
     let y: Vec<bool> = units.iter().map(|u| u.defective).collect();
     let n = units.len();
     let ranked_names = names.clone();
-    let out = tokio::task::spawn_blocking(move || rank_parameters(x.view(), &y, &ranked_names, &options))
-        .await
-        .map_err(|e| Error::Training(format!("the ranking task failed: {e}")))?;
+    let out =
+        tokio::task::spawn_blocking(move || rank_parameters(x.view(), &y, &ranked_names, &options))
+            .await
+            .map_err(|e| Error::Training(format!("the ranking task failed: {e}")))?;
     Ok(match out {
         Ok(r) => Ok((names, n, r)),
         Err(e) => Err(e.to_string()),

@@ -159,7 +159,10 @@ pub fn draw(
             if b.len() < 2 {
                 return Err(InvalidData::new(
                     "baseline_from",
-                    format!("the baseline period holds {} complete subgroups; at least 2 are needed", b.len()),
+                    format!(
+                        "the baseline period holds {} complete subgroups; at least 2 are needed",
+                        b.len()
+                    ),
                 ));
             }
             Baseline::subgroups(settings.chart, &b, 0, b.len())?
@@ -199,7 +202,9 @@ mod tests {
             .enumerate()
             .map(|(i, &value)| SeqPoint {
                 seq: first_seq + i as i64,
-                time: Utc.timestamp_opt(1_700_000_000 + 60 * (first_seq + i as i64), 0).unwrap(),
+                time: Utc
+                    .timestamp_opt(1_700_000_000 + 60 * (first_seq + i as i64), 0)
+                    .unwrap(),
                 value,
             })
             .collect()
@@ -248,7 +253,10 @@ mod tests {
         let base = points(&[1.0, 2.0, 3.0, 2.0], 0);
         let e = draw(settings, &base, &base, 25).unwrap_err();
         assert_eq!(e.field, "baseline_from");
-        let base = points(&[1.0, 2.0, 3.0, 2.0, 4.0, 6.0, 3.0, 3.0, 3.0, 4.0, 5.0, 6.0], 0);
+        let base = points(
+            &[1.0, 2.0, 3.0, 2.0, 4.0, 6.0, 3.0, 3.0, 3.0, 4.0, 5.0, 6.0],
+            0,
+        );
         let d = draw(settings, &base, &base, 25).unwrap();
         assert!((d.pair.location.centre - 3.5).abs() < 1e-12);
         assert_eq!(d.seqs, [0, 3, 6, 9]);

@@ -66,9 +66,8 @@ pub fn changes(pair: &ChartPair, first_new: usize) -> Changes {
         let Some(newest) = chart.points.last().map(|p| p.index) else {
             continue;
         };
-        let name_of = |v: &Violation| {
-            fixed_name.map_or_else(|| rule_name(pair.rules, v.rule), str::to_owned)
-        };
+        let name_of =
+            |v: &Violation| fixed_name.map_or_else(|| rule_name(pair.rules, v.rule), str::to_owned);
         let value_at = |i: usize| {
             chart
                 .points

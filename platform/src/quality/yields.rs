@@ -37,7 +37,7 @@ impl Counts {
     }
 
     /// The sum of two groups.
-    pub fn add(self, o: Counts) -> Counts {
+    pub fn plus(self, o: Counts) -> Counts {
         Counts {
             units: self.units + o.units,
             first_pass: self.first_pass + o.first_pass,
@@ -134,9 +134,9 @@ mod tests {
     fn rates_by_hand() {
         // 10 units: 7 first-pass, 2 reworked of which 1 passed, 1 scrapped outright.
         let c = Counts::of_record(7, true, false)
-            .add(Counts::of_record(1, true, true))
-            .add(Counts::of_record(1, false, true))
-            .add(Counts::of_record(1, false, false));
+            .plus(Counts::of_record(1, true, true))
+            .plus(Counts::of_record(1, false, true))
+            .plus(Counts::of_record(1, false, false));
         assert_eq!(
             c,
             Counts {
@@ -191,7 +191,10 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 12, 1, 19, 0, 0).unwrap();
         assert_eq!(
             day_and_shift(&cal, t),
-            (NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(), "night".into())
+            (
+                NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+                "night".into()
+            )
         );
         // 07:00 local: early shift of 2 December.
         let t = Utc.with_ymd_and_hms(2026, 12, 1, 23, 0, 0).unwrap();

@@ -26,11 +26,11 @@ use utoipa::ToSchema;
 
 use super::TenantSession;
 use crate::error::{Error, Result};
+use crate::mes::calendar::{Calendar, ShiftDef};
 use crate::quality::charts::ChartType;
 use crate::quality::rules::RuleSet;
 use crate::quality::series::SeqPoint;
 use crate::quality::spc_alarms::Changes;
-use crate::mes::calendar::{Calendar, ShiftDef};
 use crate::quality::yields::{day_and_shift, within_spec, Counts, ParetoBar, YieldFigures};
 
 /// Seconds of a cycle when a record gives no `cycle_started_at`.
@@ -583,7 +583,8 @@ impl TenantSession {
                     .get::<_, Option<Value>>(2)
                     .and_then(|v| serde_json::from_value(v).ok())
                     .unwrap_or_default();
-                let days_off: Vec<NaiveDate> = r.get::<_, Option<Vec<NaiveDate>>>(3).unwrap_or_default();
+                let days_off: Vec<NaiveDate> =
+                    r.get::<_, Option<Vec<NaiveDate>>>(3).unwrap_or_default();
                 let cal = Calendar::new(&tz, shifts, days_off)
                     .or_else(|_| Calendar::new("UTC", Vec::new(), Vec::new()));
                 (r.get(0), cal)
@@ -622,7 +623,11 @@ impl TenantSession {
                     );
                 };
                 if !value.is_finite() {
-                    return reject(i, &format!("measurements.{name}"), "must be a finite number".into());
+                    return reject(
+                        i,
+                        &format!("measurements.{name}"),
+                        "must be a finite number".into(),
+                    );
                 }
                 if lsl.is_some() || usl.is_some() {
                     judged = Some(judged.unwrap_or(true) && within_spec(*value, *lsl, *usl));
@@ -632,15 +637,18 @@ impl TenantSession {
                 return reject(
                     i,
                     "passed",
-                    "missing, and no measured value has specification limits to judge it by"
-                        .into(),
+                    "missing, and no measured value has specification limits to judge it by".into(),
                 );
             };
             let started = r
                 .cycle_started_at
                 .unwrap_or(r.produced_at - chrono::Duration::seconds(DEFAULT_CYCLE_SECS));
             if started > r.produced_at {
-                return reject(i, "cycle_started_at", "must not be after produced_at".into());
+                return reject(
+                    i,
+                    "cycle_started_at",
+                    "must not be after produced_at".into(),
+                );
             }
             let (day, shift) = match calendars.get(&m.site_id) {
                 Some(cal) => day_and_shift(cal, r.produced_at),
@@ -709,8 +717,7 @@ impl TenantSession {
             )
             .await
             .map_err(Error::db("storing quality records"))?;
-        let by_unit: HashMap<String, i64> =
-            inserted.iter().map(|r| (r.get(1), r.get(0))).collect();
+        let by_unit: HashMap<String, i64> = inserted.iter().map(|r| (r.get(1), r.get(0))).collect();
         let ids: Vec<Option<i64>> = records
             .iter()
             .map(|r| by_unit.get(&r.unit_id).copied())
@@ -1133,7 +1140,8 @@ impl TenantSession {
 }
 
 /// The filters shared by the yield and Pareto queries ($2 … $8).
-const FIGURE_FILTER: &str = "AND ($2::date IS NULL OR y.day >= $2) AND ($3::date IS NULL OR y.day <= $3) \
+const FIGURE_FILTER: &str =
+    "AND ($2::date IS NULL OR y.day >= $2) AND ($3::date IS NULL OR y.day <= $3) \
      AND ($4::bigint IS NULL OR y.machine_id = $4) AND ($5::bigint IS NULL OR y.line_id = $5) \
      AND ($6::text IS NULL OR y.product = $6) AND ($7::text IS NULL OR y.work_order = $7) \
      AND ($8::text IS NULL OR y.shift = $8)";
