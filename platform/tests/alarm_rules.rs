@@ -1,7 +1,8 @@
 //! Alarm rules against a real PostgreSQL on every storage layout: the evaluator fed committed
 //! samples raises one alarm per (rule, machine), clears it with hysteresis, writes the webhook
 //! event in the raise's transaction, and resumes from its checkpoint after a restart without
-//! raising again or forgetting a running on-delay; stale rules raise on the clock.
+//! raising again or forgetting a running on-delay; stale rules raise on the clock; machine-state
+//! rules follow the MES state builder's intervals.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,7 @@ on_every_backend!(
     thresholds_raise_once_and_clear_with_hysteresis,
     a_restart_resumes_from_the_checkpoint,
     stale_rules_raise_on_the_clock_and_clear_with_data,
+    machine_state_rules_follow_the_mes_states,
 );
 
 fn rule(name: &str, tag_id: i64, condition: Condition, delay: i32) -> RuleFields {
@@ -266,4 +268,69 @@ async fn stale_rules_raise_on_the_clock_and_clear_with_data(backend: BackendChoi
     ingest(&store, &alerting, &t, t.tag_ids[0], Utc::now(), &[8000.0]).await;
     assert!(rule_alarms(&store, &t, AlarmState::Open).await.is_empty());
     stop.cancel();
+}
+
+async fn machine_state_rules_follow_the_mes_states(backend: BackendChoice) {
+    let (store, _) = fresh_store(backend).await;
+    let t = tenant_with_tags(&store, "faults", &["machine.state", "machine.alarm_code"]).await;
+    let mut s = store.tenant(t.id).await.unwrap();
+    let mut r = rule(
+        "fault over 20 s",
+        0,
+        Condition::MachineState {
+            state: "fault".into(),
+        },
+        20,
+    );
+    r.tag_id = None;
+    r.tag_suffix = Some("alarm_code".into());
+    s.create_rule(&r).await.unwrap();
+    drop(s);
+    let settings = AlertingSettings {
+        tick_ms: 100,
+        state_poll_secs: 1,
+        ..AlertingSettings::default()
+    };
+    let (alerting, stop) = start(&store, settings);
+    // The builder works up to 5 s behind the clock: the data ends 10 s ago.
+    let base = (Utc::now() - chrono::Duration::seconds(72)).trunc_subsecs(0);
+    // Running for 30 s, then in fault (code 101) until now.
+    let states: Vec<f64> = (0..60).map(|i| if i < 30 { 1.0 } else { 3.0 }).collect();
+    let codes: Vec<f64> = (0..60).map(|i| if i < 30 { 0.0 } else { 101.0 }).collect();
+    ingest(&store, &alerting, &t, t.tag_ids[0], base, &states).await;
+    ingest(&store, &alerting, &t, t.tag_ids[1], base, &codes).await;
+    build(&store).await;
+    let mut waited = 0;
+    while rule_alarms(&store, &t, AlarmState::Open).await.is_empty() {
+        assert!(waited < 50, "no fault alarm after 5 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let a = &rule_alarms(&store, &t, AlarmState::Open).await[0];
+    assert_eq!(a.raised_at, base + chrono::Duration::seconds(50), "fault since 30 s, plus 20 s");
+    assert_eq!(a.value, 101.0);
+    // Running again: cleared at the start of the running interval.
+    ingest(&store, &alerting, &t, t.tag_ids[0], base + chrono::Duration::seconds(60), &[1.0, 1.0]).await;
+    ingest(&store, &alerting, &t, t.tag_ids[1], base + chrono::Duration::seconds(60), &[0.0, 0.0]).await;
+    build(&store).await;
+    let mut waited = 0;
+    while !rule_alarms(&store, &t, AlarmState::Open).await.is_empty() {
+        let current = store.tenant(t.id).await.unwrap().current_states().await.unwrap();
+        assert!(waited < 50, "the fault alarm did not clear: {current:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let all = rule_alarms(&store, &t, AlarmState::All).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].cleared_at, Some(base + chrono::Duration::seconds(60)));
+    stop.cancel();
+}
+
+async fn build(store: &Store) {
+    for _ in 0..20 {
+        if !store.build_mes_states().await.unwrap().behind {
+            return;
+        }
+    }
+    panic!("the state builder never caught up");
 }
