@@ -115,11 +115,11 @@ pub async fn run(
     server.stop().await;
 
     println!("rules={rules} tags={tags} samples_per_run={}", steps_per_run * tags);
+    println!("evaluated_samples={evaluated} alarms_raised={raised} alarms_cleared={cleared}");
+    println!("paced_target_per_s={rate} paced_achieved_per_s={paced:.0} evaluator_lag_ms={lag_ms:.1}");
     println!("ingest_without_rules_per_s={without:.0}");
     println!("ingest_with_rules_per_s={with:.0}");
     println!("ratio_ingest_with_rules_vs_without={:.3}", without / with);
-    println!("paced_target_per_s={rate} paced_achieved_per_s={paced:.0} evaluator_lag_ms={lag_ms:.1}");
-    println!("evaluated_samples={evaluated} alarms_raised={raised} alarms_cleared={cleared}");
     Ok(AlarmFigures {
         without_rules: without,
         with_rules: with,
