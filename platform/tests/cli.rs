@@ -244,8 +244,18 @@ async fn benches_run_with_small_sizes() {
 
     let mut cmd = millwright();
     cmd.args([
-        "bench", "alarms", "--tags", "20", "--rules", "20", "--samples", "2000", "--rate",
-        "2000", "--secs", "1",
+        "bench",
+        "alarms",
+        "--tags",
+        "20",
+        "--rules",
+        "20",
+        "--samples",
+        "2000",
+        "--rate",
+        "2000",
+        "--secs",
+        "1",
     ])
     .env("DATABASE_URL", &owner)
     .env("APP_DATABASE_URL", &app);

@@ -149,7 +149,9 @@ impl Engine {
                     self.reload(t).await;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "Could not list tenants with alarm rules; they load with their next samples."),
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not list tenants with alarm rules; they load with their next samples.")
+            }
         }
         let mut tick = tokio::time::interval(Duration::from_millis(self.settings.tick_ms.max(50)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -330,8 +332,7 @@ impl Engine {
                     continue;
                 }
             };
-            let by_machine: HashMap<i64, _> =
-                current.iter().map(|c| (c.machine_id, c)).collect();
+            let by_machine: HashMap<i64, _> = current.iter().map(|c| (c.machine_id, c)).collect();
             let Some(rules) = self.tenants.get_mut(&tenant) else {
                 continue;
             };

@@ -335,7 +335,13 @@ mod tests {
         let r: Condition =
             serde_json::from_str(r#"{"type":"rate_of_change","limit_per_min":5}"#).unwrap();
         assert_eq!(r.validate(), Ok(()));
-        assert!(matches!(r, Condition::RateOfChange { window_secs: 60, .. }));
+        assert!(matches!(
+            r,
+            Condition::RateOfChange {
+                window_secs: 60,
+                ..
+            }
+        ));
         let bad = Condition::High {
             limit: 1.0,
             deadband: -1.0,
