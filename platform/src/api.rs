@@ -288,7 +288,11 @@ fn models_routes() -> OpenApiRouter<AppState> {
 fn alerting_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(alarm_rules::list, alarm_rules::create))
-        .routes(routes!(alarm_rules::get, alarm_rules::update, alarm_rules::delete))
+        .routes(routes!(
+            alarm_rules::get,
+            alarm_rules::update,
+            alarm_rules::delete
+        ))
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
         .routes(routes!(webhooks::deliveries))

@@ -48,6 +48,8 @@ pub struct AlertingSettings {
     pub reload_secs: u64,
     /// Ingest batches waiting for evaluation before ingest waits too.
     pub queue_batches: usize,
+    /// Seconds between reads of the machines' current states (machine-state rules).
+    pub state_poll_secs: u64,
 }
 
 impl Default for AlertingSettings {
@@ -57,6 +59,7 @@ impl Default for AlertingSettings {
             checkpoint_secs: 5,
             reload_secs: 60,
             queue_batches: 256,
+            state_poll_secs: 2,
         }
     }
 }

@@ -551,7 +551,13 @@ async fn ensure_alarm_rules(store: &Store, tenant: TenantId) -> Result<()> {
         .into_iter()
         .map(|r| r.name)
         .collect();
-    let rule = |name: &str, suffix: &str, kind: Option<&str>, condition: Condition, delay, severity, message: &str| RuleFields {
+    let rule = |name: &str,
+                suffix: &str,
+                kind: Option<&str>,
+                condition: Condition,
+                delay,
+                severity,
+                message: &str| RuleFields {
         name: name.into(),
         tag_id: None,
         tag_suffix: Some(suffix.into()),
@@ -567,7 +573,10 @@ async fn ensure_alarm_rules(store: &Store, tenant: TenantId) -> Result<()> {
             "Barrel zone 1 over temperature",
             "barrel_temp_1",
             Some("injection_moulding"),
-            Condition::High { limit: 231.2, deadband: 1.0 },
+            Condition::High {
+                limit: 231.2,
+                deadband: 1.0,
+            },
             1,
             Severity::Low,
             "{machine} barrel zone 1 at {value} {unit}, above {limit} {unit}",
@@ -576,7 +585,11 @@ async fn ensure_alarm_rules(store: &Store, tenant: TenantId) -> Result<()> {
             "Press oil heating fast",
             "oil_temp",
             Some("press"),
-            Condition::RateOfChange { limit_per_min: 1.2, window_secs: 60, deadband: 0.4 },
+            Condition::RateOfChange {
+                limit_per_min: 1.2,
+                window_secs: 60,
+                deadband: 0.4,
+            },
             3,
             Severity::Medium,
             "{machine} oil temperature changing {value} {unit}/min (limit {limit})",
@@ -585,7 +598,9 @@ async fn ensure_alarm_rules(store: &Store, tenant: TenantId) -> Result<()> {
             "Machine in fault over 20 s",
             "alarm_code",
             None,
-            Condition::MachineState { state: "fault".into() },
+            Condition::MachineState {
+                state: "fault".into(),
+            },
             20,
             Severity::Critical,
             "{machine} in fault (code {value}) for over {delay} s",

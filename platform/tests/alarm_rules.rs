@@ -1,7 +1,8 @@
 //! Alarm rules against a real PostgreSQL on every storage layout: the evaluator fed committed
 //! samples raises one alarm per (rule, machine), clears it with hysteresis, writes the webhook
 //! event in the raise's transaction, and resumes from its checkpoint after a restart without
-//! raising again or forgetting a running on-delay; stale rules raise on the clock.
+//! raising again or forgetting a running on-delay; stale rules raise on the clock; machine-state
+//! rules follow the MES state builder's intervals.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +11,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use millwright_platform::alerting::rule::{Condition, Severity};
 use millwright_platform::alerting::Alerting;
 use millwright_platform::config::{AlertingSettings, BackendChoice};
-use millwright_platform::store::alarms::{AlarmFilter, AlarmKind, AlarmState};
 use millwright_platform::store::alarm_rules::RuleFields;
+use millwright_platform::store::alarms::{AlarmFilter, AlarmKind, AlarmState};
 use millwright_platform::store::ingest::{Quality, SampleRow};
 use millwright_platform::store::webhooks::NewEndpoint;
 use millwright_platform::store::Store;
@@ -26,6 +27,7 @@ on_every_backend!(
     thresholds_raise_once_and_clear_with_hysteresis,
     a_restart_resumes_from_the_checkpoint,
     stale_rules_raise_on_the_clock_and_clear_with_data,
+    machine_state_rules_follow_the_mes_states,
 );
 
 fn rule(name: &str, tag_id: i64, condition: Condition, delay: i32) -> RuleFields {
@@ -78,7 +80,11 @@ async fn ingest(
     alerting.flush().await;
 }
 
-async fn rule_alarms(store: &Store, t: &TestTenant, state: AlarmState) -> Vec<millwright_platform::store::alarms::Alarm> {
+async fn rule_alarms(
+    store: &Store,
+    t: &TestTenant,
+    state: AlarmState,
+) -> Vec<millwright_platform::store::alarms::Alarm> {
     let mut s = store.tenant(t.id).await.unwrap();
     s.filtered_alarms(
         &AlarmFilter {
@@ -125,9 +131,25 @@ async fn thresholds_raise_once_and_clear_with_hysteresis(backend: BackendChoice)
     let t0 = (Utc::now() - chrono::Duration::minutes(10)).trunc_subsecs(0);
 
     // 231 for 2 s is not enough with a 2 s on-delay until the third sample.
-    ingest(&store, &alerting, &t, t.tag_ids[0], t0, &[220.0, 231.0, 232.0]).await;
+    ingest(
+        &store,
+        &alerting,
+        &t,
+        t.tag_ids[0],
+        t0,
+        &[220.0, 231.0, 232.0],
+    )
+    .await;
     assert!(rule_alarms(&store, &t, AlarmState::All).await.is_empty());
-    ingest(&store, &alerting, &t, t.tag_ids[0], t0 + chrono::Duration::seconds(3), &[233.0, 240.0, 250.0]).await;
+    ingest(
+        &store,
+        &alerting,
+        &t,
+        t.tag_ids[0],
+        t0 + chrono::Duration::seconds(3),
+        &[233.0, 240.0, 250.0],
+    )
+    .await;
     let open = rule_alarms(&store, &t, AlarmState::Open).await;
     assert_eq!(open.len(), 1, "{open:?}");
     let a = &open[0];
@@ -142,17 +164,43 @@ async fn thresholds_raise_once_and_clear_with_hysteresis(backend: BackendChoice)
     );
     // Inside the deadband it stays; another tenant's samples of a tag with the same name do
     // nothing; the same samples sent again change nothing.
-    ingest(&store, &alerting, &t, t.tag_ids[0], t0 + chrono::Duration::seconds(6), &[228.0, 226.0]).await;
+    ingest(
+        &store,
+        &alerting,
+        &t,
+        t.tag_ids[0],
+        t0 + chrono::Duration::seconds(6),
+        &[228.0, 226.0],
+    )
+    .await;
     ingest(&store, &alerting, &other, other.tag_ids[0], t0, &[100.0; 3]).await;
-    ingest(&store, &alerting, &t, t.tag_ids[0], t0 + chrono::Duration::seconds(3), &[233.0, 240.0, 250.0]).await;
+    ingest(
+        &store,
+        &alerting,
+        &t,
+        t.tag_ids[0],
+        t0 + chrono::Duration::seconds(3),
+        &[233.0, 240.0, 250.0],
+    )
+    .await;
     assert_eq!(rule_alarms(&store, &t, AlarmState::Open).await.len(), 1);
     // Below 225 it clears, at that sample's time.
-    ingest(&store, &alerting, &t, t.tag_ids[0], t0 + chrono::Duration::seconds(8), &[224.0]).await;
+    ingest(
+        &store,
+        &alerting,
+        &t,
+        t.tag_ids[0],
+        t0 + chrono::Duration::seconds(8),
+        &[224.0],
+    )
+    .await;
     assert!(rule_alarms(&store, &t, AlarmState::Open).await.is_empty());
     let all = rule_alarms(&store, &t, AlarmState::All).await;
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].cleared_at, Some(t0 + chrono::Duration::seconds(8)));
-    assert!(rule_alarms(&store, &other, AlarmState::All).await.is_empty());
+    assert!(rule_alarms(&store, &other, AlarmState::All)
+        .await
+        .is_empty());
 
     // The outbox holds one raise and one clear, with the alarm as data.
     let c = store.owner_pool().get().await.unwrap();
@@ -168,10 +216,16 @@ async fn thresholds_raise_once_and_clear_with_hysteresis(backend: BackendChoice)
         .collect();
     assert_eq!(
         events,
-        [("alarm.raised".to_string(), a.id), ("alarm.cleared".to_string(), a.id)]
+        [
+            ("alarm.raised".to_string(), a.id),
+            ("alarm.cleared".to_string(), a.id)
+        ]
     );
     let deliveries: i64 = c
-        .query_one("SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1", &[&t.id.0])
+        .query_one(
+            "SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1",
+            &[&t.id.0],
+        )
         .await
         .unwrap()
         .get(0);
@@ -210,7 +264,15 @@ async fn a_restart_resumes_from_the_checkpoint(backend: BackendChoice) {
     let (alerting, stop) = start(&store, AlertingSettings::default());
     ingest(&store, &alerting, &t, t.tag_ids[0], t0, &[65.0]).await;
     // The on-delay of the second rule starts and runs 6 of its 10 s.
-    ingest(&store, &alerting, &t, t.tag_ids[1], t0, &[5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]).await;
+    ingest(
+        &store,
+        &alerting,
+        &t,
+        t.tag_ids[1],
+        t0,
+        &[5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0],
+    )
+    .await;
     assert_eq!(rule_alarms(&store, &t, AlarmState::Open).await.len(), 1);
     // Stopping checkpoints every state.
     stop.cancel();
@@ -219,16 +281,43 @@ async fn a_restart_resumes_from_the_checkpoint(backend: BackendChoice) {
 
     let (alerting, stop) = start(&store, AlertingSettings::default());
     // Still above the limit after the restart: no second alarm.
-    ingest(&store, &alerting, &t, t.tag_ids[0], t0 + chrono::Duration::seconds(1), &[66.0, 67.0]).await;
+    ingest(
+        &store,
+        &alerting,
+        &t,
+        t.tag_ids[0],
+        t0 + chrono::Duration::seconds(1),
+        &[66.0, 67.0],
+    )
+    .await;
     assert_eq!(rule_alarms(&store, &t, AlarmState::All).await.len(), 1);
     // The on-delay went on from where it was: 4 more seconds raise it (10 s since t0).
-    ingest(&store, &alerting, &t, t.tag_ids[1], t0 + chrono::Duration::seconds(7), &[5.0, 5.0, 5.0, 5.0]).await;
+    ingest(
+        &store,
+        &alerting,
+        &t,
+        t.tag_ids[1],
+        t0 + chrono::Duration::seconds(7),
+        &[5.0, 5.0, 5.0, 5.0],
+    )
+    .await;
     let open = rule_alarms(&store, &t, AlarmState::Open).await;
     assert_eq!(open.len(), 2, "{open:?}");
-    let low = open.iter().find(|a| a.tag_id == Some(t.tag_ids[1])).unwrap();
+    let low = open
+        .iter()
+        .find(|a| a.tag_id == Some(t.tag_ids[1]))
+        .unwrap();
     assert_eq!(low.raised_at, t0 + chrono::Duration::seconds(10));
     // And the first clears as it would have without the restart.
-    ingest(&store, &alerting, &t, t.tag_ids[0], t0 + chrono::Duration::seconds(3), &[57.0]).await;
+    ingest(
+        &store,
+        &alerting,
+        &t,
+        t.tag_ids[0],
+        t0 + chrono::Duration::seconds(3),
+        &[57.0],
+    )
+    .await;
     assert_eq!(rule_alarms(&store, &t, AlarmState::Open).await.len(), 1);
     stop.cancel();
 }
@@ -260,10 +349,110 @@ async fn stale_rules_raise_on_the_clock_and_clear_with_data(backend: BackendChoi
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += 1;
     }
-    assert!(waited >= 15, "raised after {waited} ticks of 100 ms, before 2 s without data");
+    assert!(
+        waited >= 15,
+        "raised after {waited} ticks of 100 ms, before 2 s without data"
+    );
     let a = &rule_alarms(&store, &t, AlarmState::Open).await[0];
-    assert_eq!(a.message.as_deref(), Some("machine cnc-1.spindle_speed: no data for 2 s"));
+    assert_eq!(
+        a.message.as_deref(),
+        Some("machine cnc-1.spindle_speed: no data for 2 s")
+    );
     ingest(&store, &alerting, &t, t.tag_ids[0], Utc::now(), &[8000.0]).await;
     assert!(rule_alarms(&store, &t, AlarmState::Open).await.is_empty());
     stop.cancel();
+}
+
+async fn machine_state_rules_follow_the_mes_states(backend: BackendChoice) {
+    let (store, _) = fresh_store(backend).await;
+    let t = tenant_with_tags(&store, "faults", &["machine.state", "machine.alarm_code"]).await;
+    let mut s = store.tenant(t.id).await.unwrap();
+    let mut r = rule(
+        "fault over 20 s",
+        0,
+        Condition::MachineState {
+            state: "fault".into(),
+        },
+        20,
+    );
+    r.tag_id = None;
+    r.tag_suffix = Some("alarm_code".into());
+    s.create_rule(&r).await.unwrap();
+    drop(s);
+    let settings = AlertingSettings {
+        tick_ms: 100,
+        state_poll_secs: 1,
+        ..AlertingSettings::default()
+    };
+    let (alerting, stop) = start(&store, settings);
+    // The builder works up to 5 s behind the clock: the data ends 10 s ago.
+    let base = (Utc::now() - chrono::Duration::seconds(72)).trunc_subsecs(0);
+    // Running for 30 s, then in fault (code 101) until now.
+    let states: Vec<f64> = (0..60).map(|i| if i < 30 { 1.0 } else { 3.0 }).collect();
+    let codes: Vec<f64> = (0..60).map(|i| if i < 30 { 0.0 } else { 101.0 }).collect();
+    ingest(&store, &alerting, &t, t.tag_ids[0], base, &states).await;
+    ingest(&store, &alerting, &t, t.tag_ids[1], base, &codes).await;
+    build(&store).await;
+    let mut waited = 0;
+    while rule_alarms(&store, &t, AlarmState::Open).await.is_empty() {
+        assert!(waited < 50, "no fault alarm after 5 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let a = &rule_alarms(&store, &t, AlarmState::Open).await[0];
+    assert_eq!(
+        a.raised_at,
+        base + chrono::Duration::seconds(50),
+        "fault since 30 s, plus 20 s"
+    );
+    assert_eq!(a.value, 101.0);
+    // Running again: cleared at the start of the running interval.
+    ingest(
+        &store,
+        &alerting,
+        &t,
+        t.tag_ids[0],
+        base + chrono::Duration::seconds(60),
+        &[1.0, 1.0],
+    )
+    .await;
+    ingest(
+        &store,
+        &alerting,
+        &t,
+        t.tag_ids[1],
+        base + chrono::Duration::seconds(60),
+        &[0.0, 0.0],
+    )
+    .await;
+    build(&store).await;
+    let mut waited = 0;
+    while !rule_alarms(&store, &t, AlarmState::Open).await.is_empty() {
+        let current = store
+            .tenant(t.id)
+            .await
+            .unwrap()
+            .current_states()
+            .await
+            .unwrap();
+        assert!(waited < 50, "the fault alarm did not clear: {current:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let all = rule_alarms(&store, &t, AlarmState::All).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        all[0].cleared_at,
+        Some(base + chrono::Duration::seconds(60))
+    );
+    stop.cancel();
+}
+
+async fn build(store: &Store) {
+    for _ in 0..20 {
+        if !store.build_mes_states().await.unwrap().behind {
+            return;
+        }
+    }
+    panic!("the state builder never caught up");
 }

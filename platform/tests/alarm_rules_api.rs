@@ -81,21 +81,51 @@ async fn rules_are_validated_confined_audited_and_open_to_every_plan() {
     let post = |body: Value| app.call(Method::POST, "/api/v1/alarm-rules", key, Some(body));
     let tag = t.tag_ids[0];
     for (body, field) in [
-        (json!({"tag_id": tag, "condition": {"type": "high", "limit": 1}}), "name"),
-        (json!({"name": "r", "condition": {"type": "high", "limit": 1}}), "tag_id"),
+        (
+            json!({"tag_id": tag, "condition": {"type": "high", "limit": 1}}),
+            "name",
+        ),
+        (
+            json!({"name": "r", "condition": {"type": "high", "limit": 1}}),
+            "tag_id",
+        ),
         (json!({"name": "r", "tag_id": tag}), "condition"),
-        (json!({"name": "r", "tag_id": other.tag_ids[0], "condition": {"type": "high", "limit": 1}}), "tag_id"),
-        (json!({"name": "r", "tag_id": tag, "tag_suffix": "temp", "condition": {"type": "high", "limit": 1}}), "tag_suffix"),
-        (json!({"name": "r", "tag_id": tag, "condition": {"type": "high", "limit": 1, "deadband": -1}}), "condition.deadband"),
-        (json!({"name": "r", "tag_id": tag, "condition": {"type": "stale", "after_secs": 0}}), "condition.after_secs"),
-        (json!({"name": "r", "tag_id": tag, "condition": {"type": "high", "limit": 1}, "message": "{machine} {colour}"}), "message"),
-        (json!({"name": "r", "tag_id": tag, "condition": {"type": "high", "limit": 1}, "on_delay_secs": -1}), "on_delay_secs"),
-        (json!({"name": "r", "tag_id": tag, "condition": {"type": "high", "limit": 1}, "machine_kind": "imm"}), "machine_kind"),
+        (
+            json!({"name": "r", "tag_id": other.tag_ids[0], "condition": {"type": "high", "limit": 1}}),
+            "tag_id",
+        ),
+        (
+            json!({"name": "r", "tag_id": tag, "tag_suffix": "temp", "condition": {"type": "high", "limit": 1}}),
+            "tag_suffix",
+        ),
+        (
+            json!({"name": "r", "tag_id": tag, "condition": {"type": "high", "limit": 1, "deadband": -1}}),
+            "condition.deadband",
+        ),
+        (
+            json!({"name": "r", "tag_id": tag, "condition": {"type": "stale", "after_secs": 0}}),
+            "condition.after_secs",
+        ),
+        (
+            json!({"name": "r", "tag_id": tag, "condition": {"type": "high", "limit": 1}, "message": "{machine} {colour}"}),
+            "message",
+        ),
+        (
+            json!({"name": "r", "tag_id": tag, "condition": {"type": "high", "limit": 1}, "on_delay_secs": -1}),
+            "on_delay_secs",
+        ),
+        (
+            json!({"name": "r", "tag_id": tag, "condition": {"type": "high", "limit": 1}, "machine_kind": "imm"}),
+            "machine_kind",
+        ),
     ] {
         let (s, p, ct) = post(body.clone()).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {p}");
         assert_eq!(ct, "application/problem+json");
-        assert!(problem_field(&p).starts_with(field), "{body}: expected {field}, got {p}");
+        assert!(
+            problem_field(&p).starts_with(field),
+            "{body}: expected {field}, got {p}"
+        );
     }
     // The recipe is a text tag: rules watch numbers. (Register it as text first.)
     let (s, created, _) = post(json!({
@@ -105,7 +135,10 @@ async fn rules_are_validated_confined_audited_and_open_to_every_plan() {
     }))
     .await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
-    assert_eq!(created["message"], "{machine} {tag} = {value} above {limit}");
+    assert_eq!(
+        created["message"],
+        "{machine} {tag} = {value} above {limit}"
+    );
     let id = created["id"].as_i64().unwrap();
     let (s, p, _) = post(json!({"name": "hot barrel", "tag_suffix": "barrel_temp", "condition": {"type": "low", "limit": 1}})).await;
     assert_eq!(s, StatusCode::CONFLICT, "{p}");
@@ -113,13 +146,23 @@ async fn rules_are_validated_confined_audited_and_open_to_every_plan() {
     // PATCH keeps what it does not name; switching the condition's kind takes its default message.
     let path = format!("/api/v1/alarm-rules/{id}");
     let (s, changed, _) = app
-        .call(Method::PATCH, &path, key, Some(json!({"condition": {"type": "rate_of_change", "limit_per_min": 5}})))
+        .call(
+            Method::PATCH,
+            &path,
+            key,
+            Some(json!({"condition": {"type": "rate_of_change", "limit_per_min": 5}})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{changed}");
     assert_eq!(changed["on_delay_secs"], 10);
     assert_eq!(changed["severity"], "high");
-    assert_eq!(changed["message"], "{machine} {tag} changing {value} per minute, limit {limit}");
-    let (s, listed, _) = app.call(Method::GET, "/api/v1/alarm-rules", key, None).await;
+    assert_eq!(
+        changed["message"],
+        "{machine} {tag} changing {value} per minute, limit {limit}"
+    );
+    let (s, listed, _) = app
+        .call(Method::GET, "/api/v1/alarm-rules", key, None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(listed.as_array().unwrap().len(), 1);
 
@@ -130,19 +173,50 @@ async fn rules_are_validated_confined_audited_and_open_to_every_plan() {
         assert_eq!(s, StatusCode::NOT_FOUND);
     }
     let (s, _, _) = app
-        .call(Method::PATCH, &path, theirs, Some(json!({"enabled": false})))
+        .call(
+            Method::PATCH,
+            &path,
+            theirs,
+            Some(json!({"enabled": false})),
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // Viewers read rules, engineers manage them, operators do not.
-    let viewer = app.store.issue_api_key(t.id, "v", Role::Viewer).await.unwrap();
-    let operator = app.store.issue_api_key(t.id, "o", Role::Operator).await.unwrap();
-    let engineer = app.store.issue_api_key(t.id, "e", Role::Engineer).await.unwrap();
+    let viewer = app
+        .store
+        .issue_api_key(t.id, "v", Role::Viewer)
+        .await
+        .unwrap();
+    let operator = app
+        .store
+        .issue_api_key(t.id, "o", Role::Operator)
+        .await
+        .unwrap();
+    let engineer = app
+        .store
+        .issue_api_key(t.id, "e", Role::Engineer)
+        .await
+        .unwrap();
     let (s, _, _) = app.call(Method::GET, &path, Some(&viewer), None).await;
     assert_eq!(s, StatusCode::OK);
-    let (s, _, _) = app.call(Method::PATCH, &path, Some(&operator), Some(json!({"enabled": false}))).await;
+    let (s, _, _) = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&operator),
+            Some(json!({"enabled": false})),
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _, _) = app.call(Method::PATCH, &path, Some(&engineer), Some(json!({"enabled": false}))).await;
+    let (s, _, _) = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&engineer),
+            Some(json!({"enabled": false})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
 
     // The cheapest plan has alarm rules.
@@ -151,8 +225,14 @@ async fn rules_are_validated_confined_audited_and_open_to_every_plan() {
         .create_tenant(&NewTenant::named("monitor", Plan::Monitor))
         .await
         .unwrap();
-    let mkey = app.store.issue_api_key(monitor, "k", Role::Owner).await.unwrap();
-    let (s, _, _) = app.call(Method::GET, "/api/v1/alarm-rules", Some(&mkey), None).await;
+    let mkey = app
+        .store
+        .issue_api_key(monitor, "k", Role::Owner)
+        .await
+        .unwrap();
+    let (s, _, _) = app
+        .call(Method::GET, "/api/v1/alarm-rules", Some(&mkey), None)
+        .await;
     assert_eq!(s, StatusCode::OK);
 
     let (s, _, _) = app.call(Method::DELETE, &path, key, None).await;
@@ -169,7 +249,12 @@ async fn rules_are_validated_confined_audited_and_open_to_every_plan() {
         .collect();
     assert_eq!(
         actions,
-        ["alarm_rule.create", "alarm_rule.update", "alarm_rule.update", "alarm_rule.delete"]
+        [
+            "alarm_rule.create",
+            "alarm_rule.update",
+            "alarm_rule.update",
+            "alarm_rule.delete"
+        ]
     );
 }
 
@@ -186,15 +271,34 @@ async fn alarms_from_rules_are_signed_to_webhooks_retried_redelivered_and_shelve
     let (url, rx) = receiver(2).await;
 
     // Engineers may not manage webhooks; admins and owners may.
-    let engineer = app.store.issue_api_key(t.id, "e", Role::Engineer).await.unwrap();
-    let (s, _, _) = app.call(Method::GET, "/api/v1/webhooks", Some(&engineer), None).await;
+    let engineer = app
+        .store
+        .issue_api_key(t.id, "e", Role::Engineer)
+        .await
+        .unwrap();
+    let (s, _, _) = app
+        .call(Method::GET, "/api/v1/webhooks", Some(&engineer), None)
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, p, _) = app
-        .call(Method::POST, "/api/v1/webhooks", key, Some(json!({"url": url, "event_types": ["alarm.exploded"]})))
+        .call(
+            Method::POST,
+            "/api/v1/webhooks",
+            key,
+            Some(json!({"url": url, "event_types": ["alarm.exploded"]})),
+        )
         .await;
-    assert_eq!((s, problem_field(&p)), (StatusCode::UNPROCESSABLE_ENTITY, "event_types[0]"));
+    assert_eq!(
+        (s, problem_field(&p)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "event_types[0]")
+    );
     let (s, hook, _) = app
-        .call(Method::POST, "/api/v1/webhooks", key, Some(json!({"url": url, "description": "line 2 pager"})))
+        .call(
+            Method::POST,
+            "/api/v1/webhooks",
+            key,
+            Some(json!({"url": url, "description": "line 2 pager"})),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{hook}");
     let secret = hook["secret"].as_str().unwrap().to_string();
@@ -203,16 +307,26 @@ async fn alarms_from_rules_are_signed_to_webhooks_retried_redelivered_and_shelve
     // The secret is shown once: not in the list, not in the audit log.
     let (_, list, _) = app.call(Method::GET, "/api/v1/webhooks", key, None).await;
     assert!(!list.to_string().contains(&secret));
-    assert_eq!(list[0]["event_types"], json!(["alarm.raised", "alarm.cleared", "alarm.acknowledged"]));
-    let (_, log, _) = app.call(Method::GET, "/api/v1/audit?limit=1000", key, None).await;
+    assert_eq!(
+        list[0]["event_types"],
+        json!(["alarm.raised", "alarm.cleared", "alarm.acknowledged"])
+    );
+    let (_, log, _) = app
+        .call(Method::GET, "/api/v1/audit?limit=1000", key, None)
+        .await;
     assert!(!log.to_string().contains(&secret[6..]));
 
     let (s, rule, _) = app
-        .call(Method::POST, "/api/v1/alarm-rules", key, Some(json!({
-            "name": "hot oil", "tag_suffix": "oil_temp",
-            "condition": {"type": "high", "limit": 60, "deadband": 2},
-            "severity": "critical", "message": "{machine}: {tag} {value} {unit} over {limit}",
-        })))
+        .call(
+            Method::POST,
+            "/api/v1/alarm-rules",
+            key,
+            Some(json!({
+                "name": "hot oil", "tag_suffix": "oil_temp",
+                "condition": {"type": "high", "limit": 60, "deadband": 2},
+                "severity": "critical", "message": "{machine}: {tag} {value} {unit} over {limit}",
+            })),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{rule}");
     let now = Utc::now();
@@ -221,12 +335,19 @@ async fn alarms_from_rules_are_signed_to_webhooks_retried_redelivered_and_shelve
             .iter()
             .map(|(s, v)| json!({"tag_id": t.tag_ids[0], "time": (now + chrono::Duration::seconds(*s)).to_rfc3339(), "value": v}))
             .collect();
-        app.call(Method::POST, "/api/v1/ingest", key, Some(json!({"samples": samples})))
+        app.call(
+            Method::POST,
+            "/api/v1/ingest",
+            key,
+            Some(json!({"samples": samples})),
+        )
     };
     let (s, _, _) = ingest(vec![(-10, 55.0), (-9, 61.5), (-8, 63.0)]).await;
     assert_eq!(s, StatusCode::OK);
     let alarm = wait_for("the rule's alarm", async || {
-        let (_, open, _) = app.call(Method::GET, "/api/v1/alarms?state=open", key, None).await;
+        let (_, open, _) = app
+            .call(Method::GET, "/api/v1/alarms?state=open", key, None)
+            .await;
         open.as_array().and_then(|a| a.first().cloned())
     })
     .await;
@@ -272,29 +393,59 @@ async fn alarms_from_rules_are_signed_to_webhooks_retried_redelivered_and_shelve
 
     // Redelivery sends the same event again as a new delivery.
     let (s, again, _) = app
-        .call(Method::POST, &format!("{deliveries_path}/{}/redeliver", delivered["id"]), key, None)
+        .call(
+            Method::POST,
+            &format!("{deliveries_path}/{}/redeliver", delivered["id"]),
+            key,
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{again}");
     assert_eq!(again["redelivery_of"], delivered["id"]);
-    wait_for("the redelivery", async || (rx.got.lock().unwrap().len() == 4).then_some(())).await;
+    wait_for("the redelivery", async || {
+        (rx.got.lock().unwrap().len() == 4).then_some(())
+    })
+    .await;
     let (sig, body) = rx.got.lock().unwrap()[3].clone();
     signature::verify(&secret, &sig, &body, Utc::now().timestamp(), 300).unwrap();
-    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["id"], event_id.as_str());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["id"],
+        event_id.as_str()
+    );
     // Another tenant cannot redeliver it or read the log.
     let other = tenant_with_tags(&app.store, "other", &["y"]).await;
-    let (s, _, _) = app.call(Method::GET, &deliveries_path, Some(&other.key), None).await;
+    let (s, _, _) = app
+        .call(Method::GET, &deliveries_path, Some(&other.key), None)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // The test endpoint.
-    let (s, _, _) = app.call(Method::POST, &format!("/api/v1/webhooks/{hook_id}/test"), key, None).await;
+    let (s, _, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/{hook_id}/test"),
+            key,
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::ACCEPTED);
-    wait_for("the test event", async || (rx.got.lock().unwrap().len() == 5).then_some(())).await;
+    wait_for("the test event", async || {
+        (rx.got.lock().unwrap().len() == 5).then_some(())
+    })
+    .await;
     let test: Value = serde_json::from_slice(&rx.got.lock().unwrap()[4].1).unwrap();
     assert_eq!(test["type"], "webhook.test");
 
     // Acknowledging sends alarm.acknowledged once, however often it is acknowledged.
     for _ in 0..2 {
-        let (s, _, _) = app.call(Method::POST, &format!("/api/v1/alarms/{alarm_id}/ack"), key, None).await;
+        let (s, _, _) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/alarms/{alarm_id}/ack"),
+                key,
+                None,
+            )
+            .await;
         assert_eq!(s, StatusCode::OK);
     }
     let types = || -> Vec<String> {
@@ -302,7 +453,12 @@ async fn alarms_from_rules_are_signed_to_webhooks_retried_redelivered_and_shelve
             .lock()
             .unwrap()
             .iter()
-            .map(|(_, b)| serde_json::from_slice::<Value>(b).unwrap()["type"].as_str().unwrap().to_string())
+            .map(|(_, b)| {
+                serde_json::from_slice::<Value>(b).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .collect()
     };
     for _ in 0..100 {
@@ -318,27 +474,55 @@ async fn alarms_from_rules_are_signed_to_webhooks_retried_redelivered_and_shelve
 
     // Shelving: hidden from the unshelved list, silent, and inherited by a re-raise.
     let shelve = format!("/api/v1/alarms/{alarm_id}/shelve");
-    let (s, p, _) = app.call(Method::POST, &shelve, key, Some(json!({"for_secs": 5}))).await;
-    assert_eq!((s, problem_field(&p)), (StatusCode::UNPROCESSABLE_ENTITY, "for_secs"));
+    let (s, p, _) = app
+        .call(Method::POST, &shelve, key, Some(json!({"for_secs": 5})))
+        .await;
+    assert_eq!(
+        (s, problem_field(&p)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "for_secs")
+    );
     let (s, shelved, _) = app
-        .call(Method::POST, &shelve, key, Some(json!({"for_secs": 3600, "reason": "sensor being replaced"})))
+        .call(
+            Method::POST,
+            &shelve,
+            key,
+            Some(json!({"for_secs": 3600, "reason": "sensor being replaced"})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{shelved}");
     assert_eq!(shelved["shelve_reason"], "sensor being replaced");
-    let (_, visible, _) = app.call(Method::GET, "/api/v1/alarms?state=open&shelved=false", key, None).await;
+    let (_, visible, _) = app
+        .call(
+            Method::GET,
+            "/api/v1/alarms?state=open&shelved=false",
+            key,
+            None,
+        )
+        .await;
     assert_eq!(visible, json!([]));
     // Clears (below 58) and raises again: both silent, and the new alarm is shelved too.
     let (s, _, _) = ingest(vec![(-5, 50.0), (-4, 70.0)]).await;
     assert_eq!(s, StatusCode::OK);
     let reraised = wait_for("the second alarm", async || {
-        let (_, all, _) = app.call(Method::GET, "/api/v1/alarms?state=open", key, None).await;
-        all.as_array()?.iter().find(|a| a["id"] != alarm_id).cloned()
+        let (_, all, _) = app
+            .call(Method::GET, "/api/v1/alarms?state=open", key, None)
+            .await;
+        all.as_array()?
+            .iter()
+            .find(|a| a["id"] != alarm_id)
+            .cloned()
     })
     .await;
     assert_eq!(reraised["shelved_until"], shelved["shelved_until"]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(rx.got.lock().unwrap().len(), 6, "shelved alarms send nothing");
-    let (s, _, _) = app.call(Method::POST, &shelve, key, Some(json!({"for_secs": 60}))).await;
+    assert_eq!(
+        rx.got.lock().unwrap().len(),
+        6,
+        "shelved alarms send nothing"
+    );
+    let (s, _, _) = app
+        .call(Method::POST, &shelve, key, Some(json!({"for_secs": 60})))
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "the first alarm is cleared");
 }
 
@@ -355,12 +539,26 @@ async fn private_targets_are_refused_unless_allowed() {
         "ftp://example.com/x",
     ] {
         let (s, p, _) = app
-            .call(Method::POST, "/api/v1/webhooks", Some(&t.key), Some(json!({"url": url})))
+            .call(
+                Method::POST,
+                "/api/v1/webhooks",
+                Some(&t.key),
+                Some(json!({"url": url})),
+            )
             .await;
-        assert_eq!((s, problem_field(&p)), (StatusCode::UNPROCESSABLE_ENTITY, "url"), "{url}: {p}");
+        assert_eq!(
+            (s, problem_field(&p)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "url"),
+            "{url}: {p}"
+        );
     }
     let (s, _, _) = app
-        .call(Method::POST, "/api/v1/webhooks", Some(&t.key), Some(json!({"url": "https://hooks.example.com/mw"})))
+        .call(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(&t.key),
+            Some(json!({"url": "https://hooks.example.com/mw"})),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED);
 }

@@ -278,6 +278,41 @@ async fn benches_run_with_small_sizes() {
     let mut cmd = millwright();
     cmd.args([
         "bench",
+        "alarms",
+        "--tags",
+        "20",
+        "--rules",
+        "20",
+        "--samples",
+        "2000",
+        "--rate",
+        "2000",
+        "--secs",
+        "1",
+    ])
+    .env("DATABASE_URL", &owner)
+    .env("APP_DATABASE_URL", &app);
+    let out = run(cmd, 5 * MINUTE).await.success();
+    for key in [
+        "ingest_without_rules_per_s",
+        "ingest_with_rules_per_s",
+        "paced_achieved_per_s",
+    ] {
+        assert!(
+            value_of(&out.stdout, key).is_some_and(|v| v > 0.0),
+            "{key}: {}",
+            out.describe()
+        );
+    }
+    assert!(
+        value_of(out.last_line(), "ratio_ingest_with_rules_vs_without").is_some_and(|v| v > 0.0),
+        "{}",
+        out.describe()
+    );
+
+    let mut cmd = millwright();
+    cmd.args([
+        "bench",
         "modbus",
         "--plants-per-kind",
         "1",

@@ -129,6 +129,7 @@ struct TenantRules {
     entries: Vec<Entry>,
     by_tag: HashMap<i64, Vec<usize>>,
     has_stale: bool,
+    has_state: bool,
     loaded_at: Option<Instant>,
 }
 
@@ -148,11 +149,14 @@ impl Engine {
                     self.reload(t).await;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "Could not list tenants with alarm rules; they load with their next samples."),
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not list tenants with alarm rules; they load with their next samples.")
+            }
         }
         let mut tick = tokio::time::interval(Duration::from_millis(self.settings.tick_ms.max(50)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_checkpoint = Instant::now();
+        let mut last_states = Instant::now();
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -164,6 +168,10 @@ impl Engine {
                 },
                 _ = tick.tick() => {
                     self.tick(Utc::now()).await;
+                    if last_states.elapsed() >= Duration::from_secs(self.settings.state_poll_secs.max(1)) {
+                        self.machine_states(Utc::now()).await;
+                        last_states = Instant::now();
+                    }
                     if last_checkpoint.elapsed() >= Duration::from_secs(self.settings.checkpoint_secs.max(1)) {
                         self.checkpoint_all().await;
                         last_checkpoint = Instant::now();
@@ -212,6 +220,7 @@ impl Engine {
         for (rule, targets) in rules {
             let rule = Arc::new(rule);
             out.has_stale |= matches!(rule.condition, Condition::Stale { .. });
+            out.has_state |= matches!(rule.condition, Condition::MachineState { .. });
             for target in targets {
                 let mut state = saved
                     .remove(&(rule.id, target.tag_id))
@@ -253,6 +262,10 @@ impl Engine {
             evaluated += 1;
             for &i in indexes {
                 let e = &mut rules.entries[i];
+                if matches!(e.rule.condition, Condition::MachineState { .. }) {
+                    // Judged on the MES state intervals (see `machine_states`).
+                    continue;
+                }
                 let before = e.state.last_time;
                 let at = match e.rule.condition {
                     Condition::Stale { .. } => arrived,
@@ -295,6 +308,62 @@ impl Engine {
         }
         for (tenant, changes) in due {
             self.apply(tenant, changes).await;
+        }
+    }
+
+    /// Machine-state rules: reads every machine's current state (the MES state builder's
+    /// open interval) of the tenants that have such rules, once per `state_poll_secs`.
+    async fn machine_states(&mut self, now: DateTime<Utc>) {
+        let tenants: Vec<TenantId> = self
+            .tenants
+            .iter()
+            .filter(|(_, r)| r.has_state)
+            .map(|(t, _)| *t)
+            .collect();
+        for tenant in tenants {
+            let current = match self.store.tenant(tenant).await {
+                Ok(mut s) => s.current_states().await,
+                Err(e) => Err(e),
+            };
+            let current = match current {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant, error = %e, "Reading machine states failed; retrying next round.");
+                    continue;
+                }
+            };
+            let by_machine: HashMap<i64, _> = current.iter().map(|c| (c.machine_id, c)).collect();
+            let Some(rules) = self.tenants.get_mut(&tenant) else {
+                continue;
+            };
+            let mut seen = std::collections::HashSet::new();
+            let mut changes = Vec::new();
+            for (i, e) in rules.entries.iter_mut().enumerate() {
+                let Condition::MachineState { state } = &e.rule.condition else {
+                    continue;
+                };
+                // One verdict per (rule, machine), whichever of its tags matched.
+                if !seen.insert((e.rule.id, e.target.machine_id)) {
+                    continue;
+                }
+                let Some(c) = by_machine.get(&e.target.machine_id) else {
+                    continue;
+                };
+                let change = e.state.observe_state(
+                    u32::try_from(e.rule.on_delay_secs).unwrap_or(0),
+                    c.state.as_str() == state,
+                    c.since,
+                    c.code as f64,
+                    now,
+                );
+                if let Some(t) = change {
+                    e.dirty = true;
+                    changes.push((i, t, e.state.clone()));
+                }
+            }
+            if !changes.is_empty() {
+                self.apply(tenant, changes).await;
+            }
         }
     }
 

@@ -159,6 +159,43 @@ impl RuleState {
         None
     }
 
+    /// Evaluates a machine-state rule on the machine's current state (from the MES state
+    /// builder): `in_state` whether it is in the rule's state, since `since` (data time),
+    /// with fault `code`. Raised at `since + on_delay` once `now` is past it; cleared at the
+    /// start of the next state.
+    pub fn observe_state(
+        &mut self,
+        on_delay_secs: u32,
+        in_state: bool,
+        since: Option<DateTime<Utc>>,
+        code: f64,
+        now: DateTime<Utc>,
+    ) -> Option<Transition> {
+        let since = since.unwrap_or(now);
+        if in_state {
+            self.pending_since = Some(since);
+            let due = since + Duration::seconds(i64::from(on_delay_secs));
+            if !self.active && now >= due {
+                self.active = true;
+                self.pending_since = None;
+                return Some(Transition::Raise {
+                    at: due,
+                    value: code,
+                });
+            }
+        } else {
+            self.pending_since = None;
+            if self.active {
+                self.active = false;
+                return Some(Transition::Clear {
+                    at: since,
+                    value: code,
+                });
+            }
+        }
+        None
+    }
+
     /// Checks the wall clock: a stale rule raises when no sample came for `after_secs`.
     /// Other conditions never change on a tick.
     pub fn tick(&mut self, condition: &Condition, now: DateTime<Utc>) -> Option<Transition> {
@@ -209,7 +246,14 @@ mod tests {
             &c,
             0,
             &mut s,
-            &[(0, 70.0), (1, 81.0), (2, 79.0), (3, 76.0), (4, 82.0), (5, 74.9)],
+            &[
+                (0, 70.0),
+                (1, 81.0),
+                (2, 79.0),
+                (3, 76.0),
+                (4, 82.0),
+                (5, 74.9),
+            ],
         );
         assert_eq!(
             t,
@@ -361,6 +405,32 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn machine_state_rules_follow_the_state_intervals() {
+        let mut s = RuleState::default();
+        // In fault since t=0, 20 s on-delay: nothing at 10 s, raised at 20 s when seen at 25 s.
+        assert_eq!(s.observe_state(20, true, Some(at(0)), 101.0, at(10)), None);
+        assert_eq!(
+            s.observe_state(20, true, Some(at(0)), 101.0, at(25)),
+            Some(Transition::Raise {
+                at: at(20),
+                value: 101.0
+            })
+        );
+        assert_eq!(s.observe_state(20, true, Some(at(0)), 101.0, at(30)), None);
+        // Running again since 40 s: cleared then.
+        assert_eq!(
+            s.observe_state(20, false, Some(at(40)), 0.0, at(45)),
+            Some(Transition::Clear {
+                at: at(40),
+                value: 0.0
+            })
+        );
+        // A short fault (5 s) never raises.
+        assert_eq!(s.observe_state(20, true, Some(at(50)), 102.0, at(55)), None);
+        assert_eq!(s.observe_state(20, false, Some(at(55)), 0.0, at(60)), None);
     }
 
     #[test]

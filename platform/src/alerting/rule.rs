@@ -82,10 +82,11 @@ pub enum Condition {
         /// Seconds without data, 1 to 604800.
         after_secs: u32,
     },
-    /// The machine is in `state` (today `fault`: its fault code is non-zero) for longer than
-    /// the rule's on-delay.
+    /// The machine has been in `state` (as the MES state builder derives it: `running`,
+    /// `idle`, `down`, `fault`, `setup`, `unknown`) for longer than the rule's on-delay;
+    /// clears when it leaves that state. The rule's tags pick the machines.
     MachineState {
-        /// The state; `fault` is the one supported.
+        /// The state, e.g. `fault`.
         state: String,
     },
 }
@@ -125,7 +126,7 @@ impl Condition {
                 "{machine} {tag} changing {value} per minute, limit {limit}"
             }
             Self::Stale { .. } => "{machine} {tag}: no data for {limit} s",
-            Self::MachineState { .. } => "{machine} in fault (code {value}) for {delay} s",
+            Self::MachineState { .. } => "{machine} in this state (code {value}) for {delay} s",
         }
     }
 
@@ -172,10 +173,10 @@ impl Condition {
                 }
             }
             Self::MachineState { state } => {
-                if state != "fault" {
+                if crate::mes::state::MachineState::parse(state).is_none() {
                     return Err((
                         "condition.state",
-                        "only `fault` is supported (the machine's fault code is non-zero)".into(),
+                        "must be running, idle, down, fault, setup or unknown".into(),
                     ));
                 }
             }
@@ -334,7 +335,13 @@ mod tests {
         let r: Condition =
             serde_json::from_str(r#"{"type":"rate_of_change","limit_per_min":5}"#).unwrap();
         assert_eq!(r.validate(), Ok(()));
-        assert!(matches!(r, Condition::RateOfChange { window_secs: 60, .. }));
+        assert!(matches!(
+            r,
+            Condition::RateOfChange {
+                window_secs: 60,
+                ..
+            }
+        ));
         let bad = Condition::High {
             limit: 1.0,
             deadband: -1.0,
@@ -343,7 +350,7 @@ mod tests {
         let bad = Condition::Stale { after_secs: 0 };
         assert_eq!(bad.validate().unwrap_err().0, "condition.after_secs");
         let bad = Condition::MachineState {
-            state: "idle".into(),
+            state: "exploded".into(),
         };
         assert_eq!(bad.validate().unwrap_err().0, "condition.state");
         assert!(serde_json::from_str::<Condition>(r#"{"type":"high"}"#).is_err());

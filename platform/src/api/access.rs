@@ -125,12 +125,24 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/alarms", Tenant(ReadAlarms)),
     ("POST", "/api/v1/alarms/{id}/ack", Tenant(AcknowledgeAlarms)),
     // Issue #13: shelving, alarm rules (every plan), webhooks (admins).
-    ("POST", "/api/v1/alarms/{id}/shelve", Tenant(AcknowledgeAlarms)),
+    (
+        "POST",
+        "/api/v1/alarms/{id}/shelve",
+        Tenant(AcknowledgeAlarms),
+    ),
     ("GET", "/api/v1/alarm-rules", Tenant(ReadAlarms)),
     ("POST", "/api/v1/alarm-rules", Tenant(ManageAlarmRules)),
     ("GET", "/api/v1/alarm-rules/{id}", Tenant(ReadAlarms)),
-    ("PATCH", "/api/v1/alarm-rules/{id}", Tenant(ManageAlarmRules)),
-    ("DELETE", "/api/v1/alarm-rules/{id}", Tenant(ManageAlarmRules)),
+    (
+        "PATCH",
+        "/api/v1/alarm-rules/{id}",
+        Tenant(ManageAlarmRules),
+    ),
+    (
+        "DELETE",
+        "/api/v1/alarm-rules/{id}",
+        Tenant(ManageAlarmRules),
+    ),
     ("GET", "/api/v1/webhooks", Tenant(ManageWebhooks)),
     ("POST", "/api/v1/webhooks", Tenant(ManageWebhooks)),
     ("GET", "/api/v1/webhooks/{id}", Tenant(ManageWebhooks)),

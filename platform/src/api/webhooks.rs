@@ -85,14 +85,20 @@ fn check_url(url: &str, allow_private: bool) -> Result<(), ApiError> {
 
 fn check_types(types: Vec<String>) -> Result<Vec<String>, ApiError> {
     if types.is_empty() {
-        return Err(ApiError::field("event_types", "name at least one event type"));
+        return Err(ApiError::field(
+            "event_types",
+            "name at least one event type",
+        ));
     }
     let mut out: Vec<String> = Vec::new();
     for (i, t) in types.into_iter().enumerate() {
         if !event::is_known(&t) {
             return Err(ApiError::field(
                 format!("event_types[{i}]"),
-                format!("unknown event type; known: {}", event::EVENT_TYPES.join(", ")),
+                format!(
+                    "unknown event type; known: {}",
+                    event::EVENT_TYPES.join(", ")
+                ),
             ));
         }
         if !out.contains(&t) {

@@ -105,7 +105,8 @@ pub async fn run(
 
     progress(&format!("paced: {rate} samples/s for {secs} s"));
     let paced_bodies = bodies_per_request(&db.tag_ids, start, next_steps(paced_steps), 1);
-    let (paced, lag_ms) = paced_run(&client, &url, &key, &alerting, paced_bodies, tags, rate).await?;
+    let (paced, lag_ms) =
+        paced_run(&client, &url, &key, &alerting, paced_bodies, tags, rate).await?;
     let stats = alerting.stats();
     let (evaluated, raised, cleared) = (
         stats.evaluated.load(std::sync::atomic::Ordering::Relaxed),
@@ -114,12 +115,17 @@ pub async fn run(
     );
     server.stop().await;
 
-    println!("rules={rules} tags={tags} samples_per_run={}", steps_per_run * tags);
+    println!(
+        "rules={rules} tags={tags} samples_per_run={}",
+        steps_per_run * tags
+    );
+    println!("evaluated_samples={evaluated} alarms_raised={raised} alarms_cleared={cleared}");
+    println!(
+        "paced_target_per_s={rate} paced_achieved_per_s={paced:.0} evaluator_lag_ms={lag_ms:.1}"
+    );
     println!("ingest_without_rules_per_s={without:.0}");
     println!("ingest_with_rules_per_s={with:.0}");
     println!("ratio_ingest_with_rules_vs_without={:.3}", without / with);
-    println!("paced_target_per_s={rate} paced_achieved_per_s={paced:.0} evaluator_lag_ms={lag_ms:.1}");
-    println!("evaluated_samples={evaluated} alarms_raised={raised} alarms_cleared={cleared}");
     Ok(AlarmFigures {
         without_rules: without,
         with_rules: with,
@@ -216,7 +222,9 @@ async fn timed(
     work.await?;
     let secs = started.elapsed().as_secs_f64();
     let rate = n as f64 / secs;
-    progress(&format!("{name}: {n} samples in {secs:.2} s = {rate:.0} samples/s (evaluated)"));
+    progress(&format!(
+        "{name}: {n} samples in {secs:.2} s = {rate:.0} samples/s (evaluated)"
+    ));
     Ok(rate)
 }
 
@@ -232,7 +240,9 @@ async fn post(client: &reqwest::Client, url: &str, key: &str, body: bytes::Bytes
     if !response.status().is_success() {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        return Err(Error::Bench(format!("HTTP ingest answered {status}: {text}")));
+        return Err(Error::Bench(format!(
+            "HTTP ingest answered {status}: {text}"
+        )));
     }
     Ok(())
 }

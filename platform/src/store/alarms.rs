@@ -205,7 +205,8 @@ pub enum AlarmChange {
     None,
 }
 
-pub(super) const COLUMNS: &str = "id, machine_id, kind, raised_at, value, threshold, model_version, \
+pub(super) const COLUMNS: &str =
+    "id, machine_id, kind, raised_at, value, threshold, model_version, \
      acknowledged_by, acknowledged_at, cleared_at, rule_id, tag_id, severity, message, \
      shelved_until, shelved_by, shelve_reason, characteristic_id, spc_rule";
 
@@ -395,7 +396,9 @@ impl TenantSession {
         let tx = self.begin().await?;
         let before = tx
             .query_opt(
-                &format!("SELECT {COLUMNS} FROM alarms WHERE tenant_id = $1 AND id = $2 FOR UPDATE"),
+                &format!(
+                    "SELECT {COLUMNS} FROM alarms WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
+                ),
                 &[&tenant.0, &id],
             )
             .await

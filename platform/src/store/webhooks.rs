@@ -406,11 +406,7 @@ impl TenantSession {
         Ok(Some(deliveries))
     }
 
-    async fn delivery(
-        tx: &Transaction<'_>,
-        tenant: TenantId,
-        id: i64,
-    ) -> Result<Option<Delivery>> {
+    async fn delivery(tx: &Transaction<'_>, tenant: TenantId, id: i64) -> Result<Option<Delivery>> {
         let row = tx
             .query_opt(
                 &format!(

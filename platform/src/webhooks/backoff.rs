@@ -60,10 +60,7 @@ mod tests {
     fn delays_double_up_to_the_cap() {
         let b = Backoff::default();
         let secs: Vec<i64> = (1..=10).map(|n| b.delay(n).num_seconds()).collect();
-        assert_eq!(
-            secs,
-            [30, 60, 120, 240, 480, 960, 1920, 3840, 7200, 7200]
-        );
+        assert_eq!(secs, [30, 60, 120, 240, 480, 960, 1920, 3840, 7200, 7200]);
         assert_eq!(b.delay(1000).num_seconds(), 7200);
     }
 

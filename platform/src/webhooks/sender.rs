@@ -91,11 +91,7 @@ async fn attempt(
     let result = send(client, settings, d).await;
     let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
     let (status_code, error, delivered) = match result {
-        Ok(status) => (
-            Some(i32::from(status.as_u16())),
-            None,
-            status.is_success(),
-        ),
+        Ok(status) => (Some(i32::from(status.as_u16())), None, status.is_success()),
         Err(e) => (None, Some(e), false),
     };
     let failures = u32::try_from(d.attempts + 1).unwrap_or(u32::MAX);
@@ -189,7 +185,9 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || v6.is_unspecified()
                 || (v6.segments()[0] & 0xfe00) == 0xfc00
                 || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
         }
     }
 }
@@ -200,7 +198,16 @@ mod tests {
 
     #[test]
     fn private_addresses_are_recognised() {
-        for a in ["127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "fd00::1", "::ffff:10.0.0.1", "100.64.0.1"] {
+        for a in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "169.254.169.254",
+            "::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+            "100.64.0.1",
+        ] {
             assert!(is_private(a.parse().unwrap()), "{a}");
         }
         for a in ["8.8.8.8", "2001:4860::8888", "100.128.0.1"] {

@@ -64,7 +64,10 @@ pub fn verify(
         return Err(VerifyError::Expired);
     }
     let expected = digest(secret, t, body);
-    if v1.iter().any(|v| constant_time_eq(v.as_bytes(), expected.as_bytes())) {
+    if v1
+        .iter()
+        .any(|v| constant_time_eq(v.as_bytes(), expected.as_bytes()))
+    {
         Ok(())
     } else {
         Err(VerifyError::Mismatch)
