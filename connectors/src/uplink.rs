@@ -230,11 +230,16 @@ impl Uplink {
         let journal = if cfg.durable {
             let (mut j, left) = Journal::open(&cfg.queue_dir)?;
             if !left.is_empty() {
-                info!(samples = left.len(), "Found samples a killed run left in the journal; queueing them.");
+                info!(
+                    samples = left.len(),
+                    "Found samples a killed run left in the journal; queueing them."
+                );
                 for chunk in left.chunks(cfg.batch_max_samples.max(1)) {
                     queue.push(&journal::body_of(chunk), chunk.len())?;
                 }
-                stats.recovered.fetch_add(left.len() as u64, Ordering::Relaxed);
+                stats
+                    .recovered
+                    .fetch_add(left.len() as u64, Ordering::Relaxed);
                 j.clear()?;
             }
             Some(j)
@@ -382,10 +387,20 @@ impl Uplink {
         }
         self.end_drop_burst(true);
         let [r, d, dup, q, rp, dr, f, rc] = self.stats.snapshot().map(|(_, v)| v);
-        info!(received = r, delivered = d, duplicates = dup, queued = q, replayed = rp, dropped = dr,
-              failed_requests = f, recovered = rc, queued_batches = self.queue.len(), queued_bytes = self.queue.bytes(),
-              journal_syncs = self.journal.as_ref().map_or(0, |j| j.syncs),
-              "Uplink stopped; undelivered batches stay queued on disk.");
+        info!(
+            received = r,
+            delivered = d,
+            duplicates = dup,
+            queued = q,
+            replayed = rp,
+            dropped = dr,
+            failed_requests = f,
+            recovered = rc,
+            queued_batches = self.queue.len(),
+            queued_bytes = self.queue.bytes(),
+            journal_syncs = self.journal.as_ref().map_or(0, |j| j.syncs),
+            "Uplink stopped; undelivered batches stay queued on disk."
+        );
         Ok(())
     }
 
@@ -413,8 +428,11 @@ impl Uplink {
         if let Some(f) = inflight {
             let stalled = f.started.elapsed() >= Duration::from_millis(self.cfg.flush_interval_ms);
             if stalled || pending.len() >= 2 * self.cfg.batch_max_samples {
-                debug!(in_flight_ms = f.started.elapsed().as_millis() as u64, samples = pending.len(),
-                       "A request is still in flight; the batch goes to the disk queue.");
+                debug!(
+                    in_flight_ms = f.started.elapsed().as_millis() as u64,
+                    samples = pending.len(),
+                    "A request is still in flight; the batch goes to the disk queue."
+                );
                 return self.enqueue(&std::mem::take(pending));
             }
             self.flush_due = true;
@@ -494,10 +512,13 @@ impl Uplink {
             .is_some_and(|b| now || b.last.elapsed() >= DROP_BURST_QUIET);
         if over {
             let b = self.drops.take().expect("burst");
-            warn!(batches = b.dropped.batches, samples = b.dropped.samples,
-                  over_ms = b.last.duration_since(b.since).as_millis() as u64,
-                  total_dropped_samples = UplinkStats::get(&self.stats.dropped),
-                  "Disk queue drops ended: summary of the burst.");
+            warn!(
+                batches = b.dropped.batches,
+                samples = b.dropped.samples,
+                over_ms = b.last.duration_since(b.since).as_millis() as u64,
+                total_dropped_samples = UplinkStats::get(&self.stats.dropped),
+                "Disk queue drops ended: summary of the burst."
+            );
         }
     }
 
@@ -550,7 +571,8 @@ impl Uplink {
         sent: Sent,
         answer: std::result::Result<Outcome, tokio::task::JoinError>,
     ) -> Result<()> {
-        let outcome = answer.unwrap_or_else(|e| Outcome::Retry(format!("request task failed: {e}")));
+        let outcome =
+            answer.unwrap_or_else(|e| Outcome::Retry(format!("request task failed: {e}")));
         match (sent, outcome) {
             (
                 sent,
@@ -599,7 +621,10 @@ impl Uplink {
                     Sent::Live(b) => b.len(),
                     Sent::Replay(e, _) => e.samples,
                 };
-                error!(samples = n, "The platform refused a batch for good; it is dropped.");
+                error!(
+                    samples = n,
+                    "The platform refused a batch for good; it is dropped."
+                );
                 self.stats.dropped.fetch_add(n as u64, Ordering::Relaxed);
                 if let Sent::Replay(entry, _) = sent {
                     self.queue.remove(entry.seq)?;

@@ -47,22 +47,32 @@ fn kind() -> impl Strategy<Value = RegisterKind> {
 }
 
 fn tag() -> impl Strategy<Value = TagConfig> {
-    (kind(), 0u16..200, data_type(), order(), 0u16..20, -10.0f64..10.0).prop_map(
-        |(kind, address, ty, order, length, scale)| TagConfig {
+    (
+        kind(),
+        0u16..200,
+        data_type(),
+        order(),
+        0u16..20,
+        -10.0f64..10.0,
+    )
+        .prop_map(|(kind, address, ty, order, length, scale)| TagConfig {
             name: format!("t{address}"),
             platform_tag: None,
             kind,
             address,
             data_type: if kind.is_bit() { DataType::Bool } else { ty },
             order,
-            length: if ty == DataType::String { length.max(1) } else { 0 },
+            length: if ty == DataType::String {
+                length.max(1)
+            } else {
+                0
+            },
             scale,
             offset: 0.0,
             deadband: 0.0,
             unit: None,
             writable: false,
-        },
-    )
+        })
 }
 
 proptest! {

@@ -72,7 +72,13 @@ pub async fn bare_database_settings(backend: BackendChoice) -> Settings {
     let settings = fresh_settings(backend).await;
     let cluster = cluster().await;
     if cluster.has_timescale() {
-        let url = settings.database.url.as_ref().expect("url").expose().to_string();
+        let url = settings
+            .database
+            .url
+            .as_ref()
+            .expect("url")
+            .expose()
+            .to_string();
         let dbname = url
             .rsplit('/')
             .next()

@@ -267,7 +267,11 @@ async fn benches_run_with_small_sizes() {
         "load_sustained_samples_per_s",
         "reference_single_tenant_http_samples_per_s",
     ] {
-        assert!(value_of(&out.stdout, key).is_some(), "{key}: {}", out.describe());
+        assert!(
+            value_of(&out.stdout, key).is_some(),
+            "{key}: {}",
+            out.describe()
+        );
     }
     assert!(
         value_of(out.last_line(), "ratio_sustained_vs_reference").is_some(),

@@ -137,12 +137,11 @@ impl Campaign {
         let dir = tempfile::tempdir().unwrap();
         let cluster_root = dir.path().join("pg");
         let root = cluster_root.clone();
-        let cluster = tokio::task::spawn_blocking(move || {
-            PrivateCluster::start(&root, Durability::Scratch)
-        })
-        .await
-        .unwrap()
-        .expect("cluster");
+        let cluster =
+            tokio::task::spawn_blocking(move || PrivateCluster::start(&root, Durability::Scratch))
+                .await
+                .unwrap()
+                .expect("cluster");
         if layout == BackendChoice::Timescale {
             assert!(
                 cluster.has_timescale(),
@@ -244,7 +243,10 @@ impl Campaign {
     async fn wait_ready(&self, limit: Duration) -> Instant {
         let start = Instant::now();
         while !self.ready().await {
-            assert!(start.elapsed() < limit, "platform not ready within {limit:?}");
+            assert!(
+                start.elapsed() < limit,
+                "platform not ready within {limit:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Instant::now()
@@ -371,7 +373,10 @@ impl Campaign {
             if queued == 0 && stable_since.elapsed() > Duration::from_secs(1) {
                 return;
             }
-            assert!(start.elapsed() < limit, "not settled within {limit:?}: {queued} batches queued");
+            assert!(
+                start.elapsed() < limit,
+                "not settled within {limit:?}: {queued} batches queued"
+            );
             tokio::time::sleep(TICK).await;
         }
     }
@@ -384,10 +389,11 @@ impl Campaign {
 
     async fn start_cluster(&mut self) -> Instant {
         let root = self.cluster_root.clone();
-        let c = tokio::task::spawn_blocking(move || PrivateCluster::start(&root, Durability::Scratch))
-            .await
-            .unwrap()
-            .expect("cluster restarts");
+        let c =
+            tokio::task::spawn_blocking(move || PrivateCluster::start(&root, Durability::Scratch))
+                .await
+                .unwrap()
+                .expect("cluster restarts");
         self.cluster = Some(c);
         Instant::now()
     }
@@ -427,13 +433,19 @@ impl Report {
     /// Polls whose sample is not stored, summed over tags. A bad sample (device unreachable)
     /// answers no poll: polls compare with the good samples stored.
     fn lost(&self) -> i64 {
-        self.per_tag.iter().map(|t| (t.1 as i64 - (t.2 - t.3)).max(0)).sum()
+        self.per_tag
+            .iter()
+            .map(|t| (t.1 as i64 - (t.2 - t.3)).max(0))
+            .sum()
     }
 
     /// Good samples stored beyond the polls made: (tag, time) is unique, so anything here
     /// would be a phantom or a duplicate.
     fn extra(&self) -> i64 {
-        self.per_tag.iter().map(|t| ((t.2 - t.3) - t.1 as i64).max(0)).sum()
+        self.per_tag
+            .iter()
+            .map(|t| ((t.2 - t.3) - t.1 as i64).max(0))
+            .sum()
     }
 
     fn bad(&self) -> i64 {
@@ -455,11 +467,21 @@ impl Report {
         );
         for (tag, p, s, b) in &self.per_tag {
             if *p as i64 != *s - *b || *b > 0 {
-                println!("  {tag}: polls={p} stored={s} bad={b} lost={}", (*p as i64 - (s - b)).max(0));
+                println!(
+                    "  {tag}: polls={p} stored={s} bad={b} lost={}",
+                    (*p as i64 - (s - b)).max(0)
+                );
             }
         }
-        let exact = self.per_tag.iter().filter(|t| t.1 as i64 == t.2 - t.3).count();
-        println!("  {exact} of {} tags: polls == good samples stored", self.per_tag.len());
+        let exact = self
+            .per_tag
+            .iter()
+            .filter(|t| t.1 as i64 == t.2 - t.3)
+            .count();
+        println!(
+            "  {exact} of {} tags: polls == good samples stored",
+            self.per_tag.len()
+        );
     }
 }
 
@@ -484,9 +506,13 @@ async fn faults_end_to_end_counted_per_tag() {
     sleep(5000).await;
     c.start_platform().await;
     let back = Instant::now();
-    let recovery = wait_log(&conn, "Platform takes samples again", Duration::from_secs(30))
-        .await
-        .saturating_duration_since(back);
+    let recovery = wait_log(
+        &conn,
+        "Platform takes samples again",
+        Duration::from_secs(30),
+    )
+    .await
+    .saturating_duration_since(back);
     sleep(2000).await;
     c.drained(Duration::from_secs(120)).await;
     let log = stop_connector(conn).await;
@@ -513,14 +539,17 @@ async fn faults_end_to_end_counted_per_tag() {
                 break Some(Instant::now().saturating_duration_since(back));
             }
             if Instant::now() > deadline {
-                assert!(!log.contains("Platform not taking samples"), "no recovery:\n{log}");
+                assert!(
+                    !log.contains("Platform not taking samples"),
+                    "no recovery:\n{log}"
+                );
                 break None;
             }
             sleep(20).await;
         };
         sleep(2000).await;
         c.drained(Duration::from_secs(120)).await;
-    let log = stop_connector(conn).await;
+        let log = stop_connector(conn).await;
         c.settle(Duration::from_secs(60)).await;
         let r = Report::between(name, &before, &c.counts().await);
         r.print(field(&log, "Uplink stopped;", "duplicates"), recovery);
@@ -529,7 +558,10 @@ async fn faults_end_to_end_counted_per_tag() {
             assert!(recovery < Duration::from_secs(3), "{name}: {recovery:?}");
         }
         // One WARN per outage on each side, not one per request.
-        assert!(log.matches("Platform not taking samples").count() <= 1, "{log}");
+        assert!(
+            log.matches("Platform not taking samples").count() <= 1,
+            "{log}"
+        );
     }
 
     let plog = c.platform.as_ref().unwrap().stderr();
@@ -566,7 +598,11 @@ async fn faults_end_to_end_counted_per_tag() {
     // 4. The connector killed (SIGKILL) mid-flush: default mode, then durable mode.
     let tags = c.tags.len() as i64;
     for durable in [false, true] {
-        let name = if durable { "connector_sigkill_durable" } else { "connector_sigkill_default" };
+        let name = if durable {
+            "connector_sigkill_durable"
+        } else {
+            "connector_sigkill_default"
+        };
         let before = c.counts().await;
         let conn = c.connector(durable, 64 * 1024 * 1024);
         // Half-way through a flush interval.
@@ -574,21 +610,32 @@ async fn faults_end_to_end_counted_per_tag() {
         let cpu = cpu_ms(conn.pid());
         conn.kill().await;
         // The durable mode's cost, beside the default mode's in the same run.
-        println!("connector CPU over {} ms of polling: {cpu} ms ({})", 3000 + FLUSH_MS / 2,
-                 if durable { "durable" } else { "default" });
+        println!(
+            "connector CPU over {} ms of polling: {cpu} ms ({})",
+            3000 + FLUSH_MS / 2,
+            if durable { "durable" } else { "default" }
+        );
         // The next run replays what the killed one left (queue, journal).
         let conn = c.connector(durable, 64 * 1024 * 1024);
         sleep(2000).await;
         c.drained(Duration::from_secs(120)).await;
-    let log = stop_connector(conn).await;
+        let log = stop_connector(conn).await;
         c.settle(Duration::from_secs(30)).await;
         let r = Report::between(name, &before, &c.counts().await);
         r.print(field(&log, "Uplink stopped;", "duplicates"), None);
         assert_eq!(r.extra(), 0);
         // Default: at most one flush interval of polls plus the batch in flight (per tag:
         // flush / poll + 1 polls, twice). Durable: at most the poll under way at the kill.
-        let per_tag_bound = if durable { 1 } else { 2 * (FLUSH_MS / POLL_MS) as i64 + 2 };
-        assert!(r.lost() <= per_tag_bound * tags, "{name}: lost {}", r.lost());
+        let per_tag_bound = if durable {
+            1
+        } else {
+            2 * (FLUSH_MS / POLL_MS) as i64 + 2
+        };
+        assert!(
+            r.lost() <= per_tag_bound * tags,
+            "{name}: lost {}",
+            r.lost()
+        );
         if durable {
             let syncs = field(&log, "Uplink stopped;", "journal_syncs").unwrap_or(0);
             println!("  journal fdatasync calls in the restarted durable run: {syncs}");
@@ -654,9 +701,14 @@ async fn faults_end_to_end_counted_per_tag() {
     r.print(field(&log, "Uplink stopped;", "duplicates"), None);
     println!("  dropped (connector's count) = {dropped}");
     assert!(dropped > 0, "the queue never filled:\n{log}");
-    assert_eq!(r.lost(), dropped as i64, "lost is exactly what the connector counted as dropped");
     assert_eq!(
-        log.matches("Disk queue full: dropping the oldest batches").count(),
+        r.lost(),
+        dropped as i64,
+        "lost is exactly what the connector counted as dropped"
+    );
+    assert_eq!(
+        log.matches("Disk queue full: dropping the oldest batches")
+            .count(),
         1,
         "one WARN per burst:\n{log}"
     );
@@ -680,7 +732,11 @@ async fn wait_log_count(p: &Running, text: &str, n: usize, limit: Duration) -> I
         if p.stderr().matches(text).count() >= n {
             return Instant::now();
         }
-        assert!(start.elapsed() < limit, "no {text:?} within {limit:?}:\n{}", p.stderr());
+        assert!(
+            start.elapsed() < limit,
+            "no {text:?} within {limit:?}:\n{}",
+            p.stderr()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -13,7 +13,9 @@ fn json_scalar() -> impl Strategy<Value = serde_json::Value> {
         Just(serde_json::Value::Null),
         any::<bool>().prop_map(serde_json::Value::Bool),
         any::<i64>().prop_map(|n| serde_json::json!(n)),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| serde_json::json!(f)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| serde_json::json!(f)),
         "[ -~]{0,30}".prop_map(serde_json::Value::String),
         Just(serde_json::json!("2026-03-01T08:00:00Z")),
         Just(serde_json::json!("9999-12-31T23:59:60Z")),

@@ -552,12 +552,23 @@ async fn a_rollup_read_refreshes_only_the_readers_tag(backend: BackendChoice) {
     sb.ingest(&rows(b.tag_ids[0])).await.unwrap();
     let minute = BucketWidth::parse("1m").unwrap();
     let (source, points) = sa
-        .bucketed(a.tag_ids[0], start, start + Duration::minutes(2), minute, Agg::Count, false)
+        .bucketed(
+            a.tag_ids[0],
+            start,
+            start + Duration::minutes(2),
+            minute,
+            Agg::Count,
+            false,
+        )
         .await
         .unwrap();
     assert_eq!(source, Source::Rollup1m);
     let counts: Vec<f64> = points.iter().filter_map(|p| p.value).collect();
-    assert_eq!(counts, vec![60.0, 60.0], "the read is exact right after ingest");
+    assert_eq!(
+        counts,
+        vec![60.0, 60.0],
+        "the read is exact right after ingest"
+    );
     if store.backend() == Backend::Plain {
         let client = store.owner_pool().get().await.unwrap();
         let pending: Vec<(i64, i64)> = client
@@ -572,7 +583,10 @@ async fn a_rollup_read_refreshes_only_the_readers_tag(backend: BackendChoice) {
             .collect();
         let mut expected = vec![(a.tag_ids[1], 1), (b.tag_ids[0], 1)];
         expected.sort();
-        assert_eq!(pending, expected, "only the read tag's rollups were refreshed");
+        assert_eq!(
+            pending, expected,
+            "only the read tag's rollups were refreshed"
+        );
         // Maintenance refreshes the rest.
         drop(client);
         store.maintain().await.unwrap();

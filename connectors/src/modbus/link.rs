@@ -130,9 +130,7 @@ pub fn connect_failure(e: &std::io::Error) -> String {
         (K::HostUnreachable | K::NetworkUnreachable, _) | (_, Some(101 | 113)) => {
             "host unreachable (no route to the device)".into()
         }
-        (K::ConnectionReset | K::ConnectionAborted, _) => {
-            "connection reset by the device".into()
-        }
+        (K::ConnectionReset | K::ConnectionAborted, _) => "connection reset by the device".into(),
         (K::AddrNotAvailable | K::InvalidInput, _) => format!("bad address ({e})"),
         _ => e.to_string(),
     }

@@ -98,7 +98,9 @@ impl Bank {
         self.reads
             .iter()
             .filter(|((k, start, count), _)| {
-                *k == kind && *start <= address && u32::from(address) < u32::from(*start) + u32::from(*count)
+                *k == kind
+                    && *start <= address
+                    && u32::from(address) < u32::from(*start) + u32::from(*count)
             })
             .map(|(_, n)| *n)
             .sum()

@@ -131,7 +131,10 @@ impl IngestClient {
         {
             Ok(r) => r,
             Err(e) if e.is_timeout() => {
-                return Outcome::Retry(format!("no answer within the request timeout: {}", describe(e)))
+                return Outcome::Retry(format!(
+                    "no answer within the request timeout: {}",
+                    describe(e)
+                ))
             }
             Err(e) => return Outcome::Retry(format!("platform unreachable: {}", describe(e))),
         };

@@ -154,7 +154,12 @@ impl CommandPoller {
             .query(&tags)
             .send()
             .await
-            .map_err(|e| Error::Transport(format!("platform unreachable: {}", super::client::describe(e))))?;
+            .map_err(|e| {
+                Error::Transport(format!(
+                    "platform unreachable: {}",
+                    super::client::describe(e)
+                ))
+            })?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if !status.is_success() {
@@ -200,7 +205,12 @@ impl CommandPoller {
             .json(outcome)
             .send()
             .await
-            .map_err(|e| Error::Transport(format!("platform unreachable: {}", super::client::describe(e))))?;
+            .map_err(|e| {
+                Error::Transport(format!(
+                    "platform unreachable: {}",
+                    super::client::describe(e)
+                ))
+            })?;
         let status = resp.status();
         // 404 (deleted with its tag) and 409 (already has an outcome) cannot be retried.
         if status.is_success() || status.as_u16() == 404 || status.as_u16() == 409 {

@@ -101,9 +101,7 @@ impl Journal {
 /// The whole lines of a journal's text that are JSON objects; a torn last line is skipped.
 pub fn recover_lines(text: &str) -> Vec<String> {
     text.lines()
-        .filter(|l| {
-            serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object())
-        })
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object()))
         .map(str::to_string)
         .collect()
 }

@@ -209,7 +209,13 @@ mod tests {
             dropped.batches += d.batches;
             dropped.samples += d.samples;
         }
-        assert_eq!(dropped, Dropped { batches: 2, samples: 2 });
+        assert_eq!(
+            dropped,
+            Dropped {
+                batches: 2,
+                samples: 2
+            }
+        );
         // 5 × 30 bytes in 100: the two oldest were dropped.
         assert_eq!(q.len(), 3);
         assert!(q.bytes() <= 100);

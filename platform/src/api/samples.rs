@@ -63,7 +63,8 @@ pub fn check_samples_query(query: &str) -> Result<(), ApiError> {
             }
         }
         Some(b) => {
-            let width = BucketWidth::parse(&b).ok_or_else(|| ApiError::field("bucket", "not a bucket width"))?;
+            let width = BucketWidth::parse(&b)
+                .ok_or_else(|| ApiError::field("bucket", "not a bucket width"))?;
             let _ = (width.floor(from), width.ceil(to));
         }
     }

@@ -119,9 +119,11 @@ fn rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -136,7 +138,13 @@ fn postgres_rss_mib(data_dir: Option<&std::path::Path>) -> Option<f64> {
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
             let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             Some((pid, ppid, cmd))
         })
@@ -181,7 +189,9 @@ pub async fn run(settings: Settings, opts: LoadOptions) -> Result<LoadFigures> {
     super::ingest::load_http(&db, &rows).await?;
     let reference = rows.len() as f64 / started.elapsed().as_secs_f64();
     super::ingest::truncate(&db).await?;
-    progress(&format!("reference (bench ingest, HTTP): {reference:.0} samples/s"));
+    progress(&format!(
+        "reference (bench ingest, HTTP): {reference:.0} samples/s"
+    ));
 
     let mut server_settings = db.settings.clone();
     server_settings.http.listen = "127.0.0.1:0".parse().expect("valid address");
@@ -233,7 +243,11 @@ pub async fn run(settings: Settings, opts: LoadOptions) -> Result<LoadFigures> {
                 n += 1;
                 for (i, name) in names.iter().enumerate() {
                     let v = ((n as f64) * 0.1 + i as f64).sin();
-                    if tx.send(Sample::good(name.clone(), now, Value::Number(v))).await.is_err() {
+                    if tx
+                        .send(Sample::good(name.clone(), now, Value::Number(v)))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -344,7 +358,8 @@ pub async fn run(settings: Settings, opts: LoadOptions) -> Result<LoadFigures> {
     let dropped: u64 = stats.iter().map(|s| UplinkStats::get(&s.dropped)).sum();
     let offered = received as f64 / elapsed;
     let sustained = delivered as f64 / elapsed;
-    let growth = backlog_marks.last().copied().unwrap_or(0) - backlog_marks.first().copied().unwrap_or(0);
+    let growth =
+        backlog_marks.last().copied().unwrap_or(0) - backlog_marks.first().copied().unwrap_or(0);
     println!(
         "load: tenants={} tags={} rate_hz={} consoles={} seconds={elapsed:.0}",
         opts.tenants,

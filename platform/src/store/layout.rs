@@ -174,9 +174,7 @@ pub fn choose(wanted: BackendChoice, server: &TimescaleOnServer) -> Result<Layou
         })
     };
     let setting = match wanted {
-        BackendChoice::Plain => {
-            return pick(Backend::Plain, false, "store.backend = plain".into())
-        }
+        BackendChoice::Plain => return pick(Backend::Plain, false, "store.backend = plain".into()),
         BackendChoice::Auto => "auto",
         BackendChoice::Timescale => "timescale",
     };
@@ -402,7 +400,11 @@ mod choice_tests {
     fn auto_falls_back_to_plain_saying_what_is_missing() {
         let c = choose(BackendChoice::Auto, &server(false, true, false)).unwrap();
         assert_eq!((c.backend, c.create_extension), (Backend::Plain, false));
-        assert!(c.reason.contains("shared_preload_libraries"), "{}", c.reason);
+        assert!(
+            c.reason.contains("shared_preload_libraries"),
+            "{}",
+            c.reason
+        );
         let c = choose(BackendChoice::Auto, &server(false, false, false)).unwrap();
         assert_eq!(c.backend, Backend::Plain);
         assert!(c.reason.contains("pg_available_extensions"), "{}", c.reason);
