@@ -175,10 +175,7 @@ pub async fn list(
     caller: Caller,
     Query(q): Query<RuleQuery>,
 ) -> ApiResult<axum::Json<Vec<AlarmRule>>> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 1000"));
-    }
+    let limit = super::input::limit(q.limit, 100, 1000)?;
     let mut session = caller.session(&state.store).await?;
     Ok(axum::Json(session.rules(q.after, limit).await?))
 }

@@ -56,10 +56,7 @@ pub async fn list(
     caller: Caller,
     Query(q): Query<AlarmQuery>,
 ) -> ApiResult<axum::Json<Vec<Alarm>>> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 1000"));
-    }
+    let limit = super::input::limit(q.limit, 100, 1000)?;
     let mut session = caller.session(&state.store).await?;
     let filter = AlarmFilter {
         state: q.state.unwrap_or_default(),

@@ -109,10 +109,7 @@ pub async fn list(
     Path(machine_id): Path<i64>,
     Query(q): Query<EventQuery>,
 ) -> ApiResult<axum::Json<Vec<MachineEvent>>> {
-    let limit = q.limit.unwrap_or(1000);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 10000"));
-    }
+    let limit = super::input::limit(q.limit, 1000, 10_000)?;
     if let (Some(from), Some(to)) = (q.from, q.to) {
         if to <= from {
             return Err(ApiError::field("to", "must be after `from`"));

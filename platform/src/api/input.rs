@@ -203,6 +203,19 @@ fn percent_decode(path: &str) -> String {
     path.replace("%00", "\0")
 }
 
+/// A page size: `default` when absent, else it must be between 1 and `max` (a 422 naming
+/// `limit` otherwise). One rule for every listing route.
+pub fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let limit = value.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {max}"),
+        ));
+    }
+    Ok(limit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

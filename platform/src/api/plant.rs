@@ -6,10 +6,7 @@
 use super::problem::ApiError;
 
 fn page(after: Option<i64>, limit: Option<i64>) -> Result<(i64, i64), ApiError> {
-    let limit = limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 1000"));
-    }
+    let limit = super::input::limit(limit, 100, 1000)?;
     Ok((after.unwrap_or(0), limit))
 }
 

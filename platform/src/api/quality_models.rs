@@ -72,10 +72,7 @@ pub async fn predictions(
     caller: Caller,
     Query(q): Query<PredictionQuery>,
 ) -> ApiResult<axum::Json<Vec<Prediction>>> {
-    let limit = q.limit.unwrap_or(500);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 10000"));
-    }
+    let limit = super::input::limit(q.limit, 500, 10_000)?;
     let mut session = caller.session(&state.store).await?;
     let rows = session
         .quality_records(&RecordFilter {

@@ -268,10 +268,7 @@ pub async fn list(
     caller: Caller,
     Query(q): Query<RecordQuery>,
 ) -> ApiResult<axum::Json<Vec<QualityRecord>>> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 10000"));
-    }
+    let limit = super::input::limit(q.limit, 100, 10_000)?;
     if let (Some(from), Some(to)) = (q.from, q.to) {
         if to <= from {
             return Err(ApiError::field("to", "must be after `from`"));

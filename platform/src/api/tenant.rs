@@ -178,10 +178,7 @@ pub async fn audit(
     caller: Caller,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<axum::Json<Vec<AuditRecord>>> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 1000"));
-    }
+    let limit = super::input::limit(q.limit, 100, 1000)?;
     let entries = caller
         .session(&state.store)
         .await?

@@ -282,10 +282,7 @@ pub async fn deliveries(
     Path(id): Path<i64>,
     Query(q): Query<DeliveryQuery>,
 ) -> ApiResult<axum::Json<Vec<Delivery>>> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 500"));
-    }
+    let limit = super::input::limit(q.limit, 50, 500)?;
     let mut session = caller.session(&state.store).await?;
     session
         .deliveries(id, q.before, limit)
