@@ -591,7 +591,15 @@ async fn an_operator_acknowledges_an_alarm_and_cannot_open_the_users_page() -> R
         )
         .await?;
     ensure!(
-        menu == json!(["overview", "alarms", "oee", "downtime", "workOrders"]),
+        menu == json!([
+            "overview",
+            "alarms",
+            "oee",
+            "downtime",
+            "workOrders",
+            "yield",
+            "spc"
+        ]),
         "operator menu: {menu}"
     );
     open(&b, "#/admin/users", "users").await?;
@@ -706,6 +714,8 @@ async fn a_bureau_account_opens_no_tenant_page_and_the_api_refuses_it() -> Resul
         ("#/mes/oee", "oee"),
         ("#/mes/downtime", "downtime"),
         ("#/mes/work-orders", "workOrders"),
+        ("#/quality/yield", "yield"),
+        ("#/quality/spc", "spc"),
     ] {
         open(&b, hash, page).await?;
         b.find("main .denied")
@@ -728,6 +738,8 @@ async fn a_bureau_account_opens_no_tenant_page_and_the_api_refuses_it() -> Resul
         format!("/api/v1/oee?line={}", f.machines[0]),
         "/api/v1/work-orders".into(),
         "/api/v1/reason-codes".into(),
+        "/api/v1/quality/yield".into(),
+        "/api/v1/quality/characteristics".into(),
     ] {
         let (s, _, _) = f
             .app
@@ -1104,6 +1116,49 @@ async fn mes_fixture() -> Result<MesFixture> {
     transition(first, "completed", start + chrono::Duration::minutes(300)).await?;
     transition(orders[1].0, "released", now).await?;
 
+    // A bore diameter charted from the records' measurements, 60 parts over the last five
+    // hours with one far outside the limits, and a few defects.
+    api(
+        post.clone(),
+        "/quality/characteristics".into(),
+        Some(
+            json!({"name": "bore", "unit": "mm", "lsl": 11.95, "usl": 12.05, "target": 12.0,
+                    "chart": "i_mr", "rules": "western_electric"}),
+        ),
+    )
+    .await?;
+    let records: Vec<Value> = (0..60)
+        .map(|i| {
+            let bore = if i == 45 {
+                12.04
+            } else {
+                12.0 + 0.004 * (i as f64 * 1.7).sin()
+            };
+            let defect = match i % 12 {
+                3 | 7 => "burr",
+                5 => "scratch",
+                _ if i == 45 => "oversize",
+                _ => "",
+            };
+            json!({
+                "unit_id": format!("SH-{i:04}"),
+                "product": "SH-12",
+                "machine_id": machines[i % 2],
+                "produced_at": (now - chrono::Duration::minutes(300 - 5 * i as i64)).to_rfc3339(),
+                "passed": defect.is_empty() || defect == "burr",
+                "reworked": defect == "burr",
+                "defect_code": defect,
+                "measurements": {"bore": bore},
+            })
+        })
+        .collect();
+    api(
+        post.clone(),
+        "/quality/records".into(),
+        Some(json!({ "records": records })),
+    )
+    .await?;
+
     let hash = hash(PASSWORD).await;
     for role in [Role::Viewer, Role::Operator, Role::Admin] {
         s.create_user(&email(role), role.as_str(), role, &hash)
@@ -1129,9 +1184,14 @@ async fn bars_drawn(b: &Browser, chart: &str) -> Result<i64> {
             ),
             WAIT,
         )
-        .await
-        .with_context(|| format!("{chart} is drawn"))?;
-    Ok(drawn.as_i64().unwrap_or(0))
+        .await;
+    match drawn {
+        Ok(drawn) => Ok(drawn.as_i64().unwrap_or(0)),
+        Err(e) => {
+            let shown = b.text(&b.find("main").await?).await.unwrap_or_default();
+            Err(e.context(format!("{chart} is not drawn; the page shows: {shown}")))
+        }
+    }
 }
 
 #[tokio::test]
@@ -1296,12 +1356,101 @@ async fn a_manager_reads_machine_states_oee_downtime_and_work_orders() -> Result
     ensure!(released.contains("released"), "{released}");
     b.screenshot(&screenshots().join("work-orders.png")).await?;
 
+    // Yield by line with its bars, and the defect Pareto.
+    open(&b, "#/quality/yield?by=line&days=7d", "yield").await?;
+    let bars = bars_drawn(&b, "#yield-bars").await?;
+    ensure!(bars == 1, "one line: {bars}");
+    let (_, figures, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/quality/yield?by=line",
+            Some(&f.key),
+            None,
+        )
+        .await;
+    let fpy = figures["rows"][0]["first_pass_yield"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let row = b.text(&b.find("#yield-rows tbody tr").await?).await?;
+    ensure!(
+        row.contains(&format!("{:.1}%", fpy * 100.0)) && row.contains("60"),
+        "first-pass yield {fpy}: {row}"
+    );
+    let defects = bars_drawn(&b, "#defect-pareto").await?;
+    ensure!(defects == 3, "burr, scratch, oversize: {defects}");
+    let first = b.text(&b.find("#defect-rows tbody tr").await?).await?;
+    ensure!(first.starts_with("burr"), "{first}");
+    b.screenshot(&screenshots().join("yield.png")).await?;
+
+    // The control chart: points, centre line and limits drawn, the outlier marked, the
+    // violation listed, and the capability figures.
+    open(&b, "#/quality/spc", "spc").await?;
+    let drawn = b
+        .wait_until(
+            "const c = document.querySelector('#spc-report .control-chart'); \
+             return c && c.querySelector('canvas') && c.dataset;",
+            WAIT,
+        )
+        .await?;
+    ensure!(
+        drawn["points"] == "60" && drawn["marked"].as_str().unwrap_or("0") != "0",
+        "60 points with the outlier marked: {drawn}"
+    );
+    let painted = b
+        .script(
+            "const canvas = document.querySelector('#spc-report .control-chart canvas'); \
+             const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data; \
+             let red = 0, any = 0; for (let i = 0; i < px.length; i += 4) { if (px[i + 3] > 0) any++; \
+             if (px[i] > 180 && px[i + 1] < 80 && px[i + 2] < 80) red++; } return [any, red];",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        painted[0].as_i64().unwrap_or(0) > 1000 && painted[1].as_i64().unwrap_or(0) > 20,
+        "the chart and its red marks are painted: {painted}"
+    );
+    let violation = b.text(&b.find("#spc-violations tbody tr").await?).await?;
+    ensure!(
+        violation.contains("rule 1") && violation.contains("#45"),
+        "{violation}"
+    );
+    let (_, cap, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/quality/characteristics",
+            Some(&f.key),
+            None,
+        )
+        .await;
+    let id = cap[0]["id"].as_i64().unwrap_or(0);
+    let (_, cap, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/quality/characteristics/{id}/capability"),
+            Some(&f.key),
+            None,
+        )
+        .await;
+    let cpk = b
+        .text(&b.find("#capability [data-figure=cpk] dd").await?)
+        .await?;
+    let cap = cap.get("capability").unwrap_or(&cap);
+    let want = cap["cpk"]["value"].as_f64().unwrap_or(f64::NAN);
+    ensure!(
+        cpk.starts_with(&format!("{want:.2}")) || cpk.starts_with(&format!("{want:.3}")),
+        "Cpk {want}: {cpk}"
+    );
+    b.screenshot(&screenshots().join("spc.png")).await?;
+
     // The same pages in Chinese.
     b.click(&b.find("#language option[value='zh-CN']").await?)
         .await?;
     b.wait_until(
-        "const h = document.querySelector('main h1'); \
-         return document.documentElement.lang === 'zh-CN' && h !== null && h.textContent === '工单';",
+        "const a = document.querySelector('nav a[data-page=workOrders]'); \
+         return document.documentElement.lang === 'zh-CN' && a !== null && a.textContent === '工单';",
         WAIT,
     )
     .await?;

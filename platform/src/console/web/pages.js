@@ -40,6 +40,16 @@ export const PAGES = [
     load: () => import('./pages/workorders.js'),
   },
   {
+    id: 'yield', path: '/quality/yield', menu: true,
+    needs: ['read_mes', 'read_plant_model'],
+    load: () => import('./pages/yield.js'),
+  },
+  {
+    id: 'spc', path: '/quality/spc', menu: true,
+    needs: ['read_mes', 'read_plant_model'],
+    load: () => import('./pages/spc.js'),
+  },
+  {
     id: 'users', path: '/admin/users', menu: true, admin: true,
     needs: ['manage_users'],
     load: () => import('./pages/users.js'),
