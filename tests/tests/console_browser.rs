@@ -598,10 +598,16 @@ async fn an_operator_acknowledges_an_alarm_and_cannot_open_the_users_page() -> R
             "downtime",
             "workOrders",
             "yield",
-            "spc"
+            "spc",
+            "rules"
         ]),
         "operator menu: {menu}"
     );
+    // Operators read the alarm rules but get no form to change them.
+    open(&b, "#/alarm-rules", "rules").await?;
+    ensure!(b.find("#rule-form").await.is_err(), "no rule form");
+    open(&b, "#/admin/webhooks", "webhooks").await?;
+    b.find("main .denied").await?;
     open(&b, "#/admin/users", "users").await?;
     let refusal = b.text(&b.find("main .denied").await?).await?;
     ensure!(refusal.contains("operator"), "{refusal}");
@@ -716,6 +722,8 @@ async fn a_bureau_account_opens_no_tenant_page_and_the_api_refuses_it() -> Resul
         ("#/mes/work-orders", "workOrders"),
         ("#/quality/yield", "yield"),
         ("#/quality/spc", "spc"),
+        ("#/alarm-rules", "rules"),
+        ("#/admin/webhooks", "webhooks"),
     ] {
         open(&b, hash, page).await?;
         b.find("main .denied")
@@ -740,6 +748,8 @@ async fn a_bureau_account_opens_no_tenant_page_and_the_api_refuses_it() -> Resul
         "/api/v1/reason-codes".into(),
         "/api/v1/quality/yield".into(),
         "/api/v1/quality/characteristics".into(),
+        "/api/v1/alarm-rules".into(),
+        "/api/v1/webhooks".into(),
     ] {
         let (s, _, _) = f
             .app
@@ -943,7 +953,8 @@ struct MesFixture {
 }
 
 async fn mes_fixture() -> Result<MesFixture> {
-    let app = TestApp::spawn().await;
+    // The webhook test posts to this same server (a loopback address).
+    let app = TestApp::spawn_with(|s| s.webhooks.allow_private_targets = true).await;
     let store = app.store.clone();
     let tenant = store
         .create_tenant(&millwright_platform::store::admin::NewTenant::named(
@@ -1461,6 +1472,124 @@ async fn a_manager_reads_machine_states_oee_downtime_and_work_orders() -> Result
     b.screenshot(&screenshots().join("oee-zh-CN.png")).await?;
     b.click(&b.find("#language option[value='en']").await?)
         .await?;
+    assert_clean_console(&b).await?;
+    b.quit().await
+}
+
+#[tokio::test]
+async fn an_admin_writes_an_alarm_rule_and_reads_a_webhook_delivery_log() -> Result<()> {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = start_browser(&BrowserOptions::default()).await? else {
+        return Ok(());
+    };
+    let f = mes_fixture().await?;
+    sign_in(&b, &f.app.url, Role::Admin).await?;
+
+    // A rule on every CNC's fault code, written in the form and listed in words.
+    open(&b, "#/alarm-rules", "rules").await?;
+    b.find("p#rules").await.context("no rules yet")?;
+    b.type_into(&b.find("#rule-name").await?, "fault code set")
+        .await?;
+    b.type_into(&b.find("#rule-suffix").await?, "alarm_code")
+        .await?;
+    b.type_into(&b.find("#rule-kind").await?, "cnc").await?;
+    b.type_into(&b.find("#rule-limit").await?, "100").await?;
+    b.click(&b.find("#rule-severity option[value='high']").await?)
+        .await?;
+    b.type_into(&b.find("#rule-delay").await?, "0").await?;
+    b.click(&b.find("#rule-form button[type=submit]").await?)
+        .await?;
+    let row = b
+        .wait_until(
+            "const r = document.querySelector('#rules tbody tr'); return r && r.textContent;",
+            WAIT,
+        )
+        .await
+        .context("the new rule is listed")?;
+    let row = row.as_str().unwrap_or_default();
+    ensure!(
+        row.contains("fault code set")
+            && row.contains("every *.alarm_code on cnc machines")
+            && row.contains("above 100")
+            && row.contains("high"),
+        "{row}"
+    );
+    let (_, rules, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/alarm-rules",
+            Some(&f.key),
+            None,
+        )
+        .await;
+    let rule = &rules[0];
+    ensure!(
+        rule["condition"] == json!({"type": "high", "limit": 100.0, "deadband": 0.0})
+            && rule["tag_suffix"] == "alarm_code"
+            && rule["machine_kind"] == "cnc"
+            && rule["severity"] == "high",
+        "{rule}"
+    );
+    b.screenshot(&screenshots().join("alarm-rules.png")).await?;
+    // Switched off from the list.
+    b.click(&b.find("#rules button.toggle").await?).await?;
+    b.wait("#rules tr[data-enabled='false']", WAIT)
+        .await
+        .context("the rule is shown switched off")?;
+    let (_, rule, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/alarm-rules/{}", rule["id"]),
+            Some(&f.key),
+            None,
+        )
+        .await;
+    ensure!(rule["enabled"] == false, "{rule}");
+
+    // A webhook endpoint: its secret shown once, a test event, and its delivery log with
+    // the attempt the sender made (this server answers 405 to a POST on /healthz).
+    open(&b, "#/admin/webhooks", "webhooks").await?;
+    b.type_into(
+        &b.find("#webhook-url").await?,
+        &format!("{}/healthz", f.app.url),
+    )
+    .await?;
+    b.type_into(&b.find("#webhook-description").await?, "line 2 andon")
+        .await?;
+    b.click(&b.find("#webhook-form button[type=submit]").await?)
+        .await?;
+    let secret = b.text(&b.wait("#new-webhook-secret", WAIT).await?).await?;
+    ensure!(secret.starts_with("whsec_"), "{secret}");
+    b.wait("#webhooks tbody tr", WAIT).await?;
+    let listing = b.text(&b.find("#webhooks").await?).await?;
+    ensure!(
+        listing.contains("line 2 andon") && !listing.contains(&secret),
+        "{listing}"
+    );
+    b.click(&b.find("#webhooks button.send-test").await?)
+        .await?;
+    let attempt = b
+        .wait_until(
+            "const r = document.querySelector('#deliveries tr[data-delivery]'); \
+             return r && r.textContent.includes('HTTP 405') && r.textContent;",
+            Duration::from_secs(40),
+        )
+        .await
+        .context("the test delivery and its attempt are logged")?;
+    let attempt = attempt.as_str().unwrap_or_default();
+    ensure!(
+        attempt.contains("webhook.test") && attempt.contains("will retry"),
+        "{attempt}"
+    );
+    b.click(&b.find("#deliveries details.attempts summary").await?)
+        .await?;
+    let log = b
+        .text(&b.find("#deliveries details.attempts li").await?)
+        .await?;
+    ensure!(log.contains("HTTP 405") && log.contains("ms"), "{log}");
+    b.screenshot(&screenshots().join("webhooks.png")).await?;
     assert_clean_console(&b).await?;
     b.quit().await
 }
