@@ -226,7 +226,7 @@ pub async fn record(
     let mut raised = Vec::new();
     for c in inserted.characteristics.iter().filter(|_| since.is_some()) {
         let since = since.unwrap_or_else(Utc::now);
-        match super::quality_characteristics::check_alarms(&mut session, *c, since).await {
+        match crate::maintenance::spc_watch::check_alarms(&mut session, *c, since).await {
             Ok(ids) => raised.extend(ids),
             // The records are stored; a chart that cannot be drawn yet raises nothing.
             Err(e) => {

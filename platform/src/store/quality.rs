@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use tokio_postgres::Row;
 use utoipa::ToSchema;
 
-use super::TenantSession;
+use super::{Store, TenantId, TenantSession};
 use crate::error::{Error, Result};
 use crate::mes::calendar::{Calendar, ShiftDef};
 use crate::quality::charts::ChartType;
@@ -1145,3 +1145,45 @@ const FIGURE_FILTER: &str =
      AND ($4::bigint IS NULL OR y.machine_id = $4) AND ($5::bigint IS NULL OR y.line_id = $5) \
      AND ($6::text IS NULL OR y.product = $6) AND ($7::text IS NULL OR y.work_order = $7) \
      AND ($8::text IS NULL OR y.shift = $8)";
+
+impl Store {
+    /// Characteristics on a tag that have a baseline period, by tenant (owner role: the SPC
+    /// watch's round over every tenant).
+    pub async fn tag_characteristics(&self) -> Result<Vec<(TenantId, Vec<i64>)>> {
+        let client = self.owner.get().await?;
+        let rows = client
+            .query(
+                "SELECT tenant_id, array_agg(id ORDER BY id) FROM public.quality_characteristics \
+                 WHERE tag_id IS NOT NULL AND baseline_from IS NOT NULL AND baseline_to IS NOT NULL \
+                 GROUP BY tenant_id ORDER BY tenant_id",
+                &[],
+            )
+            .await
+            .map_err(Error::db("listing tag characteristics"))?;
+        Ok(rows
+            .iter()
+            .map(|r| (TenantId(r.get(0)), r.get(1)))
+            .collect())
+    }
+}
+
+impl TenantSession {
+    /// Whether the latest `n` scored records of a machine all stayed under their defect
+    /// model's threshold (false when fewer than `n` were scored).
+    pub async fn latest_units_normal(&mut self, machine_id: i64, n: i64) -> Result<bool> {
+        let tenant = self.tenant();
+        let tx = self.begin().await?;
+        let row = tx
+            .query_one(
+                "SELECT count(*), coalesce(bool_or(defect_alarming), false) FROM ( \
+                     SELECT defect_alarming FROM quality_records \
+                     WHERE tenant_id = $1 AND machine_id = $2 AND defect_alarming IS NOT NULL \
+                     ORDER BY produced_at DESC LIMIT $3) latest",
+                &[&tenant.0, &machine_id, &n],
+            )
+            .await
+            .map_err(Error::db("reading a machine's latest defect predictions"))?;
+        let (count, any_alarming): (i64, bool) = (row.get(0), row.get(1));
+        Ok(count >= n && !any_alarming)
+    }
+}
