@@ -33,7 +33,8 @@ pub struct RecordBody {
     pub quantity: Option<i32>,
     /// Product (1 to 200 characters). Required.
     pub product: Option<String>,
-    /// Work order reference (at most 200 characters).
+    /// Work order number (at most 200 characters); left out, the MES work order the machine
+    /// was running when the unit was made.
     #[serde(default)]
     pub work_order: String,
     /// The machine that made it. Required.

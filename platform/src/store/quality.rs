@@ -162,7 +162,7 @@ pub struct NewRecord {
     pub quantity: i32,
     /// Product.
     pub product: String,
-    /// Work order reference.
+    /// Work order number (MES); empty: the order its machine was running at `produced_at`.
     pub work_order: String,
     /// Machine that made it.
     pub machine_id: i64,
@@ -565,6 +565,40 @@ impl TenantSession {
                 )
             })
             .collect();
+        // A record without a work order belongs to the MES work order its machine was running
+        // when the unit was made (the runs of `mes_work_order_runs`).
+        let unassigned: Vec<i64> = records
+            .iter()
+            .filter(|r| r.work_order.is_empty())
+            .map(|r| r.machine_id)
+            .collect();
+        let runs: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>, String)> =
+            if unassigned.is_empty() {
+                Vec::new()
+            } else {
+                let from = records.iter().map(|r| r.produced_at).min();
+                let to = records.iter().map(|r| r.produced_at).max();
+                tx.query(
+                "SELECT r.machine_id, r.start_at, r.end_at, w.number FROM mes_work_order_runs r \
+                 JOIN mes_work_orders w ON w.tenant_id = r.tenant_id AND w.id = r.work_order_id \
+                 WHERE r.tenant_id = $1 AND r.machine_id = ANY($2) \
+                   AND r.start_at <= $4 AND (r.end_at IS NULL OR r.end_at > $3)",
+                &[&tenant.0, &unassigned, &from, &to],
+            )
+            .await
+            .map_err(Error::db("reading work-order runs"))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+            };
+        let running_order = |machine: i64, at: DateTime<Utc>| {
+            runs.iter()
+                .find(|(m, start, end, _)| {
+                    *m == machine && *start <= at && end.is_none_or(|e| at < e)
+                })
+                .map(|r| r.3.as_str())
+                .unwrap_or("")
+        };
         // Each site's time zone and shift calendar (MES), for the production day and shift.
         let site_ids: Vec<i64> = machines.values().map(|m| m.site_id).collect();
         let calendars: HashMap<i64, Calendar> = tx
@@ -662,7 +696,11 @@ impl TenantSession {
                 "batch": r.batch,
                 "quantity": r.quantity,
                 "product": r.product,
-                "work_order": r.work_order,
+                "work_order": if r.work_order.is_empty() {
+                    running_order(r.machine_id, r.produced_at)
+                } else {
+                    r.work_order.as_str()
+                },
                 "line_id": m.line_id,
                 "machine_id": r.machine_id,
                 "cycle_started_at": started.to_rfc3339(),
