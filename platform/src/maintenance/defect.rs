@@ -288,7 +288,7 @@ pub async fn score_records(session: &mut TenantSession, ids: &[i64]) -> Result<u
 
 /// Consecutive scored units under the threshold that clear a machine's defect alarm: one
 /// good unit amid a drifting process would otherwise make the alarm flap.
-pub const CLEAR_AFTER_UNITS: i64 = 10;
+pub const CLEAR_AFTER_UNITS: i64 = 25;
 
 /// A scored unit: machine, production time, probability, over the threshold.
 type Unit = (i64, DateTime<Utc>, f64, bool);
