@@ -25,6 +25,21 @@ export const PAGES = [
     load: () => import('./pages/alarms.js'),
   },
   {
+    id: 'oee', path: '/mes/oee', menu: true,
+    needs: ['read_mes', 'read_plant_model'],
+    load: () => import('./pages/oee.js'),
+  },
+  {
+    id: 'downtime', path: '/mes/downtime', menu: true,
+    needs: ['read_mes', 'read_plant_model'],
+    load: () => import('./pages/downtime.js'),
+  },
+  {
+    id: 'workOrders', path: '/mes/work-orders', menu: true,
+    needs: ['read_mes', 'read_plant_model'],
+    load: () => import('./pages/workorders.js'),
+  },
+  {
     id: 'users', path: '/admin/users', menu: true, admin: true,
     needs: ['manage_users'],
     load: () => import('./pages/users.js'),
