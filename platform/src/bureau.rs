@@ -182,8 +182,10 @@ mod tests {
 
     use index::Ratio;
 
+    type TestCell<'a> = (Option<&'a str>, Option<&'a str>, Vec<(f64, f64)>);
+
     fn cells_of(
-        list: &[(Option<&str>, Option<&str>, Vec<(f64, f64)>)],
+        list: &[TestCell],
     ) -> BTreeMap<Place, CellStats> {
         list.iter()
             .map(|(s, r, v)| {
