@@ -46,6 +46,8 @@ pub mod layout;
 // Issue #13: MES (machine states, calendars, downtime, work orders, OEE).
 pub mod mes;
 pub mod models;
+// Issue #14: C2B custom orders (migration V12).
+pub mod orders;
 pub mod query;
 mod session;
 pub mod tenancy;

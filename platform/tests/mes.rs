@@ -622,10 +622,36 @@ async fn work_orders_and_gates(backend: BackendChoice) {
         (StatusCode::UNPROCESSABLE_ENTITY, &json!("rejected"))
     );
 
+    // Units inspected during the run, recorded without a work order, belong to WO-1; one made
+    // after the run belongs to none.
+    let unit = |n: u32, minute: i64, passed: bool| {
+        json!({"unit_id": format!("U{n}"), "product": "P-1", "machine_id": m,
+               "produced_at": ts(run_start + Duration::minutes(minute)), "passed": passed,
+               "defect_code": if passed { "" } else { "burr" }})
+    };
+    let out = app
+        .ok(
+            Method::POST,
+            "/quality/records",
+            key,
+            Some(json!({"records": [unit(1, 2, true), unit(2, 4, false), unit(3, 6, true), unit(4, 30, false)]})),
+        )
+        .await;
+    assert_eq!(out["accepted"], json!(4), "{out}");
+
     let trace = app
         .ok(Method::GET, &format!("/work-orders/{id}/trace"), key, None)
         .await;
     assert_eq!(trace["work_order"]["number"], "WO-1");
+    let quality = &trace["quality"];
+    assert_eq!(quality["figures"]["units"], json!(3), "{quality}");
+    assert_eq!(quality["figures"]["scrapped"], json!(1), "{quality}");
+    assert_eq!(quality["pareto"][0]["defect_code"], "burr", "{quality}");
+    assert_eq!(quality["pareto"][0]["units"], json!(1), "{quality}");
+    assert_eq!(
+        quality["records"],
+        "/api/v1/quality/records?work_order=WO-1"
+    );
     assert_eq!(trace["product"]["code"], "P-1");
     let runs = trace["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 1, "{trace}");

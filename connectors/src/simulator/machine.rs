@@ -236,6 +236,8 @@ pub struct Machine {
     part_log: Vec<SimPart>,
     /// Draws defect codes, apart from `rng` so the physics' trajectory is unchanged.
     cause_rng: StdRng,
+    /// Sensor noise on the readings a stopped machine holds, apart from `rng` likewise.
+    sensor_rng: StdRng,
 }
 
 impl Machine {
@@ -270,6 +272,7 @@ impl Machine {
             job: 0,
             part_log: Vec::new(),
             cause_rng: StdRng::seed_from_u64(seed ^ 0x5155_414c),
+            sensor_rng: StdRng::seed_from_u64(seed ^ 0x5345_4e53),
         }
     }
 
@@ -698,6 +701,20 @@ impl Machine {
         }
         for (k, v) in &values {
             self.last.insert(k, *v);
+        }
+        if !running {
+            // A stopped machine's sensors still read, with their noise (0.2 % and a little):
+            // its temperatures and vibration are held, not frozen. Sources that report only
+            // changes (OPC UA subscriptions) then keep reporting while the machine stands.
+            for v in values.values_mut() {
+                let sd = 0.002 * v.abs() + 0.01;
+                let u1: f64 = self.sensor_rng.gen_range(f64::EPSILON..1.0);
+                let u2: f64 = self.sensor_rng.gen();
+                let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                if *v != 0.0 {
+                    *v = (*v + sd * z).max(0.0);
+                }
+            }
         }
         values.insert("state", self.state as u16 as f64);
         values.insert("alarm_code", f64::from(self.alarm));

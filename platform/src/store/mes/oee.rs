@@ -15,7 +15,9 @@ use crate::mes::downtime::DowntimeEvent;
 use crate::mes::oee::{Oee, Production};
 use crate::mes::state::StateRule;
 use crate::mes::Span;
+use crate::quality::yields::{ParetoBar, YieldFigures};
 use crate::store::alarms::Alarm;
+use crate::store::quality::{FigureFilter, YieldBy};
 use crate::store::TenantSession;
 
 /// How to group OEE.
@@ -392,8 +394,32 @@ impl TenantSession {
         ))
     }
 
+    /// The quality records of work order `number`: yield figures and the defect Pareto.
+    async fn work_order_quality(&mut self, number: &str) -> Result<TraceQuality> {
+        let filter = FigureFilter {
+            work_order: Some(number.to_owned()),
+            ..Default::default()
+        };
+        let figures = self
+            .yield_figures(YieldBy::Total, &filter)
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| r.figures);
+        let pareto = self.defect_pareto(&filter).await?;
+        let records = format!(
+            "/api/v1/quality/records?work_order={}",
+            form_urlencoded::byte_serialize(number.as_bytes()).collect::<String>()
+        );
+        Ok(TraceQuality {
+            figures,
+            pareto,
+            records,
+        })
+    }
+
     /// A work order's trace: the machines and windows that ran it, the process parameters over
-    /// those windows, the downtime, alarms, production and OEE; `None` when it does not exist.
+    /// those windows, the downtime, alarms, production, quality and OEE; `None` when it does not exist.
     pub async fn work_order_trace(&mut self, id: i64) -> Result<Option<Trace>> {
         let Some(wo) = self.work_order(id).await? else {
             return Ok(None);
@@ -517,6 +543,7 @@ impl TenantSession {
                 parameters,
             });
         }
+        let quality = self.work_order_quality(&wo.number).await?;
         Ok(Some(Trace {
             work_order: wo,
             product,
@@ -525,7 +552,7 @@ impl TenantSession {
             rejected,
             downtime,
             alarms,
-            quality: Vec::new(),
+            quality,
             oee,
         }))
     }
@@ -581,6 +608,17 @@ pub struct TraceDowntime {
     pub event: DowntimeEvent,
 }
 
+/// The quality records of a work order: its yield and what its defects were.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct TraceQuality {
+    /// Units, first pass, reworked, scrapped and the rates (from the kept daily figures).
+    pub figures: Option<YieldFigures>,
+    /// Defective units by defect code, largest first.
+    pub pareto: Vec<ParetoBar>,
+    /// Its records (`GET` with the same key).
+    pub records: String,
+}
+
 /// Everything about how a work order was made.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct Trace {
@@ -598,9 +636,8 @@ pub struct Trace {
     pub downtime: Vec<TraceDowntime>,
     /// Alarms open during its windows.
     pub alarms: Vec<Alarm>,
-    /// Quality results (quality records hang here; none recorded yet).
-    #[schema(value_type = Vec<Object>)]
-    pub quality: Vec<serde_json::Value>,
+    /// Quality results of the units recorded against it.
+    pub quality: TraceQuality,
     /// OEE over its windows.
     pub oee: Oee,
 }
