@@ -582,6 +582,35 @@ async fn an_operator_acknowledges_an_alarm_and_cannot_open_the_users_page() -> R
     ensure!(acked["acknowledged_at"].is_string(), "{acked}");
     b.screenshot(&screenshots().join("alarms-acknowledged.png"))
         .await?;
+    // Shelving the other one for an hour: it stays listed, marked shelved.
+    let other = f.alarms[1];
+    b.click(
+        &b.find(&format!("button.shelve[data-alarm='{other}']"))
+            .await?,
+    )
+    .await?;
+    b.wait(&format!("button.unshelve[data-alarm='{other}']"), WAIT)
+        .await
+        .context("the alarm is shown shelved")?;
+    let shelved = b
+        .text(&b.find(&row("alarms-unacked", other)).await?)
+        .await?;
+    ensure!(shelved.contains("Shelved until"), "{shelved}");
+    let (_, stored, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/alarms?state=open&shelved=true",
+            Some(&f.key),
+            None,
+        )
+        .await;
+    ensure!(
+        stored
+            .as_array()
+            .is_some_and(|a| a.len() == 1 && a[0]["id"] == other),
+        "{stored}"
+    );
 
     // No users page in the menu, a refusal when opened by address, and a 403 from the API.
     let menu = b
@@ -902,7 +931,8 @@ async fn the_plant_overview_with_200_machines_loads_and_its_time_is_printed() ->
         .await?;
 
     // The reference: the API calls the page makes, made directly from here the same way
-    // (the four lists side by side, then the latest values and the open alarms).
+    // (the four lists side by side, then the latest values, the open alarms, the states and
+    // the calendars).
     let http = reqwest::Client::new();
     let get = |path: String| {
         let req = http
@@ -926,6 +956,12 @@ async fn the_plant_overview_with_200_machines_loads_and_its_time_is_printed() ->
         .collect();
     let _ = get(format!("/samples/latest?tags={}", ids.join(","))).await?;
     let _ = get("/alarms?state=open&limit=1000".into()).await?;
+    // The plan has MES: the machines' states and each site's calendar (its time zone).
+    let _ = get("/machine-states/current".into()).await?;
+    let sites = get("/sites?limit=1000&after=0".into()).await?;
+    for site in sites.as_array().context("sites")? {
+        let _ = get(format!("/sites/{}/calendar", site["id"])).await?;
+    }
     let api_ms = started.elapsed().as_secs_f64() * 1000.0;
     println!(
         "console overview, 200 machines, {} tags: console_overview_ms={:.0} (first load) \
