@@ -1298,6 +1298,29 @@ async fn a_manager_reads_machine_states_oee_downtime_and_work_orders() -> Result
     open(&b, &format!("#/machines/{}", f.machines[1]), "machine").await?;
     let badge = b.text(&b.find("h1 .state").await?).await?;
     ensure!(badge.contains("fault"), "{badge}");
+    // The state band under the trend: running, then the fault it is in now, with the time in
+    // each state written out.
+    let band = b
+        .wait_until(
+            "const f = document.getElementById('state-band'); \
+             return f && Number(f.dataset.spans) > 0 && \
+               [...f.querySelectorAll('rect')].filter(r => r.getBBox().width > 0).map(r => r.dataset.state);",
+            WAIT,
+        )
+        .await
+        .context("the state band is drawn")?;
+    ensure!(
+        band.as_array()
+            .is_some_and(|s| s.contains(&json!("running")) && s.last() == Some(&json!("fault"))),
+        "{band}"
+    );
+    let legend = b.text(&b.find("#state-band .band-legend").await?).await?;
+    ensure!(
+        legend.contains("running") && legend.contains("fault"),
+        "{legend}"
+    );
+    b.screenshot(&screenshots().join("machine-states.png"))
+        .await?;
 
     // OEE of the line by shift: the figure, its three factors, the six losses drawn, and a
     // row per shift with its times in Shanghai time.

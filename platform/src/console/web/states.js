@@ -5,7 +5,7 @@
 // Colour is never the only carrier: each badge has a symbol and a word, and a title saying
 // since when (in the site's time zone) and the fault code, if any.
 
-import { h } from './dom.js';
+import { h, fill } from './dom.js';
 import { t } from './i18n.js';
 import { get } from './api.js';
 import * as fmt from './format.js';
@@ -46,4 +46,71 @@ export function stateBadge(current, timeZone) {
   },
   h('span', { 'aria-hidden': 'true', class: 'state-symbol' }, STATES[name]), ' ',
   t(`state.${name}`));
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function svg(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  el.append(...children);
+  return el;
+}
+
+/**
+ * A machine's states over a trend's visible range (`GET /machines/{id}/states`, at most the
+ * last 31 days of it) as a band of coloured spans under the trend, each with a title, and a
+ * legend writing out the time spent in each state with its symbol and word.
+ */
+export class StateBand {
+  constructor(range, machineId, { timeZone, label }) {
+    this.range = range;
+    this.machineId = machineId;
+    this.timeZone = timeZone;
+    this.seq = 0;
+    this.band = h('div', { class: 'band', role: 'img', 'aria-label': label });
+    this.legend = h('p', { class: 'band-legend' });
+    this.el = h('figure', { class: 'state-band', id: 'state-band' }, this.band, this.legend);
+    this.unsubscribe = range.subscribe(() => this.reload());
+  }
+
+  async reload() {
+    const seq = ++this.seq;
+    const to = Math.min(this.range.to, Date.now());
+    const from = Math.max(this.range.from, to - 31 * 86400e3 + 1000);
+    if (to <= from) return;
+    let answer;
+    try {
+      answer = await get(`/machines/${this.machineId}/states?from=${encodeURIComponent(new Date(from).toISOString())}` +
+        `&to=${encodeURIComponent(new Date(to).toISOString())}`);
+    } catch (e) {
+      if (seq === this.seq) fill(this.legend, h('span', { class: 'error' }, e.detail || String(e)));
+      return;
+    }
+    if (seq !== this.seq) return;
+    const W = 1000;
+    const span = this.range.to - this.range.from;
+    const x = (ms) => Math.max(0, Math.min(W, ((ms - this.range.from) / span) * W));
+    const totals = new Map();
+    const rects = answer.intervals.map((i) => {
+      const start = Date.parse(i.start);
+      const end = i.end ? Date.parse(i.end) : to;
+      totals.set(i.state, (totals.get(i.state) || 0) + (end - start) / 1000);
+      const name = i.state in STATES ? i.state : 'unknown';
+      return svg('rect', {
+        class: `band-${name}`, x: x(start).toFixed(2), y: 0, width: Math.max(0.5, x(end) - x(start)).toFixed(2), height: 24,
+        'data-state': name,
+      }, svg('title', {}, `${t(`state.${name}`)}: ${fmt.dateTime(start, this.timeZone)} – ${i.end ? fmt.dateTime(end, this.timeZone) : t('trend.now')}`));
+    });
+    fill(this.band, svg('svg', { viewBox: `0 0 ${W} 24`, preserveAspectRatio: 'none' }, ...rects));
+    this.el.dataset.spans = String(rects.length);
+    fill(this.legend, [...totals.entries()].sort((a, b) => b[1] - a[1]).map(([state, secs]) =>
+      h('span', { class: `band-key state-${state in STATES ? state : 'unknown'}` },
+        h('span', { 'aria-hidden': 'true' }, STATES[state] || '?'), ' ', t(`state.${state}`), ' ', fmt.duration(secs))));
+  }
+
+  destroy() {
+    this.seq++;
+    this.unsubscribe();
+  }
 }

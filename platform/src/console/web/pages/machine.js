@@ -6,7 +6,7 @@ import { get, call } from '../api.js';
 import { h, fill, table, field, errorBox, announce } from '../dom.js';
 import { t } from '../i18n.js';
 import { plant, latest, shortName, siteOf, withZones } from '../plant.js';
-import { machineStates, stateBadge } from '../states.js';
+import { machineStates, stateBadge, StateBand } from '../states.js';
 import { TimeRange, Trend, rangeToolbar } from '../trend.js';
 import { alarmTable } from './alarms.js';
 import * as fmt from '../format.js';
@@ -33,6 +33,9 @@ export async function render(main, ctx) {
   const trend = new Trend(range, { label: t('machine.trendLabel', { machine: machine.name }), timeZone: zone, empty: t('machine.chooseTags') });
   const predictionTrend = machine.predictions.length
     ? new Trend(range, { label: t('machine.predictionLabel', { machine: machine.name }), timeZone: zone })
+    : null;
+  const band = ctx.can('read_mes')
+    ? new StateBand(range, id, { timeZone: zone, label: t('machine.statesLabel', { machine: machine.name }) })
     : null;
   const label = (tag) => ({ id: tag.id, label: shortName(tag, machine), unit: tag.unit });
 
@@ -72,7 +75,8 @@ export async function render(main, ctx) {
     h('section', { 'aria-labelledby': 'trend-title' },
       h('h2', { id: 'trend-title' }, t('machine.trend')),
       toolbar.el,
-      trend.el),
+      trend.el,
+      band ? [h('h3', { id: 'states-title' }, t('machine.states')), band.el] : null),
     predictionTrend
       ? h('section', { 'aria-labelledby': 'predictions-title', class: 'predictions' },
         h('h2', { id: 'predictions-title' }, t('machine.predictions')),
@@ -125,7 +129,7 @@ export async function render(main, ctx) {
       ctx.can('record_machine_events') ? eventForm(id, refreshEvents) : null);
   };
 
-  await Promise.all([redraw(), predictionTrend && predictionTrend.setTags(machine.predictions.map(label)),
+  await Promise.all([redraw(), band && band.reload(), predictionTrend && predictionTrend.setTags(machine.predictions.map(label)),
     refreshValues(), refreshAlarms(), refreshEvents()]);
   const timers = [
     setInterval(() => refreshValues().catch(() => {}), VALUES_EVERY_MS),
@@ -136,6 +140,7 @@ export async function render(main, ctx) {
     timers.forEach(clearInterval);
     toolbar.destroy();
     trend.destroy();
+    if (band) band.destroy();
     if (predictionTrend) predictionTrend.destroy();
   };
 }
