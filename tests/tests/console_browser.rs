@@ -1606,6 +1606,26 @@ async fn an_admin_writes_an_alarm_rule_and_reads_a_webhook_delivery_log() -> Res
         )
         .await;
     ensure!(rule["enabled"] == false, "{rule}");
+    // Deleted in two presses.
+    b.click(&b.find("#rules button.delete").await?).await?;
+    ensure!(
+        b.find("#rules tbody tr").await.is_ok(),
+        "one press only arms the button"
+    );
+    b.click(&b.find("#rules button.delete").await?).await?;
+    b.wait("p#rules", WAIT)
+        .await
+        .context("the deleted rule is gone")?;
+    let (s, _, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/alarm-rules/{}", rule["id"]),
+            Some(&f.key),
+            None,
+        )
+        .await;
+    ensure!(s == reqwest::StatusCode::NOT_FOUND, "{s}");
 
     // A webhook endpoint: its secret shown once, a test event, and its delivery log with
     // the attempt the sender made (this server answers 405 to a POST on /healthz).

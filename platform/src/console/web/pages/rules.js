@@ -60,6 +60,29 @@ export async function render(main, ctx) {
           }
         },
       }, r.enabled ? t('rules.disable') : t('rules.enable')) : null;
+      // Deleting takes two presses, so one stray key press cannot remove a rule.
+      let armed = false;
+      const remove = manage ? h('button', {
+        type: 'button', class: 'delete', dataset: { rule: r.id },
+        'aria-label': t('rules.deleteLabel', { name: r.name }),
+        onclick: async (e) => {
+          if (!armed) {
+            armed = true;
+            e.target.textContent = t('rules.confirmDelete');
+            e.target.setAttribute('aria-label', t('rules.confirmDeleteLabel', { name: r.name }));
+            return;
+          }
+          e.target.disabled = true;
+          try {
+            await call('DELETE', `/alarm-rules/${r.id}`);
+            announce(t('rules.deleted', { name: r.name }));
+            await refresh();
+          } catch (err) {
+            e.target.disabled = false;
+            fill(error, errorBox(err));
+          }
+        },
+      }, t('rules.delete')) : null;
       return h('tr', { dataset: { rule: r.id, enabled: String(r.enabled) }, class: r.enabled ? '' : 'cleared' },
         h('th', { scope: 'row' }, r.name),
         h('td', {}, h('code', {}, watches)),
@@ -68,7 +91,7 @@ export async function render(main, ctx) {
         h('td', {}, severityBadge(r.severity)),
         h('td', {}, r.enabled ? t('rules.on') : t('rules.off')),
         h('td', { class: 'muted' }, r.message),
-        manage ? h('td', {}, toggle, error) : null);
+        manage ? h('td', {}, toggle, ' ', remove, error) : null);
     });
     const headers = [t('rules.name'), t('rules.watches'), t('rules.condition'), t('rules.onDelay'), t('rules.severity'),
       t('rules.status'), t('rules.message')];
