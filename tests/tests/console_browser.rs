@@ -591,9 +591,23 @@ async fn an_operator_acknowledges_an_alarm_and_cannot_open_the_users_page() -> R
         )
         .await?;
     ensure!(
-        menu == json!(["overview", "alarms", "oee", "downtime", "workOrders"]),
+        menu == json!([
+            "overview",
+            "alarms",
+            "oee",
+            "downtime",
+            "workOrders",
+            "yield",
+            "spc",
+            "rules"
+        ]),
         "operator menu: {menu}"
     );
+    // Operators read the alarm rules but get no form to change them.
+    open(&b, "#/alarm-rules", "rules").await?;
+    ensure!(b.find("#rule-form").await.is_err(), "no rule form");
+    open(&b, "#/admin/webhooks", "webhooks").await?;
+    b.find("main .denied").await?;
     open(&b, "#/admin/users", "users").await?;
     let refusal = b.text(&b.find("main .denied").await?).await?;
     ensure!(refusal.contains("operator"), "{refusal}");
@@ -706,6 +720,10 @@ async fn a_bureau_account_opens_no_tenant_page_and_the_api_refuses_it() -> Resul
         ("#/mes/oee", "oee"),
         ("#/mes/downtime", "downtime"),
         ("#/mes/work-orders", "workOrders"),
+        ("#/quality/yield", "yield"),
+        ("#/quality/spc", "spc"),
+        ("#/alarm-rules", "rules"),
+        ("#/admin/webhooks", "webhooks"),
     ] {
         open(&b, hash, page).await?;
         b.find("main .denied")
@@ -728,6 +746,10 @@ async fn a_bureau_account_opens_no_tenant_page_and_the_api_refuses_it() -> Resul
         format!("/api/v1/oee?line={}", f.machines[0]),
         "/api/v1/work-orders".into(),
         "/api/v1/reason-codes".into(),
+        "/api/v1/quality/yield".into(),
+        "/api/v1/quality/characteristics".into(),
+        "/api/v1/alarm-rules".into(),
+        "/api/v1/webhooks".into(),
     ] {
         let (s, _, _) = f
             .app
@@ -931,7 +953,8 @@ struct MesFixture {
 }
 
 async fn mes_fixture() -> Result<MesFixture> {
-    let app = TestApp::spawn().await;
+    // The webhook test posts to this same server (a loopback address).
+    let app = TestApp::spawn_with(|s| s.webhooks.allow_private_targets = true).await;
     let store = app.store.clone();
     let tenant = store
         .create_tenant(&millwright_platform::store::admin::NewTenant::named(
@@ -1104,6 +1127,49 @@ async fn mes_fixture() -> Result<MesFixture> {
     transition(first, "completed", start + chrono::Duration::minutes(300)).await?;
     transition(orders[1].0, "released", now).await?;
 
+    // A bore diameter charted from the records' measurements, 60 parts over the last five
+    // hours with one far outside the limits, and a few defects.
+    api(
+        post.clone(),
+        "/quality/characteristics".into(),
+        Some(
+            json!({"name": "bore", "unit": "mm", "lsl": 11.95, "usl": 12.05, "target": 12.0,
+                    "chart": "i_mr", "rules": "western_electric"}),
+        ),
+    )
+    .await?;
+    let records: Vec<Value> = (0..60)
+        .map(|i| {
+            let bore = if i == 45 {
+                12.04
+            } else {
+                12.0 + 0.004 * (i as f64 * 1.7).sin()
+            };
+            let defect = match i % 12 {
+                3 | 7 => "burr",
+                5 => "scratch",
+                _ if i == 45 => "oversize",
+                _ => "",
+            };
+            json!({
+                "unit_id": format!("SH-{i:04}"),
+                "product": "SH-12",
+                "machine_id": machines[i % 2],
+                "produced_at": (now - chrono::Duration::minutes(300 - 5 * i as i64)).to_rfc3339(),
+                "passed": defect.is_empty() || defect == "burr",
+                "reworked": defect == "burr",
+                "defect_code": defect,
+                "measurements": {"bore": bore},
+            })
+        })
+        .collect();
+    api(
+        post.clone(),
+        "/quality/records".into(),
+        Some(json!({ "records": records })),
+    )
+    .await?;
+
     let hash = hash(PASSWORD).await;
     for role in [Role::Viewer, Role::Operator, Role::Admin] {
         s.create_user(&email(role), role.as_str(), role, &hash)
@@ -1129,9 +1195,14 @@ async fn bars_drawn(b: &Browser, chart: &str) -> Result<i64> {
             ),
             WAIT,
         )
-        .await
-        .with_context(|| format!("{chart} is drawn"))?;
-    Ok(drawn.as_i64().unwrap_or(0))
+        .await;
+    match drawn {
+        Ok(drawn) => Ok(drawn.as_i64().unwrap_or(0)),
+        Err(e) => {
+            let shown = b.text(&b.find("main").await?).await.unwrap_or_default();
+            Err(e.context(format!("{chart} is not drawn; the page shows: {shown}")))
+        }
+    }
 }
 
 #[tokio::test]
@@ -1296,12 +1367,101 @@ async fn a_manager_reads_machine_states_oee_downtime_and_work_orders() -> Result
     ensure!(released.contains("released"), "{released}");
     b.screenshot(&screenshots().join("work-orders.png")).await?;
 
+    // Yield by line with its bars, and the defect Pareto.
+    open(&b, "#/quality/yield?by=line&days=7d", "yield").await?;
+    let bars = bars_drawn(&b, "#yield-bars").await?;
+    ensure!(bars == 1, "one line: {bars}");
+    let (_, figures, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/quality/yield?by=line",
+            Some(&f.key),
+            None,
+        )
+        .await;
+    let fpy = figures["rows"][0]["first_pass_yield"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let row = b.text(&b.find("#yield-rows tbody tr").await?).await?;
+    ensure!(
+        row.contains(&format!("{:.1}%", fpy * 100.0)) && row.contains("60"),
+        "first-pass yield {fpy}: {row}"
+    );
+    let defects = bars_drawn(&b, "#defect-pareto").await?;
+    ensure!(defects == 3, "burr, scratch, oversize: {defects}");
+    let first = b.text(&b.find("#defect-rows tbody tr").await?).await?;
+    ensure!(first.starts_with("burr"), "{first}");
+    b.screenshot(&screenshots().join("yield.png")).await?;
+
+    // The control chart: points, centre line and limits drawn, the outlier marked, the
+    // violation listed, and the capability figures.
+    open(&b, "#/quality/spc", "spc").await?;
+    let drawn = b
+        .wait_until(
+            "const c = document.querySelector('#spc-report .control-chart'); \
+             return c && c.querySelector('canvas') && c.dataset;",
+            WAIT,
+        )
+        .await?;
+    ensure!(
+        drawn["points"] == "60" && drawn["marked"].as_str().unwrap_or("0") != "0",
+        "60 points with the outlier marked: {drawn}"
+    );
+    let painted = b
+        .script(
+            "const canvas = document.querySelector('#spc-report .control-chart canvas'); \
+             const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data; \
+             let red = 0, any = 0; for (let i = 0; i < px.length; i += 4) { if (px[i + 3] > 0) any++; \
+             if (px[i] > 180 && px[i + 1] < 80 && px[i + 2] < 80) red++; } return [any, red];",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        painted[0].as_i64().unwrap_or(0) > 1000 && painted[1].as_i64().unwrap_or(0) > 20,
+        "the chart and its red marks are painted: {painted}"
+    );
+    let violation = b.text(&b.find("#spc-violations tbody tr").await?).await?;
+    ensure!(
+        violation.contains("rule 1") && violation.contains("#45"),
+        "{violation}"
+    );
+    let (_, cap, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/quality/characteristics",
+            Some(&f.key),
+            None,
+        )
+        .await;
+    let id = cap[0]["id"].as_i64().unwrap_or(0);
+    let (_, cap, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/quality/characteristics/{id}/capability"),
+            Some(&f.key),
+            None,
+        )
+        .await;
+    let cpk = b
+        .text(&b.find("#capability [data-figure=cpk] dd").await?)
+        .await?;
+    let cap = cap.get("capability").unwrap_or(&cap);
+    let want = cap["cpk"]["value"].as_f64().unwrap_or(f64::NAN);
+    ensure!(
+        cpk.starts_with(&format!("{want:.2}")) || cpk.starts_with(&format!("{want:.3}")),
+        "Cpk {want}: {cpk}"
+    );
+    b.screenshot(&screenshots().join("spc.png")).await?;
+
     // The same pages in Chinese.
     b.click(&b.find("#language option[value='zh-CN']").await?)
         .await?;
     b.wait_until(
-        "const h = document.querySelector('main h1'); \
-         return document.documentElement.lang === 'zh-CN' && h !== null && h.textContent === '工单';",
+        "const a = document.querySelector('nav a[data-page=workOrders]'); \
+         return document.documentElement.lang === 'zh-CN' && a !== null && a.textContent === '工单';",
         WAIT,
     )
     .await?;
@@ -1312,6 +1472,124 @@ async fn a_manager_reads_machine_states_oee_downtime_and_work_orders() -> Result
     b.screenshot(&screenshots().join("oee-zh-CN.png")).await?;
     b.click(&b.find("#language option[value='en']").await?)
         .await?;
+    assert_clean_console(&b).await?;
+    b.quit().await
+}
+
+#[tokio::test]
+async fn an_admin_writes_an_alarm_rule_and_reads_a_webhook_delivery_log() -> Result<()> {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = start_browser(&BrowserOptions::default()).await? else {
+        return Ok(());
+    };
+    let f = mes_fixture().await?;
+    sign_in(&b, &f.app.url, Role::Admin).await?;
+
+    // A rule on every CNC's fault code, written in the form and listed in words.
+    open(&b, "#/alarm-rules", "rules").await?;
+    b.find("p#rules").await.context("no rules yet")?;
+    b.type_into(&b.find("#rule-name").await?, "fault code set")
+        .await?;
+    b.type_into(&b.find("#rule-suffix").await?, "alarm_code")
+        .await?;
+    b.type_into(&b.find("#rule-kind").await?, "cnc").await?;
+    b.type_into(&b.find("#rule-limit").await?, "100").await?;
+    b.click(&b.find("#rule-severity option[value='high']").await?)
+        .await?;
+    b.type_into(&b.find("#rule-delay").await?, "0").await?;
+    b.click(&b.find("#rule-form button[type=submit]").await?)
+        .await?;
+    let row = b
+        .wait_until(
+            "const r = document.querySelector('#rules tbody tr'); return r && r.textContent;",
+            WAIT,
+        )
+        .await
+        .context("the new rule is listed")?;
+    let row = row.as_str().unwrap_or_default();
+    ensure!(
+        row.contains("fault code set")
+            && row.contains("every *.alarm_code on cnc machines")
+            && row.contains("above 100")
+            && row.contains("high"),
+        "{row}"
+    );
+    let (_, rules, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/alarm-rules",
+            Some(&f.key),
+            None,
+        )
+        .await;
+    let rule = &rules[0];
+    ensure!(
+        rule["condition"] == json!({"type": "high", "limit": 100.0, "deadband": 0.0})
+            && rule["tag_suffix"] == "alarm_code"
+            && rule["machine_kind"] == "cnc"
+            && rule["severity"] == "high",
+        "{rule}"
+    );
+    b.screenshot(&screenshots().join("alarm-rules.png")).await?;
+    // Switched off from the list.
+    b.click(&b.find("#rules button.toggle").await?).await?;
+    b.wait("#rules tr[data-enabled='false']", WAIT)
+        .await
+        .context("the rule is shown switched off")?;
+    let (_, rule, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/alarm-rules/{}", rule["id"]),
+            Some(&f.key),
+            None,
+        )
+        .await;
+    ensure!(rule["enabled"] == false, "{rule}");
+
+    // A webhook endpoint: its secret shown once, a test event, and its delivery log with
+    // the attempt the sender made (this server answers 405 to a POST on /healthz).
+    open(&b, "#/admin/webhooks", "webhooks").await?;
+    b.type_into(
+        &b.find("#webhook-url").await?,
+        &format!("{}/healthz", f.app.url),
+    )
+    .await?;
+    b.type_into(&b.find("#webhook-description").await?, "line 2 andon")
+        .await?;
+    b.click(&b.find("#webhook-form button[type=submit]").await?)
+        .await?;
+    let secret = b.text(&b.wait("#new-webhook-secret", WAIT).await?).await?;
+    ensure!(secret.starts_with("whsec_"), "{secret}");
+    b.wait("#webhooks tbody tr", WAIT).await?;
+    let listing = b.text(&b.find("#webhooks").await?).await?;
+    ensure!(
+        listing.contains("line 2 andon") && !listing.contains(&secret),
+        "{listing}"
+    );
+    b.click(&b.find("#webhooks button.send-test").await?)
+        .await?;
+    let attempt = b
+        .wait_until(
+            "const r = document.querySelector('#deliveries tr[data-delivery]'); \
+             return r && r.textContent.includes('HTTP 405') && r.textContent;",
+            Duration::from_secs(40),
+        )
+        .await
+        .context("the test delivery and its attempt are logged")?;
+    let attempt = attempt.as_str().unwrap_or_default();
+    ensure!(
+        attempt.contains("webhook.test") && attempt.contains("will retry"),
+        "{attempt}"
+    );
+    b.click(&b.find("#deliveries details.attempts summary").await?)
+        .await?;
+    let log = b
+        .text(&b.find("#deliveries details.attempts li").await?)
+        .await?;
+    ensure!(log.contains("HTTP 405") && log.contains("ms"), "{log}");
+    b.screenshot(&screenshots().join("webhooks.png")).await?;
     assert_clean_console(&b).await?;
     b.quit().await
 }

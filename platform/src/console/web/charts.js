@@ -111,6 +111,7 @@ export function controlChart(chart, { label, unit, spec, timeZone, height = 260 
   data.push(points.map((p) => (flagged.has(p.index) ? p.value : null)));
   const byIndex = new Map(points.map((p) => [p.index, p]));
   series[0].value = (u, v) => {
+    if (v === null || v === undefined) return '–';
     const p = byIndex.get(v);
     return p && p.time ? `#${v} · ${fmt.dateTime(p.time, timeZone)}` : `#${v}`;
   };
