@@ -28,6 +28,10 @@ pub const ORDER_EVENTS: &[&str] = &[
     "order.rejected",
 ];
 
+/// What an endpoint created without `event_types` receives (the alarm events; order events
+/// are asked for by name).
+pub const DEFAULT_TYPES: &[&str] = &[ALARM_RAISED, ALARM_CLEARED, ALARM_ACKNOWLEDGED];
+
 /// Every event type an endpoint may subscribe to. Add new ones here (see the module docs).
 pub const EVENT_TYPES: &[&str] = &[
     ALARM_RAISED,
