@@ -513,6 +513,10 @@ impl Server {
                 ))
             }
         };
+        // Issue #16: the platform's negative list, as the settings name it.
+        store
+            .set_negative_list(&settings.bureau.negative_list())
+            .await?;
         let state = AppState::new(store, settings)?;
         prune_rate_limits(
             Arc::downgrade(&state.limiter),
