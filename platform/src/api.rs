@@ -30,6 +30,9 @@ pub mod admin;
 pub mod alarm_rules;
 pub mod alarms;
 pub mod auth;
+// Issue #16: the industry bureau view.
+pub mod bureau_indices;
+pub mod bureau_sharing;
 pub mod commands;
 pub mod console;
 pub mod events;
@@ -165,6 +168,7 @@ impl AppState {
         (name = "webhooks", description = "Signed event delivery to the tenant's endpoints"),
         (name = "quality", description = "Quality records, yield, Pareto, SPC charts and capability"),
         (name = "mes", description = "MES: machine states, shift calendars, downtime, products, work orders, production, OEE, traceability"),
+        (name = "bureau", description = "Industry bureaus' sector indices, and what a tenant shares with them"),
         (name = "health", description = "Probes for operators"),
     )
 )]
@@ -219,6 +223,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(tenant::verify_audit))
         .merge(mes_routes())
         .merge(quality_routes())
+        .merge(bureau_routes())
 }
 
 /// The MES plan's routes (issue #13).
@@ -251,6 +256,16 @@ fn mes_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mes_orders::trace))
         .routes(routes!(mes_orders::record_production))
         .routes(routes!(mes_oee::oee))
+}
+
+/// The industry bureau view (issue #16): bureaus' indices, tenants' sharing.
+fn bureau_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(bureau_indices::list))
+        .routes(routes!(bureau_indices::series))
+        .routes(routes!(bureau_indices::cross_section))
+        .routes(routes!(bureau_sharing::get, bureau_sharing::put))
+        .routes(routes!(bureau_sharing::contributions))
 }
 
 /// Quality records, figures, characteristics and their charts (issue #15).

@@ -262,6 +262,25 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/console/", Public),
     ("GET", "/console/v/{version}/{*path}", Public),
     ("GET", "/api/v1/audit/verify", Tenant(ReadAuditLog)),
+    // Issue #16: bureaus read sector indices; tenants choose what they share.
+    (
+        "GET",
+        "/api/v1/bureau/indices",
+        Tenant(ReadSectorAggregates),
+    ),
+    (
+        "GET",
+        "/api/v1/bureau/indices/{index}/series",
+        Tenant(ReadSectorAggregates),
+    ),
+    (
+        "GET",
+        "/api/v1/bureau/indices/{index}/cross-section",
+        Tenant(ReadSectorAggregates),
+    ),
+    ("GET", "/api/v1/sharing", Tenant(ReadUsage)),
+    ("PUT", "/api/v1/sharing", Tenant(ManageTenant)),
+    ("GET", "/api/v1/sharing/contributions", Tenant(ReadUsage)),
 ];
 
 /// What `method path` needs; `None` for a route not in the table.
