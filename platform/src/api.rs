@@ -30,6 +30,9 @@ pub mod admin;
 pub mod alarm_rules;
 pub mod alarms;
 pub mod auth;
+// Issue #16: the industry bureau view.
+pub mod bureau_indices;
+pub mod bureau_sharing;
 pub mod commands;
 pub mod console;
 pub mod events;
@@ -44,6 +47,10 @@ pub mod mes_orders;
 pub mod mes_states;
 pub mod metrics;
 pub mod models;
+// Issue #14: C2B custom orders (templates, storefront, orders).
+pub mod orders_shop;
+pub mod orders_templates;
+pub mod orders_tenant;
 pub mod plant;
 pub mod problem;
 // Issue #15: quality records, yield figures, SPC charts and capability.
@@ -101,6 +108,8 @@ pub struct AppState {
     pub alerting: crate::alerting::Alerting,
     /// Wakes the webhook sender after a change wrote events.
     pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// Requests-per-minute buckets of storefront keys, by (tenant, key).
+    pub storefront_limiter: Arc<RateLimiter<(i32, i64)>>,
     /// Stops the evaluator and the sender when the last copy of the state is dropped.
     _background: Arc<tokio_util::sync::DropGuard>,
 }
@@ -140,6 +149,7 @@ impl AppState {
             metrics: Metrics::new(),
             tokens: Arc::new(TokenIssuer::new(&secret, ttl)?),
             limiter: Arc::new(RateLimiter::new()),
+            storefront_limiter: Arc::new(RateLimiter::new()),
             logins: Arc::new(auth::LoginThrottles::default()),
             settings,
         })
@@ -165,6 +175,9 @@ impl AppState {
         (name = "webhooks", description = "Signed event delivery to the tenant's endpoints"),
         (name = "quality", description = "Quality records, yield, Pareto, SPC charts and capability"),
         (name = "mes", description = "MES: machine states, shift calendars, downtime, products, work orders, production, OEE, traceability"),
+        (name = "orders", description = "C2B custom orders: product templates, storefront keys, orders, their board, timeline and transitions"),
+        (name = "storefront", description = "What a shop's storefront key may do: templates, quotes, placing orders, an order by its token"),
+        (name = "bureau", description = "Industry bureaus' sector indices, and what a tenant shares with them"),
         (name = "health", description = "Probes for operators"),
     )
 )]
@@ -219,6 +232,30 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(tenant::verify_audit))
         .merge(mes_routes())
         .merge(quality_routes())
+        .merge(orders_routes())
+        .merge(bureau_routes())
+}
+
+/// C2B custom orders (issue #14): the tenant's templates, keys and orders, and the storefront.
+fn orders_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(orders_templates::list, orders_templates::create))
+        .routes(routes!(orders_templates::get, orders_templates::update))
+        .routes(routes!(
+            orders_templates::list_keys,
+            orders_templates::create_key
+        ))
+        .routes(routes!(orders_templates::revoke_key))
+        .routes(routes!(orders_tenant::list))
+        .routes(routes!(orders_tenant::board))
+        .routes(routes!(orders_tenant::get))
+        .routes(routes!(orders_tenant::timeline))
+        .routes(routes!(orders_tenant::transition))
+        .routes(routes!(orders_shop::templates))
+        .routes(routes!(orders_shop::template))
+        .routes(routes!(orders_shop::quote))
+        .routes(routes!(orders_shop::place))
+        .routes(routes!(orders_shop::order))
 }
 
 /// The MES plan's routes (issue #13).
@@ -251,6 +288,16 @@ fn mes_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mes_orders::trace))
         .routes(routes!(mes_orders::record_production))
         .routes(routes!(mes_oee::oee))
+}
+
+/// The industry bureau view (issue #16): bureaus' indices, tenants' sharing.
+fn bureau_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(bureau_indices::list))
+        .routes(routes!(bureau_indices::series))
+        .routes(routes!(bureau_indices::cross_section))
+        .routes(routes!(bureau_sharing::get, bureau_sharing::put))
+        .routes(routes!(bureau_sharing::contributions))
 }
 
 /// Quality records, figures, characteristics and their charts (issue #15).
@@ -364,6 +411,20 @@ fn document_access(mut doc: OpenApiDoc) -> OpenApiDoc {
                 Some(access::Access::SignedIn) => (
                     "Any signed-in caller.".into(),
                     &[("401", "Missing, invalid or expired credential")],
+                ),
+                Some(access::Access::Storefront) => (
+                    "A storefront key (`mws_…`) of a tenant on the Pro plan.".into(),
+                    &[
+                        ("401", "Missing, invalid or revoked storefront key"),
+                        (
+                            "403",
+                            "The tenant's plan does not include C2B custom orders",
+                        ),
+                        (
+                            "429",
+                            "The key's requests per minute are used up; see Retry-After",
+                        ),
+                    ],
                 ),
                 Some(access::Access::Operator) => (
                     "The platform operator's key.".into(),
@@ -513,6 +574,10 @@ impl Server {
                 ))
             }
         };
+        // Issue #16: the platform's negative list, as the settings name it.
+        store
+            .set_negative_list(&settings.bureau.negative_list())
+            .await?;
         let state = AppState::new(store, settings)?;
         prune_rate_limits(
             Arc::downgrade(&state.limiter),

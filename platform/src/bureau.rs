@@ -184,9 +184,7 @@ mod tests {
 
     type TestCell<'a> = (Option<&'a str>, Option<&'a str>, Vec<(f64, f64)>);
 
-    fn cells_of(
-        list: &[TestCell],
-    ) -> BTreeMap<Place, CellStats> {
+    fn cells_of(list: &[TestCell]) -> BTreeMap<Place, CellStats> {
         list.iter()
             .map(|(s, r, v)| {
                 (

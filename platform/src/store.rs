@@ -29,6 +29,8 @@
 //!   [`webhooks`]: endpoints, the event outbox, deliveries and attempts (issue #13).
 //! - [`quality`]: quality records with the process parameters of their cycle, characteristics,
 //!   yield and defect-code figures kept per day, SPC alarms, defect predictions.
+//! - [`bureau`]: per-category sharing, the negative list, tenants' daily contributions to
+//!   the sector indices and the bureau's read of aggregated cells (issue #16).
 
 pub mod admin;
 pub mod alarm_rules;
@@ -59,6 +61,8 @@ mod notices;
 pub mod text;
 // Issue #15: quality records, characteristics, yield figures, SPC alarms.
 pub mod quality;
+// Issue #16: the bureau view (sharing, negative list, contributions, aggregated cells).
+pub mod bureau;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -174,7 +178,7 @@ impl Store {
         Ok(report)
     }
 
-    /// Runs [`Store::maintain`] and then [`Store::build_mes_states`] every `secs` seconds
+    /// Runs [`Store::maintain`], [`Store::build_mes_states`] and [`Store::advance_orders`] every `secs` seconds
     /// until `stop` is cancelled; a failed round is logged and retried at the next one.
     pub async fn run_maintenance(self, secs: u64, stop: tokio_util::sync::CancellationToken) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs.max(1)));
@@ -193,6 +197,20 @@ impl Store {
                 Ok(report) => tracing::debug!(?report, "Machine states built."),
                 Err(e) => {
                     tracing::warn!(error = %e, "Building machine states failed; retrying next round.")
+                }
+            }
+            // Issue #14: orders follow their work orders' production.
+            match self.advance_orders().await {
+                Ok(moved) => tracing::debug!(moved, "Custom orders advanced."),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Advancing custom orders failed; retrying next round.")
+                }
+            }
+            // Issue #16: tenants' contributions for days closed since the last round.
+            match self.build_bureau_contributions(chrono::Utc::now()).await {
+                Ok(report) => tracing::debug!(?report, "Bureau contributions computed."),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Computing bureau contributions failed; retrying next round.")
                 }
             }
         }
