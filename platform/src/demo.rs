@@ -33,6 +33,8 @@ use crate::store::{Store, TenantId};
 
 // Issue #13: calendars, products, work orders and reasons for the demo tenant.
 mod mes;
+// Issue #14: the C2B shop, its storefront simulator and the order dispatcher.
+mod orders;
 
 const TENANT: &str = "Demo Manufacturing";
 /// Fixed so every demo run simulates the same machines, faults and scrap.
@@ -120,6 +122,7 @@ impl Demo {
         ensure_plant_model(&store, tenant, &tags).await?;
         ensure_alarm_rules(&store, tenant).await?;
         mes::ensure_mes(&store, tenant).await?;
+        let shop_key = orders::ensure_orders(&store, tenant).await?;
 
         let settings = Arc::new(settings);
         let server = bind(&store, &settings).await?;
@@ -150,6 +153,19 @@ impl Demo {
             store.clone(),
             tenant,
             event_logs.clone(),
+            stop.clone(),
+        )));
+        // Issue #14: a shop places custom orders; a dispatcher runs their work orders.
+        tasks.push(tokio::spawn(orders::storefront(
+            store.clone(),
+            tenant,
+            api.clone(),
+            shop_key,
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(orders::dispatch(
+            store.clone(),
+            tenant,
             stop.clone(),
         )));
         // Issue #15: every part the simulators make is inspected and recorded through the API.
