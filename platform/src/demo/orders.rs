@@ -219,7 +219,7 @@ pub(super) async fn storefront(
     stop: CancellationToken,
 ) {
     let http = reqwest::Client::new();
-    let mut rng = Lcg(0x5EED_C2B);
+    let mut rng = Lcg(0x05EE_DC2B);
     let mut tick = tokio::time::interval(StdDuration::from_secs(ORDER_EVERY_SECS));
     let mut n = 0u64;
     loop {

@@ -171,7 +171,7 @@ pub(crate) async fn load_machines(
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let site: i64 = r.get(3);
-        if !sites.contains_key(&site) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = sites.entry(site) {
             let tz_name: String = r.get(4);
             let shifts: Option<Value> = r.get(5);
             let days_off: Option<Vec<NaiveDate>> = r.get(6);
@@ -187,7 +187,7 @@ pub(crate) async fn load_machines(
             } else {
                 schedule::planned(&cal, now, to)
             };
-            sites.insert(site, (cal.time_zone, planned));
+            slot.insert((cal.time_zone, planned));
         }
         let (tz, planned) = sites[&site].clone();
         let id: i64 = r.get(0);
