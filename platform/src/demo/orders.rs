@@ -7,7 +7,10 @@
 //! and hands finished orders to the carrier. Orders follow their work orders by themselves
 //! (the maintenance round), so they move through production as the simulators count parts.
 //!
-//! Cycle times are divided by the simulators' speed (60×), as the MES products' are.
+//! Cycle times are divided by ten (the simulators run 60× faster than the wall clock, but
+//! parts are counted per minute, so a step must last a few minutes to be counted whole): a
+//! made-to-measure shirt takes a few minutes on each line. A step's work order is completed
+//! once it has run its planned time and its machine has counted the quantity.
 
 use std::collections::BTreeSet;
 use std::time::Duration as StdDuration;
@@ -27,15 +30,12 @@ pub(super) const ORDER_EVERY_SECS: u64 = 20;
 /// Orders in the plant at most before the storefront waits.
 const MAX_OPEN: usize = 24;
 
-fn speed() -> f64 {
-    millwright_connectors::simulator::PlantOptions::default()
-        .speed
-        .max(1.0)
-}
+/// Demo cycle times are the real ones divided by this.
+const TIME_SCALE: f64 = 10.0;
 
-/// The three demo templates, cycle times scaled to the simulators' speed.
+/// The three demo templates, cycle times scaled by [`TIME_SCALE`].
 pub(super) fn templates() -> Vec<TemplateSpec> {
-    let s = speed();
+    let s = TIME_SCALE;
     let specs = [
         json!({
             "code": "SHIRT-MTM", "name": "Shirt made to measure", "currency": "CNY",
@@ -336,7 +336,17 @@ async fn dispatch_once(store: &Store, tenant: TenantId) -> Result<()> {
             match step.work_order_state.as_str() {
                 "completed" | "closed" | "cancelled" => continue,
                 "running" => {
-                    if step.produced - step.rejected >= o.quantity {
+                    let runs = s
+                        .work_order_runs(&[], Some(step.work_order_id), now - Duration::days(7), now)
+                        .await?;
+                    let started = runs
+                        .iter()
+                        .filter(|r| r.end.is_none())
+                        .map(|r| r.start)
+                        .min()
+                        .unwrap_or(now);
+                    let planned = step.planned_end - step.planned_start;
+                    if now - started >= planned && step.produced - step.rejected >= o.quantity {
                         s.transition_work_order(step.work_order_id, WorkOrderState::Completed, now)
                             .await?;
                         busy.remove(&step.machine_id);
