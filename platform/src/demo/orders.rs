@@ -337,7 +337,12 @@ async fn dispatch_once(store: &Store, tenant: TenantId) -> Result<()> {
                 "completed" | "closed" | "cancelled" => continue,
                 "running" => {
                     let runs = s
-                        .work_order_runs(&[], Some(step.work_order_id), now - Duration::days(7), now)
+                        .work_order_runs(
+                            &[],
+                            Some(step.work_order_id),
+                            now - Duration::days(7),
+                            now,
+                        )
                         .await?;
                     let started = runs
                         .iter()
@@ -383,12 +388,25 @@ async fn dispatch_once(store: &Store, tenant: TenantId) -> Result<()> {
             break;
         }
     }
-    for o in s
+    for summary in s
         .custom_orders(Some(OrderState::QualityCheck), 1000)
         .await?
     {
-        s.transition_order(o.id, OrderState::Shipped, "handed to the carrier", now)
-            .await?;
+        // Made: work orders still running (the counter reached the quantity before the
+        // planned time was up) are completed, which frees their machines.
+        if let Some(o) = s.custom_order(summary.id, now).await? {
+            for step in o.steps.iter().filter(|st| st.work_order_state == "running") {
+                s.transition_work_order(step.work_order_id, WorkOrderState::Completed, now)
+                    .await?;
+            }
+        }
+        s.transition_order(
+            summary.id,
+            OrderState::Shipped,
+            "handed to the carrier",
+            now,
+        )
+        .await?;
     }
     for o in s.custom_orders(Some(OrderState::Shipped), 1000).await? {
         if o.updated_at < now - Duration::minutes(2) {
