@@ -7,8 +7,10 @@
 //! - [`alarms`]: HTTP ingest with 1,000 alarm rules vs without, and a paced run.
 //! - [`oee`]: per-shift OEE of many machines from state intervals vs from raw samples.
 //! - [`load`]: N tenants × M tags through connector uplinks while consoles query.
+//! - [`bureau`]: a month of daily sector indices from stored contributions vs from raw samples.
 
 pub mod alarms;
+pub mod bureau;
 pub mod ingest;
 pub mod load;
 pub mod oee;
