@@ -3,6 +3,12 @@
 //! (`POST /models/training-jobs` with `"kind": "defect"`), and promotes the version when its
 //! hold-out AUC beats chance, so defect predictions and `defect` alarms appear in a short run.
 //! A class whose job fails (too few records or too few defects yet) is tried again later.
+//!
+//! Before the first training it also puts two process parameters under SPC, each on its tag,
+//! with the minutes run so far as the baseline period: a sewing station's thread tension (spec
+//! 100–160 cN: puckering starts above 160) and a press's die gap (spec up to 0.25 mm: burrs
+//! start beyond it). Both drift as the simulated machines wear, so the charts show it and the
+//! SPC watch raises alarms.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -29,13 +35,21 @@ const MIN_AUC: f64 = 0.6;
 pub(super) async fn train_defect_models(api: String, key: String, stop: CancellationToken) {
     let http = reqwest::Client::new();
     let mut promoted: BTreeSet<&str> = BTreeSet::new();
+    let started = chrono::Utc::now();
     let mut wait = FIRST_TRY;
+    let mut charted = false;
     while promoted.len() < CLASSES.len() {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
         wait = RETRY;
+        if !charted {
+            charted = true;
+            if let Err(e) = put_under_spc(&http, &api, &key, started).await {
+                tracing::warn!(error = %e, "The demo's SPC characteristics could not be created.");
+            }
+        }
         let missing: Vec<&str> = CLASSES
             .into_iter()
             .filter(|c| !promoted.contains(c))
@@ -53,6 +67,89 @@ pub(super) async fn train_defect_models(api: String, key: String, stop: Cancella
             }
         }
     }
+}
+
+/// The demo's characteristics on tags: (tag name suffix, name, unit, lsl, usl).
+const CHARACTERISTICS: [(&str, &str, &str, Option<f64>, f64); 2] = [
+    (
+        ".thread_tension",
+        "thread tension",
+        "cN",
+        Some(100.0),
+        160.0,
+    ),
+    (".die_gap", "die gap", "mm", None, 0.25),
+];
+
+/// Creates the demo's characteristics on the first tag of each kind, baseline from `started`
+/// to now; one already there (a restarted demo) is left as it is.
+async fn put_under_spc(
+    http: &reqwest::Client,
+    api: &str,
+    key: &str,
+    started: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    let tags = call(
+        http,
+        reqwest::Method::GET,
+        api,
+        key,
+        "/tags?limit=1000",
+        None,
+    )
+    .await?;
+    let existing = call(
+        http,
+        reqwest::Method::GET,
+        api,
+        key,
+        "/quality/characteristics",
+        None,
+    )
+    .await?;
+    let now = chrono::Utc::now();
+    for (suffix, what, unit, lsl, usl) in CHARACTERISTICS {
+        let Some(tag) = tags
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["name"].as_str().is_some_and(|n| n.ends_with(suffix)))
+            .min_by_key(|t| t["name"].as_str().map(str::to_owned))
+        else {
+            continue;
+        };
+        let name = format!(
+            "{} {what}",
+            tag["name"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_end_matches(suffix)
+        );
+        if existing
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["name"] == name.as_str())
+        {
+            continue;
+        }
+        let body = json!({
+            "name": name, "unit": unit, "tag_id": tag["id"], "lsl": lsl, "usl": usl,
+            "chart": "i_mr", "rules": "western_electric",
+            "baseline_from": started.to_rfc3339(), "baseline_to": now.to_rfc3339(),
+        });
+        let c = call(
+            http,
+            reqwest::Method::POST,
+            api,
+            key,
+            "/quality/characteristics",
+            Some(body),
+        )
+        .await?;
+        tracing::info!(characteristic = %c["id"], name, "Demo characteristic under SPC.");
+    }
+    Ok(())
 }
 
 /// One training job for `class`; the promoted version's id, or `None` when its AUC is too low.
