@@ -8,8 +8,10 @@
 //! - [`oee`]: per-shift OEE of many machines from state intervals vs from raw samples.
 //! - [`orders`]: C2B quotes over HTTP with 1,000 open orders, and scheduling 1,000 orders.
 //! - [`load`]: N tenants × M tags through connector uplinks while consoles query.
+//! - [`bureau`]: a month of daily sector indices from stored contributions vs from raw samples.
 
 pub mod alarms;
+pub mod bureau;
 pub mod ingest;
 pub mod load;
 pub mod oee;

@@ -35,6 +35,8 @@ use crate::store::{Store, TenantId};
 mod mes;
 // Issue #15: defect models trained and promoted once there are records to learn from.
 mod quality;
+// Issue #14: the C2B shop, its storefront simulator and the order dispatcher.
+mod orders;
 
 const TENANT: &str = "Demo Manufacturing";
 /// Fixed so every demo run simulates the same machines, faults and scrap.
@@ -122,6 +124,7 @@ impl Demo {
         ensure_plant_model(&store, tenant, &tags).await?;
         ensure_alarm_rules(&store, tenant).await?;
         mes::ensure_mes(&store, tenant).await?;
+        let shop_key = orders::ensure_orders(&store, tenant).await?;
 
         let settings = Arc::new(settings);
         let server = bind(&store, &settings).await?;
@@ -157,6 +160,19 @@ impl Demo {
         tasks.push(tokio::spawn(quality::train_defect_models(
             api.clone(),
             api_key.clone(),
+            stop.clone(),
+        )));
+        // Issue #14: a shop places custom orders; a dispatcher runs their work orders.
+        tasks.push(tokio::spawn(orders::storefront(
+            store.clone(),
+            tenant,
+            api.clone(),
+            shop_key,
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(orders::dispatch(
+            store.clone(),
+            tenant,
             stop.clone(),
         )));
         // Issue #15: every part the simulators make is inspected and recorded through the API.

@@ -206,6 +206,18 @@ enum BenchCommand {
         #[command(flatten)]
         settings: SettingsFile,
     },
+    /// A month of daily sector indices (3 sectors x 10 regions): stored contributions vs raw
+    /// samples (issue #16).
+    Bureau {
+        /// Number of tenants.
+        #[arg(long, default_value_t = 200)]
+        tenants: usize,
+        /// Days of data.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        #[command(flatten)]
+        settings: SettingsFile,
+    },
     /// One-minute buckets over a day: rollups vs raw samples.
     Query {
         /// Number of tags.
@@ -260,6 +272,7 @@ impl Command {
                     | BenchCommand::Alarms { settings, .. }
                     | BenchCommand::Oee { settings, .. }
                     | BenchCommand::Orders { settings, .. }
+                    | BenchCommand::Bureau { settings, .. }
                     | BenchCommand::Load { settings, .. },
             } => Some(settings),
             _ => None,
@@ -364,6 +377,12 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map(drop)
                 .context("orders benchmark"),
+            BenchCommand::Bureau { tenants, days, .. } => {
+                bench::bureau::run(settings, tenants.max(1), days.max(1))
+                    .await
+                    .map(drop)
+                    .context("bureau benchmark")
+            }
             BenchCommand::Modbus(args) => millwright_connectors::bench::bench_modbus(args)
                 .await
                 .context("modbus benchmark"),

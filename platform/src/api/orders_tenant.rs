@@ -158,7 +158,9 @@ pub fn new_date(was: chrono::NaiveDate, order: &CustomOrder) -> (StatusCode, ser
     )
 }
 
-/// The answer for an outcome other than done.
+/// The answer for an outcome other than done (a response is large, but this runs once per
+/// request).
+#[allow(clippy::result_large_err)]
 pub fn outcome_error(to: &str, outcome: OrderOutcome) -> Result<Box<CustomOrder>, Response> {
     match outcome {
         OrderOutcome::Done(o) => Ok(o),

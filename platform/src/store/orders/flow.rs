@@ -140,26 +140,38 @@ pub(crate) async fn load_machines(
 ) -> Result<Vec<Machine>> {
     let rows = tx
         .query(
-            "SELECT m.id, m.line_id, m.kind, s.id, s.time_zone, c.shifts, c.days_off, \
-                    coalesce((SELECT max(st.planned_end) FROM public.custom_order_steps st \
-                              JOIN public.custom_orders o ON o.tenant_id = st.tenant_id AND o.id = st.order_id \
-                              WHERE st.tenant_id = m.tenant_id AND st.machine_id = m.id \
-                                AND o.state IN ('scheduled', 'in_production', 'quality_check')), $3) \
+            "SELECT m.id, m.line_id, m.kind, s.id, s.time_zone, c.shifts, c.days_off \
              FROM public.machines m \
              JOIN public.lines l ON l.tenant_id = m.tenant_id AND l.id = m.line_id \
              JOIN public.sites s ON s.tenant_id = l.tenant_id AND s.id = l.site_id \
              LEFT JOIN public.mes_calendars c ON c.tenant_id = s.tenant_id AND c.site_id = s.id \
              WHERE m.tenant_id = $1 AND m.kind = ANY($2) ORDER BY m.id",
-            &[&tenant.0, &kinds, &now],
+            &[&tenant.0, &kinds],
         )
         .await
         .map_err(Error::db("reading the machines of an order's lines"))?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    // Each machine's booking: one grouped pass over the open orders' steps on them.
+    let booked: BTreeMap<i64, DateTime<Utc>> = tx
+        .query(
+            "SELECT st.machine_id, max(st.planned_end) FROM public.custom_order_steps st \
+             JOIN public.custom_orders o ON o.tenant_id = st.tenant_id AND o.id = st.order_id \
+             WHERE st.tenant_id = $1 AND st.machine_id = ANY($2) AND st.planned_end > $3 \
+               AND o.state IN ('scheduled', 'in_production', 'quality_check') \
+             GROUP BY st.machine_id",
+            &[&tenant.0, &ids, &now],
+        )
+        .await
+        .map_err(Error::db("reading the machines' bookings"))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
     let to = now + Duration::days(HORIZON_DAYS);
     let mut sites: BTreeMap<i64, (chrono_tz::Tz, Arc<Vec<Span>>)> = BTreeMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let site: i64 = r.get(3);
-        if !sites.contains_key(&site) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = sites.entry(site) {
             let tz_name: String = r.get(4);
             let shifts: Option<Value> = r.get(5);
             let days_off: Option<Vec<NaiveDate>> = r.get(6);
@@ -175,17 +187,17 @@ pub(crate) async fn load_machines(
             } else {
                 schedule::planned(&cal, now, to)
             };
-            sites.insert(site, (cal.time_zone, planned));
+            slot.insert((cal.time_zone, planned));
         }
         let (tz, planned) = sites[&site].clone();
-        let booked: DateTime<Utc> = r.get(7);
+        let id: i64 = r.get(0);
         out.push(Machine {
-            machine_id: r.get(0),
+            machine_id: id,
             line_id: r.get(1),
             kind: r.get(2),
             time_zone: tz,
             planned,
-            booked_until: booked.max(now),
+            booked_until: booked.get(&id).copied().unwrap_or(now).max(now),
         });
     }
     Ok(out)
