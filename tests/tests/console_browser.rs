@@ -1314,6 +1314,19 @@ async fn a_manager_reads_machine_states_oee_downtime_and_work_orders() -> Result
             .is_some_and(|s| s.contains(&json!("running")) && s.last() == Some(&json!("fault"))),
         "{band}"
     );
+    // Lined up with the trend's plot area (its time axis).
+    let offset = b
+        .script(
+            "const a = document.querySelector('section[aria-labelledby=trend-title] .u-over').getBoundingClientRect(); \
+             const s = document.querySelector('#state-band .band').getBoundingClientRect(); \
+             return Math.abs(a.left - s.left) + Math.abs(a.width - s.width);",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        offset.as_f64().unwrap_or(99.0) < 4.0,
+        "the band lines up with the plot: {offset}"
+    );
     let legend = b.text(&b.find("#state-band .band-legend").await?).await?;
     ensure!(
         legend.contains("running") && legend.contains("fault"),

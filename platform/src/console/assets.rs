@@ -115,6 +115,20 @@ impl Bundle {
                 body: Bytes::from(super::permissions::document().to_string()),
             },
         );
+        // Generated too: the event types webhook endpoints may ask for, and the default ones.
+        files.insert(
+            "webhook-events.json",
+            Asset {
+                content_type: content_type("webhook-events.json"),
+                body: Bytes::from(
+                    serde_json::json!({
+                        "all": crate::webhooks::event::EVENT_TYPES,
+                        "default": crate::webhooks::event::DEFAULT_TYPES,
+                    })
+                    .to_string(),
+                ),
+            },
+        );
         let mut digest = Sha256::new();
         for (path, asset) in &files {
             digest.update((path.len() as u64).to_le_bytes());
@@ -194,6 +208,15 @@ mod tests {
             "text/css; charset=utf-8"
         );
         assert!(b.get("permissions.json").is_some());
+        let events: serde_json::Value =
+            serde_json::from_slice(&b.get("webhook-events.json").unwrap().body).unwrap();
+        assert!(events["all"]
+            .as_array()
+            .unwrap()
+            .contains(&"alarm.raised".into()));
+        assert!(
+            events["default"].as_array().unwrap().len() <= events["all"].as_array().unwrap().len()
+        );
         assert!(b.get("../Cargo.toml").is_none());
         assert!(b.paths().all(|p| !p.starts_with('/') && !p.contains("..")));
     }

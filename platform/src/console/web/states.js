@@ -63,8 +63,13 @@ function svg(tag, attrs, ...children) {
  * legend writing out the time spent in each state with its symbol and word.
  */
 export class StateBand {
-  constructor(range, machineId, { timeZone, label }) {
+  /**
+   * `plotArea`: a function giving the trend's plot area element (uPlot's `.u-over`), if drawn,
+   * so the band lines up with the trend's time axis.
+   */
+  constructor(range, machineId, { timeZone, label, plotArea }) {
     this.range = range;
+    this.plotArea = plotArea || (() => null);
     this.machineId = machineId;
     this.timeZone = timeZone;
     this.seq = 0;
@@ -72,6 +77,19 @@ export class StateBand {
     this.legend = h('p', { class: 'band-legend' });
     this.el = h('figure', { class: 'state-band', id: 'state-band' }, this.band, this.legend);
     this.unsubscribe = range.subscribe(() => this.reload());
+    this.resize = new ResizeObserver(() => this.align());
+    this.resize.observe(this.el);
+  }
+
+  /** Gives the band the left edge and width of the trend's plot area (CSSOM, not markup). */
+  align() {
+    const area = this.plotArea();
+    if (!area || !this.el.isConnected) return;
+    const a = area.getBoundingClientRect();
+    const f = this.el.getBoundingClientRect();
+    if (a.width < 10) return;
+    this.band.style.marginLeft = `${Math.max(0, a.left - f.left)}px`;
+    this.band.style.width = `${a.width}px`;
   }
 
   async reload() {
@@ -104,6 +122,7 @@ export class StateBand {
     });
     fill(this.band, svg('svg', { viewBox: `0 0 ${W} 24`, preserveAspectRatio: 'none' }, ...rects));
     this.el.dataset.spans = String(rects.length);
+    this.align();
     fill(this.legend, [...totals.entries()].sort((a, b) => b[1] - a[1]).map(([state, secs]) =>
       h('span', { class: `band-key state-${state in STATES ? state : 'unknown'}` },
         h('span', { 'aria-hidden': 'true' }, STATES[state] || '?'), ' ', t(`state.${state}`), ' ', fmt.duration(secs))));
@@ -112,5 +131,6 @@ export class StateBand {
   destroy() {
     this.seq++;
     this.unsubscribe();
+    this.resize.disconnect();
   }
 }

@@ -35,7 +35,11 @@ export async function render(main, ctx) {
     ? new Trend(range, { label: t('machine.predictionLabel', { machine: machine.name }), timeZone: zone })
     : null;
   const band = ctx.can('read_mes')
-    ? new StateBand(range, id, { timeZone: zone, label: t('machine.statesLabel', { machine: machine.name }) })
+    ? new StateBand(range, id, {
+      timeZone: zone,
+      label: t('machine.statesLabel', { machine: machine.name }),
+      plotArea: () => trend.chart.querySelector('.u-over'),
+    })
     : null;
   const label = (tag) => ({ id: tag.id, label: shortName(tag, machine), unit: tag.unit });
 
@@ -131,6 +135,7 @@ export async function render(main, ctx) {
 
   await Promise.all([redraw(), band && band.reload(), predictionTrend && predictionTrend.setTags(machine.predictions.map(label)),
     refreshValues(), refreshAlarms(), refreshEvents()]);
+  if (band) band.align();
   const timers = [
     setInterval(() => refreshValues().catch(() => {}), VALUES_EVERY_MS),
     setInterval(() => refreshAlarms().catch(() => {}), LIVE_EVERY_MS),

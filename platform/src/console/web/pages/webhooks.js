@@ -7,7 +7,8 @@ import { h, fill, table, field, errorBox, announce } from '../dom.js';
 import { t } from '../i18n.js';
 import * as fmt from '../format.js';
 
-const EVENT_TYPES = ['alarm.raised', 'alarm.cleared', 'alarm.acknowledged'];
+// The event types, generated from the server's list (`webhooks::event`) with the binary.
+const EVENTS_URL = new URL('../webhook-events.json', import.meta.url);
 const LOG_EVERY_MS = 5000;
 const STATUS_SYMBOL = { succeeded: '✔', failed: '✖', pending: '…' };
 
@@ -125,7 +126,10 @@ export async function render(main) {
 
   const url = h('input', { id: 'webhook-url', type: 'url', required: true, placeholder: 'https://example.com/hooks/millwright' });
   const description = h('input', { id: 'webhook-description', maxlength: '500' });
-  const boxes = EVENT_TYPES.map((x) => h('input', { type: 'checkbox', id: `webhook-event-${x}`, value: x, checked: true }));
+  const events = await fetch(EVENTS_URL).then((r) => r.json());
+  const boxes = events.all.map((x) => h('input', {
+    type: 'checkbox', id: `webhook-event-${x}`, value: x, checked: events.default.includes(x),
+  }));
   const status = h('div', {});
   const form = h('form', {
     class: 'inline-form', 'aria-labelledby': 'new-webhook-title', id: 'webhook-form',
@@ -140,7 +144,7 @@ export async function render(main) {
           h('p', {}, t('webhooks.secretText')),
           h('p', {}, h('output', { class: 'secret', id: 'new-webhook-secret', 'aria-label': t('webhooks.secret') }, created.secret))));
         form.reset();
-        boxes.forEach((b) => { b.checked = true; });
+        boxes.forEach((b) => { b.checked = events.default.includes(b.value); });
         fill(status);
         await refresh();
       } catch (err) {
@@ -151,7 +155,7 @@ export async function render(main) {
   h('h2', { id: 'new-webhook-title' }, t('webhooks.new')),
   field(t('webhooks.url'), url, t('webhooks.urlHint')),
   field(t('webhooks.description'), description),
-  h('fieldset', {}, h('legend', {}, t('webhooks.events')),
+  h('fieldset', { class: 'event-types' }, h('legend', {}, t('webhooks.events')),
     boxes.map((b) => h('label', { class: 'check' }, b, ' ', h('code', {}, b.value)))),
   h('button', { type: 'submit', class: 'primary' }, t('webhooks.create')), status);
 
