@@ -37,6 +37,8 @@ mod mes;
 mod quality;
 // Issue #14: the C2B shop, its storefront simulator and the order dispatcher.
 mod orders;
+// Issue #16: light tenants across sectors and regions for the bureau's indices.
+pub mod bureau;
 
 const TENANT: &str = "Demo Manufacturing";
 /// Fixed so every demo run simulates the same machines, faults and scrap.
@@ -99,7 +101,19 @@ impl Demo {
         let store = Store::open(&settings.database, &settings.store).await?;
         let tenant = ensure_tenant(&store).await?;
         let api_key = store.issue_api_key(tenant, "demo", Role::Owner).await?;
-        let logins = ensure_demo_users(&store, tenant).await?;
+        let mut logins = ensure_demo_users(&store, tenant).await?;
+        // Issue #16: the demo tenant's sector, region and sharing; a bureau login.
+        bureau::place_main_tenant(&store, tenant).await?;
+        {
+            use rand::distributions::{Alphanumeric, DistString};
+            let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 16);
+            bureau::ensure_login(&store, &password).await?;
+            logins.push(DemoLogin {
+                role: Role::Bureau,
+                email: bureau::EMAIL.into(),
+                password,
+            });
+        }
         let operator = NewApiKey::generate();
         settings.auth.operator_key_sha256 =
             Some(hex::encode(Sha256::digest(operator.plaintext.as_bytes())));
@@ -145,6 +159,20 @@ impl Demo {
             tenant,
             stop.clone(),
         )));
+        // Issue #16: the bureau's light tenants, in the background (their indices appear once
+        // their history is written and computed).
+        tasks.push(tokio::spawn({
+            let (store, stop) = (store.clone(), stop.clone());
+            async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    r = bureau::generate(&store) => match r {
+                        Ok(n) => tracing::info!(tenants = n, "Bureau demo tenants ready."),
+                        Err(e) => tracing::warn!(error = %e, "Generating the bureau demo tenants failed."),
+                    }
+                }
+            }
+        }));
         tasks.push(tokio::spawn(Scorer::new().run(
             store.clone(),
             settings.models.scoring_interval_secs,

@@ -231,3 +231,72 @@ async fn contributions_and_cells(backend: BackendChoice) {
 }
 
 on_every_backend!(contributions_and_cells);
+
+/// The demo's generator: its light tenants give published indices, and some cells withheld.
+#[tokio::test]
+async fn the_demo_generator_gives_indices_with_some_cells_suppressed() {
+    use millwright_platform::bureau::disclosure::Reason;
+    use millwright_platform::bureau::publish;
+    let (store, settings) = fresh_store(BackendChoice::Plain).await;
+    let started = std::time::Instant::now();
+    let n = millwright_platform::demo::bureau::generate(&store)
+        .await
+        .unwrap();
+    println!(
+        "generated {n} tenants in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(n, 39);
+    let through = millwright_platform::store::bureau::closed_through(now());
+    let cells = store
+        .bureau_cells(
+            &Metric::ALL,
+            through - Duration::days(2),
+            through,
+            Period::Day,
+            None,
+        )
+        .await
+        .unwrap();
+    let rules = settings.bureau.rules();
+    let mut published = 0;
+    let mut reasons = BTreeSet::new();
+    for ((m, start), table) in &cells {
+        let base = (*m == Metric::Output).then_some(table);
+        for f in publish(*m, Period::Day, *start, table, base, &rules, None) {
+            match f.suppressed {
+                None => published += 1,
+                Some(r) => {
+                    reasons.insert(format!("{r:?}"));
+                }
+            }
+        }
+    }
+    assert!(published > 50, "{published} published");
+    assert!(
+        reasons.contains(&format!("{:?}", Reason::TooFewContributors)),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&format!("{:?}", Reason::Complementary)),
+        "{reasons:?}"
+    );
+    // A second run finds its tenants and adds nothing twice.
+    assert_eq!(
+        millwright_platform::demo::bureau::generate(&store)
+            .await
+            .unwrap(),
+        39
+    );
+    let again = store
+        .bureau_cells(
+            &Metric::ALL,
+            through - Duration::days(2),
+            through,
+            Period::Day,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, cells);
+}

@@ -185,6 +185,7 @@ impl Table {
     /// denominator. When no such cell is left, the same choice over the whole table.
     pub fn complete(&mut self) {
         let w = self.regions.len() + 1;
+        self.close_lines();
         loop {
             let exposed = self.exposed();
             if exposed.is_empty() {
@@ -225,6 +226,49 @@ impl Table {
                 Some((k, _)) => self.status[k] = Status::Suppressed(Reason::Complementary),
                 // Nothing left to suppress: everything is withheld already.
                 None => return,
+            }
+        }
+    }
+
+    /// The cheap first pass: while a row or column has exactly one suppressed cell (which a
+    /// subtraction would give away), suppress the cheapest published cell of that line (cells
+    /// before totals, then fewest contributors, then smallest denominator). What remains
+    /// exposed after it (chains across lines) is left to [`Table::complete`]'s exact check.
+    fn close_lines(&mut self) {
+        loop {
+            let mut changed = false;
+            for (total, cells) in self.lines() {
+                let members: Vec<usize> = std::iter::once(total).chain(cells).collect();
+                let suppressed = members
+                    .iter()
+                    .filter(|k| matches!(self.status[**k], Status::Suppressed(_)))
+                    .count();
+                if suppressed != 1 {
+                    continue;
+                }
+                let cheapest = members
+                    .iter()
+                    .copied()
+                    .filter(|k| self.status[*k] == Status::Published)
+                    .min_by(|a, b| {
+                        let cost = |k: usize| {
+                            let st = self.stats[k].as_ref();
+                            (
+                                self.is_total(k),
+                                st.map_or(0, |s| s.n),
+                                st.map_or(0.0, |s| s.den),
+                            )
+                        };
+                        let ((ta, na, da), (tb, nb, db)) = (cost(*a), cost(*b));
+                        (ta, na).cmp(&(tb, nb)).then(da.total_cmp(&db))
+                    });
+                if let Some(k) = cheapest {
+                    self.status[k] = Status::Suppressed(Reason::Complementary);
+                    changed = true;
+                }
+            }
+            if !changed {
+                return;
             }
         }
     }

@@ -624,3 +624,48 @@ impl Store {
         Ok(report)
     }
 }
+
+impl Store {
+    /// Creates the bureau user `email`, or gives an existing one a new password and enables
+    /// it (the demo, each run); the operator's audit chain records either.
+    pub async fn ensure_bureau_user(
+        &self,
+        email: &str,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<()> {
+        let mut client = self.owner.get().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(Error::db("beginning a transaction"))?;
+        let row = tx
+            .query_one(
+                "INSERT INTO public.users (tenant_id, email, name, role, password_hash) \
+                 VALUES (NULL, $1, $2, 'bureau', $3) \
+                 ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash, \
+                     disabled_at = NULL \
+                 WHERE users.role = 'bureau' \
+                 RETURNING id, (xmax = 0)",
+                &[&email.to_lowercase(), &name, &password_hash],
+            )
+            .await
+            .map_err(Error::db("ensuring a bureau user"))?;
+        let (id, created): (i64, bool) = (row.get(0), row.get(1));
+        audit::append_operator(
+            &tx,
+            "demo",
+            if created {
+                "bureau_user.create"
+            } else {
+                "bureau_user.password"
+            },
+            format!("user/{id}"),
+            None,
+            Some(serde_json::json!({"email": email, "role": "bureau"})),
+        )
+        .await?;
+        tx.commit().await.map_err(Error::db("committing"))?;
+        Ok(())
+    }
+}
