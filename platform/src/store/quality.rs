@@ -572,7 +572,7 @@ impl TenantSession {
             .filter(|r| r.work_order.is_empty())
             .map(|r| r.machine_id)
             .collect();
-        let runs: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>, String)> =
+        let runs: Vec<OrderRun> =
             if unassigned.is_empty() {
                 Vec::new()
             } else {
@@ -1112,6 +1112,9 @@ impl TenantSession {
         Ok(())
     }
 }
+
+/// A work order's run on a machine: (machine, start, end while not running, order number).
+type OrderRun = (i64, DateTime<Utc>, Option<DateTime<Utc>>, String);
 
 /// A record as a defect model learns from it.
 #[derive(Debug, Clone, PartialEq)]
