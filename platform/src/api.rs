@@ -30,6 +30,9 @@ pub mod admin;
 pub mod alarm_rules;
 pub mod alarms;
 pub mod auth;
+// Issue #16: the industry bureau view.
+pub mod bureau_indices;
+pub mod bureau_sharing;
 pub mod commands;
 pub mod console;
 pub mod events;
@@ -174,6 +177,7 @@ impl AppState {
         (name = "mes", description = "MES: machine states, shift calendars, downtime, products, work orders, production, OEE, traceability"),
         (name = "orders", description = "C2B custom orders: product templates, storefront keys, orders, their board, timeline and transitions"),
         (name = "storefront", description = "What a shop's storefront key may do: templates, quotes, placing orders, an order by its token"),
+        (name = "bureau", description = "Industry bureaus' sector indices, and what a tenant shares with them"),
         (name = "health", description = "Probes for operators"),
     )
 )]
@@ -229,6 +233,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .merge(mes_routes())
         .merge(quality_routes())
         .merge(orders_routes())
+        .merge(bureau_routes())
 }
 
 /// C2B custom orders (issue #14): the tenant's templates, keys and orders, and the storefront.
@@ -283,6 +288,16 @@ fn mes_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mes_orders::trace))
         .routes(routes!(mes_orders::record_production))
         .routes(routes!(mes_oee::oee))
+}
+
+/// The industry bureau view (issue #16): bureaus' indices, tenants' sharing.
+fn bureau_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(bureau_indices::list))
+        .routes(routes!(bureau_indices::series))
+        .routes(routes!(bureau_indices::cross_section))
+        .routes(routes!(bureau_sharing::get, bureau_sharing::put))
+        .routes(routes!(bureau_sharing::contributions))
 }
 
 /// Quality records, figures, characteristics and their charts (issue #15).
@@ -559,6 +574,10 @@ impl Server {
                 ))
             }
         };
+        // Issue #16: the platform's negative list, as the settings name it.
+        store
+            .set_negative_list(&settings.bureau.negative_list())
+            .await?;
         let state = AppState::new(store, settings)?;
         prune_rate_limits(
             Arc::downgrade(&state.limiter),

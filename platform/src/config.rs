@@ -34,6 +34,71 @@ pub struct Settings {
     pub alerting: AlertingSettings,
     /// Webhook delivery.
     pub webhooks: WebhookSettings,
+    /// The industry bureau view: negative list, disclosure rules, noise (issue #16).
+    pub bureau: BureauSettings,
+}
+
+/// The industry bureau view (issue #16).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BureauSettings {
+    /// Categories never shared, whatever a tenant chooses (`energy`, `quality`, ...).
+    pub never_share: Vec<crate::bureau::sharing::Category>,
+    /// Tag-name patterns never read for a contribution (`*` is a wildcard).
+    pub never_share_tags: Vec<String>,
+    /// Fewest contributing tenants for a published cell (k).
+    pub min_contributors: usize,
+    /// How many of the largest contributors the dominance rule adds up (n, 1 to 3).
+    pub dominance_n: usize,
+    /// The share those may hold at most (0 to 1).
+    pub dominance_share: f64,
+    /// ε of the Laplace noise on published values; unset: no noise.
+    pub noise_epsilon: Option<f64>,
+    /// The release's name: it is shown with every answer and seeds the noise.
+    pub release: String,
+}
+
+impl Default for BureauSettings {
+    fn default() -> Self {
+        Self {
+            never_share: Vec::new(),
+            never_share_tags: vec!["*price*".into(), "*cost*".into(), "*recipe*".into()],
+            min_contributors: 5,
+            dominance_n: 2,
+            dominance_share: 0.85,
+            noise_epsilon: None,
+            release: "live".into(),
+        }
+    }
+}
+
+impl BureauSettings {
+    /// The negative list these settings name.
+    pub fn negative_list(&self) -> crate::bureau::negative_list::NegativeList {
+        crate::bureau::negative_list::NegativeList {
+            categories: self.never_share.iter().copied().collect(),
+            tags: self.never_share_tags.clone(),
+        }
+    }
+
+    /// The disclosure rules (n clamped to what cells remember).
+    pub fn rules(&self) -> crate::bureau::disclosure::Rules {
+        crate::bureau::disclosure::Rules {
+            min_contributors: self.min_contributors.max(1),
+            dominance_n: self.dominance_n.clamp(1, crate::bureau::index::TOP),
+            dominance_share: self.dominance_share.clamp(0.0, 1.0),
+        }
+    }
+
+    /// The noise, when ε is set and positive.
+    pub fn noise(&self) -> Option<crate::bureau::noise::NoiseSpec> {
+        self.noise_epsilon
+            .filter(|e| *e > 0.0 && e.is_finite())
+            .map(|epsilon| crate::bureau::noise::NoiseSpec {
+                epsilon,
+                release: self.release.clone(),
+            })
+    }
 }
 
 /// The alarm-rule evaluator (`alerting::engine`).

@@ -35,6 +35,8 @@ use crate::store::{Store, TenantId};
 mod mes;
 // Issue #14: the C2B shop, its storefront simulator and the order dispatcher.
 mod orders;
+// Issue #15: defect models trained and promoted once there are records to learn from.
+mod quality;
 
 const TENANT: &str = "Demo Manufacturing";
 /// Fixed so every demo run simulates the same machines, faults and scrap.
@@ -166,6 +168,11 @@ impl Demo {
         tasks.push(tokio::spawn(orders::dispatch(
             store.clone(),
             tenant,
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(quality::train_defect_models(
+            api.clone(),
+            api_key.clone(),
             stop.clone(),
         )));
         // Issue #15: every part the simulators make is inspected and recorded through the API.
@@ -309,15 +316,16 @@ async fn post_quality_records(
     }
 }
 
-/// What a simulated machine makes: (product, work order).
-fn product_of(machine: &str) -> (&'static str, &'static str) {
+/// What a simulated machine makes. Records carry no work order: the platform assigns the MES
+/// work order the machine is running.
+fn product_of(machine: &str) -> &'static str {
     match machine.split('-').next().unwrap_or_default() {
-        "imm" => ("housing", "WO-APPLIANCE-HOUSINGS"),
-        "press" => ("bracket", "WO-APPLIANCE-BRACKETS"),
-        "sew" => ("shirt", "WO-GARMENT-SHIRTS"),
-        "cutter" => ("panel", "WO-GARMENT-PANELS"),
-        "cnc" => ("shaft", "WO-MACHINERY-SHAFTS"),
-        _ => ("part", ""),
+        "imm" => "housing",
+        "press" => "bracket",
+        "sew" => "shirt",
+        "cutter" => "panel",
+        "cnc" => "shaft",
+        _ => "part",
     }
 }
 
@@ -350,14 +358,13 @@ async fn post_parts(
         .iter()
         .filter_map(|(machine, p)| {
             let id = machines.get(machine)?;
-            let (product, work_order) = product_of(machine);
+            let product = product_of(machine);
             // Simulated time runs `speed` (60) times faster than the wall clock; a cycle of
             // at least a second of wall time covers the samples read around the part.
             let cycle_wall = (p.cycle_s / 60.0).max(1.0);
             Some(serde_json::json!({
                 "unit_id": format!("{machine}-{run}-{:06}", p.number),
                 "product": product,
-                "work_order": work_order,
                 "machine_id": id,
                 "produced_at": now.to_rfc3339(),
                 "cycle_started_at": (now - chrono::Duration::milliseconds((cycle_wall * 1000.0) as i64)).to_rfc3339(),

@@ -13,6 +13,8 @@
 //! - [`mes`]: machine states, shift calendars, downtime, counters and OEE (pure logic).
 //! - [`orders`]: C2B custom orders: configurator, pricing, order states, finite-capacity
 //!   scheduling (pure logic).
+//! - [`bureau`]: the industry bureau view: sharing, the negative list, sector indices and their
+//!   disclosure control (pure logic).
 //! - [`quality`]: SPC charts and run rules, process capability, the defect-model recipe.
 //! - [`pg_cluster`]: a private PostgreSQL cluster for the demo, tests and benchmarks.
 //! - [`demo`]: the one-command demo.
@@ -26,6 +28,8 @@
 pub mod alerting;
 pub mod api;
 pub mod bench;
+// Issue #16: the industry bureau view (sharing, negative list, indices, disclosure control).
+pub mod bureau;
 pub mod config;
 pub mod console;
 pub mod demo;

@@ -29,6 +29,8 @@
 //!   [`webhooks`]: endpoints, the event outbox, deliveries and attempts (issue #13).
 //! - [`quality`]: quality records with the process parameters of their cycle, characteristics,
 //!   yield and defect-code figures kept per day, SPC alarms, defect predictions.
+//! - [`bureau`]: per-category sharing, the negative list, tenants' daily contributions to
+//!   the sector indices and the bureau's read of aggregated cells (issue #16).
 
 pub mod admin;
 pub mod alarm_rules;
@@ -59,6 +61,8 @@ mod notices;
 pub mod text;
 // Issue #15: quality records, characteristics, yield figures, SPC alarms.
 pub mod quality;
+// Issue #16: the bureau view (sharing, negative list, contributions, aggregated cells).
+pub mod bureau;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -200,6 +204,13 @@ impl Store {
                 Ok(moved) => tracing::debug!(moved, "Custom orders advanced."),
                 Err(e) => {
                     tracing::warn!(error = %e, "Advancing custom orders failed; retrying next round.")
+                }
+            }
+            // Issue #16: tenants' contributions for days closed since the last round.
+            match self.build_bureau_contributions(chrono::Utc::now()).await {
+                Ok(report) => tracing::debug!(?report, "Bureau contributions computed."),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Computing bureau contributions failed; retrying next round.")
                 }
             }
         }

@@ -311,6 +311,25 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/shop/quotes", Storefront),
     ("POST", "/api/v1/shop/orders", Storefront),
     ("GET", "/api/v1/shop/orders/{token}", Storefront),
+    // Issue #16: bureaus read sector indices; tenants choose what they share.
+    (
+        "GET",
+        "/api/v1/bureau/indices",
+        Tenant(ReadSectorAggregates),
+    ),
+    (
+        "GET",
+        "/api/v1/bureau/indices/{index}/series",
+        Tenant(ReadSectorAggregates),
+    ),
+    (
+        "GET",
+        "/api/v1/bureau/indices/{index}/cross-section",
+        Tenant(ReadSectorAggregates),
+    ),
+    ("GET", "/api/v1/sharing", Tenant(ReadUsage)),
+    ("PUT", "/api/v1/sharing", Tenant(ManageTenant)),
+    ("GET", "/api/v1/sharing/contributions", Tenant(ReadUsage)),
 ];
 
 /// What `method path` needs; `None` for a route not in the table.

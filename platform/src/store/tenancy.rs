@@ -24,7 +24,8 @@ pub struct TenantProfile {
     /// Plan.
     #[schema(value_type = String, example = "mes")]
     pub plan: Plan,
-    /// Whether the tenant's figures may enter bureaus' sector aggregates.
+    /// Whether the tenant shares any category with bureaus (issue #16: sharing is per
+    /// category, see `GET /sharing`).
     pub sector_opt_in: bool,
 }
 
@@ -37,11 +38,13 @@ pub struct ProfileChange {
     pub region: Option<String>,
     /// New plan.
     pub plan: Option<Plan>,
-    /// New opt-in.
+    /// New opt-in: `true` shares every category with bureaus, `false` none (the flag's old
+    /// meaning; `PUT /sharing` chooses per category).
     pub sector_opt_in: Option<bool>,
 }
 
-const COLUMNS: &str = "id, name, industry, region, plan, sector_opt_in";
+const COLUMNS: &str = "id, name, industry, region, plan, \
+     EXISTS (SELECT 1 FROM bureau_sharing s WHERE s.tenant_id = tenants.id)";
 
 fn from_row(r: &tokio_postgres::Row) -> Result<TenantProfile> {
     Ok(TenantProfile {
@@ -83,18 +86,26 @@ impl TenantSession {
                 .await
                 .map_err(Error::db("reading the tenant"))?,
         )?;
+        if let Some(opt_in) = change.sector_opt_in {
+            let categories: Vec<&str> = crate::bureau::sharing::Sharing::from_opt_in(opt_in)
+                .categories
+                .iter()
+                .map(|c| c.as_str())
+                .collect();
+            crate::store::bureau::replace_sharing(&tx, tenant, &categories).await?;
+        }
         let row = tx
             .query_one(
                 &format!(
                     "UPDATE tenants SET industry = coalesce($1, industry), \
-                     region = coalesce($2, region), plan = coalesce($3, plan), \
-                     sector_opt_in = coalesce($4, sector_opt_in) RETURNING {COLUMNS}"
+                     region = coalesce($2, region), plan = coalesce($3, plan) \
+                     WHERE id = $4 RETURNING {COLUMNS}"
                 ),
                 &[
                     &change.industry.map(Industry::as_str),
                     &change.region,
                     &change.plan.map(Plan::as_str),
-                    &change.sector_opt_in,
+                    &tenant.0,
                 ],
             )
             .await

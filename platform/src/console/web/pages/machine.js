@@ -5,7 +5,7 @@
 import { get, call } from '../api.js';
 import { h, fill, table, field, errorBox, announce } from '../dom.js';
 import { t } from '../i18n.js';
-import { plant, latest, shortName, siteOf } from '../plant.js';
+import { plant, latest, shortName, siteOf, withZones } from '../plant.js';
 import { machineStates, stateBadge } from '../states.js';
 import { TimeRange, Trend, rangeToolbar } from '../trend.js';
 import { alarmTable } from './alarms.js';
@@ -23,10 +23,11 @@ export async function render(main, ctx) {
     fill(main, h('h1', {}, t('machine.missing')), h('p', {}, h('a', { href: '#/' }, t('nav.overview'))));
     return undefined;
   }
+  if (ctx.can('read_mes')) await withZones(p);
   const line = p.line.get(machine.line_id);
   const site = siteOf(p, machine);
   const zone = site && site.time_zone;
-  const states = await machineStates([id]);
+  const states = await machineStates([id], ctx.can('read_mes'));
   const range = new TimeRange(24 * 3600e3);
   const toolbar = rangeToolbar(range, zone);
   const trend = new Trend(range, { label: t('machine.trendLabel', { machine: machine.name }), timeZone: zone, empty: t('machine.chooseTags') });
@@ -66,7 +67,7 @@ export async function render(main, ctx) {
   fill(main,
     h('nav', { 'aria-label': t('machine.breadcrumb'), class: 'breadcrumb' },
       h('a', { href: '#/' }, t('nav.overview')), ' › ', site ? site.name : '', ' › ', line ? line.name : ''),
-    h('h1', {}, machine.name, ' ', h('span', { class: 'state-slot' }, stateBadge(states.get(id)))),
+    h('h1', {}, machine.name, ' ', h('span', { class: 'state-slot' }, stateBadge(states.get(id), zone))),
     h('p', { class: 'lead' }, machine.kind ? t('machine.kind', { kind: machine.kind }) : '', ' ', machine.description || ''),
     h('section', { 'aria-labelledby': 'trend-title' },
       h('h2', { id: 'trend-title' }, t('machine.trend')),

@@ -5,7 +5,7 @@
 import { get } from '../api.js';
 import { h, fill, announce } from '../dom.js';
 import { t } from '../i18n.js';
-import { plant, latest, shortName, siteOf } from '../plant.js';
+import { plant, latest, shortName, siteOf, withZones } from '../plant.js';
 import { machineStates, stateBadge } from '../states.js';
 import * as fmt from '../format.js';
 
@@ -21,7 +21,11 @@ export async function render(main, ctx) {
   const p = await plant();
   performance.mark('mw:overview-plant');
   const machines = [...p.machines].sort(byName);
-  const states = await machineStates(machines.map((m) => m.id));
+  const readStates = ctx.can('read_mes');
+  const [states] = await Promise.all([
+    machineStates(machines.map((m) => m.id), readStates),
+    readStates ? withZones(p) : null,
+  ]);
   const cells = new Map();
   const alarmSlots = new Map();
   const stateSlots = new Map();
@@ -40,9 +44,10 @@ export async function render(main, ctx) {
     };
     const alarmSlot = h('span', { class: 'alarm-slot' });
     alarmSlots.set(machine.id, alarmSlot);
-    const stateSlot = h('span', { class: 'state-slot' }, stateBadge(states.get(machine.id)));
-    stateSlots.set(machine.id, stateSlot);
-    return h('li', { class: 'tile', dataset: { machine: machine.id, name: machine.name } },
+    const state = states.get(machine.id);
+    const stateSlot = h('span', { class: 'state-slot' }, stateBadge(state, zone));
+    stateSlots.set(machine.id, { slot: stateSlot, zone });
+    return h('li', { class: 'tile', dataset: { machine: machine.id, name: machine.name, state: state.state } },
       h('h4', {}, h('a', { href: `#/machines/${machine.id}` }, machine.name)),
       h('p', { class: 'kind' }, machine.kind || ''),
       h('p', { class: 'badges' }, stateSlot, alarmSlot),
@@ -97,10 +102,15 @@ export async function render(main, ctx) {
     fill(updated, t('overview.updated', { time: fmt.dateTime(new Date()) }));
   };
   const refreshStates = async () => {
-    const now = await machineStates(machines.map((m) => m.id));
-    for (const [id, slot] of stateSlots) {
+    if (!readStates) return;
+    const now = await machineStates(machines.map((m) => m.id), readStates);
+    for (const [id, { slot, zone }] of stateSlots) {
       const state = now.get(id);
-      if (slot.firstChild && slot.firstChild.dataset.state !== state) fill(slot, stateBadge(state));
+      const shown = slot.firstChild;
+      if (!shown || shown.dataset.state !== state.state || shown.title !== stateBadge(state, zone).title) {
+        fill(slot, stateBadge(state, zone));
+        slot.closest('.tile').dataset.state = state.state;
+      }
     }
   };
   const refreshAlarms = async () => {
