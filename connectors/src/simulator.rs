@@ -20,6 +20,8 @@
 //! 1 faults at once; the fault's `alarm_code` is the mode's code. A fault waits 5–15 min for a
 //! technician (state 3), then repair takes 20–60 min (state 2), after which that mode's level is 0
 //! and the others keep theirs. Running machines idle (state 0) 0.3 times per hour for 2–10 min.
+//! A planned changeover is a setup (state 4): a CNC's tool change. A stopped machine's held
+//! readings (temperatures, vibration) carry their sensor noise.
 //! Parts complete every `cycle` seconds; each is scrap with probability `scrap_p` below
 //! (`clamp` to [0, 1], `N(σ)` Gaussian noise):
 //!
@@ -29,7 +31,7 @@
 //! | press | hydraulic_leak (201), die_wear (202), clutch_wear (203) | spm = sp·(1−0.3·clutch); oil = 45 + 25·leak + 5·sp/30 °C; tonnage = 250 − 60·leak t; die gap = 0.05 + 0.4·die mm | 0.005 + 0.7·clamp((gap−0.25)/0.2) + 0.5·clamp((200−tonnage)/30) |
 //! | sewing | needle_wear (301), tension_spring (302), motor_bearing (303) | spm = sp·(1−0.2·bearing); tension = 120 + 80·spring cN; needle = 40 + 0.02·spm·(1+needle) °C; a piece is 1200 stitches | 0.01 + 0.5·clamp((tension−160)/40) + 0.5·clamp((needle−150)/40) |
 //! | cutter | blade_wear (401), vacuum_leak (402) | speed = sp·(1−0.25·blade); blade temp = 35 + 40·blade·sp/200; vacuum = 25 − 15·leak kPa; cycle = 90·200/sp s | 0.01 + 0.6·clamp((blade−0.6)/0.4) + 0.5·clamp((17.5−vacuum)/7.5) |
-//! | CNC | tool_wear (501), spindle_bearing (502), coolant_pump (503) | load = 40 + 35·tool + 10·bearing %; vibration = 0.8 + 4·bearing² + 1.2·tool mm/s; coolant = 22 + 20·pump + 3·sp/8000 °C; cycle = 240·100/override s; tool changed (down 10 min, alarm 0) at 0.9 | 0.01 + 0.6·clamp((tool−0.7)/0.3) + 0.4·clamp((vib−3)/3) + 0.3·clamp((coolant−35)/10) |
+//! | CNC | tool_wear (501), spindle_bearing (502), coolant_pump (503) | load = 40 + 35·tool + 10·bearing %; vibration = 0.8 + 4·bearing² + 1.2·tool mm/s; coolant = 22 + 20·pump + 3·sp/8000 °C; cycle = 240·100/override s; tool changed at 0.9 (a setup, state 4, of 10 min, alarm 0) | 0.01 + 0.6·clamp((tool−0.7)/0.3) + 0.4·clamp((vib−3)/3) + 0.3·clamp((coolant−35)/10) |
 //!
 //! Each machine logs its failures, repairs and planned changes ([`machine::SimEvent`]); a
 //! plant's logs are drained through [`PlantHandle::events`].

@@ -230,3 +230,90 @@ async fn unknown_nodes_are_bad_and_do_not_affect_the_others() {
     let _ = d.stop.send(true);
     server.stop().await;
 }
+
+/// Regression (the demo's CNCs went `unknown`): tags with no sampling interval of their own, as
+/// the demo configures them, must carry a fresh source timestamp with every change. async-opcua
+/// 0.19 servers re-stamped every change after the first with the first source timestamp when
+/// the client asked for "−1, the publishing interval", and the platform then dropped them all as
+/// duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_sampling_keeps_source_timestamps_advancing() {
+    use millwright_connectors::{
+        opcua::{subscription::sampling_interval, ServerConfig, TagConfig},
+        simulator::{
+            opcua::{node_id_text, OpcUaServerOptions},
+            Plant, PlantKind,
+        },
+    };
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let plant = Plant::start(PlantKind::Machinery, 2026, [127, 0, 0, 1].into())
+        .await
+        .unwrap();
+    let server = plant
+        .serve_opcua(OpcUaServerOptions::new(dir.path().join("server")))
+        .await
+        .unwrap();
+    let mut cfg = ServerConfig::new("m", server.url.clone(), dir.path().join("client"));
+    cfg.trust_on_first_use = true;
+    cfg.publishing_interval_ms = 500;
+    for machine in ["cnc-1", "cnc-2", "cnc-3"] {
+        let t = TagConfig::new(
+            format!("{machine}.spindle_load"),
+            node_id_text(server.namespace, machine, "spindle_load"),
+        );
+        assert_eq!(t.sampling_interval_ms, None, "the demo's default");
+        assert_eq!(sampling_interval(&t, 500), 500.0);
+        cfg.tags.push(t);
+    }
+    let tags: Vec<String> = cfg.tags.iter().map(|t| format!("m.{}", t.name)).collect();
+    let mut d = common::run_drivers(&connector(vec![cfg]));
+    let mut times: std::collections::HashMap<String, Vec<chrono::DateTime<chrono::Utc>>> =
+        Default::default();
+    let start = tokio::time::Instant::now();
+    // The connection takes up to a few seconds; then 4 s of changes.
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(s) = d.rx.recv().await {
+            if s.quality == Quality::Good {
+                times.entry(s.tag.clone()).or_default().push(s.time);
+            }
+            let done = tags.iter().all(|t| {
+                times.get(t).is_some_and(|v| {
+                    v.len() >= 2 && *v.last().unwrap() - v[0] >= chrono::TimeDelta::seconds(4)
+                })
+            });
+            if done {
+                break;
+            }
+        }
+    })
+    .await;
+    for t in &tags {
+        let v = times.get(t).cloned().unwrap_or_default();
+        let shown = &v[..v.len().min(6)];
+        assert!(
+            v.len() >= 5,
+            "{t}: a changing value every publish, got {v:?}"
+        );
+        assert!(
+            v.windows(2).all(|w| w[1] > w[0]),
+            "{t}: every change has a newer source timestamp ({} samples): {shown:?}…",
+            v.len()
+        );
+        assert!(
+            *v.last().unwrap() - v[0] >= chrono::TimeDelta::seconds(4),
+            "{t}: the source timestamps follow the clock over {:?}: {shown:?}…",
+            start.elapsed()
+        );
+        assert!(
+            (chrono::Utc::now() - *v.last().unwrap())
+                .num_seconds()
+                .abs()
+                < 3,
+            "{t}: the newest source timestamp is current"
+        );
+    }
+    let _ = d.stop.send(true);
+    server.stop().await;
+    plant.stop().await;
+}

@@ -416,6 +416,11 @@ def negative(chart: helm.Chart, defaults: dict[str, Any], objects, kube_version:
         "an unknown nested key": ({"image": {"tags": "1.0"}}, "tags"),
         "a database URL in config": ({"config": {"database": {"url": "postgres://x"}}}, "/config/database"),
         "an unknown store backend": ({"config": {"store": {"backend": "mysql"}}}, "/config/store/backend"),
+        "a misspelt alerting setting": ({"config": {"alerting": {"queue_batch": 10}}}, "queue_batch"),
+        "webhook retries as a string": (
+            {"config": {"webhooks": {"retry_base_secs": "30s"}}},
+            "/config/webhooks/retry_base_secs",
+        ),
         "a site without config or existingSecret": (
             {"connectors": {"sites": [{"name": "plant-x"}]}},
             "/connectors/sites/0",

@@ -47,6 +47,10 @@ pub mod mes_orders;
 pub mod mes_states;
 pub mod metrics;
 pub mod models;
+// Issue #14: C2B custom orders (templates, storefront, orders).
+pub mod orders_shop;
+pub mod orders_templates;
+pub mod orders_tenant;
 pub mod plant;
 pub mod problem;
 // Issue #15: quality records, yield figures, SPC charts and capability.
@@ -104,6 +108,8 @@ pub struct AppState {
     pub alerting: crate::alerting::Alerting,
     /// Wakes the webhook sender after a change wrote events.
     pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// Requests-per-minute buckets of storefront keys, by (tenant, key).
+    pub storefront_limiter: Arc<RateLimiter<(i32, i64)>>,
     /// Stops the evaluator and the sender when the last copy of the state is dropped.
     _background: Arc<tokio_util::sync::DropGuard>,
 }
@@ -143,6 +149,7 @@ impl AppState {
             metrics: Metrics::new(),
             tokens: Arc::new(TokenIssuer::new(&secret, ttl)?),
             limiter: Arc::new(RateLimiter::new()),
+            storefront_limiter: Arc::new(RateLimiter::new()),
             logins: Arc::new(auth::LoginThrottles::default()),
             settings,
         })
@@ -168,6 +175,8 @@ impl AppState {
         (name = "webhooks", description = "Signed event delivery to the tenant's endpoints"),
         (name = "quality", description = "Quality records, yield, Pareto, SPC charts and capability"),
         (name = "mes", description = "MES: machine states, shift calendars, downtime, products, work orders, production, OEE, traceability"),
+        (name = "orders", description = "C2B custom orders: product templates, storefront keys, orders, their board, timeline and transitions"),
+        (name = "storefront", description = "What a shop's storefront key may do: templates, quotes, placing orders, an order by its token"),
         (name = "bureau", description = "Industry bureaus' sector indices, and what a tenant shares with them"),
         (name = "health", description = "Probes for operators"),
     )
@@ -223,7 +232,30 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(tenant::verify_audit))
         .merge(mes_routes())
         .merge(quality_routes())
+        .merge(orders_routes())
         .merge(bureau_routes())
+}
+
+/// C2B custom orders (issue #14): the tenant's templates, keys and orders, and the storefront.
+fn orders_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(orders_templates::list, orders_templates::create))
+        .routes(routes!(orders_templates::get, orders_templates::update))
+        .routes(routes!(
+            orders_templates::list_keys,
+            orders_templates::create_key
+        ))
+        .routes(routes!(orders_templates::revoke_key))
+        .routes(routes!(orders_tenant::list))
+        .routes(routes!(orders_tenant::board))
+        .routes(routes!(orders_tenant::get))
+        .routes(routes!(orders_tenant::timeline))
+        .routes(routes!(orders_tenant::transition))
+        .routes(routes!(orders_shop::templates))
+        .routes(routes!(orders_shop::template))
+        .routes(routes!(orders_shop::quote))
+        .routes(routes!(orders_shop::place))
+        .routes(routes!(orders_shop::order))
 }
 
 /// The MES plan's routes (issue #13).
@@ -379,6 +411,20 @@ fn document_access(mut doc: OpenApiDoc) -> OpenApiDoc {
                 Some(access::Access::SignedIn) => (
                     "Any signed-in caller.".into(),
                     &[("401", "Missing, invalid or expired credential")],
+                ),
+                Some(access::Access::Storefront) => (
+                    "A storefront key (`mws_…`) of a tenant on the Pro plan.".into(),
+                    &[
+                        ("401", "Missing, invalid or revoked storefront key"),
+                        (
+                            "403",
+                            "The tenant's plan does not include C2B custom orders",
+                        ),
+                        (
+                            "429",
+                            "The key's requests per minute are used up; see Retry-After",
+                        ),
+                    ],
                 ),
                 Some(access::Access::Operator) => (
                     "The platform operator's key.".into(),

@@ -6,6 +6,7 @@
 //! - [`query`]: a day of 1 Hz data, bucketed from rollups vs from raw samples.
 //! - [`alarms`]: HTTP ingest with 1,000 alarm rules vs without, and a paced run.
 //! - [`oee`]: per-shift OEE of many machines from state intervals vs from raw samples.
+//! - [`orders`]: C2B quotes over HTTP with 1,000 open orders, and scheduling 1,000 orders.
 //! - [`load`]: N tenants × M tags through connector uplinks while consoles query.
 //! - [`bureau`]: a month of daily sector indices from stored contributions vs from raw samples.
 
@@ -14,6 +15,7 @@ pub mod bureau;
 pub mod ingest;
 pub mod load;
 pub mod oee;
+pub mod orders;
 pub mod query;
 
 use std::path::PathBuf;

@@ -33,6 +33,10 @@ use crate::store::{Store, TenantId};
 
 // Issue #13: calendars, products, work orders and reasons for the demo tenant.
 mod mes;
+// Issue #15: defect models trained and promoted once there are records to learn from.
+mod quality;
+// Issue #14: the C2B shop, its storefront simulator and the order dispatcher.
+mod orders;
 // Issue #16: light tenants across sectors and regions for the bureau's indices.
 pub mod bureau;
 
@@ -134,6 +138,7 @@ impl Demo {
         ensure_plant_model(&store, tenant, &tags).await?;
         ensure_alarm_rules(&store, tenant).await?;
         mes::ensure_mes(&store, tenant).await?;
+        let shop_key = orders::ensure_orders(&store, tenant).await?;
 
         let settings = Arc::new(settings);
         let server = bind(&store, &settings).await?;
@@ -178,6 +183,24 @@ impl Demo {
             store.clone(),
             tenant,
             event_logs.clone(),
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(quality::train_defect_models(
+            api.clone(),
+            api_key.clone(),
+            stop.clone(),
+        )));
+        // Issue #14: a shop places custom orders; a dispatcher runs their work orders.
+        tasks.push(tokio::spawn(orders::storefront(
+            store.clone(),
+            tenant,
+            api.clone(),
+            shop_key,
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(orders::dispatch(
+            store.clone(),
+            tenant,
             stop.clone(),
         )));
         // Issue #15: every part the simulators make is inspected and recorded through the API.
@@ -321,15 +344,16 @@ async fn post_quality_records(
     }
 }
 
-/// What a simulated machine makes: (product, work order).
-fn product_of(machine: &str) -> (&'static str, &'static str) {
+/// What a simulated machine makes. Records carry no work order: the platform assigns the MES
+/// work order the machine is running.
+fn product_of(machine: &str) -> &'static str {
     match machine.split('-').next().unwrap_or_default() {
-        "imm" => ("housing", "WO-APPLIANCE-HOUSINGS"),
-        "press" => ("bracket", "WO-APPLIANCE-BRACKETS"),
-        "sew" => ("shirt", "WO-GARMENT-SHIRTS"),
-        "cutter" => ("panel", "WO-GARMENT-PANELS"),
-        "cnc" => ("shaft", "WO-MACHINERY-SHAFTS"),
-        _ => ("part", ""),
+        "imm" => "housing",
+        "press" => "bracket",
+        "sew" => "shirt",
+        "cutter" => "panel",
+        "cnc" => "shaft",
+        _ => "part",
     }
 }
 
@@ -362,14 +386,13 @@ async fn post_parts(
         .iter()
         .filter_map(|(machine, p)| {
             let id = machines.get(machine)?;
-            let (product, work_order) = product_of(machine);
+            let product = product_of(machine);
             // Simulated time runs `speed` (60) times faster than the wall clock; a cycle of
             // at least a second of wall time covers the samples read around the part.
             let cycle_wall = (p.cycle_s / 60.0).max(1.0);
             Some(serde_json::json!({
                 "unit_id": format!("{machine}-{run}-{:06}", p.number),
                 "product": product,
-                "work_order": work_order,
                 "machine_id": id,
                 "produced_at": now.to_rfc3339(),
                 "cycle_started_at": (now - chrono::Duration::milliseconds((cycle_wall * 1000.0) as i64)).to_rfc3339(),

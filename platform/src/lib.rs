@@ -11,6 +11,8 @@
 //! - [`api`]: the axum service.
 //! - [`maintenance`]: predictive-maintenance training jobs and online scoring.
 //! - [`mes`]: machine states, shift calendars, downtime, counters and OEE (pure logic).
+//! - [`orders`]: C2B custom orders: configurator, pricing, order states, finite-capacity
+//!   scheduling (pure logic).
 //! - [`bureau`]: the industry bureau view: sharing, the negative list, sector indices and their
 //!   disclosure control (pure logic).
 //! - [`quality`]: SPC charts and run rules, process capability, the defect-model recipe.
@@ -34,6 +36,7 @@ pub mod demo;
 pub mod error;
 pub mod maintenance;
 pub mod mes;
+pub mod orders;
 pub mod pg_cluster;
 pub mod quality;
 pub mod store;

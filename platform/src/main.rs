@@ -191,6 +191,21 @@ enum BenchCommand {
         #[command(flatten)]
         settings: SettingsFile,
     },
+    /// C2B orders: quote p50/p99 over HTTP with many open orders (beside the empty plant),
+    /// and scheduling as many orders at once earliest due date first (beside arrival order).
+    Orders {
+        /// Lines (four kinds, two machines each).
+        #[arg(long, default_value_t = 20)]
+        lines: usize,
+        /// Open orders.
+        #[arg(long, default_value_t = 1000)]
+        orders: usize,
+        /// Quotes timed per measurement.
+        #[arg(long, default_value_t = 300)]
+        quotes: usize,
+        #[command(flatten)]
+        settings: SettingsFile,
+    },
     /// A month of daily sector indices (3 sectors x 10 regions): stored contributions vs raw
     /// samples (issue #16).
     Bureau {
@@ -256,6 +271,7 @@ impl Command {
                     | BenchCommand::Query { settings, .. }
                     | BenchCommand::Alarms { settings, .. }
                     | BenchCommand::Oee { settings, .. }
+                    | BenchCommand::Orders { settings, .. }
                     | BenchCommand::Bureau { settings, .. }
                     | BenchCommand::Load { settings, .. },
             } => Some(settings),
@@ -352,6 +368,15 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map(drop)
                 .context("OEE benchmark"),
+            BenchCommand::Orders {
+                lines,
+                orders,
+                quotes,
+                ..
+            } => bench::orders::run(settings, lines, orders, quotes)
+                .await
+                .map(drop)
+                .context("orders benchmark"),
             BenchCommand::Bureau { tenants, days, .. } => {
                 bench::bureau::run(settings, tenants.max(1), days.max(1))
                     .await

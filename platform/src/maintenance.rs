@@ -10,6 +10,7 @@
 //! - [`defect`]: defect models (issue #15) in the same lifecycle: trained on a machine class's
 //!   quality records (their process parameters and results), scored as records arrive.
 //! - [`training`]: the request, its defaults and checks, and the background job.
+//! - [`spc_watch`]: SPC alarms on quality characteristics, as records and samples arrive.
 //! - [`scoring`]: the [`Scorer`] loop (started by `serve` and `demo`, every
 //!   `models.scoring_interval_secs`) and its single round.
 
@@ -17,6 +18,7 @@ pub mod artifact;
 pub mod dataset;
 pub mod defect;
 pub mod scoring;
+pub mod spc_watch;
 pub mod training;
 
 pub use scoring::{ScoreReport, Scorer};

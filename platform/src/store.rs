@@ -48,6 +48,8 @@ pub mod layout;
 // Issue #13: MES (machine states, calendars, downtime, work orders, OEE).
 pub mod mes;
 pub mod models;
+// Issue #14: C2B custom orders (migration V12).
+pub mod orders;
 pub mod query;
 mod session;
 pub mod tenancy;
@@ -176,7 +178,7 @@ impl Store {
         Ok(report)
     }
 
-    /// Runs [`Store::maintain`] and then [`Store::build_mes_states`] every `secs` seconds
+    /// Runs [`Store::maintain`], [`Store::build_mes_states`] and [`Store::advance_orders`] every `secs` seconds
     /// until `stop` is cancelled; a failed round is logged and retried at the next one.
     pub async fn run_maintenance(self, secs: u64, stop: tokio_util::sync::CancellationToken) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs.max(1)));
@@ -195,6 +197,13 @@ impl Store {
                 Ok(report) => tracing::debug!(?report, "Machine states built."),
                 Err(e) => {
                     tracing::warn!(error = %e, "Building machine states failed; retrying next round.")
+                }
+            }
+            // Issue #14: orders follow their work orders' production.
+            match self.advance_orders().await {
+                Ok(moved) => tracing::debug!(moved, "Custom orders advanced."),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Advancing custom orders failed; retrying next round.")
                 }
             }
             // Issue #16: tenants' contributions for days closed since the last round.

@@ -356,6 +356,25 @@ async fn alarms_from_rules_are_signed_to_webhooks_retried_redelivered_and_shelve
     assert_eq!(alarm["message"], "machine: press-1.oil_temp 61.5  over 60");
     let alarm_id = alarm["id"].as_i64().unwrap();
 
+    // The evaluator's work is on /metrics: three samples against the one rule, one alarm
+    // raised, none cleared, the queue drained, and a lag measured.
+    let (s, metrics, _) = app.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = metrics.as_str().unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    assert_eq!(value("millwright_alerting_samples_evaluated_total"), 3.0);
+    assert_eq!(value("millwright_alerting_rule_evaluations_total"), 3.0);
+    assert_eq!(value("millwright_alerting_alarms_raised_total"), 1.0);
+    assert_eq!(value("millwright_alerting_alarms_cleared_total"), 0.0);
+    assert_eq!(value("millwright_alerting_queue_depth"), 0.0);
+    assert!(value("millwright_alerting_queue_capacity") >= 1.0);
+    let lag = value("millwright_alerting_lag_seconds");
+    assert!(lag > 0.0 && lag < 30.0, "{lag}");
+
     // The receiver answered 500 twice; the third attempt delivers. Every request is signed.
     let deliveries_path = format!("/api/v1/webhooks/{hook_id}/deliveries");
     let delivered = wait_for("a delivered alarm.raised", async || {

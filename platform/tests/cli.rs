@@ -242,6 +242,27 @@ async fn benches_run_with_small_sizes() {
         out.describe()
     );
 
+    // Issue #14: quotes over HTTP with open orders, and scheduling a batch.
+    let mut cmd = millwright();
+    cmd.args([
+        "bench", "orders", "--lines", "4", "--orders", "12", "--quotes", "5",
+    ])
+    .env("DATABASE_URL", &owner)
+    .env("APP_DATABASE_URL", &app);
+    let out = run(cmd, 5 * MINUTE).await.success();
+    let quote_line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("orders_lines="))
+        .unwrap_or_default();
+    assert!(
+        value_of(quote_line, "quote_p99_ms").is_some()
+            && value_of(quote_line, "empty_quote_p99_ms").is_some()
+            && value_of(out.last_line(), "schedule_edd_ms").is_some(),
+        "{}",
+        out.describe()
+    );
+
     // Issue #17: tenants through connector uplinks while consoles query, beside bench ingest.
     let mut cmd = millwright();
     cmd.args([

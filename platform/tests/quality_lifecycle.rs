@@ -370,4 +370,34 @@ async fn a_defect_model_is_trained_promoted_and_scores_records_as_they_arrive() 
     if preds.iter().any(|p| p["passed"] == false) {
         assert!(mean(true) > mean(false));
     }
+
+    // A unit over the threshold raised its machine's defect alarm (one per machine); a
+    // machine with no such unit has none.
+    let (st, alarms, _) = app
+        .call(Method::GET, "/api/v1/alarms?limit=1000", Some(&t.key), None)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{alarms}");
+    let defect_alarms: Vec<&Value> = alarms
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "defect")
+        .collect();
+    let alarming_machines: std::collections::BTreeSet<i64> = preds
+        .iter()
+        .filter(|p| p["alarming"] == true)
+        .map(|p| p["machine_id"].as_i64().unwrap())
+        .collect();
+    let alarmed_machines: std::collections::BTreeSet<i64> = defect_alarms
+        .iter()
+        .map(|a| a["machine_id"].as_i64().unwrap())
+        .collect();
+    eprintln!(
+        "defect alarms: {} on machines {alarmed_machines:?}; alarming units on {alarming_machines:?}",
+        defect_alarms.len()
+    );
+    assert_eq!(alarmed_machines, alarming_machines, "{alarms}");
+    assert!(defect_alarms
+        .iter()
+        .all(|a| a["model_version"] == vid && a["threshold"].is_number()));
 }

@@ -2,12 +2,14 @@
 //! parameters captured from the machine's tags over each unit's cycle, yield and defect-code
 //! figures kept incrementally (checked against counts made here from the records), duplicates,
 //! refused records naming their field, measured values judged against their limits, tenant
-//! confinement, and one open SPC alarm per characteristic and rule.
+//! confinement, one open SPC alarm per characteristic and rule, and SPC alarms on a tag's
+//! samples raised by the SPC watch as they arrive.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, DurationRound, NaiveTime, Utc};
 use millwright_platform::config::BackendChoice;
+use millwright_platform::maintenance::spc_watch::SpcWatch;
 use millwright_platform::mes::calendar::ShiftDef;
 use millwright_platform::quality::charts::ChartType;
 use millwright_platform::quality::rules::RuleSet;
@@ -29,6 +31,7 @@ on_every_backend!(
     records_capture_parameters_and_keep_figures,
     bad_records_are_refused_and_tenants_confined,
     spc_alarms_one_open_per_characteristic_and_rule,
+    tag_characteristics_raise_spc_alarms_as_samples_arrive,
 );
 
 fn start() -> DateTime<Utc> {
@@ -449,4 +452,78 @@ async fn evaluate(
     )
     .await
     .unwrap()
+}
+
+/// Characteristics on a tag raise SPC alarms as samples arrive: the SPC watch checks each
+/// round what came since its previous one, and clears the alarm when the tag is back in control.
+async fn tag_characteristics_raise_spc_alarms_as_samples_arrive(backend: BackendChoice) {
+    let (store, _) = fresh_store(backend).await;
+    let t = tenant_with_tags(&store, "spc-tag", &["m.bore"]).await;
+    let mut s = store.tenant(t.id).await.unwrap();
+    let t0 = start();
+    let sample = |minute: i64, value: f64| SampleRow {
+        tag_id: t.tag_ids[0],
+        time: t0 + Duration::minutes(minute),
+        value: Some(value),
+        quality: Quality::Good,
+    };
+    let baseline: Vec<SampleRow> = (0..20)
+        .map(|i| sample(i, 10.0 + if i % 2 == 0 { 0.5 } else { -0.5 }))
+        .collect();
+    s.ingest(&baseline).await.unwrap();
+    let c = s
+        .create_characteristic(&CharacteristicFields {
+            name: Some("bore".into()),
+            tag_id: Some(t.tag_ids[0]),
+            lsl: Some(8.0),
+            usl: Some(12.0),
+            chart: Some(ChartType::IMr),
+            rules: Some(RuleSet::WesternElectric),
+            baseline_from: Some(t0),
+            baseline_to: Some(t0 + Duration::minutes(20)),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+
+    let mut watch = SpcWatch::new();
+    // The first round starts from its own time: the in-control baseline raises nothing.
+    let raised = watch
+        .run_once(&store, t0 + Duration::minutes(20))
+        .await
+        .unwrap();
+    assert!(raised.is_empty(), "{raised:?}");
+
+    // A value far out arrives; the next round raises rule 1 and the moving-range limit.
+    s.ingest(&[sample(21, 14.0)]).await.unwrap();
+    let raised = watch
+        .run_once(&store, t0 + Duration::minutes(22))
+        .await
+        .unwrap();
+    assert_eq!(raised.len(), 2, "{raised:?}");
+    let open = s.alarms(AlarmState::Open, None, 10).await.unwrap();
+    assert!(open.iter().all(|a| a.kind == AlarmKind::Spc
+        && a.characteristic_id == Some(c.id)
+        && a.machine_id == t.machine_id
+        && a.raised_at == t0 + Duration::minutes(21)));
+    // Nothing new: the round raises nothing again.
+    let raised = watch
+        .run_once(&store, t0 + Duration::minutes(23))
+        .await
+        .unwrap();
+    assert!(raised.is_empty());
+
+    // Back in control: the rule-1 alarm clears.
+    s.ingest(&[sample(24, 10.1)]).await.unwrap();
+    watch
+        .run_once(&store, t0 + Duration::minutes(25))
+        .await
+        .unwrap();
+    let open = s.alarms(AlarmState::Open, None, 10).await.unwrap();
+    assert!(
+        open.iter()
+            .all(|a| a.spc_rule.as_deref() != Some("western_electric:1")),
+        "{open:?}"
+    );
 }

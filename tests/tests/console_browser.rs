@@ -443,7 +443,8 @@ async fn an_engineer_reads_live_values_zooms_a_trend_and_switches_language() -> 
     b.click(&b.find("#language option[value='zh-CN']").await?)
         .await?;
     b.wait_until(
-        "return document.documentElement.lang === 'zh-CN' && document.querySelector('nav a[data-page=alarms]').textContent === '报警';",
+        "const a = document.querySelector('nav a[data-page=alarms]'); \
+         return document.documentElement.lang === 'zh-CN' && a !== null && a.textContent === '报警';",
         WAIT,
     )
     .await?;
@@ -456,7 +457,8 @@ async fn an_engineer_reads_live_values_zooms_a_trend_and_switches_language() -> 
     b.click(&b.find("#language option[value='en']").await?)
         .await?;
     b.wait_until(
-        "return document.documentElement.lang === 'en' && document.getElementById('trend-title').textContent === 'Trend';",
+        "const h = document.getElementById('trend-title'); \
+         return document.documentElement.lang === 'en' && h !== null && h.textContent === 'Trend';",
         WAIT,
     )
     .await?;
@@ -580,6 +582,35 @@ async fn an_operator_acknowledges_an_alarm_and_cannot_open_the_users_page() -> R
     ensure!(acked["acknowledged_at"].is_string(), "{acked}");
     b.screenshot(&screenshots().join("alarms-acknowledged.png"))
         .await?;
+    // Shelving the other one for an hour: it stays listed, marked shelved.
+    let other = f.alarms[1];
+    b.click(
+        &b.find(&format!("button.shelve[data-alarm='{other}']"))
+            .await?,
+    )
+    .await?;
+    b.wait(&format!("button.unshelve[data-alarm='{other}']"), WAIT)
+        .await
+        .context("the alarm is shown shelved")?;
+    let shelved = b
+        .text(&b.find(&row("alarms-unacked", other)).await?)
+        .await?;
+    ensure!(shelved.contains("Shelved until"), "{shelved}");
+    let (_, stored, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/alarms?state=open&shelved=true",
+            Some(&f.key),
+            None,
+        )
+        .await;
+    ensure!(
+        stored
+            .as_array()
+            .is_some_and(|a| a.len() == 1 && a[0]["id"] == other),
+        "{stored}"
+    );
 
     // No users page in the menu, a refusal when opened by address, and a 403 from the API.
     let menu = b
@@ -589,9 +620,23 @@ async fn an_operator_acknowledges_an_alarm_and_cannot_open_the_users_page() -> R
         )
         .await?;
     ensure!(
-        menu == json!(["overview", "alarms"]),
+        menu == json!([
+            "overview",
+            "alarms",
+            "oee",
+            "downtime",
+            "workOrders",
+            "yield",
+            "spc",
+            "rules"
+        ]),
         "operator menu: {menu}"
     );
+    // Operators read the alarm rules but get no form to change them.
+    open(&b, "#/alarm-rules", "rules").await?;
+    ensure!(b.find("#rule-form").await.is_err(), "no rule form");
+    open(&b, "#/admin/webhooks", "webhooks").await?;
+    b.find("main .denied").await?;
     open(&b, "#/admin/users", "users").await?;
     let refusal = b.text(&b.find("main .denied").await?).await?;
     ensure!(refusal.contains("operator"), "{refusal}");
@@ -701,6 +746,13 @@ async fn a_bureau_account_opens_no_tenant_page_and_the_api_refuses_it() -> Resul
         ("#/admin/users", "users"),
         ("#/admin/audit", "audit"),
         ("#/admin/usage", "usage"),
+        ("#/mes/oee", "oee"),
+        ("#/mes/downtime", "downtime"),
+        ("#/mes/work-orders", "workOrders"),
+        ("#/quality/yield", "yield"),
+        ("#/quality/spc", "spc"),
+        ("#/alarm-rules", "rules"),
+        ("#/admin/webhooks", "webhooks"),
     ] {
         open(&b, hash, page).await?;
         b.find("main .denied")
@@ -719,6 +771,14 @@ async fn a_bureau_account_opens_no_tenant_page_and_the_api_refuses_it() -> Resul
         "/api/v1/users".into(),
         "/api/v1/audit".into(),
         "/api/v1/usage".into(),
+        "/api/v1/machine-states/current".into(),
+        format!("/api/v1/oee?line={}", f.machines[0]),
+        "/api/v1/work-orders".into(),
+        "/api/v1/reason-codes".into(),
+        "/api/v1/quality/yield".into(),
+        "/api/v1/quality/characteristics".into(),
+        "/api/v1/alarm-rules".into(),
+        "/api/v1/webhooks".into(),
     ] {
         let (s, _, _) = f
             .app
@@ -871,7 +931,8 @@ async fn the_plant_overview_with_200_machines_loads_and_its_time_is_printed() ->
         .await?;
 
     // The reference: the API calls the page makes, made directly from here the same way
-    // (the four lists side by side, then the latest values and the open alarms).
+    // (the four lists side by side, then the latest values, the open alarms, the states and
+    // the calendars).
     let http = reqwest::Client::new();
     let get = |path: String| {
         let req = http
@@ -895,6 +956,12 @@ async fn the_plant_overview_with_200_machines_loads_and_its_time_is_printed() ->
         .collect();
     let _ = get(format!("/samples/latest?tags={}", ids.join(","))).await?;
     let _ = get("/alarms?state=open&limit=1000".into()).await?;
+    // The plan has MES: the machines' states and each site's calendar (its time zone).
+    let _ = get("/machine-states/current".into()).await?;
+    let sites = get("/sites?limit=1000&after=0".into()).await?;
+    for site in sites.as_array().context("sites")? {
+        let _ = get(format!("/sites/{}/calendar", site["id"])).await?;
+    }
     let api_ms = started.elapsed().as_secs_f64() * 1000.0;
     println!(
         "console overview, 200 machines, {} tags: console_overview_ms={:.0} (first load) \
@@ -904,6 +971,717 @@ async fn the_plant_overview_with_200_machines_loads_and_its_time_is_printed() ->
         loads[0],
         (loads[1] + loads[2]) / 2.0,
     );
+    assert_clean_console(&b).await?;
+    b.quit().await
+}
+
+/// A Pro tenant with MES data: a site on Asia/Shanghai time with three shifts round the
+/// clock, a line of three CNCs whose state, fault-code and counter tags have six hours of
+/// minute samples up to now (cnc-1 ran with an hour's breakdown and an idle stretch given a
+/// reason, cnc-2 is in a fault now, cnc-3 idles now), the state builder run over them, and
+/// work orders, one of which ran on cnc-1.
+struct MesFixture {
+    app: TestApp,
+    key: String,
+    line: i64,
+    machines: Vec<i64>,
+    orders: Vec<(i64, String)>,
+}
+
+async fn mes_fixture() -> Result<MesFixture> {
+    // The webhook test posts to this same server (a loopback address).
+    let app = TestApp::spawn_with(|s| s.webhooks.allow_private_targets = true).await;
+    let store = app.store.clone();
+    let tenant = store
+        .create_tenant(&millwright_platform::store::admin::NewTenant::named(
+            "Suzhou Zerspanung",
+            Plan::Pro,
+        ))
+        .await?;
+    let key = store.issue_api_key(tenant, "fixture", Role::Owner).await?;
+    let mut s = store.tenant(tenant).await?.acting_as("fixture");
+    let site = s
+        .create(Kind::Site, &named("suzhou-plant", None))
+        .await?
+        .id();
+    let line = s
+        .create(Kind::Line, &named("cnc line", Some(site)))
+        .await?
+        .id();
+    let mut machines = Vec::new();
+    let mut tags = Vec::new();
+    for name in ["cnc-1", "cnc-2", "cnc-3"] {
+        let fields = EntityFields {
+            kind: Some("cnc".into()),
+            ..named(name, Some(line))
+        };
+        let m = s.create(Kind::Machine, &fields).await?.id();
+        machines.push(m);
+        let mut ids = Vec::new();
+        for tag in ["state", "alarm_code", "part_counter", "scrap_parts"] {
+            let fields = named(&format!("{name}.{tag}"), Some(m));
+            ids.push(s.create(Kind::Tag, &fields).await?.id());
+        }
+        tags.push(ids);
+    }
+    let api = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let (app, key) = (&app, &key);
+        async move {
+            let (s, v, _) = app
+                .call(method, &format!("/api/v1{path}"), Some(key), body)
+                .await;
+            ensure!(s.is_success(), "{path}: {s} {v}");
+            Ok::<Value, anyhow::Error>(v)
+        }
+    };
+    let put = reqwest::Method::PUT;
+    let post = reqwest::Method::POST;
+    api(
+        put.clone(),
+        format!("/sites/{site}/calendar"),
+        Some(json!({
+            "time_zone": "Asia/Shanghai",
+            "shifts": [
+                {"name": "early", "start": "06:00", "end": "14:00"},
+                {"name": "late", "start": "14:00", "end": "22:00"},
+                {"name": "night", "start": "22:00", "end": "06:00"}
+            ]
+        })),
+    )
+    .await?;
+    let now = Utc::now().duration_trunc(chrono::Duration::minutes(1))?;
+    let start = now - chrono::Duration::hours(6);
+    api(
+        put,
+        "/state-rules/classes/cnc".into(),
+        Some(json!({
+            "rule": {
+                "state_tag": "state",
+                "state_codes": [{"code": 0, "state": "idle"}, {"code": 1, "state": "running"},
+                                {"code": 2, "state": "down"}, {"code": 3, "state": "fault"}],
+                "fault_tag": "alarm_code",
+                "part_counter_tag": "part_counter",
+                "reject_counter_tag": "scrap_parts",
+                "stale_secs": 180,
+                "minor_stop_secs": 300,
+                "ideal_cycle_secs": 25.0
+            },
+            "recompute_from": (start - chrono::Duration::hours(1)).to_rfc3339(),
+        })),
+    )
+    .await?;
+
+    // state per minute k (0..=360) of each machine: 1 running, 3 fault, 0 idle.
+    let plan = |machine: usize, k: i64| -> f64 {
+        match machine {
+            0 if (120..180).contains(&k) => 3.0,
+            0 if (240..270).contains(&k) => 0.0,
+            1 if k >= 340 => 3.0,
+            2 if k >= 300 => 0.0,
+            _ => 1.0,
+        }
+    };
+    let mut rows = Vec::new();
+    for (i, ids) in tags.iter().enumerate() {
+        let (mut parts, mut scrap) = (100.0, 0.0);
+        for k in 0..=360i64 {
+            let state = plan(i, k);
+            if k > 0 && plan(i, k - 1) == 1.0 {
+                parts += 2.0;
+                if k % 40 == 0 {
+                    scrap += 1.0;
+                }
+            }
+            let alarm = if state == 3.0 { 101.0 + i as f64 } else { 0.0 };
+            for (tag, value) in ids.iter().zip([state, alarm, parts, scrap]) {
+                rows.push(SampleRow {
+                    tag_id: *tag,
+                    time: start + chrono::Duration::minutes(k),
+                    value: Some(value),
+                    quality: Quality::Good,
+                });
+            }
+        }
+    }
+    s.ingest(&rows).await?;
+    for _ in 0..20 {
+        if !store.build_mes_states().await?.behind {
+            break;
+        }
+    }
+
+    // An operator named the idle stretch of cnc-1.
+    let reasons = api(reqwest::Method::GET, "/reason-codes".into(), None).await?;
+    let shortage = reasons
+        .as_array()
+        .context("reason codes")?
+        .iter()
+        .find(|r| r["category"] == "material_shortage")
+        .context("a material-shortage reason")?["id"]
+        .clone();
+    api(
+        post.clone(),
+        format!("/machines/{}/downtime/reasons", machines[0]),
+        Some(json!({
+            "from": (start + chrono::Duration::minutes(240)).to_rfc3339(),
+            "to": (start + chrono::Duration::minutes(270)).to_rfc3339(),
+            "reason_id": shortage,
+        })),
+    )
+    .await?;
+
+    let product = api(
+        post.clone(),
+        "/products".into(),
+        Some(json!({"code": "SH-12", "name": "shaft 12 mm", "ideal_cycle_secs": {"cnc": 25.0}})),
+    )
+    .await?;
+    let mut orders = Vec::new();
+    for (number, machine) in [("WO-1001", 0), ("WO-1002", 1), ("WO-1003", 2)] {
+        let wo = api(
+            post.clone(),
+            "/work-orders".into(),
+            Some(
+                json!({"number": number, "product_id": product["id"], "quantity": 800,
+                        "machine_id": machines[machine],
+                        "due_at": (now + chrono::Duration::days(2)).to_rfc3339()}),
+            ),
+        )
+        .await?;
+        orders.push((wo["id"].as_i64().context("order id")?, number.to_string()));
+    }
+    let transition = |id: i64, state: &str, at: DateTime<Utc>| {
+        api(
+            post.clone(),
+            format!("/work-orders/{id}/transition"),
+            Some(json!({"state": state, "at": at.to_rfc3339()})),
+        )
+    };
+    let first = orders[0].0;
+    transition(first, "released", start).await?;
+    transition(first, "running", start + chrono::Duration::minutes(10)).await?;
+    transition(first, "completed", start + chrono::Duration::minutes(300)).await?;
+    transition(orders[1].0, "released", now).await?;
+
+    // A bore diameter charted from the records' measurements, 60 parts over the last five
+    // hours with one far outside the limits, and a few defects.
+    api(
+        post.clone(),
+        "/quality/characteristics".into(),
+        Some(
+            json!({"name": "bore", "unit": "mm", "lsl": 11.95, "usl": 12.05, "target": 12.0,
+                    "chart": "i_mr", "rules": "western_electric"}),
+        ),
+    )
+    .await?;
+    let records: Vec<Value> = (0..60)
+        .map(|i| {
+            let bore = if i == 45 {
+                12.04
+            } else {
+                12.0 + 0.004 * (i as f64 * 1.7).sin()
+            };
+            let defect = match i % 12 {
+                3 | 7 => "burr",
+                5 => "scratch",
+                _ if i == 45 => "oversize",
+                _ => "",
+            };
+            json!({
+                "unit_id": format!("SH-{i:04}"),
+                "product": "SH-12",
+                "machine_id": machines[i % 2],
+                "produced_at": (now - chrono::Duration::minutes(300 - 5 * i as i64)).to_rfc3339(),
+                "passed": defect.is_empty() || defect == "burr",
+                "reworked": defect == "burr",
+                "defect_code": defect,
+                "measurements": {"bore": bore},
+            })
+        })
+        .collect();
+    api(
+        post.clone(),
+        "/quality/records".into(),
+        Some(json!({ "records": records })),
+    )
+    .await?;
+
+    let hash = hash(PASSWORD).await;
+    for role in [Role::Viewer, Role::Operator, Role::Admin] {
+        s.create_user(&email(role), role.as_str(), role, &hash)
+            .await?;
+    }
+    Ok(MesFixture {
+        app,
+        key,
+        line,
+        machines,
+        orders,
+    })
+}
+
+/// How many bars of a bar chart have a length, once it is drawn.
+async fn bars_drawn(b: &Browser, chart: &str) -> Result<i64> {
+    let drawn = b
+        .wait_until(
+            &format!(
+                "const c = document.querySelector('{chart}'); \
+                 return c && c.querySelectorAll('rect.bar').length > 0 && \
+                   [...c.querySelectorAll('rect.bar')].filter(r => r.getBBox().width > 0).length;"
+            ),
+            WAIT,
+        )
+        .await;
+    match drawn {
+        Ok(drawn) => Ok(drawn.as_i64().unwrap_or(0)),
+        Err(e) => {
+            let shown = b.text(&b.find("main").await?).await.unwrap_or_default();
+            Err(e.context(format!("{chart} is not drawn; the page shows: {shown}")))
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_manager_reads_machine_states_oee_downtime_and_work_orders() -> Result<()> {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = start_browser(&BrowserOptions::default()).await? else {
+        return Ok(());
+    };
+    let f = mes_fixture().await?;
+    sign_in(&b, &f.app.url, Role::Viewer).await?;
+
+    // States on the overview: colour, symbol and word, from the state builder.
+    on_page(&b, "overview").await?;
+    let states = b
+        .script(
+            "return [...document.querySelectorAll('.tile')].map(t => t.dataset.state + ':' + \
+             t.querySelector('.state').textContent.trim());",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        states == json!(["running:▶ running", "fault:✖ fault", "idle:❚❚ idle"]),
+        "states: {states}"
+    );
+    // The badge's colour differs by state, and the word is there as well.
+    let colours = b
+        .script(
+            "return [...document.querySelectorAll('.tile .state')].map(s => getComputedStyle(s).color);",
+            vec![],
+        )
+        .await?;
+    let colours: Vec<&str> = colours
+        .as_array()
+        .context("colours")?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    ensure!(
+        colours[0] != colours[1] && colours[1] != colours[2],
+        "{colours:?}"
+    );
+    let since = b
+        .script(
+            "return document.querySelectorAll('.tile .state')[1].title;",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        since
+            .as_str()
+            .unwrap_or_default()
+            .contains("fault code 102"),
+        "{since}"
+    );
+    b.screenshot(&screenshots().join("overview-states.png"))
+        .await?;
+    open(&b, &format!("#/machines/{}", f.machines[1]), "machine").await?;
+    let badge = b.text(&b.find("h1 .state").await?).await?;
+    ensure!(badge.contains("fault"), "{badge}");
+    // The state band under the trend: running, then the fault it is in now, with the time in
+    // each state written out.
+    let band = b
+        .wait_until(
+            "const f = document.getElementById('state-band'); \
+             return f && Number(f.dataset.spans) > 0 && \
+               [...f.querySelectorAll('rect')].filter(r => r.getBBox().width > 0).map(r => r.dataset.state);",
+            WAIT,
+        )
+        .await
+        .context("the state band is drawn")?;
+    ensure!(
+        band.as_array()
+            .is_some_and(|s| s.contains(&json!("running")) && s.last() == Some(&json!("fault"))),
+        "{band}"
+    );
+    // Lined up with the trend's plot area (its time axis).
+    let offset = b
+        .script(
+            "const a = document.querySelector('section[aria-labelledby=trend-title] .u-over').getBoundingClientRect(); \
+             const s = document.querySelector('#state-band .band').getBoundingClientRect(); \
+             return Math.abs(a.left - s.left) + Math.abs(a.width - s.width);",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        offset.as_f64().unwrap_or(99.0) < 4.0,
+        "the band lines up with the plot: {offset}"
+    );
+    let legend = b.text(&b.find("#state-band .band-legend").await?).await?;
+    ensure!(
+        legend.contains("running") && legend.contains("fault"),
+        "{legend}"
+    );
+    b.screenshot(&screenshots().join("machine-states.png"))
+        .await?;
+
+    // OEE of the line by shift: the figure, its three factors, the six losses drawn, and a
+    // row per shift with its times in Shanghai time.
+    let menu = b
+        .script(
+            "return [...document.querySelectorAll('nav a')].map(a => a.dataset.page);",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        menu.as_array()
+            .is_some_and(|m| m.contains(&json!("oee")) && !m.contains(&json!("users"))),
+        "viewer menu: {menu}"
+    );
+    open(&b, &format!("#/mes/oee?line={}&range=1d", f.line), "oee").await?;
+    for figure in ["oee", "availability", "performance", "quality"] {
+        let text = b
+            .text(
+                &b.find(&format!("#oee-total [data-figure={figure}] dd"))
+                    .await?,
+            )
+            .await?;
+        ensure!(text.contains('%'), "{figure}: {text}");
+    }
+    let losses = bars_drawn(&b, "#oee-losses").await?;
+    ensure!(losses >= 2, "unplanned stops and more are drawn: {losses}");
+    let shifts = b.find_all("#oee-rows tbody tr").await?;
+    ensure!(!shifts.is_empty(), "a row per shift");
+    let caption = b.text(&b.find("#oee-rows caption").await?).await?;
+    ensure!(caption.contains("Asia/Shanghai"), "{caption}");
+    let (_, oee, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/oee?line={}&group=shift", f.line),
+            Some(&f.key),
+            None,
+        )
+        .await;
+    let busiest = oee["rows"]
+        .as_array()
+        .context("rows")?
+        .iter()
+        .max_by_key(|r| r["oee"]["produced"].as_i64())
+        .context("a shift")?;
+    let produced = busiest["oee"]["produced"].as_i64().unwrap_or(-1);
+    let key = busiest["key"].as_str().unwrap_or_default();
+    let shown = b
+        .text(&b.find(&format!("#oee-rows tr[data-key='{key}']")).await?)
+        .await?;
+    ensure!(
+        produced > 0 && shown.replace(',', "").contains(&produced.to_string()),
+        "the busiest shift's production {produced} is shown: {shown}"
+    );
+    b.screenshot(&screenshots().join("oee.png")).await?;
+
+    // The downtime Pareto: the breakdowns (suggested by the fault state) and the reason an
+    // operator gave, largest first, with the cumulative share.
+    open(
+        &b,
+        &format!("#/mes/downtime?line={}&range=1d", f.line),
+        "downtime",
+    )
+    .await?;
+    let bars = bars_drawn(&b, "#downtime-pareto").await?;
+    ensure!(bars >= 2, "bars: {bars}");
+    b.find("#downtime-pareto polyline.cumulative").await?;
+    let reasons = b.text(&b.find("#downtime-reasons").await?).await?;
+    ensure!(
+        reasons.contains("Breakdown (suggested)") && reasons.contains("Material shortage"),
+        "{reasons}"
+    );
+    let first = b.text(&b.find("#downtime-reasons tbody tr").await?).await?;
+    ensure!(first.contains("Breakdown"), "the largest first: {first}");
+    b.screenshot(&screenshots().join("downtime.png")).await?;
+
+    // Work orders with their state and what the one that ran produced.
+    open(&b, "#/mes/work-orders", "workOrders").await?;
+    let row = |id: i64| format!("#work-orders tr[data-order='{id}']");
+    let ran = b.text(&b.find(&row(f.orders[0].0)).await?).await?;
+    ensure!(
+        ran.contains(&f.orders[0].1) && ran.contains("completed"),
+        "{ran}"
+    );
+    let produced = b
+        .text(&b.find(&format!("{} .produced", row(f.orders[0].0))).await?)
+        .await?;
+    let (_, trace, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/work-orders/{}/trace", f.orders[0].0),
+            Some(&f.key),
+            None,
+        )
+        .await;
+    let made = trace["produced"].as_i64().unwrap_or(0);
+    ensure!(
+        made > 0 && produced.replace(',', "").starts_with(&made.to_string()),
+        "produced {made}: {produced}"
+    );
+    let released = b.text(&b.find(&row(f.orders[1].0)).await?).await?;
+    ensure!(released.contains("released"), "{released}");
+    b.screenshot(&screenshots().join("work-orders.png")).await?;
+
+    // Yield by line with its bars, and the defect Pareto.
+    open(&b, "#/quality/yield?by=line&days=7d", "yield").await?;
+    let bars = bars_drawn(&b, "#yield-bars").await?;
+    ensure!(bars == 1, "one line: {bars}");
+    let (_, figures, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/quality/yield?by=line",
+            Some(&f.key),
+            None,
+        )
+        .await;
+    let fpy = figures["rows"][0]["first_pass_yield"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let row = b.text(&b.find("#yield-rows tbody tr").await?).await?;
+    ensure!(
+        row.contains(&format!("{:.1}%", fpy * 100.0)) && row.contains("60"),
+        "first-pass yield {fpy}: {row}"
+    );
+    let defects = bars_drawn(&b, "#defect-pareto").await?;
+    ensure!(defects == 3, "burr, scratch, oversize: {defects}");
+    let first = b.text(&b.find("#defect-rows tbody tr").await?).await?;
+    ensure!(first.starts_with("burr"), "{first}");
+    b.screenshot(&screenshots().join("yield.png")).await?;
+
+    // The control chart: points, centre line and limits drawn, the outlier marked, the
+    // violation listed, and the capability figures.
+    open(&b, "#/quality/spc", "spc").await?;
+    let drawn = b
+        .wait_until(
+            "const c = document.querySelector('#spc-report .control-chart'); \
+             return c && c.querySelector('canvas') && c.dataset;",
+            WAIT,
+        )
+        .await?;
+    ensure!(
+        drawn["points"] == "60" && drawn["marked"].as_str().unwrap_or("0") != "0",
+        "60 points with the outlier marked: {drawn}"
+    );
+    let painted = b
+        .script(
+            "const canvas = document.querySelector('#spc-report .control-chart canvas'); \
+             const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data; \
+             let red = 0, any = 0; for (let i = 0; i < px.length; i += 4) { if (px[i + 3] > 0) any++; \
+             if (px[i] > 180 && px[i + 1] < 80 && px[i + 2] < 80) red++; } return [any, red];",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        painted[0].as_i64().unwrap_or(0) > 1000 && painted[1].as_i64().unwrap_or(0) > 20,
+        "the chart and its red marks are painted: {painted}"
+    );
+    let violation = b.text(&b.find("#spc-violations tbody tr").await?).await?;
+    ensure!(
+        violation.contains("rule 1") && violation.contains("#45"),
+        "{violation}"
+    );
+    let (_, cap, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/quality/characteristics",
+            Some(&f.key),
+            None,
+        )
+        .await;
+    let id = cap[0]["id"].as_i64().unwrap_or(0);
+    let (_, cap, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/quality/characteristics/{id}/capability"),
+            Some(&f.key),
+            None,
+        )
+        .await;
+    let cpk = b
+        .text(&b.find("#capability [data-figure=cpk] dd").await?)
+        .await?;
+    let cap = cap.get("capability").unwrap_or(&cap);
+    let want = cap["cpk"]["value"].as_f64().unwrap_or(f64::NAN);
+    ensure!(
+        cpk.starts_with(&format!("{want:.2}")) || cpk.starts_with(&format!("{want:.3}")),
+        "Cpk {want}: {cpk}"
+    );
+    b.screenshot(&screenshots().join("spc.png")).await?;
+
+    // The same pages in Chinese.
+    b.click(&b.find("#language option[value='zh-CN']").await?)
+        .await?;
+    b.wait_until(
+        "const a = document.querySelector('nav a[data-page=workOrders]'); \
+         return document.documentElement.lang === 'zh-CN' && a !== null && a.textContent === '工单';",
+        WAIT,
+    )
+    .await?;
+    open(&b, &format!("#/mes/oee?line={}&range=1d", f.line), "oee").await?;
+    bars_drawn(&b, "#oee-losses").await?;
+    let heading = b.text(&b.find("#losses-title").await?).await?;
+    ensure!(heading == "六大损失", "{heading}");
+    b.screenshot(&screenshots().join("oee-zh-CN.png")).await?;
+    b.click(&b.find("#language option[value='en']").await?)
+        .await?;
+    assert_clean_console(&b).await?;
+    b.quit().await
+}
+
+#[tokio::test]
+async fn an_admin_writes_an_alarm_rule_and_reads_a_webhook_delivery_log() -> Result<()> {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = start_browser(&BrowserOptions::default()).await? else {
+        return Ok(());
+    };
+    let f = mes_fixture().await?;
+    sign_in(&b, &f.app.url, Role::Admin).await?;
+
+    // A rule on every CNC's fault code, written in the form and listed in words.
+    open(&b, "#/alarm-rules", "rules").await?;
+    b.find("p#rules").await.context("no rules yet")?;
+    b.type_into(&b.find("#rule-name").await?, "fault code set")
+        .await?;
+    b.type_into(&b.find("#rule-suffix").await?, "alarm_code")
+        .await?;
+    b.type_into(&b.find("#rule-kind").await?, "cnc").await?;
+    b.type_into(&b.find("#rule-limit").await?, "100").await?;
+    b.click(&b.find("#rule-severity option[value='high']").await?)
+        .await?;
+    b.type_into(&b.find("#rule-delay").await?, "0").await?;
+    b.click(&b.find("#rule-form button[type=submit]").await?)
+        .await?;
+    let row = b
+        .wait_until(
+            "const r = document.querySelector('#rules tbody tr'); return r && r.textContent;",
+            WAIT,
+        )
+        .await
+        .context("the new rule is listed")?;
+    let row = row.as_str().unwrap_or_default();
+    ensure!(
+        row.contains("fault code set")
+            && row.contains("every *.alarm_code on cnc machines")
+            && row.contains("above 100")
+            && row.contains("high"),
+        "{row}"
+    );
+    let (_, rules, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/alarm-rules",
+            Some(&f.key),
+            None,
+        )
+        .await;
+    let rule = &rules[0];
+    ensure!(
+        rule["condition"] == json!({"type": "high", "limit": 100.0, "deadband": 0.0})
+            && rule["tag_suffix"] == "alarm_code"
+            && rule["machine_kind"] == "cnc"
+            && rule["severity"] == "high",
+        "{rule}"
+    );
+    b.screenshot(&screenshots().join("alarm-rules.png")).await?;
+    // Switched off from the list.
+    b.click(&b.find("#rules button.toggle").await?).await?;
+    b.wait("#rules tr[data-enabled='false']", WAIT)
+        .await
+        .context("the rule is shown switched off")?;
+    let (_, rule, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/alarm-rules/{}", rule["id"]),
+            Some(&f.key),
+            None,
+        )
+        .await;
+    ensure!(rule["enabled"] == false, "{rule}");
+    // Deleted in two presses.
+    b.click(&b.find("#rules button.delete").await?).await?;
+    ensure!(
+        b.find("#rules tbody tr").await.is_ok(),
+        "one press only arms the button"
+    );
+    b.click(&b.find("#rules button.delete").await?).await?;
+    b.wait("p#rules", WAIT)
+        .await
+        .context("the deleted rule is gone")?;
+    let (s, _, _) = f
+        .app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/alarm-rules/{}", rule["id"]),
+            Some(&f.key),
+            None,
+        )
+        .await;
+    ensure!(s == reqwest::StatusCode::NOT_FOUND, "{s}");
+
+    // A webhook endpoint: its secret shown once, a test event, and its delivery log with
+    // the attempt the sender made (this server answers 405 to a POST on /healthz).
+    open(&b, "#/admin/webhooks", "webhooks").await?;
+    b.type_into(
+        &b.find("#webhook-url").await?,
+        &format!("{}/healthz", f.app.url),
+    )
+    .await?;
+    b.type_into(&b.find("#webhook-description").await?, "line 2 andon")
+        .await?;
+    b.click(&b.find("#webhook-form button[type=submit]").await?)
+        .await?;
+    let secret = b.text(&b.wait("#new-webhook-secret", WAIT).await?).await?;
+    ensure!(secret.starts_with("whsec_"), "{secret}");
+    b.wait("#webhooks tbody tr", WAIT).await?;
+    let listing = b.text(&b.find("#webhooks").await?).await?;
+    ensure!(
+        listing.contains("line 2 andon") && !listing.contains(&secret),
+        "{listing}"
+    );
+    b.click(&b.find("#webhooks button.send-test").await?)
+        .await?;
+    let attempt = b
+        .wait_until(
+            "const r = document.querySelector('#deliveries tr[data-delivery]'); \
+             return r && r.textContent.includes('HTTP 405') && r.textContent;",
+            Duration::from_secs(40),
+        )
+        .await
+        .context("the test delivery and its attempt are logged")?;
+    let attempt = attempt.as_str().unwrap_or_default();
+    ensure!(
+        attempt.contains("webhook.test") && attempt.contains("will retry"),
+        "{attempt}"
+    );
+    b.click(&b.find("#deliveries details.attempts summary").await?)
+        .await?;
+    let log = b
+        .text(&b.find("#deliveries details.attempts li").await?)
+        .await?;
+    ensure!(log.contains("HTTP 405") && log.contains("ms"), "{log}");
+    b.screenshot(&screenshots().join("webhooks.png")).await?;
     assert_clean_console(&b).await?;
     b.quit().await
 }

@@ -2,7 +2,10 @@
 //! (real Modbus TCP servers), registers their tags, and one connector per plant polls the
 //! machines and ships samples through the ingest API; the data comes back over HTTP.
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
 
 use millwright_platform::config::Settings;
 use millwright_platform::demo::Demo;
@@ -120,6 +123,65 @@ async fn demo_runs_live_with_no_configuration() -> anyhow::Result<()> {
                 .await?;
             assert_eq!(list["indices"].as_array().unwrap().len(), 8);
         }
+    }
+
+    // Every machine of every plant stays fresh for a minute: the newest sample of its tags
+    // keeps moving on, the machinery plant's CNCs (over OPC UA) included. They once kept the
+    // source timestamps of their first values, the platform dropped every later change as a
+    // duplicate, and the CNCs read `unknown` after 30 s.
+    let machine_of: HashMap<i64, i64> = tags
+        .iter()
+        .map(|t| (t["id"].as_i64().unwrap(), t["machine_id"].as_i64().unwrap()))
+        .collect();
+    let newest_per_machine = || async {
+        let latest = get(format!("/api/v1/samples/latest?tags={}", ids.join(","))).await?;
+        let mut newest: HashMap<i64, DateTime<Utc>> = HashMap::new();
+        for l in latest.as_array().unwrap() {
+            let Some(time) = l["sample"]["time"].as_str() else {
+                continue;
+            };
+            let time: DateTime<Utc> = time.parse().unwrap();
+            let machine = machine_of[&l["tag_id"].as_i64().unwrap()];
+            let e = newest.entry(machine).or_insert(time);
+            *e = (*e).max(time);
+        }
+        anyhow::Ok(newest)
+    };
+    let machines: HashSet<i64> = machine_of.values().copied().collect();
+    let machine_name: HashMap<i64, String> = tags
+        .iter()
+        .map(|t| {
+            let name = t["name"].as_str().unwrap_or_default();
+            let machine = name.rsplit_once('.').map_or(name, |(m, _)| m);
+            (t["machine_id"].as_i64().unwrap(), machine.to_string())
+        })
+        .collect();
+    let mut before = newest_per_machine().await?;
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let now = newest_per_machine().await?;
+        for m in &machines {
+            let (b, n) = (before.get(m), now.get(m));
+            assert!(
+                n > b,
+                "machine {}: the newest sample moved on in 15 s ({b:?} -> {n:?})",
+                machine_name[m]
+            );
+            let age = Utc::now() - *n.unwrap();
+            assert!(
+                age < chrono::TimeDelta::seconds(10),
+                "machine {}: the newest sample is {age} old",
+                machine_name[m]
+            );
+        }
+        before = now;
+    }
+    // And so no machine reads `unknown` (no data) after a minute.
+    let current = get("/api/v1/machine-states/current".into()).await?;
+    let current = current.as_array().unwrap();
+    assert_eq!(current.len(), machines.len(), "{current:?}");
+    for c in current {
+        assert_ne!(c["state"], "unknown", "{c}");
     }
 
     let api = demo.info.api.clone();

@@ -162,7 +162,7 @@ async fn bare_phase(
             .enumerate()
             .map(|(j, t)| {
                 let node: NodeId = t.node_id.parse().expect("bench node ids parse");
-                item_request(ci * 1000 + j, t, node)
+                item_request(ci * 1000 + j, t, node, 100)
             })
             .collect();
         session

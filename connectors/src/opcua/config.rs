@@ -181,7 +181,7 @@ pub struct TagConfig {
     #[serde(default)]
     pub acquisition: Acquisition,
     /// How often the server samples the node for a subscription, in milliseconds (−1 or unset:
-    /// the publishing interval).
+    /// the server's publishing interval, which the connector then asks for explicitly).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampling_interval_ms: Option<f64>,
     /// Changes the server keeps between two publishes (1 keeps only the newest).

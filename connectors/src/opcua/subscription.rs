@@ -34,8 +34,28 @@ pub enum Notification {
 /// and counted (the callback must never block the event loop).
 pub const NOTIFICATION_CHANNEL: usize = 65_536;
 
-/// The monitored item request of a tag; its client handle is its index + 1.
-pub fn item_request(index: usize, tag: &TagConfig, node_id: NodeId) -> MonitoredItemCreateRequest {
+/// The sampling interval asked for a tag: its own, or else the subscription's publishing
+/// interval, spelled out. OPC UA lets a client send −1 for "the publishing interval", but
+/// async-opcua 0.19 servers (our simulators among them) then hold every value after the first
+/// until a publish and re-stamp it with the *previous* source timestamp plus a zero interval, so
+/// the source timestamp never advances: the platform saw the same time again and again and
+/// counted the changes as duplicates (the demo's CNCs went `unknown`). An explicit interval
+/// means the same thing to every server and avoids that.
+pub fn sampling_interval(tag: &TagConfig, publishing_interval_ms: u64) -> f64 {
+    match tag.sampling_interval_ms {
+        Some(ms) if ms >= 0.0 => ms,
+        _ => publishing_interval_ms as f64,
+    }
+}
+
+/// The monitored item request of a tag; its client handle is its index + 1. Tags without a
+/// sampling interval of their own are sampled at `publishing_interval_ms`.
+pub fn item_request(
+    index: usize,
+    tag: &TagConfig,
+    node_id: NodeId,
+    publishing_interval_ms: u64,
+) -> MonitoredItemCreateRequest {
     let filter = match tag.deadband_kind {
         DeadbandKind::None => ExtensionObject::null(),
         kind => ExtensionObject::from_message(DataChangeFilter {
@@ -57,7 +77,7 @@ pub fn item_request(index: usize, tag: &TagConfig, node_id: NodeId) -> Monitored
         monitoring_mode: MonitoringMode::Reporting,
         requested_parameters: MonitoringParameters {
             client_handle: index as u32 + 1,
-            sampling_interval: tag.sampling_interval_ms.unwrap_or(-1.0),
+            sampling_interval: sampling_interval(tag, publishing_interval_ms),
             filter,
             queue_size: tag.queue_size,
             discard_oldest: true,
@@ -104,7 +124,9 @@ pub async fn create(
     for part in tags.chunks(chunk) {
         let requests: Vec<MonitoredItemCreateRequest> = part
             .iter()
-            .map(|(i, node)| item_request(*i, &cfg.tags[*i], node.clone()))
+            .map(|(i, node)| {
+                item_request(*i, &cfg.tags[*i], node.clone(), cfg.publishing_interval_ms)
+            })
             .collect();
         let results = session
             .create_monitored_items(id, TimestampsToReturn::Both, requests)

@@ -34,6 +34,8 @@ pub enum State {
     Down = 2,
     /// 3: stopped by a fault, waiting for a technician.
     Fault = 3,
+    /// 4: a planned setup or changeover (a CNC's tool change).
+    Setup = 4,
 }
 
 /// A degradation mode: its alarm code, name and wear per running hour at nominal load.
@@ -236,6 +238,8 @@ pub struct Machine {
     part_log: Vec<SimPart>,
     /// Draws defect codes, apart from `rng` so the physics' trajectory is unchanged.
     cause_rng: StdRng,
+    /// Sensor noise on the readings a stopped machine holds, apart from `rng` likewise.
+    sensor_rng: StdRng,
 }
 
 impl Machine {
@@ -270,6 +274,7 @@ impl Machine {
             job: 0,
             part_log: Vec::new(),
             cause_rng: StdRng::seed_from_u64(seed ^ 0x5155_414c),
+            sensor_rng: StdRng::seed_from_u64(seed ^ 0x5345_4e53),
         }
     }
 
@@ -615,12 +620,13 @@ impl Machine {
                         });
                     }
                 }
-                // A CNC changes its tool as planned once it is 90 % worn (down 10 minutes).
+                // A CNC changes its tool as planned once it is 90 % worn: a setup of 10 minutes
+                // (state 4), a changeover loss in the MES, not a breakdown.
                 if self.kind == MachineKind::Cnc
                     && self.state == State::Running
                     && self.levels[0] >= 0.9
                 {
-                    self.state = State::Down;
+                    self.state = State::Setup;
                     self.alarm = 0;
                     self.left_s = 600.0;
                 }
@@ -642,7 +648,7 @@ impl Machine {
                     self.left_s = self.rng.gen_range(1200.0..3600.0);
                 }
             }
-            State::Down => {
+            State::Down | State::Setup => {
                 self.left_s -= dt;
                 if self.left_s <= 0.0 {
                     // Repair: the failed mode is renewed (a planned tool change renews the tool).
@@ -698,6 +704,20 @@ impl Machine {
         }
         for (k, v) in &values {
             self.last.insert(k, *v);
+        }
+        if !running {
+            // A stopped machine's sensors still read, with their noise (0.2 % and a little):
+            // its temperatures and vibration are held, not frozen. Sources that report only
+            // changes (OPC UA subscriptions) then keep reporting while the machine stands.
+            for v in values.values_mut() {
+                let sd = 0.002 * v.abs() + 0.01;
+                let u1: f64 = self.sensor_rng.gen_range(f64::EPSILON..1.0);
+                let u2: f64 = self.sensor_rng.gen();
+                let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                if *v != 0.0 {
+                    *v = (*v + sd * z).max(0.0);
+                }
+            }
         }
         values.insert("state", self.state as u16 as f64);
         values.insert("alarm_code", f64::from(self.alarm));
@@ -763,6 +783,47 @@ mod tests {
         );
         assert!(events[1].sim_seconds - events[0].sim_seconds >= 1500.0);
         assert!(machine.take_events().is_empty(), "taken once");
+    }
+
+    /// A CNC whose tool is 90 % worn changes it in a setup (state 4, no alarm) of 10 minutes,
+    /// then runs again with a new tool and its next program, logged as maintenance.
+    #[test]
+    fn a_worn_cnc_tool_is_changed_in_a_setup() {
+        let mut machine = Machine::new("cnc-1".into(), MachineKind::Cnc, 4);
+        let mut bank = Bank::default();
+        machine.init_bank(&mut bank);
+        machine.levels[0] = 0.899;
+        let program = machine.job();
+        let mut steps = 0;
+        while machine.truth().state == State::Running && steps < 10_000 {
+            machine.step(1.0, &mut bank);
+            steps += 1;
+        }
+        let t = machine.truth();
+        assert_eq!((t.state, t.alarm_code), (State::Setup, 0), "{t:?}");
+        let state_tag = machine
+            .layout()
+            .iter()
+            .find(|t| t.name == "state")
+            .unwrap()
+            .clone();
+        assert_eq!(bank.get(&state_tag), Some(Value::Number(4.0)));
+        let started = t.sim_seconds;
+        machine.take_events();
+        while machine.truth().state == State::Setup {
+            machine.step(1.0, &mut bank);
+        }
+        let t = machine.truth();
+        assert_eq!(t.state, State::Running);
+        assert!((t.sim_seconds - started - 600.0).abs() <= 1.0, "{t:?}");
+        assert!(t.levels[0] < 0.01, "a new tool: {t:?}");
+        assert_ne!(machine.job(), program, "the next program");
+        let events = machine.take_events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(
+            (events[0].kind, events[0].code),
+            (SimEventKind::Maintenance, 0)
+        );
     }
 
     /// Every part is logged once, scrap and good as the counters say, and a scrap part's

@@ -423,6 +423,7 @@ fn build_address_space(
 /// Every 100 ms (the library's minimum sampling interval), publishes the values that changed.
 async fn publish(manager: Arc<SimpleNodeManager>, handle: ServerHandle, served: Vec<Served>) {
     let mut last: HashMap<NodeId, Variant> = HashMap::new();
+    let mut failing: Option<StatusCode> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -456,7 +457,16 @@ async fn publish(manager: Arc<SimpleNodeManager>, handle: ServerHandle, served: 
                 },
             )
         });
-        let _ = manager.set_values(handle.subscriptions(), values);
+        // A failed update would leave subscribers with stale values: say so, once per kind of
+        // failure, not every 100 ms.
+        match manager.set_values(handle.subscriptions(), values) {
+            Ok(()) => failing = None,
+            Err(status) if failing != Some(status) => {
+                tracing::warn!(%status, values = changed.len(), "The simulator could not publish its values over OPC UA.");
+                failing = Some(status);
+            }
+            Err(_) => {}
+        }
     }
 }
 

@@ -31,7 +31,8 @@ use crate::store::{Store, TenantId};
 pub type Point = (i64, DateTime<Utc>, f64);
 
 enum Msg {
-    Samples(TenantId, Vec<Point>),
+    /// A committed batch, with when it was fed.
+    Samples(TenantId, Vec<Point>, Instant),
     RulesChanged(TenantId),
     Flush(oneshot::Sender<()>),
 }
@@ -43,15 +44,21 @@ pub struct Alerting {
     stats: Arc<Stats>,
 }
 
-/// Counters of the evaluator's work.
+/// Counters of the evaluator's work (served on `/metrics`).
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Samples evaluated against at least one rule.
     pub evaluated: AtomicU64,
+    /// Rule evaluations: each sample against each rule on its tag, and each machine-state
+    /// rule's verdict on a machine.
+    pub rule_evaluations: AtomicU64,
     /// Alarms raised.
     pub raised: AtomicU64,
     /// Alarms cleared.
     pub cleared: AtomicU64,
+    /// How long the latest batch took from being fed to being evaluated (queueing included),
+    /// microseconds.
+    pub lag_us: AtomicU64,
 }
 
 impl std::fmt::Debug for Alerting {
@@ -93,7 +100,12 @@ impl Alerting {
         if points.is_empty() {
             return;
         }
-        if self.tx.send(Msg::Samples(tenant, points)).await.is_err() {
+        if self
+            .tx
+            .send(Msg::Samples(tenant, points, Instant::now()))
+            .await
+            .is_err()
+        {
             tracing::warn!(tenant = %tenant, "The alarm evaluator has stopped; a batch was not evaluated.");
         }
     }
@@ -114,6 +126,12 @@ impl Alerting {
     /// The evaluator's counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Messages (mostly batches) waiting in the evaluator's queue, and the queue's capacity.
+    pub fn queue(&self) -> (usize, usize) {
+        let max = self.tx.max_capacity();
+        (max - self.tx.capacity(), max)
     }
 }
 
@@ -162,7 +180,11 @@ impl Engine {
                 _ = stop.cancelled() => break,
                 msg = rx.recv() => match msg {
                     None => break,
-                    Some(Msg::Samples(tenant, points)) => self.samples(tenant, points).await,
+                    Some(Msg::Samples(tenant, points, fed)) => {
+                        self.samples(tenant, points).await;
+                        let lag = u64::try_from(fed.elapsed().as_micros()).unwrap_or(u64::MAX);
+                        self.stats.lag_us.store(lag, Ordering::Relaxed);
+                    }
                     Some(Msg::RulesChanged(tenant)) => self.reload(tenant).await,
                     Some(Msg::Flush(done)) => { let _ = done.send(()); }
                 },
@@ -254,7 +276,7 @@ impl Engine {
         // is off, or that forwards a backlog, is judged by whether data arrives.
         let arrived = Utc::now();
         let mut changes = Vec::new();
-        let mut evaluated = 0u64;
+        let (mut evaluated, mut evaluations) = (0u64, 0u64);
         for (tag, t, v) in points {
             let Some(indexes) = rules.by_tag.get(&tag) else {
                 continue;
@@ -271,6 +293,7 @@ impl Engine {
                     Condition::Stale { .. } => arrived,
                     _ => t,
                 };
+                evaluations += 1;
                 let change = e.state.observe(
                     &e.rule.condition,
                     u32::try_from(e.rule.on_delay_secs).unwrap_or(0),
@@ -284,6 +307,9 @@ impl Engine {
             }
         }
         self.stats.evaluated.fetch_add(evaluated, Ordering::Relaxed);
+        self.stats
+            .rule_evaluations
+            .fetch_add(evaluations, Ordering::Relaxed);
         if !changes.is_empty() {
             self.apply(tenant, changes).await;
         }
@@ -349,6 +375,7 @@ impl Engine {
                 let Some(c) = by_machine.get(&e.target.machine_id) else {
                     continue;
                 };
+                self.stats.rule_evaluations.fetch_add(1, Ordering::Relaxed);
                 let change = e.state.observe_state(
                     u32::try_from(e.rule.on_delay_secs).unwrap_or(0),
                     c.state.as_str() == state,

@@ -34,6 +34,9 @@ pub enum Access {
     Operator,
     /// A tenant caller whose role and plan allow the action.
     Tenant(Action),
+    /// A shop's storefront key (`mws_…`, issue #14): templates, quotes, placing an order and
+    /// reading it by its token, nothing else; rate-limited per key.
+    Storefront,
 }
 
 use Access::*;
@@ -262,6 +265,52 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/console/", Public),
     ("GET", "/console/v/{version}/{*path}", Public),
     ("GET", "/api/v1/audit/verify", Tenant(ReadAuditLog)),
+    // Issue #14: C2B custom orders (Pro plan) and the storefront's narrow scope.
+    ("GET", "/api/v1/order-templates", Tenant(ReadCustomOrders)),
+    (
+        "POST",
+        "/api/v1/order-templates",
+        Tenant(ManageCustomOrders),
+    ),
+    (
+        "GET",
+        "/api/v1/order-templates/{id}",
+        Tenant(ReadCustomOrders),
+    ),
+    (
+        "PUT",
+        "/api/v1/order-templates/{id}",
+        Tenant(ManageCustomOrders),
+    ),
+    ("GET", "/api/v1/storefront-keys", Tenant(ManageCustomOrders)),
+    (
+        "POST",
+        "/api/v1/storefront-keys",
+        Tenant(ManageCustomOrders),
+    ),
+    (
+        "DELETE",
+        "/api/v1/storefront-keys/{id}",
+        Tenant(ManageCustomOrders),
+    ),
+    ("GET", "/api/v1/orders", Tenant(ReadCustomOrders)),
+    ("GET", "/api/v1/orders/board", Tenant(ReadCustomOrders)),
+    ("GET", "/api/v1/orders/{id}", Tenant(ReadCustomOrders)),
+    (
+        "GET",
+        "/api/v1/orders/{id}/timeline",
+        Tenant(ReadCustomOrders),
+    ),
+    (
+        "POST",
+        "/api/v1/orders/{id}/transitions",
+        Tenant(ManageCustomOrders),
+    ),
+    ("GET", "/api/v1/shop/templates", Storefront),
+    ("GET", "/api/v1/shop/templates/{id}", Storefront),
+    ("POST", "/api/v1/shop/quotes", Storefront),
+    ("POST", "/api/v1/shop/orders", Storefront),
+    ("GET", "/api/v1/shop/orders/{token}", Storefront),
     // Issue #16: bureaus read sector indices; tenants choose what they share.
     (
         "GET",
@@ -319,6 +368,17 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
             return ApiError::forbidden("this route is not open to anyone yet").into_response();
         }
     };
+    if access == Storefront {
+        let mut response = match super::orders_shop::admit(&state, req.headers()).await {
+            Ok(caller) => {
+                req.extensions_mut().insert(caller);
+                next.run(req).await
+            }
+            Err(e) => e.into_response(),
+        };
+        response.extensions_mut().insert(RouteTemplate(path));
+        return response;
+    }
     let mut response = match admit(&state, req.headers(), access).await {
         Ok(Some(principal)) => {
             req.extensions_mut().insert(principal);
@@ -372,6 +432,8 @@ async fn admit(
 ) -> Result<Option<Principal>, ApiError> {
     match access {
         Public => Ok(None),
+        // Handled in `enforce` (its caller is not a `Principal`).
+        Storefront => Err(ApiError::unauthorized("a storefront key is needed here")),
         Operator => operator(state, bearer(headers)?).map(Some),
         SignedIn => Ok(Some(authenticate(state, bearer(headers)?).await?)),
         Tenant(action) => {

@@ -1,5 +1,9 @@
-//! Prometheus metrics: request counts and latencies per route, ingest outcomes, pool use.
+//! Prometheus metrics: request counts and latencies per route, ingest outcomes, pool use, and
+//! the alarm-rule evaluator's work (samples and rule evaluations, alarms raised and cleared,
+//! queue depth, lag).
 
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,6 +46,13 @@ pub struct Metrics {
     pub samples_rejected: Counter,
     pool_size: Gauge,
     pool_available: Gauge,
+    alerting_samples: Counter,
+    alerting_evaluations: Counter,
+    alerting_raised: Counter,
+    alerting_cleared: Counter,
+    alerting_queue: Gauge,
+    alerting_queue_capacity: Gauge,
+    alerting_lag: Gauge<f64, AtomicU64>,
 }
 
 impl Metrics {
@@ -60,6 +71,13 @@ impl Metrics {
             samples_rejected: Counter::default(),
             pool_size: Gauge::default(),
             pool_available: Gauge::default(),
+            alerting_samples: Counter::default(),
+            alerting_evaluations: Counter::default(),
+            alerting_raised: Counter::default(),
+            alerting_cleared: Counter::default(),
+            alerting_queue: Gauge::default(),
+            alerting_queue_capacity: Gauge::default(),
+            alerting_lag: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -96,6 +114,41 @@ impl Metrics {
             "db_pool_available",
             "Idle connections in the application pool",
             m.pool_available.clone(),
+        );
+        registry.register(
+            "alerting_samples_evaluated",
+            "Samples the alarm-rule evaluator checked against at least one rule",
+            m.alerting_samples.clone(),
+        );
+        registry.register(
+            "alerting_rule_evaluations",
+            "Alarm-rule evaluations (a sample against a rule on its tag, a machine-state verdict)",
+            m.alerting_evaluations.clone(),
+        );
+        registry.register(
+            "alerting_alarms_raised",
+            "Alarms raised by alarm rules",
+            m.alerting_raised.clone(),
+        );
+        registry.register(
+            "alerting_alarms_cleared",
+            "Rule alarms cleared",
+            m.alerting_cleared.clone(),
+        );
+        registry.register(
+            "alerting_queue_depth",
+            "Batches waiting for the alarm-rule evaluator (ingest waits when it is full)",
+            m.alerting_queue.clone(),
+        );
+        registry.register(
+            "alerting_queue_capacity",
+            "Capacity of the alarm-rule evaluator's queue, in batches",
+            m.alerting_queue_capacity.clone(),
+        );
+        registry.register(
+            "alerting_lag_seconds",
+            "Time the latest batch took from ingest to evaluated, queueing included",
+            m.alerting_lag.clone(),
         );
         Arc::new(Metrics { registry, ..m })
     }
@@ -137,11 +190,33 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
+/// Brings a counter up to a total counted elsewhere (counters only go up).
+fn catch_up(counter: &Counter, total: u64) {
+    let seen = counter.get();
+    if total > seen {
+        counter.inc_by(total - seen);
+    }
+}
+
 /// `GET /metrics`: Prometheus text exposition.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let (size, available) = state.store.pool_status();
-    state.metrics.pool_size.set(size as i64);
-    state.metrics.pool_available.set(available as i64);
+    let m = &state.metrics;
+    m.pool_size.set(size as i64);
+    m.pool_available.set(available as i64);
+    let stats = state.alerting.stats();
+    catch_up(&m.alerting_samples, stats.evaluated.load(Relaxed));
+    catch_up(
+        &m.alerting_evaluations,
+        stats.rule_evaluations.load(Relaxed),
+    );
+    catch_up(&m.alerting_raised, stats.raised.load(Relaxed));
+    catch_up(&m.alerting_cleared, stats.cleared.load(Relaxed));
+    let (queued, capacity) = state.alerting.queue();
+    m.alerting_queue.set(queued as i64);
+    m.alerting_queue_capacity.set(capacity as i64);
+    m.alerting_lag
+        .set(stats.lag_us.load(Relaxed) as f64 / 1_000_000.0);
     (
         [(
             header::CONTENT_TYPE,

@@ -4,10 +4,7 @@
 //! centre lines, limits, zone lines, rule violations) and `/capability` (Cp, Cpk, Pp, Ppk with
 //! confidence intervals and n). The mathematics is `quality`; storage `store::quality`.
 //!
-//! SPC alarms: when records bring new values of a characteristic that has a baseline period,
-//! [`check_alarms`] draws its chart against those fixed limits and raises one alarm per rule
-//! broken at a new point (kind `spc`, one open per characteristic and rule), clearing those
-//! whose newest point is back in control.
+//! SPC alarms are raised by [`crate::maintenance::spc_watch`], as records and samples arrive.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,19 +15,14 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::{Caller, Json, Query};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::AppState;
+use crate::maintenance::spc_watch::{baseline_points, settings};
 use crate::quality::capability::{capability, Capability, SpecLimits};
 use crate::quality::charts::{ChartPair, ChartType};
 use crate::quality::rules::RuleSet;
-use crate::quality::series::{draw, BaselineSource, ChartSettings, Drawn, SeqPoint};
-use crate::quality::spc_alarms::changes;
+use crate::quality::series::{draw, BaselineSource, Drawn, SeqPoint};
 use crate::quality::InvalidData;
 use crate::store::quality::{Characteristic, CharacteristicFields};
 use crate::store::TenantSession;
-
-/// Most points a baseline period may hold.
-const MAX_BASELINE_POINTS: i64 = 100_000;
-/// Points read back when checking new values for alarms (per subgroup member).
-const ALARM_WINDOW: i64 = 500;
 
 /// A characteristic to create, or the fields to change.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -305,29 +297,6 @@ pub async fn update(
     Ok(axum::Json(c))
 }
 
-fn settings(c: &Characteristic) -> ChartSettings {
-    ChartSettings {
-        chart: c.chart,
-        subgroup_size: c.subgroup_size.max(1) as usize,
-        rules: c.rules,
-    }
-}
-
-async fn baseline_points(
-    session: &mut TenantSession,
-    c: &Characteristic,
-) -> crate::error::Result<Vec<SeqPoint>> {
-    Ok(match (c.baseline_from, c.baseline_to) {
-        (Some(from), Some(to)) => session
-            .characteristic_points(c, Some(from), Some(to), MAX_BASELINE_POINTS)
-            .await?
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect(),
-        _ => Vec::new(),
-    })
-}
-
 /// Draws a characteristic's chart over a window.
 async fn drawn(
     session: &mut TenantSession,
@@ -475,58 +444,4 @@ pub async fn capability_of(
         baseline_source: d.source,
         capability: cap,
     }))
-}
-
-/// Checks a characteristic's chart after new values made at or after `since` arrived, and
-/// raises or clears its SPC alarms; returns the alarms raised. A characteristic without a
-/// baseline period has no fixed limits and raises nothing.
-pub async fn check_alarms(
-    session: &mut TenantSession,
-    id: i64,
-    since: DateTime<Utc>,
-) -> crate::error::Result<Vec<i64>> {
-    let Some(c) = session.characteristic(id).await? else {
-        return Ok(Vec::new());
-    };
-    if c.baseline_from.is_none() || c.baseline_to.is_none() {
-        return Ok(Vec::new());
-    }
-    let base = baseline_points(session, &c).await?;
-    let n = c.subgroup_size.max(1) as i64;
-    let recent = session
-        .characteristic_points(&c, None, None, ALARM_WINDOW * n)
-        .await?;
-    let points: Vec<SeqPoint> = recent.iter().map(|(p, _)| *p).collect();
-    let Some(first_new_seq) = points
-        .iter()
-        .filter(|p| p.time >= since)
-        .map(|p| p.seq)
-        .min()
-    else {
-        return Ok(Vec::new());
-    };
-    let d = draw(settings(&c), &base, &points, 25)
-        .map_err(|e| crate::error::Error::Stored(e.to_string()))?;
-    // The first plotted point (or subgroup) holding a new value.
-    let first_new = d
-        .seqs
-        .iter()
-        .position(|&s| s + n > first_new_seq)
-        .unwrap_or(d.seqs.len());
-    let ch = changes(&d.pair, first_new);
-    let point_of = |i: usize| {
-        let last_seq = d.seqs.get(i)? + n - 1;
-        recent
-            .iter()
-            .find(|(p, _)| p.seq == last_seq)
-            .and_then(|(p, m)| m.map(|m| (m, p.time)))
-    };
-    let newest = points.last().map(|p| p.time).unwrap_or(since);
-    let (raised, cleared) = session
-        .apply_spc_alarms(c.id, &ch, point_of, newest)
-        .await?;
-    if !cleared.is_empty() {
-        tracing::info!(characteristic = c.id, cleared = ?cleared, "SPC alarms cleared.");
-    }
-    Ok(raised)
 }

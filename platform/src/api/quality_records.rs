@@ -33,7 +33,8 @@ pub struct RecordBody {
     pub quantity: Option<i32>,
     /// Product (1 to 200 characters). Required.
     pub product: Option<String>,
-    /// Work order reference (at most 200 characters).
+    /// Work order number (at most 200 characters); left out, the MES work order the machine
+    /// was running when the unit was made.
     #[serde(default)]
     pub work_order: String,
     /// The machine that made it. Required.
@@ -226,7 +227,7 @@ pub async fn record(
     let mut raised = Vec::new();
     for c in inserted.characteristics.iter().filter(|_| since.is_some()) {
         let since = since.unwrap_or_else(Utc::now);
-        match super::quality_characteristics::check_alarms(&mut session, *c, since).await {
+        match crate::maintenance::spc_watch::check_alarms(&mut session, *c, since).await {
             Ok(ids) => raised.extend(ids),
             // The records are stored; a chart that cannot be drawn yet raises nothing.
             Err(e) => {

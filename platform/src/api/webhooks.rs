@@ -154,7 +154,7 @@ pub async fn create(
     check_description(&description)?;
     let event_types = check_types(
         body.event_types
-            .unwrap_or_else(|| event::EVENT_TYPES.iter().map(|t| t.to_string()).collect()),
+            .unwrap_or_else(|| event::DEFAULT_TYPES.iter().map(|t| t.to_string()).collect()),
     )?;
     let mut session = caller.session(&state.store).await?;
     let (endpoint, secret) = session

@@ -36,6 +36,8 @@ pub const FILES: &[(&str, &str, &[u8])] = embedded![
     "states.js" => "web/states.js",
     "resolution.js" => "web/resolution.js",
     "trend.js" => "web/trend.js",
+    "charts.js" => "web/charts.js",
+    "mes.js" => "web/mes.js",
     "favicon.svg" => "web/favicon.svg",
     "pages/signin.js" => "web/pages/signin.js",
     "pages/overview.js" => "web/pages/overview.js",
@@ -46,6 +48,13 @@ pub const FILES: &[(&str, &str, &[u8])] = embedded![
     "pages/audit.js" => "web/pages/audit.js",
     "pages/usage.js" => "web/pages/usage.js",
     "pages/nothing.js" => "web/pages/nothing.js",
+    "pages/oee.js" => "web/pages/oee.js",
+    "pages/downtime.js" => "web/pages/downtime.js",
+    "pages/workorders.js" => "web/pages/workorders.js",
+    "pages/yield.js" => "web/pages/yield.js",
+    "pages/spc.js" => "web/pages/spc.js",
+    "pages/rules.js" => "web/pages/rules.js",
+    "pages/webhooks.js" => "web/pages/webhooks.js",
     "i18n/en.json" => "i18n/en.json",
     "i18n/zh-CN.json" => "i18n/zh-CN.json",
     "vendor/uPlot.iife.min.js" => "vendor/uPlot.iife.min.js",
@@ -104,6 +113,20 @@ impl Bundle {
             Asset {
                 content_type: content_type("permissions.json"),
                 body: Bytes::from(super::permissions::document().to_string()),
+            },
+        );
+        // Generated too: the event types webhook endpoints may ask for, and the default ones.
+        files.insert(
+            "webhook-events.json",
+            Asset {
+                content_type: content_type("webhook-events.json"),
+                body: Bytes::from(
+                    serde_json::json!({
+                        "all": crate::webhooks::event::EVENT_TYPES,
+                        "default": crate::webhooks::event::DEFAULT_TYPES,
+                    })
+                    .to_string(),
+                ),
             },
         );
         let mut digest = Sha256::new();
@@ -185,6 +208,15 @@ mod tests {
             "text/css; charset=utf-8"
         );
         assert!(b.get("permissions.json").is_some());
+        let events: serde_json::Value =
+            serde_json::from_slice(&b.get("webhook-events.json").unwrap().body).unwrap();
+        assert!(events["all"]
+            .as_array()
+            .unwrap()
+            .contains(&"alarm.raised".into()));
+        assert!(
+            events["default"].as_array().unwrap().len() <= events["all"].as_array().unwrap().len()
+        );
         assert!(b.get("../Cargo.toml").is_none());
         assert!(b.paths().all(|p| !p.starts_with('/') && !p.contains("..")));
     }

@@ -57,12 +57,29 @@ fn speed() -> f64 {
 pub(super) async fn ensure_mes(store: &Store, tenant: TenantId) -> Result<()> {
     let mut session = store.tenant(tenant).await?.acting_as("demo");
     let machines = session.mes_machines(None).await?;
-    let ruled: Vec<String> = session
-        .state_rules()
-        .await?
-        .into_iter()
-        .filter_map(|r| r.machine_class)
+    let stored = session.state_rules().await?;
+    let ruled: Vec<String> = stored
+        .iter()
+        .filter_map(|r| r.machine_class.clone())
         .collect();
+    // Class rules an earlier demo run stored before the simulators had a setup state (4) get
+    // it, so a CNC's tool change reads as setup, not as an unknown code.
+    for r in stored {
+        let (Some(class), false) = (
+            r.machine_class,
+            r.rule.state_codes.iter().any(|c| c.code == 4),
+        ) else {
+            continue;
+        };
+        let mut rule = r.rule;
+        rule.state_codes.push(crate::mes::state::StateCode {
+            code: 4,
+            state: crate::mes::state::MachineState::Setup,
+        });
+        session
+            .put_state_rule(Some(&class), None, &rule, Utc::now())
+            .await?;
+    }
     let mut classes: Vec<&str> = machines.iter().map(|m| m.class.as_str()).collect();
     classes.sort_unstable();
     classes.dedup();

@@ -3,7 +3,8 @@
 //! reworked) from the process parameters of its quality records; the version is stored and
 //! promoted like any other; the promoted version scores records as they arrive
 //! ([`score_records`]), and each record keeps its probability, whether it crossed the
-//! threshold, and the version.
+//! threshold, and the version. A unit over the threshold raises its machine's `defect`
+//! alarm; [`CLEAR_AFTER_UNITS`] normal units in a row clear it.
 //!
 //! The hold-out is the latest `holdout_fraction` of the records by time; the model (and its
 //! alarm threshold, chosen by inner cross-validation) sees only the earlier ones, which are
@@ -24,6 +25,7 @@ use serde_json::json;
 use super::training::{progress, TrainingParams};
 use crate::error::{Error, Result};
 use crate::quality::defect_artifact::{default_header, FittedDefect};
+use crate::store::alarms::{AlarmChange, AlarmReading};
 use crate::store::models::{JobStatus, ModelKind, NewModelVersion};
 use crate::store::quality::TrainingUnit;
 use crate::store::{Store, TenantId, TenantSession};
@@ -272,10 +274,75 @@ pub async fn score_records(session: &mut TenantSession, ids: &[i64]) -> Result<u
         session
             .store_defect_predictions(version.id, &predictions)
             .await?;
+        let units: Vec<Unit> = of_class
+            .iter()
+            .zip(&predictions)
+            .map(|(r, &(_, p, alarming))| (r.machine_id, r.produced_at, p, alarming))
+            .collect();
+        apply_defect_alarms(session, version.id, fitted.threshold, &units).await?;
         scored += predictions.len();
         tracing::debug!(tenant = %tenant, version = version.id, scored = predictions.len(), alarming, "Quality records scored.");
     }
     Ok(scored)
+}
+
+/// Consecutive scored units under the threshold that clear a machine's defect alarm: one
+/// good unit amid a drifting process would otherwise make the alarm flap.
+pub const CLEAR_AFTER_UNITS: i64 = 25;
+
+/// A scored unit: machine, production time, probability, over the threshold.
+type Unit = (i64, DateTime<Utc>, f64, bool);
+
+/// Raises a machine's `defect` alarm (one open per machine) at its first unit over the
+/// threshold, and clears it once its latest [`CLEAR_AFTER_UNITS`] units are all under it.
+async fn apply_defect_alarms(
+    session: &mut TenantSession,
+    version: i64,
+    threshold: f64,
+    units: &[Unit],
+) -> Result<()> {
+    let mut by_machine: BTreeMap<i64, Vec<&Unit>> = BTreeMap::new();
+    for u in units {
+        by_machine.entry(u.0).or_default().push(u);
+    }
+    let tenant = session.tenant();
+    for (machine_id, mut units) in by_machine {
+        units.sort_by_key(|u| u.1);
+        let reading = if let Some(&&(_, at, value, _)) = units.iter().find(|u| u.3) {
+            Some((true, at, value))
+        } else if session
+            .latest_units_normal(machine_id, CLEAR_AFTER_UNITS)
+            .await?
+        {
+            units.last().map(|&&(_, at, value, _)| (false, at, value))
+        } else {
+            None
+        };
+        let Some((alarming, at, value)) = reading else {
+            continue;
+        };
+        let change = session
+            .apply_alarm(&AlarmReading {
+                machine_id,
+                kind: ModelKind::Defect,
+                alarming,
+                at,
+                value,
+                threshold,
+                model_version: version,
+            })
+            .await?;
+        match change {
+            AlarmChange::Raised(id) => {
+                tracing::warn!(tenant = %tenant, machine = machine_id, alarm = id, probability = value, "Defect alarm raised: a unit is likely defective.")
+            }
+            AlarmChange::Cleared(id) => {
+                tracing::info!(tenant = %tenant, machine = machine_id, alarm = id, "Defect alarm cleared: the latest units scored normal.")
+            }
+            AlarmChange::None => {}
+        }
+    }
+    Ok(())
 }
 
 /// Root causes of defects among a class's records in `[from, to)`: parameters ranked by

@@ -5,7 +5,8 @@
 //! kind), raised at the data time of the first window over the threshold, cleared when the
 //! output has been back to normal for a whole window (so a degrading machine's alarm does not
 //! flap) or when a repair or maintenance is recorded after it. Machines that are down (failed,
-//! not yet repaired) are skipped.
+//! not yet repaired) are skipped. Each round also checks the SPC alarms of characteristics on
+//! tags ([`super::spc_watch`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::artifact::Fitted;
 use super::dataset::{features_at, step_contexts, Grid};
+use super::spc_watch::SpcWatch;
 use super::training::channel_of;
 use crate::error::{Error, Result};
 use crate::store::alarms::{AlarmChange, AlarmReading};
@@ -43,6 +45,8 @@ pub struct Scorer {
     loaded: HashMap<(TenantId, i64), Arc<Fitted>>,
     /// Data time since which each (tenant, machine, kind) has scored normal.
     normal_since: HashMap<(TenantId, i64, ModelKind), DateTime<Utc>>,
+    /// SPC alarms on tag characteristics, checked in the same rounds.
+    spc: SpcWatch,
 }
 
 /// The derived tag name suffix and unit of each kind's output.
@@ -69,6 +73,10 @@ impl Scorer {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
+            }
+            match self.spc.run_once(&store, Utc::now()).await {
+                Ok(raised) => tracing::debug!(raised = raised.len(), "SPC round done."),
+                Err(e) => tracing::warn!(error = %e, "SPC round failed; retrying next round."),
             }
             let tenants = match store.tenants_with_promoted_models().await {
                 Ok(t) => t,

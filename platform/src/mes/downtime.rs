@@ -5,7 +5,9 @@
 //!
 //! Reasons are a tenant's reason codes, each in one [`Category`]; until someone assigns one, an
 //! event carries the reason its state suggests (a fault or a down machine with a fault code:
-//! breakdown; setup: setup/changeover; down with no code: planned maintenance) or none.
+//! breakdown; setup: setup/changeover; down with no code: planned maintenance), else the reason
+//! a model alarm over it suggests (a failure, anomaly or remaining-life alarm open during an
+//! idle or unexplained stop: breakdown, naming the alarm), or none.
 //! Operators assign a reason to a time span of a machine; assigning two spans of one event
 //! splits it. Assignments are kept by time, so they survive a recomputation of the states.
 
@@ -145,6 +147,37 @@ pub fn suggested(state: MachineState, code: i64) -> Option<Category> {
     }
 }
 
+/// A model alarm (kinds `failure`, `anomaly`, `rul`) over part of a machine's time: the models
+/// saw the machine failing or behaving abnormally then.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AlarmHint {
+    /// From its raising to its clearing (or the end of the range while open).
+    pub span: Span,
+    /// The alarm.
+    pub alarm_id: i64,
+}
+
+/// The reason a stop in `state` with fault `code` over `span` suggests, and the model alarm
+/// behind it: the state's own suggestion first; else, for a stop the state does not explain
+/// (idle, unknown), a breakdown when a model alarm (sorted by start) overlaps it.
+pub fn suggested_with_alarms(
+    state: MachineState,
+    code: i64,
+    span: &Span,
+    alarms: &[AlarmHint],
+) -> (Option<Category>, Option<i64>) {
+    if let Some(c) = suggested(state, code) {
+        return (Some(c), None);
+    }
+    if state == MachineState::Running {
+        return (None, None);
+    }
+    match alarms.iter().find(|a| a.span.intersect(span).is_some()) {
+        Some(a) => (Some(Category::Breakdown), Some(a.alarm_id)),
+        None => (None, None),
+    }
+}
+
 /// A reason assigned to a span of a machine's time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assignment {
@@ -176,8 +209,11 @@ pub struct DowntimeEvent {
     pub state: MachineState,
     /// Its fault code (0 when none).
     pub code: i64,
-    /// What the state suggests.
+    /// What the state (or a model alarm) suggests.
     pub suggested: Option<Category>,
+    /// The model alarm behind the suggestion, when the state did not explain the stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggested_by_alarm: Option<i64>,
     /// The event by reason, in order (one segment unless split).
     pub segments: Vec<Segment>,
 }
@@ -212,6 +248,18 @@ pub fn downtime(
     minor_secs: f64,
     assignments: &[Assignment],
 ) -> Downtime {
+    downtime_with_alarms(timeline, planned, minor_secs, assignments, &[])
+}
+
+/// [`downtime`] with the machine's model alarms (sorted by start) suggesting a reason for the
+/// stops its states do not explain (see [`suggested_with_alarms`]).
+pub fn downtime_with_alarms(
+    timeline: &[StateInterval],
+    planned: &[Span],
+    minor_secs: f64,
+    assignments: &[Assignment],
+    alarms: &[AlarmHint],
+) -> Downtime {
     let mut out = Downtime::default();
     for iv in timeline {
         if iv.state == MachineState::Running {
@@ -225,12 +273,14 @@ pub fn downtime(
                 out.minor.secs += piece.secs();
                 continue;
             }
-            let suggested = suggested(iv.state, iv.code);
+            let (suggested, suggested_by_alarm) =
+                suggested_with_alarms(iv.state, iv.code, &piece, alarms);
             out.events.push(DowntimeEvent {
                 span: piece,
                 state: iv.state,
                 code: iv.code,
                 suggested,
+                suggested_by_alarm,
                 segments: segments(piece, suggested, assignments),
             });
         }
@@ -334,6 +384,52 @@ mod tests {
                 (Span::new(t(50), t(55)), Some(Category::Breakdown)),
             ]
         );
+    }
+
+    #[test]
+    fn model_alarms_suggest_a_breakdown_for_stops_the_state_does_not_explain() {
+        use MachineState::*;
+        let tl = vec![
+            iv(0, 10, Idle, 0),     // before the alarm: unexplained
+            iv(10, 20, Running, 0), // the alarm is raised while running
+            iv(20, 30, Idle, 0),    // during it: a breakdown, by the alarm
+            iv(30, 40, Fault, 502), // the state explains it: no alarm named
+            iv(40, 50, Unknown, 0), // no data during the alarm: by the alarm
+            iv(50, 60, Down, 0),    // planned maintenance stays planned
+            iv(60, 70, Idle, 0),    // after the alarm cleared: unexplained
+        ];
+        let planned = vec![Span::new(t(0), t(70))];
+        let alarms = [AlarmHint {
+            span: Span::new(t(15), t(55)),
+            alarm_id: 42,
+        }];
+        let d = downtime_with_alarms(&tl, &planned, 300.0, &[], &alarms);
+        let got: Vec<(i64, Option<Category>, Option<i64>)> = d
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    (e.span.start - t(0)).num_minutes(),
+                    e.segments[0].category,
+                    e.suggested_by_alarm,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, None, None),
+                (20, Some(Category::Breakdown), Some(42)),
+                (30, Some(Category::Breakdown), None),
+                (40, Some(Category::Breakdown), Some(42)),
+                (50, Some(Category::PlannedMaintenance), None),
+                (60, None, None),
+            ]
+        );
+        // Without alarms, as before.
+        let plain = downtime(&tl, &planned, 300.0, &[]);
+        assert_eq!(plain.events[1].suggested, None);
+        assert!(plain.events.iter().all(|e| e.suggested_by_alarm.is_none()));
     }
 
     #[test]

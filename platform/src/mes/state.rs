@@ -245,7 +245,7 @@ impl StateRule {
     }
 
     /// The default rule of a machine class: the simulators' classes read their `state`
-    /// register (0 idle, 1 running, 2 down, 3 fault), `alarm_code`, a speed and the
+    /// register (0 idle, 1 running, 2 down, 3 fault, 4 setup), `alarm_code`, a speed and the
     /// `part_counter` / `scrap_parts` 32-bit counters. Any other class gets the same
     /// register names without a speed (most PLCs in these plants publish them).
     pub fn default_for_class(class: &str) -> StateRule {
@@ -275,6 +275,11 @@ impl StateRule {
                 StateCode {
                     code: 3,
                     state: MachineState::Fault,
+                },
+                // The simulators' planned changeovers (a CNC's tool change).
+                StateCode {
+                    code: 4,
+                    state: MachineState::Setup,
                 },
             ],
             fault_tag: Some("alarm_code".into()),
@@ -573,6 +578,19 @@ mod tests {
         assert_eq!(rule.derive(&s), (MachineState::Fault, 201));
         s.state = Some(2.0);
         assert_eq!(rule.derive(&s), (MachineState::Down, 201));
+        // The simulators' changeover (a CNC's tool change): setup, whatever the speed.
+        let cnc = StateRule::default_for_class("cnc");
+        let setup = Signals {
+            state: Some(4.0),
+            fault: Some(0.0),
+            speed: Some(0.0),
+            ..Default::default()
+        };
+        assert_eq!(cnc.derive(&setup), (MachineState::Setup, 0));
+        assert_eq!(
+            crate::mes::downtime::suggested(MachineState::Setup, 0),
+            Some(crate::mes::downtime::Category::Setup)
+        );
         s.state = Some(9.0); // unmapped: the fault code decides
         assert_eq!(rule.derive(&s), (MachineState::Fault, 201));
         s.fault = Some(0.0);
@@ -603,7 +621,7 @@ mod tests {
             code: 1,
             state: MachineState::Setup,
         });
-        assert_eq!(bad.validate().unwrap_err().field, "state_codes[4].code");
+        assert_eq!(bad.validate().unwrap_err().field, "state_codes[5].code");
     }
 
     #[test]

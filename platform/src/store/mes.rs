@@ -715,6 +715,28 @@ async fn store_counts(
     )
     .await
     .map_err(Error::db("storing production counts"))?;
+    // The running totals (V14) from the first minute written on: that minute's and every later
+    // one's, on top of the total just before it. Rounds write their minutes in time order, so
+    // this touches the new minutes only.
+    tx.execute(
+        "WITH base AS ( \
+             SELECT coalesce(( \
+                 SELECT ARRAY[cum_produced, cum_rejected] FROM public.mes_counts \
+                 WHERE tenant_id = $1 AND machine_id = $2 AND minute_end < $3 \
+                 ORDER BY minute_end DESC LIMIT 1), ARRAY[0, 0]::bigint[]) AS t \
+         ), run AS ( \
+             SELECT minute_end, sum(produced) OVER w AS p, sum(rejected) OVER w AS r \
+             FROM public.mes_counts WHERE tenant_id = $1 AND machine_id = $2 AND minute_end >= $3 \
+             WINDOW w AS (ORDER BY minute_end) \
+         ) \
+         UPDATE public.mes_counts c \
+         SET cum_produced = base.t[1] + run.p, cum_rejected = base.t[2] + run.r \
+         FROM run, base \
+         WHERE c.tenant_id = $1 AND c.machine_id = $2 AND c.minute_end = run.minute_end",
+        &[&tenant, &machine_id, &minutes[0]],
+    )
+    .await
+    .map_err(Error::db("keeping production totals"))?;
     Ok(())
 }
 

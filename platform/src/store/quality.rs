@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use tokio_postgres::Row;
 use utoipa::ToSchema;
 
-use super::TenantSession;
+use super::{Store, TenantId, TenantSession};
 use crate::error::{Error, Result};
 use crate::mes::calendar::{Calendar, ShiftDef};
 use crate::quality::charts::ChartType;
@@ -162,7 +162,7 @@ pub struct NewRecord {
     pub quantity: i32,
     /// Product.
     pub product: String,
-    /// Work order reference.
+    /// Work order number (MES); empty: the order its machine was running at `produced_at`.
     pub work_order: String,
     /// Machine that made it.
     pub machine_id: i64,
@@ -565,6 +565,40 @@ impl TenantSession {
                 )
             })
             .collect();
+        // A record without a work order belongs to the MES work order its machine was running
+        // when the unit was made (the runs of `mes_work_order_runs`).
+        let unassigned: Vec<i64> = records
+            .iter()
+            .filter(|r| r.work_order.is_empty())
+            .map(|r| r.machine_id)
+            .collect();
+        let runs: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>, String)> =
+            if unassigned.is_empty() {
+                Vec::new()
+            } else {
+                let from = records.iter().map(|r| r.produced_at).min();
+                let to = records.iter().map(|r| r.produced_at).max();
+                tx.query(
+                "SELECT r.machine_id, r.start_at, r.end_at, w.number FROM mes_work_order_runs r \
+                 JOIN mes_work_orders w ON w.tenant_id = r.tenant_id AND w.id = r.work_order_id \
+                 WHERE r.tenant_id = $1 AND r.machine_id = ANY($2) \
+                   AND r.start_at <= $4 AND (r.end_at IS NULL OR r.end_at > $3)",
+                &[&tenant.0, &unassigned, &from, &to],
+            )
+            .await
+            .map_err(Error::db("reading work-order runs"))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+            };
+        let running_order = |machine: i64, at: DateTime<Utc>| {
+            runs.iter()
+                .find(|(m, start, end, _)| {
+                    *m == machine && *start <= at && end.is_none_or(|e| at < e)
+                })
+                .map(|r| r.3.as_str())
+                .unwrap_or("")
+        };
         // Each site's time zone and shift calendar (MES), for the production day and shift.
         let site_ids: Vec<i64> = machines.values().map(|m| m.site_id).collect();
         let calendars: HashMap<i64, Calendar> = tx
@@ -662,7 +696,11 @@ impl TenantSession {
                 "batch": r.batch,
                 "quantity": r.quantity,
                 "product": r.product,
-                "work_order": r.work_order,
+                "work_order": if r.work_order.is_empty() {
+                    running_order(r.machine_id, r.produced_at)
+                } else {
+                    r.work_order.as_str()
+                },
                 "line_id": m.line_id,
                 "machine_id": r.machine_id,
                 "cycle_started_at": started.to_rfc3339(),
@@ -1145,3 +1183,45 @@ const FIGURE_FILTER: &str =
      AND ($4::bigint IS NULL OR y.machine_id = $4) AND ($5::bigint IS NULL OR y.line_id = $5) \
      AND ($6::text IS NULL OR y.product = $6) AND ($7::text IS NULL OR y.work_order = $7) \
      AND ($8::text IS NULL OR y.shift = $8)";
+
+impl Store {
+    /// Characteristics on a tag that have a baseline period, by tenant (owner role: the SPC
+    /// watch's round over every tenant).
+    pub async fn tag_characteristics(&self) -> Result<Vec<(TenantId, Vec<i64>)>> {
+        let client = self.owner.get().await?;
+        let rows = client
+            .query(
+                "SELECT tenant_id, array_agg(id ORDER BY id) FROM public.quality_characteristics \
+                 WHERE tag_id IS NOT NULL AND baseline_from IS NOT NULL AND baseline_to IS NOT NULL \
+                 GROUP BY tenant_id ORDER BY tenant_id",
+                &[],
+            )
+            .await
+            .map_err(Error::db("listing tag characteristics"))?;
+        Ok(rows
+            .iter()
+            .map(|r| (TenantId(r.get(0)), r.get(1)))
+            .collect())
+    }
+}
+
+impl TenantSession {
+    /// Whether the latest `n` scored records of a machine all stayed under their defect
+    /// model's threshold (false when fewer than `n` were scored).
+    pub async fn latest_units_normal(&mut self, machine_id: i64, n: i64) -> Result<bool> {
+        let tenant = self.tenant();
+        let tx = self.begin().await?;
+        let row = tx
+            .query_one(
+                "SELECT count(*), coalesce(bool_or(defect_alarming), false) FROM ( \
+                     SELECT defect_alarming FROM quality_records \
+                     WHERE tenant_id = $1 AND machine_id = $2 AND defect_alarming IS NOT NULL \
+                     ORDER BY produced_at DESC LIMIT $3) latest",
+                &[&tenant.0, &machine_id, &n],
+            )
+            .await
+            .map_err(Error::db("reading a machine's latest defect predictions"))?;
+        let (count, any_alarming): (i64, bool) = (row.get(0), row.get(1));
+        Ok(count >= n && !any_alarming)
+    }
+}

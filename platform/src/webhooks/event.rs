@@ -14,8 +14,39 @@ pub const ALARM_ACKNOWLEDGED: &str = "alarm.acknowledged";
 /// Sent by `POST /webhooks/{id}/test` to that endpoint only.
 pub const WEBHOOK_TEST: &str = "webhook.test";
 
+/// Issue #14: a custom order reached a state (`order.<state>`, from
+/// [`crate::orders::state::OrderState::event_type`]); the data is the order in brief.
+pub const ORDER_EVENTS: &[&str] = &[
+    "order.quoted",
+    "order.confirmed",
+    "order.scheduled",
+    "order.in_production",
+    "order.quality_check",
+    "order.shipped",
+    "order.delivered",
+    "order.cancelled",
+    "order.rejected",
+];
+
+/// What an endpoint created without `event_types` receives (the alarm events; order events
+/// are asked for by name).
+pub const DEFAULT_TYPES: &[&str] = &[ALARM_RAISED, ALARM_CLEARED, ALARM_ACKNOWLEDGED];
+
 /// Every event type an endpoint may subscribe to. Add new ones here (see the module docs).
-pub const EVENT_TYPES: &[&str] = &[ALARM_RAISED, ALARM_CLEARED, ALARM_ACKNOWLEDGED];
+pub const EVENT_TYPES: &[&str] = &[
+    ALARM_RAISED,
+    ALARM_CLEARED,
+    ALARM_ACKNOWLEDGED,
+    ORDER_EVENTS[0],
+    ORDER_EVENTS[1],
+    ORDER_EVENTS[2],
+    ORDER_EVENTS[3],
+    ORDER_EVENTS[4],
+    ORDER_EVENTS[5],
+    ORDER_EVENTS[6],
+    ORDER_EVENTS[7],
+    ORDER_EVENTS[8],
+];
 
 /// Whether `t` is an event type endpoints may subscribe to.
 pub fn is_known(t: &str) -> bool {

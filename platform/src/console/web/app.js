@@ -124,11 +124,15 @@ async function route() {
     root.dataset.denied = page.id;
   } else {
     delete root.dataset.denied;
+    // Each page draws into its own container: a page still loading when the reader moves on
+    // then writes into a detached element, never over the next page.
+    const view = h('div', { class: 'view' });
+    main.append(view);
     try {
       const module = await page.load();
       if (seq !== rendering) return;
       const ctx = { params, me, can, go: router.go };
-      const stop = await module.render(main, ctx);
+      const stop = await module.render(view, ctx);
       if (seq !== rendering) {
         if (typeof stop === 'function') stop();
         return;
@@ -136,7 +140,7 @@ async function route() {
       stopPage = typeof stop === 'function' ? stop : null;
     } catch (e) {
       if (seq !== rendering) return;
-      main.append(h('p', { class: 'error', role: 'alert' }, t('frame.failed', { detail: e.detail || String(e) })));
+      view.append(h('p', { class: 'error', role: 'alert' }, t('frame.failed', { detail: e.detail || String(e) })));
     }
   }
   main.removeAttribute('aria-busy');

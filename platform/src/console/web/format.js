@@ -55,3 +55,30 @@ export function axisTime(ms, spanMs, timeZone) {
   else options = { year: 'numeric', month: 'numeric' };
   return formatter('date', { ...options, timeZone: timeZone || undefined }).format(new Date(ms));
 }
+
+/** A share (0..1) as a percentage; a dash when there is none. */
+export function percent(share, digits = 1) {
+  if (share === null || share === undefined || Number.isNaN(share)) return '–';
+  return formatter('number', { style: 'percent', minimumFractionDigits: digits, maximumFractionDigits: digits })
+    .format(share);
+}
+
+/** Seconds as hours and minutes (`3 h 05 min`, `12 min`, `40 s`). */
+export function duration(secs) {
+  if (secs === null || secs === undefined || Number.isNaN(secs)) return '–';
+  const sign = secs < 0 ? '−' : '';
+  const s = Math.round(Math.abs(secs));
+  if (s < 60) return `${sign}${s} s`;
+  const minutes = Math.floor(s / 60) % 60;
+  const hours = Math.floor(s / 3600);
+  if (hours === 0) return `${sign}${minutes} min`;
+  return `${sign}${count(hours)} h ${String(minutes).padStart(2, '0')} min`;
+}
+
+/** A local date (YYYY-MM-DD) `days` before today in `timeZone`. */
+export function localDate(timeZone, daysBack = 0) {
+  const d = new Date(Date.now() - daysBack * 86400e3);
+  // en-CA writes dates as YYYY-MM-DD.
+  return new Intl.DateTimeFormat('en-CA', { timeZone: timeZone || undefined, year: 'numeric', month: '2-digit', day: '2-digit' })
+    .format(d);
+}

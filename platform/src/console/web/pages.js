@@ -25,6 +25,36 @@ export const PAGES = [
     load: () => import('./pages/alarms.js'),
   },
   {
+    id: 'oee', path: '/mes/oee', menu: true,
+    needs: ['read_mes', 'read_plant_model'],
+    load: () => import('./pages/oee.js'),
+  },
+  {
+    id: 'downtime', path: '/mes/downtime', menu: true,
+    needs: ['read_mes', 'read_plant_model'],
+    load: () => import('./pages/downtime.js'),
+  },
+  {
+    id: 'workOrders', path: '/mes/work-orders', menu: true,
+    needs: ['read_mes', 'read_plant_model'],
+    load: () => import('./pages/workorders.js'),
+  },
+  {
+    id: 'yield', path: '/quality/yield', menu: true,
+    needs: ['read_mes', 'read_plant_model'],
+    load: () => import('./pages/yield.js'),
+  },
+  {
+    id: 'spc', path: '/quality/spc', menu: true,
+    needs: ['read_mes', 'read_plant_model'],
+    load: () => import('./pages/spc.js'),
+  },
+  {
+    id: 'rules', path: '/alarm-rules', menu: true,
+    needs: ['read_alarms', 'read_plant_model'],
+    load: () => import('./pages/rules.js'),
+  },
+  {
     id: 'users', path: '/admin/users', menu: true, admin: true,
     needs: ['manage_users'],
     load: () => import('./pages/users.js'),
@@ -33,6 +63,11 @@ export const PAGES = [
     id: 'keys', path: '/admin/keys', menu: true, admin: true,
     needs: ['manage_api_keys'],
     load: () => import('./pages/keys.js'),
+  },
+  {
+    id: 'webhooks', path: '/admin/webhooks', menu: true, admin: true,
+    needs: ['manage_webhooks'],
+    load: () => import('./pages/webhooks.js'),
   },
   {
     id: 'audit', path: '/admin/audit', menu: true, admin: true,

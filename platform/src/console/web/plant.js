@@ -53,3 +53,24 @@ export async function latest(tagIds) {
   }
   return out;
 }
+
+/**
+ * Sets each site's `time_zone` from its shift calendar (`GET /sites/{id}/calendar`, an MES
+ * route: call only when the account may read MES data), so times show in the site's own zone.
+ * Fetched once per plant model.
+ */
+export async function withZones(p) {
+  if (!p.zones) {
+    p.zones = Promise.all(p.sites.map(async (s) => {
+      if (s.time_zone) return;
+      try {
+        const cal = await get(`/sites/${s.id}/calendar`);
+        s.time_zone = cal.time_zone;
+      } catch {
+        // Without a calendar the browser's zone is used.
+      }
+    }));
+  }
+  await p.zones;
+  return p;
+}

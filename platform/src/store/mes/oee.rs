@@ -9,13 +9,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::orders::{in_run, run_span, Product, WorkOrder, WorkOrderRun};
+use super::plan::MachineContext;
 use super::MesMachine;
 use crate::error::{Error, Result};
 use crate::mes::downtime::DowntimeEvent;
 use crate::mes::oee::{Oee, Production};
 use crate::mes::state::StateRule;
 use crate::mes::Span;
+use crate::quality::yields::{ParetoBar, YieldFigures};
 use crate::store::alarms::Alarm;
+use crate::store::quality::{FigureFilter, YieldBy};
 use crate::store::TenantSession;
 
 /// How to group OEE.
@@ -117,6 +120,108 @@ fn local(tz: Tz, t: DateTime<Utc>) -> String {
     t.with_timezone(&tz).to_rfc3339()
 }
 
+/// A group's key, shift, day, work order, span and planned windows.
+type Bucket = (
+    String,
+    Option<String>,
+    Option<NaiveDate>,
+    Option<i64>,
+    Span,
+    Vec<Span>,
+);
+
+/// The groups of one machine's time over `[from, to)` (planned time up to `until`).
+#[allow(clippy::too_many_arguments)]
+fn buckets(
+    m: &MesMachine,
+    ctx: &MachineContext,
+    group: OeeGroup,
+    runs: &[WorkOrderRun],
+    orders: &HashMap<i64, WorkOrder>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Vec<Bucket> {
+    let cal = &ctx.calendar;
+    let mut buckets: Vec<Bucket> = Vec::new();
+    let range = ctx.monitored(from, until);
+    match group {
+        OeeGroup::Total => {
+            buckets.push((
+                "total".into(),
+                None,
+                None,
+                None,
+                Span::new(from, to),
+                cal.planned(range.start, range.end),
+            ));
+        }
+        OeeGroup::Shift => {
+            for i in cal.instances(from, to) {
+                let planned: Vec<Span> = i
+                    .planned()
+                    .iter()
+                    .filter_map(|s| s.intersect(&range))
+                    .collect();
+                buckets.push((
+                    format!("{} {}", i.day, i.shift),
+                    Some(i.shift.clone()),
+                    Some(i.day),
+                    None,
+                    i.span,
+                    planned,
+                ));
+            }
+        }
+        OeeGroup::Day => {
+            let (mut day, _) = cal.day_of(from);
+            let last = cal.day_of(to - Duration::milliseconds(1)).0;
+            while day <= last {
+                let span = cal.day_span(day);
+                if let Some(part) = span.intersect(&Span::new(from, to)) {
+                    let planned = match part.intersect(&range) {
+                        Some(p) => cal.planned(p.start, p.end),
+                        None => Vec::new(),
+                    };
+                    buckets.push((day.to_string(), None, Some(day), None, part, planned));
+                }
+                day += Duration::days(1);
+            }
+        }
+        OeeGroup::WorkOrder => {
+            for r in runs.iter().filter(|r| r.machine_id == m.id) {
+                let span = run_span(r, now);
+                let Some(part) = span.intersect(&range) else {
+                    continue;
+                };
+                let key = orders
+                    .get(&r.work_order_id)
+                    .map(|w| w.number.clone())
+                    .unwrap_or_else(|| r.work_order_id.to_string());
+                buckets.push((
+                    key,
+                    None,
+                    None,
+                    Some(r.work_order_id),
+                    part,
+                    cal.planned(part.start, part.end),
+                ));
+            }
+        }
+    }
+    buckets
+}
+
+/// One report being filled: its rows by (start, key), total and machines.
+#[derive(Default)]
+struct ReportAcc {
+    rows: BTreeMap<(DateTime<Utc>, String), OeeRow>,
+    total: Oee,
+    time_zone: Option<Tz>,
+    machines: Vec<i64>,
+}
+
 impl TenantSession {
     /// OEE of `scope` over `[from, to)` grouped by `group`; `None` when the machine or line
     /// does not exist (or has no machines). Planned time after now is not counted.
@@ -139,8 +244,52 @@ impl TenantSession {
         if machines.is_empty() {
             return Ok(None);
         }
+        let mut report = self
+            .oee_reports(&machines, from, to, group, false)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Stored("no OEE report".into()))?;
+        (report.machine_id, report.line_id) = match scope {
+            OeeScope::Machine(id) => (Some(id), None),
+            OeeScope::Line(id) => (None, Some(id)),
+        };
+        Ok(Some(report))
+    }
+
+    /// OEE of each of these machines, one report per machine that exists (by id), each the
+    /// same as [`Self::oee`] with [`OeeScope::Machine`] gives; read with one query per kind
+    /// (intervals, first intervals, reasons, calendars, counts) for all of them, not one
+    /// round of queries per machine.
+    pub async fn oee_per_machine(
+        &mut self,
+        machine_ids: &[i64],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group: OeeGroup,
+    ) -> Result<Vec<OeeReport>> {
+        let machines = self.mes_machines(Some(machine_ids)).await?;
+        if machines.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut reports = self.oee_reports(&machines, from, to, group, true).await?;
+        for r in &mut reports {
+            r.machine_id = r.machines.first().copied();
+        }
+        Ok(reports)
+    }
+
+    /// The reports of `machines`: one for all of them together, or with `split` one per
+    /// machine. Every input is read once for all machines; the figures are computed in memory.
+    async fn oee_reports(
+        &mut self,
+        machines: &[MesMachine],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group: OeeGroup,
+        split: bool,
+    ) -> Result<Vec<OeeReport>> {
         let ids: Vec<i64> = machines.iter().map(|m| m.id).collect();
-        let rules = self.effective_rules(&machines).await?;
+        let rules = self.effective_rules(machines).await?;
         let products: HashMap<i64, Product> = self
             .products()
             .await?
@@ -156,108 +305,60 @@ impl TenantSession {
         let runs = self.work_order_runs(&ids, None, from, to).await?;
         let now = Utc::now();
         let until = to.min(now).max(from);
-        let mut rows: BTreeMap<(DateTime<Utc>, String), OeeRow> = BTreeMap::new();
-        let mut total = Oee::default();
-        let mut time_zone = None;
-        for m in &machines {
-            let rule = &rules[&m.id];
-            let ctx = self.machine_context(m, from, to).await?;
-            let tz = ctx.calendar.time_zone;
-            time_zone.get_or_insert(tz);
-            let cal = &ctx.calendar;
-            // (key, shift, day, order, span, planned)
-            type Bucket = (
-                String,
-                Option<String>,
-                Option<NaiveDate>,
-                Option<i64>,
-                Span,
-                Vec<Span>,
-            );
-            let mut buckets: Vec<Bucket> = Vec::new();
-            let range = ctx.monitored(from, until);
-            match group {
-                OeeGroup::Total => {
-                    buckets.push((
-                        "total".into(),
-                        None,
-                        None,
-                        None,
-                        Span::new(from, to),
-                        cal.planned(range.start, range.end),
-                    ));
-                }
-                OeeGroup::Shift => {
-                    for i in cal.instances(from, to) {
-                        let planned: Vec<Span> = i
-                            .planned()
-                            .iter()
-                            .filter_map(|s| s.intersect(&range))
-                            .collect();
-                        buckets.push((
-                            format!("{} {}", i.day, i.shift),
-                            Some(i.shift.clone()),
-                            Some(i.day),
-                            None,
-                            i.span,
-                            planned,
-                        ));
-                    }
-                }
-                OeeGroup::Day => {
-                    let (mut day, _) = cal.day_of(from);
-                    let last = cal.day_of(to - Duration::milliseconds(1)).0;
-                    while day <= last {
-                        let span = cal.day_span(day);
-                        if let Some(part) = span.intersect(&Span::new(from, to)) {
-                            let planned = match part.intersect(&range) {
-                                Some(p) => cal.planned(p.start, p.end),
-                                None => Vec::new(),
-                            };
-                            buckets.push((day.to_string(), None, Some(day), None, part, planned));
-                        }
-                        day += Duration::days(1);
-                    }
-                }
-                OeeGroup::WorkOrder => {
-                    for r in runs.iter().filter(|r| r.machine_id == m.id) {
-                        let span = run_span(r, now);
-                        let Some(part) = span.intersect(&range) else {
-                            continue;
-                        };
-                        let key = orders
-                            .get(&r.work_order_id)
-                            .map(|w| w.number.clone())
-                            .unwrap_or_else(|| r.work_order_id.to_string());
-                        buckets.push((
-                            key,
-                            None,
-                            None,
-                            Some(r.work_order_id),
-                            part,
-                            cal.planned(part.start, part.end),
-                        ));
-                    }
-                }
+        let contexts = self.machine_contexts(machines, from, to).await?;
+        let context = |id: i64| {
+            contexts
+                .get(&id)
+                .ok_or_else(|| Error::Stored(format!("context of machine {id} missing")))
+        };
+        let mut planned_buckets: Vec<Vec<Bucket>> = Vec::with_capacity(machines.len());
+        for m in machines {
+            let ctx = context(m.id)?;
+            planned_buckets.push(buckets(m, ctx, group, &runs, &orders, from, to, until, now));
+        }
+        // Production: machines that ran work orders minute by minute (the orders set the ideal
+        // cycle), the others summed per planned window by the database (one ideal cycle).
+        let with_runs: Vec<i64> = machines
+            .iter()
+            .filter(|m| runs.iter().any(|r| r.machine_id == m.id))
+            .map(|m| m.id)
+            .collect();
+        let mut per_minute: HashMap<i64, Vec<(DateTime<Utc>, i64, i64)>> = HashMap::new();
+        if !with_runs.is_empty() {
+            for (m, t, p, r) in self.production(&with_runs, from, to).await? {
+                per_minute.entry(m).or_default().push((t, p, r));
             }
-            let prod: Vec<Production> = if runs.iter().any(|r| r.machine_id == m.id) {
-                // Work orders set the ideal cycle minute by minute.
-                self.production(&[m.id], from, to)
-                    .await?
+        }
+        let windows: Vec<(i64, Vec<Span>)> = machines
+            .iter()
+            .zip(&planned_buckets)
+            .filter(|(m, _)| !with_runs.contains(&m.id))
+            .map(|(m, b)| (m.id, b.iter().flat_map(|b| b.5.iter().copied()).collect()))
+            .collect();
+        let mut per_window = self.production_per_windows(&windows).await?;
+
+        let mut accs: Vec<ReportAcc> = Vec::new();
+        for (m, buckets) in machines.iter().zip(planned_buckets) {
+            let rule = &rules[&m.id];
+            let ctx = context(m.id)?;
+            let tz = ctx.calendar.time_zone;
+            let prod: Vec<Production> = if with_runs.contains(&m.id) {
+                per_minute
+                    .remove(&m.id)
+                    .unwrap_or_default()
                     .into_iter()
-                    .map(|p| Production {
-                        time: p.1,
-                        produced: p.2,
-                        rejected: p.3,
-                        ideal_cycle_secs: ideal_at(m, rule, &runs, &orders, &products, p.1),
+                    .map(|(time, produced, rejected)| Production {
+                        time,
+                        produced,
+                        rejected,
+                        ideal_cycle_secs: ideal_at(m, rule, &runs, &orders, &products, time),
                     })
                     .collect()
             } else {
-                // One ideal cycle throughout: the database sums each planned window.
-                let windows: Vec<Span> = buckets.iter().flat_map(|b| b.5.iter().copied()).collect();
                 let ideal = rule.ideal_cycle_secs.unwrap_or(60.0);
-                self.production_per_window(m.id, &windows)
-                    .await?
+                per_window
+                    .remove(&m.id)
+                    .unwrap_or_default()
                     .into_iter()
                     .map(|(w, produced, rejected)| Production {
                         time: w.end,
@@ -267,11 +368,18 @@ impl TenantSession {
                     })
                     .collect()
             };
+            if split || accs.is_empty() {
+                accs.push(ReportAcc::default());
+            }
+            let acc = accs.last_mut().expect("an accumulator");
+            acc.machines.push(m.id);
+            acc.time_zone.get_or_insert(tz);
             for (key, shift, day, order, span, planned) in buckets {
                 let dt = ctx.downtime(&planned, f64::from(rule.minor_stop_secs));
                 let o = Oee::compute(&planned, &dt, &prod);
-                total.add(&o);
-                let row = rows
+                acc.total.add(&o);
+                let row = acc
+                    .rows
                     .entry((
                         if order.is_some() {
                             DateTime::<Utc>::MIN_UTC
@@ -302,69 +410,104 @@ impl TenantSession {
                 row.oee.add(&o);
             }
         }
-        let mut rows: Vec<OeeRow> = rows.into_values().collect();
-        rows.sort_by_key(|r| (r.start, r.key.clone()));
-        Ok(Some(OeeReport {
-            machine_id: match scope {
-                OeeScope::Machine(id) => Some(id),
-                OeeScope::Line(_) => None,
-            },
-            line_id: match scope {
-                OeeScope::Line(id) => Some(id),
-                OeeScope::Machine(_) => None,
-            },
-            machines: ids,
-            from,
-            to,
-            time_zone: time_zone.map(|t| t.name().to_string()).unwrap_or_default(),
-            group,
-            rows,
-            total,
-        }))
+        Ok(accs
+            .into_iter()
+            .map(|acc| {
+                let mut rows: Vec<OeeRow> = acc.rows.into_values().collect();
+                rows.sort_by_key(|r| (r.start, r.key.clone()));
+                OeeReport {
+                    machine_id: None,
+                    line_id: None,
+                    machines: acc.machines,
+                    from,
+                    to,
+                    time_zone: acc
+                        .time_zone
+                        .map(|t| t.name().to_string())
+                        .unwrap_or_default(),
+                    group,
+                    rows,
+                    total: acc.total,
+                }
+            })
+            .collect())
     }
 
     /// Parts counted (by counters and by operators) in each window `(start, end]`, summed by
-    /// the database; windows without parts are left out; sorted by end.
+    /// the database from the counts' running totals; windows without parts are left out;
+    /// sorted by end.
     pub async fn production_per_window(
         &mut self,
         machine_id: i64,
         windows: &[Span],
     ) -> Result<Vec<(Span, i64, i64)>> {
-        let mut windows: Vec<Span> = windows.to_vec();
-        windows.sort();
-        windows.dedup();
-        if windows.is_empty() {
-            return Ok(Vec::new());
+        Ok(self
+            .production_per_windows(&[(machine_id, windows.to_vec())])
+            .await?
+            .remove(&machine_id)
+            .unwrap_or_default())
+    }
+
+    /// [`Self::production_per_window`] of many machines in one query: per machine, its
+    /// windows' sums, windows without parts left out, sorted by end.
+    pub async fn production_per_windows(
+        &mut self,
+        windows: &[(i64, Vec<Span>)],
+    ) -> Result<HashMap<i64, Vec<(Span, i64, i64)>>> {
+        let mut flat: Vec<(i64, Span)> = Vec::new();
+        for (m, ws) in windows {
+            let mut ws = ws.clone();
+            ws.sort();
+            ws.dedup();
+            flat.extend(ws.into_iter().map(|w| (*m, w)));
+        }
+        if flat.is_empty() {
+            return Ok(HashMap::new());
         }
         let tenant = self.tenant().0;
-        let starts: Vec<DateTime<Utc>> = windows.iter().map(|w| w.start).collect();
-        let ends: Vec<DateTime<Utc>> = windows.iter().map(|w| w.end).collect();
+        let machines: Vec<i64> = flat.iter().map(|w| w.0).collect();
+        let starts: Vec<DateTime<Utc>> = flat.iter().map(|w| w.1.start).collect();
+        let ends: Vec<DateTime<Utc>> = flat.iter().map(|w| w.1.end).collect();
         let tx = self.begin().await?;
         let rows = tx
             .query(
-                "SELECT w.i, sum(x.p)::bigint, sum(x.r)::bigint \
-                 FROM unnest($3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS w(s, e, i) \
-                 CROSS JOIN LATERAL ( \
-                     SELECT c.produced AS p, c.rejected AS r FROM public.mes_counts c \
-                     WHERE c.tenant_id = $1 AND c.machine_id = $2 \
-                       AND c.minute_end > w.s AND c.minute_end <= w.e \
-                     UNION ALL \
-                     SELECT pr.produced, pr.rejected FROM public.mes_production_records pr \
-                     WHERE pr.tenant_id = $1 AND pr.machine_id = $2 AND pr.at > w.s AND pr.at <= w.e \
-                 ) x \
-                 GROUP BY w.i",
-                &[&tenant, &machine_id, &starts, &ends],
+                // Counted parts: the running totals (V14) at the window's end less at its
+                // start, two index probes; operators' records: summed (they are few).
+                "SELECT w.i, \
+                        coalesce(e.p, 0) - coalesce(b.p, 0) + coalesce(pr.p, 0), \
+                        coalesce(e.r, 0) - coalesce(b.r, 0) + coalesce(pr.r, 0) \
+                 FROM unnest($2::bigint[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS w(m, s, e, i) \
+                 LEFT JOIN LATERAL ( \
+                     SELECT c.cum_produced AS p, c.cum_rejected AS r FROM public.mes_counts c \
+                     WHERE c.tenant_id = $1 AND c.machine_id = w.m AND c.minute_end <= w.e \
+                     ORDER BY c.minute_end DESC LIMIT 1 \
+                 ) e ON true \
+                 LEFT JOIN LATERAL ( \
+                     SELECT c.cum_produced AS p, c.cum_rejected AS r FROM public.mes_counts c \
+                     WHERE c.tenant_id = $1 AND c.machine_id = w.m AND c.minute_end <= w.s \
+                     ORDER BY c.minute_end DESC LIMIT 1 \
+                 ) b ON true \
+                 LEFT JOIN LATERAL ( \
+                     SELECT sum(x.produced)::bigint AS p, sum(x.rejected)::bigint AS r \
+                     FROM public.mes_production_records x \
+                     WHERE x.tenant_id = $1 AND x.machine_id = w.m AND x.at > w.s AND x.at <= w.e \
+                 ) pr ON true",
+                &[&tenant, &machines, &starts, &ends],
             )
             .await
             .map_err(Error::db("summing production per window"))?;
-        let mut out: Vec<(Span, i64, i64)> = rows
-            .iter()
-            .map(|r| {
-                let i = (r.get::<_, i64>(0) - 1) as usize;
-                (windows[i], r.get(1), r.get(2))
-            })
-            .collect();
-        out.sort_by_key(|(w, _, _)| (w.end, w.start));
+        let mut out: HashMap<i64, Vec<(Span, i64, i64)>> = HashMap::new();
+        for r in &rows {
+            let (produced, rejected): (i64, i64) = (r.get(1), r.get(2));
+            if produced == 0 && rejected == 0 {
+                continue;
+            }
+            let (m, w) = flat[(r.get::<_, i64>(0) - 1) as usize];
+            out.entry(m).or_default().push((w, produced, rejected));
+        }
+        for v in out.values_mut() {
+            v.sort_by_key(|(w, _, _)| (w.end, w.start));
+        }
         Ok(out)
     }
 
@@ -392,8 +535,32 @@ impl TenantSession {
         ))
     }
 
+    /// The quality records of work order `number`: yield figures and the defect Pareto.
+    async fn work_order_quality(&mut self, number: &str) -> Result<TraceQuality> {
+        let filter = FigureFilter {
+            work_order: Some(number.to_owned()),
+            ..Default::default()
+        };
+        let figures = self
+            .yield_figures(YieldBy::Total, &filter)
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| r.figures);
+        let pareto = self.defect_pareto(&filter).await?;
+        let records = format!(
+            "/api/v1/quality/records?work_order={}",
+            form_urlencoded::byte_serialize(number.as_bytes()).collect::<String>()
+        );
+        Ok(TraceQuality {
+            figures,
+            pareto,
+            records,
+        })
+    }
+
     /// A work order's trace: the machines and windows that ran it, the process parameters over
-    /// those windows, the downtime, alarms, production and OEE; `None` when it does not exist.
+    /// those windows, the downtime, alarms, production, quality and OEE; `None` when it does not exist.
     pub async fn work_order_trace(&mut self, id: i64) -> Result<Option<Trace>> {
         let Some(wo) = self.work_order(id).await? else {
             return Ok(None);
@@ -517,6 +684,7 @@ impl TenantSession {
                 parameters,
             });
         }
+        let quality = self.work_order_quality(&wo.number).await?;
         Ok(Some(Trace {
             work_order: wo,
             product,
@@ -525,7 +693,7 @@ impl TenantSession {
             rejected,
             downtime,
             alarms,
-            quality: Vec::new(),
+            quality,
             oee,
         }))
     }
@@ -581,6 +749,17 @@ pub struct TraceDowntime {
     pub event: DowntimeEvent,
 }
 
+/// The quality records of a work order: its yield and what its defects were.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct TraceQuality {
+    /// Units, first pass, reworked, scrapped and the rates (from the kept daily figures).
+    pub figures: Option<YieldFigures>,
+    /// Defective units by defect code, largest first.
+    pub pareto: Vec<ParetoBar>,
+    /// Its records (`GET` with the same key).
+    pub records: String,
+}
+
 /// Everything about how a work order was made.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct Trace {
@@ -598,9 +777,8 @@ pub struct Trace {
     pub downtime: Vec<TraceDowntime>,
     /// Alarms open during its windows.
     pub alarms: Vec<Alarm>,
-    /// Quality results (quality records hang here; none recorded yet).
-    #[schema(value_type = Vec<Object>)]
-    pub quality: Vec<serde_json::Value>,
+    /// Quality results of the units recorded against it.
+    pub quality: TraceQuality,
     /// OEE over its windows.
     pub oee: Oee,
 }

@@ -1,5 +1,7 @@
 //! Shift calendars per site, reason codes, and downtime with the reasons people assign.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -7,7 +9,7 @@ use utoipa::ToSchema;
 use super::{interval_from_row, MesMachine};
 use crate::error::{Error, Result};
 use crate::mes::calendar::{Calendar, ShiftDef};
-use crate::mes::downtime::{Assignment, Category, Downtime, DEFAULT_REASONS};
+use crate::mes::downtime::{AlarmHint, Assignment, Category, Downtime, DEFAULT_REASONS};
 use crate::mes::state::StateInterval;
 use crate::mes::{InvalidInput, Span};
 use crate::store::TenantSession;
@@ -343,70 +345,172 @@ impl TenantSession {
             .collect())
     }
 
-    /// Everything needed to judge machines over `[from, to)`: their intervals (a gap-free
-    /// timeline), planned time by their site's calendar, assigned reasons.
+    /// Everything needed to judge a machine over `[from, to)`: its intervals (a gap-free
+    /// timeline), planned time by its site's calendar, assigned reasons.
     pub async fn machine_context(
         &mut self,
         m: &MesMachine,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<MachineContext> {
-        let cal = self.site_calendar(m.site_id).await?.ok_or_else(|| {
-            Error::Stored(format!("site {} of machine {} vanished", m.site_id, m.id))
-        })?;
-        let calendar = cal
-            .calendar()
-            .map_err(|e| Error::Stored(format!("calendar of site {}: {e}", m.site_id)))?;
+        let mut all = self
+            .machine_contexts(std::slice::from_ref(m), from, to)
+            .await?;
+        all.remove(&m.id)
+            .ok_or_else(|| Error::Stored(format!("context of machine {} missing", m.id)))
+    }
+
+    /// [`Self::machine_context`] of many machines at once, with one query per kind (calendars,
+    /// intervals, first intervals, reasons) whatever their number: what OEE of a line or of
+    /// every machine reads.
+    pub async fn machine_contexts(
+        &mut self,
+        machines: &[MesMachine],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<HashMap<i64, MachineContext>> {
+        if machines.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut site_ids: Vec<i64> = machines.iter().map(|m| m.site_id).collect();
+        site_ids.sort_unstable();
+        site_ids.dedup();
+        let sites = self.site_calendars(&site_ids).await?;
+        let mut calendars: HashMap<i64, Calendar> = HashMap::new();
+        for (id, cal) in &sites {
+            let c = cal
+                .calendar()
+                .map_err(|e| Error::Stored(format!("calendar of site {id}: {e}")))?;
+            calendars.insert(*id, c);
+        }
+        let ids: Vec<i64> = machines.iter().map(|m| m.id).collect();
         let tenant = self.tenant().0;
         let tx = self.begin().await?;
         let rows = tx
             .query(
-                "SELECT start_at, end_at, state, code FROM public.mes_state_intervals \
-                 WHERE tenant_id = $1 AND machine_id = $2 AND start_at < $4 \
-                   AND (end_at IS NULL OR end_at > $3) ORDER BY start_at",
-                &[&tenant, &m.id, &from, &to],
+                "SELECT start_at, end_at, state, code, machine_id FROM public.mes_state_intervals \
+                 WHERE tenant_id = $1 AND machine_id = ANY($2) AND start_at < $4 \
+                   AND (end_at IS NULL OR end_at > $3) ORDER BY machine_id, start_at",
+                &[&tenant, &ids, &from, &to],
             )
             .await
             .map_err(Error::db("reading state intervals"))?;
-        let first: Option<DateTime<Utc>> = tx
-            .query_one(
-                "SELECT min(start_at) FROM public.mes_state_intervals \
-                 WHERE tenant_id = $1 AND machine_id = $2",
-                &[&tenant, &m.id],
+        // One index probe per machine, not a scan of all their intervals.
+        let firsts = tx
+            .query(
+                "SELECT m.id, (SELECT min(i.start_at) FROM public.mes_state_intervals i \
+                               WHERE i.tenant_id = $1 AND i.machine_id = m.id) \
+                 FROM unnest($2::bigint[]) AS m(id)",
+                &[&tenant, &ids],
             )
             .await
-            .map_err(Error::db("reading when a machine was first seen"))?
-            .get(0);
+            .map_err(Error::db("reading when machines were first seen"))?;
+        // Model alarms over the range suggest reasons for stops the states do not explain.
+        let alarm_rows = tx
+            .query(
+                "SELECT id, machine_id, raised_at, cleared_at FROM public.alarms \
+                 WHERE tenant_id = $1 AND machine_id = ANY($2) \
+                   AND kind IN ('failure', 'anomaly', 'rul') \
+                   AND raised_at < $4 AND (cleared_at IS NULL OR cleared_at > $3) \
+                 ORDER BY machine_id, raised_at",
+                &[&tenant, &ids, &from, &to],
+            )
+            .await
+            .map_err(Error::db("reading model alarms"))?;
         drop(tx);
-        let intervals: Vec<StateInterval> = rows.iter().map(interval_from_row).collect();
+        let mut alarms: HashMap<i64, Vec<AlarmHint>> = HashMap::new();
+        for r in &alarm_rows {
+            let (raised, cleared): (DateTime<Utc>, Option<DateTime<Utc>>) = (r.get(2), r.get(3));
+            alarms.entry(r.get(1)).or_default().push(AlarmHint {
+                span: Span::new(raised, cleared.unwrap_or(to).max(raised)),
+                alarm_id: r.get(0),
+            });
+        }
+        let mut intervals: HashMap<i64, Vec<StateInterval>> = HashMap::new();
+        for r in &rows {
+            intervals
+                .entry(r.get(4))
+                .or_default()
+                .push(interval_from_row(r));
+        }
+        let firsts: HashMap<i64, Option<DateTime<Utc>>> =
+            firsts.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let mut assignments: HashMap<i64, Vec<Assignment>> = HashMap::new();
+        for a in self.reason_assignments(&ids, from, to).await? {
+            assignments
+                .entry(a.machine_id)
+                .or_default()
+                .push(Assignment {
+                    span: Span::new(a.start, a.end),
+                    reason_id: a.reason_id,
+                    category: a.category,
+                });
+        }
         // The open interval lasts only until now.
         let until = to.min(Utc::now());
-        let mut timeline = crate::mes::state::timeline(&intervals, from, until.max(from));
-        if until < to {
-            timeline.push(StateInterval {
-                start: until.max(from),
-                end: Some(to),
-                state: crate::mes::state::MachineState::Unknown,
-                code: 0,
-            });
-            timeline.retain(|i| i.end.is_some_and(|e| e > i.start));
+        let mut out = HashMap::new();
+        for m in machines {
+            let calendar = calendars.get(&m.site_id).cloned().ok_or_else(|| {
+                Error::Stored(format!("site {} of machine {} vanished", m.site_id, m.id))
+            })?;
+            let mine = intervals.remove(&m.id).unwrap_or_default();
+            let mut timeline = crate::mes::state::timeline(&mine, from, until.max(from));
+            if until < to {
+                timeline.push(StateInterval {
+                    start: until.max(from),
+                    end: Some(to),
+                    state: crate::mes::state::MachineState::Unknown,
+                    code: 0,
+                });
+                timeline.retain(|i| i.end.is_some_and(|e| e > i.start));
+            }
+            out.insert(
+                m.id,
+                MachineContext {
+                    calendar,
+                    timeline,
+                    assignments: assignments.remove(&m.id).unwrap_or_default(),
+                    alarms: alarms.remove(&m.id).unwrap_or_default(),
+                    monitored_from: firsts.get(&m.id).copied().flatten(),
+                },
+            );
         }
-        let assignments = self
-            .reason_assignments(&[m.id], from, to)
-            .await?
-            .into_iter()
-            .map(|a| Assignment {
-                span: Span::new(a.start, a.end),
-                reason_id: a.reason_id,
-                category: a.category,
-            })
-            .collect();
-        Ok(MachineContext {
-            calendar,
-            timeline,
-            assignments,
-            monitored_from: first,
-        })
+        Ok(out)
+    }
+
+    /// The calendars of these sites (those that exist), in one query.
+    pub async fn site_calendars(&mut self, site_ids: &[i64]) -> Result<HashMap<i64, SiteCalendar>> {
+        let tenant = self.tenant().0;
+        let tx = self.begin().await?;
+        let rows = tx
+            .query(
+                "SELECT s.id, s.time_zone, c.shifts, c.days_off, c.updated_at FROM public.sites s \
+                 LEFT JOIN public.mes_calendars c ON c.tenant_id = s.tenant_id AND c.site_id = s.id \
+                 WHERE s.tenant_id = $1 AND s.id = ANY($2)",
+                &[&tenant, &site_ids],
+            )
+            .await
+            .map_err(Error::db("reading calendars"))?;
+        let mut out = HashMap::new();
+        for r in &rows {
+            let site_id: i64 = r.get(0);
+            let shifts: Option<serde_json::Value> = r.get(2);
+            out.insert(
+                site_id,
+                SiteCalendar {
+                    site_id,
+                    time_zone: r.get(1),
+                    shifts: match shifts {
+                        Some(v) => serde_json::from_value(v)
+                            .map_err(|e| Error::Stored(format!("calendar shifts: {e}")))?,
+                        None => Vec::new(),
+                    },
+                    days_off: r.get::<_, Option<Vec<NaiveDate>>>(3).unwrap_or_default(),
+                    updated_at: r.get(4),
+                },
+            );
+        }
+        Ok(out)
     }
 }
 
@@ -419,6 +523,8 @@ pub struct MachineContext {
     pub timeline: Vec<StateInterval>,
     /// Reasons people assigned.
     pub assignments: Vec<Assignment>,
+    /// Model alarms over the range (by start), suggesting reasons.
+    pub alarms: Vec<AlarmHint>,
     /// When the machine's first state interval begins (none: never reported). Planned time
     /// before it is not counted: the machine was not monitored yet.
     pub monitored_from: Option<DateTime<Utc>>,
@@ -436,7 +542,13 @@ impl MachineContext {
 
     /// Downtime over `planned` with minor stops under `minor_secs`.
     pub fn downtime(&self, planned: &[Span], minor_secs: f64) -> Downtime {
-        crate::mes::downtime::downtime(&self.timeline, planned, minor_secs, &self.assignments)
+        crate::mes::downtime::downtime_with_alarms(
+            &self.timeline,
+            planned,
+            minor_secs,
+            &self.assignments,
+            &self.alarms,
+        )
     }
 }
 

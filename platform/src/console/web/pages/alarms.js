@@ -1,12 +1,14 @@
 // Alarms: open ones needing acknowledgement, open ones already acknowledged, and history
-// (cleared). Acknowledging moves an alarm from the first table to the second. Shelving and
-// rule-based alarms arrive with the alarm-rules API; their columns go here.
+// (cleared). Acknowledging moves an alarm from the first table to the second; shelving hides
+// an open alarm's notifications for an hour (it stays listed, marked shelved). Rule alarms
+// show their severity and message.
 
 import { get, call } from '../api.js';
 import { h, fill, table, errorBox, announce } from '../dom.js';
 import { t } from '../i18n.js';
 import { plant, siteOf } from '../plant.js';
 import * as fmt from '../format.js';
+import { severityBadge } from './rules.js';
 
 const REFRESH_MS = 15000;
 
@@ -25,10 +27,33 @@ export function alarmTable(alarms, p, ctx, { caption, onChange, zone, id }) {
     if (a.acknowledged_at) {
       status.push(h('br'), t('alarms.ackedBy', { by: a.acknowledged_by || '', time: fmt.dateTime(a.acknowledged_at, tz) }));
     }
-    let action = null;
+    const shelved = a.shelved_until && Date.parse(a.shelved_until) > Date.now();
+    if (shelved) {
+      status.push(h('br'), h('span', { class: 'shelved' }, h('span', { 'aria-hidden': 'true' }, '⏸ '),
+        t('alarms.shelvedUntil', { time: fmt.dateTime(a.shelved_until, tz), by: a.shelved_by || '' })));
+    }
+    const action = [];
+    const error = h('span', {});
+    // Shelving (for an hour) and unshelving: open alarms, for those who may acknowledge.
+    if (!a.cleared_at && ctx.can('acknowledge_alarms')) {
+      action.push(h('button', {
+        type: 'button', class: shelved ? 'unshelve' : 'shelve', dataset: { alarm: a.id },
+        'aria-label': shelved ? t('alarms.unshelveLabel', { id: a.id, machine: name }) : t('alarms.shelveLabel', { id: a.id, machine: name }),
+        onclick: async (e) => {
+          e.target.disabled = true;
+          try {
+            await call('POST', `/alarms/${a.id}/shelve`, { for_secs: shelved ? 0 : 3600 });
+            announce(shelved ? t('alarms.unshelved', { id: a.id, machine: name }) : t('alarms.shelved', { id: a.id, machine: name }));
+            await onChange();
+          } catch (err) {
+            e.target.disabled = false;
+            fill(error, errorBox(err));
+          }
+        },
+      }, shelved ? t('alarms.unshelve') : t('alarms.shelve')), ' ');
+    }
     if (!a.acknowledged_at && ctx.can('acknowledge_alarms')) {
-      const error = h('span', {});
-      action = [h('button', {
+      action.push(h('button', {
         type: 'button', class: 'ack', dataset: { alarm: a.id },
         'aria-label': t('alarms.ackLabel', { id: a.id, machine: name }),
         onclick: async (e) => {
@@ -42,11 +67,13 @@ export function alarmTable(alarms, p, ctx, { caption, onChange, zone, id }) {
             fill(error, errorBox(err));
           }
         },
-      }, t('alarms.ack')), error];
+      }, t('alarms.ack')));
     }
+    action.push(error);
     return h('tr', { dataset: { alarm: a.id }, class: a.cleared_at ? 'cleared' : 'open' },
       h('td', {}, machine ? h('a', { href: `#/machines/${a.machine_id}` }, name) : name),
-      h('td', {}, t(`alarm.kind.${a.kind}`)),
+      h('td', {}, t(`alarm.kind.${a.kind}`), a.severity ? [' ', severityBadge(a.severity)] : null,
+        a.message ? [h('br'), h('span', { class: 'muted' }, a.message)] : null),
       h('td', {}, fmt.dateTime(a.raised_at, tz)),
       h('td', {}, t('alarms.valueVsThreshold', { value: fmt.value(a.value), threshold: fmt.value(a.threshold) })),
       h('td', {}, status),

@@ -5,8 +5,8 @@
 import { get, call } from '../api.js';
 import { h, fill, table, field, errorBox, announce } from '../dom.js';
 import { t } from '../i18n.js';
-import { plant, latest, shortName, siteOf } from '../plant.js';
-import { machineStates, stateBadge } from '../states.js';
+import { plant, latest, shortName, siteOf, withZones } from '../plant.js';
+import { machineStates, stateBadge, StateBand } from '../states.js';
 import { TimeRange, Trend, rangeToolbar } from '../trend.js';
 import { alarmTable } from './alarms.js';
 import * as fmt from '../format.js';
@@ -23,15 +23,23 @@ export async function render(main, ctx) {
     fill(main, h('h1', {}, t('machine.missing')), h('p', {}, h('a', { href: '#/' }, t('nav.overview'))));
     return undefined;
   }
+  if (ctx.can('read_mes')) await withZones(p);
   const line = p.line.get(machine.line_id);
   const site = siteOf(p, machine);
   const zone = site && site.time_zone;
-  const states = await machineStates([id]);
+  const states = await machineStates([id], ctx.can('read_mes'));
   const range = new TimeRange(24 * 3600e3);
   const toolbar = rangeToolbar(range, zone);
   const trend = new Trend(range, { label: t('machine.trendLabel', { machine: machine.name }), timeZone: zone, empty: t('machine.chooseTags') });
   const predictionTrend = machine.predictions.length
     ? new Trend(range, { label: t('machine.predictionLabel', { machine: machine.name }), timeZone: zone })
+    : null;
+  const band = ctx.can('read_mes')
+    ? new StateBand(range, id, {
+      timeZone: zone,
+      label: t('machine.statesLabel', { machine: machine.name }),
+      plotArea: () => trend.chart.querySelector('.u-over'),
+    })
     : null;
   const label = (tag) => ({ id: tag.id, label: shortName(tag, machine), unit: tag.unit });
 
@@ -66,12 +74,13 @@ export async function render(main, ctx) {
   fill(main,
     h('nav', { 'aria-label': t('machine.breadcrumb'), class: 'breadcrumb' },
       h('a', { href: '#/' }, t('nav.overview')), ' › ', site ? site.name : '', ' › ', line ? line.name : ''),
-    h('h1', {}, machine.name, ' ', h('span', { class: 'state-slot' }, stateBadge(states.get(id)))),
+    h('h1', {}, machine.name, ' ', h('span', { class: 'state-slot' }, stateBadge(states.get(id), zone))),
     h('p', { class: 'lead' }, machine.kind ? t('machine.kind', { kind: machine.kind }) : '', ' ', machine.description || ''),
     h('section', { 'aria-labelledby': 'trend-title' },
       h('h2', { id: 'trend-title' }, t('machine.trend')),
       toolbar.el,
-      trend.el),
+      trend.el,
+      band ? [h('h3', { id: 'states-title' }, t('machine.states')), band.el] : null),
     predictionTrend
       ? h('section', { 'aria-labelledby': 'predictions-title', class: 'predictions' },
         h('h2', { id: 'predictions-title' }, t('machine.predictions')),
@@ -124,8 +133,9 @@ export async function render(main, ctx) {
       ctx.can('record_machine_events') ? eventForm(id, refreshEvents) : null);
   };
 
-  await Promise.all([redraw(), predictionTrend && predictionTrend.setTags(machine.predictions.map(label)),
+  await Promise.all([redraw(), band && band.reload(), predictionTrend && predictionTrend.setTags(machine.predictions.map(label)),
     refreshValues(), refreshAlarms(), refreshEvents()]);
+  if (band) band.align();
   const timers = [
     setInterval(() => refreshValues().catch(() => {}), VALUES_EVERY_MS),
     setInterval(() => refreshAlarms().catch(() => {}), LIVE_EVERY_MS),
@@ -135,6 +145,7 @@ export async function render(main, ctx) {
     timers.forEach(clearInterval);
     toolbar.destroy();
     trend.destroy();
+    if (band) band.destroy();
     if (predictionTrend) predictionTrend.destroy();
   };
 }

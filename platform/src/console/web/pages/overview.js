@@ -5,7 +5,7 @@
 import { get } from '../api.js';
 import { h, fill, announce } from '../dom.js';
 import { t } from '../i18n.js';
-import { plant, latest, shortName, siteOf } from '../plant.js';
+import { plant, latest, shortName, siteOf, withZones } from '../plant.js';
 import { machineStates, stateBadge } from '../states.js';
 import * as fmt from '../format.js';
 
@@ -21,7 +21,11 @@ export async function render(main, ctx) {
   const p = await plant();
   performance.mark('mw:overview-plant');
   const machines = [...p.machines].sort(byName);
-  const states = await machineStates(machines.map((m) => m.id));
+  // States and the sites' time zones load beside the values and alarms (below); until then
+  // the badges say "state unknown", and the page is ready only once they are in.
+  const readStates = ctx.can('read_mes');
+  const states = await machineStates(machines.map((m) => m.id), false);
+  const zoneOf = (site) => site && site.time_zone;
   const cells = new Map();
   const alarmSlots = new Map();
   const stateSlots = new Map();
@@ -29,20 +33,20 @@ export async function render(main, ctx) {
 
   const tile = (machine) => {
     const site = siteOf(p, machine);
-    const zone = site && site.time_zone;
     const values = machine.tags.slice(0, VALUES_PER_TILE);
     const predictions = machine.predictions.slice(0, VALUES_PER_TILE);
     const pair = (tag, kind) => {
       const dd = h('dd', { class: 'value', dataset: { tag: tag.id } }, '–');
-      cells.set(tag.id, { dd, tag, zone });
+      cells.set(tag.id, { dd, tag, site });
       shown.push(tag.id);
       return [h('dt', { class: kind }, shortName(tag, machine)), dd];
     };
     const alarmSlot = h('span', { class: 'alarm-slot' });
     alarmSlots.set(machine.id, alarmSlot);
-    const stateSlot = h('span', { class: 'state-slot' }, stateBadge(states.get(machine.id)));
-    stateSlots.set(machine.id, stateSlot);
-    return h('li', { class: 'tile', dataset: { machine: machine.id, name: machine.name } },
+    const state = states.get(machine.id);
+    const stateSlot = h('span', { class: 'state-slot' }, stateBadge(state, zoneOf(site)));
+    stateSlots.set(machine.id, { slot: stateSlot, site });
+    return h('li', { class: 'tile', dataset: { machine: machine.id, name: machine.name, state: state.state } },
       h('h4', {}, h('a', { href: `#/machines/${machine.id}` }, machine.name)),
       h('p', { class: 'kind' }, machine.kind || ''),
       h('p', { class: 'badges' }, stateSlot, alarmSlot),
@@ -87,7 +91,8 @@ export async function render(main, ctx) {
 
   const refreshValues = async () => {
     const values = await latest(shown);
-    for (const [id, { dd, tag, zone }] of cells) {
+    for (const [id, { dd, tag, site }] of cells) {
+      const zone = zoneOf(site);
       const sample = values.get(id);
       const text = sample ? fmt.value(sample.value, tag.unit) : '–';
       if (dd.textContent !== text) dd.textContent = text;
@@ -97,16 +102,24 @@ export async function render(main, ctx) {
     fill(updated, t('overview.updated', { time: fmt.dateTime(new Date()) }));
   };
   const refreshStates = async () => {
-    const now = await machineStates(machines.map((m) => m.id));
-    for (const [id, slot] of stateSlots) {
+    if (!readStates) return;
+    const [now] = await Promise.all([machineStates(machines.map((m) => m.id), readStates), withZones(p)]);
+    for (const [id, { slot, site }] of stateSlots) {
+      const zone = zoneOf(site);
       const state = now.get(id);
-      if (slot.firstChild && slot.firstChild.dataset.state !== state) fill(slot, stateBadge(state));
+      const shown = slot.firstChild;
+      if (!shown || shown.dataset.state !== state.state || shown.title !== stateBadge(state, zone).title) {
+        fill(slot, stateBadge(state, zone));
+        slot.closest('.tile').dataset.state = state.state;
+      }
     }
   };
   const refreshAlarms = async () => {
-    await refreshStates();
-    if (!ctx.can('read_alarms')) return;
-    const open = await get('/alarms?state=open&limit=1000');
+    const [, open] = await Promise.all([
+      refreshStates(),
+      ctx.can('read_alarms') ? get('/alarms?state=open&limit=1000') : null,
+    ]);
+    if (!open) return;
     const counts = new Map();
     for (const a of open) counts.set(a.machine_id, (counts.get(a.machine_id) || 0) + 1);
     for (const [id, slot] of alarmSlots) {
