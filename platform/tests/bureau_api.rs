@@ -377,3 +377,18 @@ async fn bureau_reads_protected_indices_of_what_tenants_share() {
     }
     assert!(checked.0 > 50 && checked.1 == 3, "{checked:?}");
 }
+
+/// The OpenAPI document gives both answers of the export routes: JSON and CSV.
+#[tokio::test]
+async fn the_document_lists_json_and_csv() {
+    let app = TestApp::spawn().await;
+    let (_, doc, _) = app
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    for route in ["series", "cross-section"] {
+        let content = &doc["paths"][format!("/api/v1/bureau/indices/{{index}}/{route}")]["get"]
+            ["responses"]["200"]["content"];
+        assert!(content["application/json"].is_object(), "{content}");
+        assert!(content["text/csv"].is_object(), "{content}");
+    }
+}

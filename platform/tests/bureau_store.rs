@@ -299,4 +299,10 @@ async fn the_demo_generator_gives_indices_with_some_cells_suppressed() {
         .await
         .unwrap();
     assert_eq!(again, cells);
+    // The demo's bureau login, made and then given a new password at the next start.
+    for password in ["first password 123", "second password 456"] {
+        millwright_platform::demo::bureau::ensure_login(&store, password)
+            .await
+            .unwrap();
+    }
 }

@@ -90,7 +90,10 @@ async fn demo_runs_live_with_no_configuration() -> anyhow::Result<()> {
         .iter()
         .map(|l| l.role.to_string())
         .collect();
-    assert_eq!(roles, ["owner", "admin", "engineer", "operator", "viewer"]);
+    assert_eq!(
+        roles,
+        ["owner", "admin", "engineer", "operator", "viewer", "bureau"]
+    );
     for login in &demo.info.logins {
         let tokens: Value = http
             .post(format!("{}/api/v1/auth/login", demo.info.api))
@@ -108,6 +111,18 @@ async fn demo_runs_live_with_no_configuration() -> anyhow::Result<()> {
             .json()
             .await?;
         assert_eq!(me["role"], login.role.to_string(), "{}", login.email);
+        // Issue #16: the bureau login reads the sector indices.
+        if login.role.to_string() == "bureau" {
+            let list: Value = http
+                .get(format!("{}/api/v1/bureau/indices", demo.info.api))
+                .bearer_auth(tokens["access_token"].as_str().unwrap())
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            assert_eq!(list["indices"].as_array().unwrap().len(), 8);
+        }
     }
 
     // Every machine of every plant stays fresh for a minute: the newest sample of its tags

@@ -297,8 +297,10 @@ fn respond(f: Figures, format: Option<Format>) -> Response {
     params(("index" = String, Path, description = "The index, e.g. `utilisation`"), SeriesQuery),
     security(("api_key" = [])),
     responses(
-        (status = 200, body = Figures),
-        (status = 200, content_type = "text/csv", body = String, description = "With format=csv"),
+        (status = 200, description = "The figures: JSON, or CSV with format=csv", content(
+            (Figures = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -348,8 +350,10 @@ pub async fn series(
     params(("index" = String, Path, description = "The index, e.g. `utilisation`"), CrossSectionQuery),
     security(("api_key" = [])),
     responses(
-        (status = 200, body = Figures),
-        (status = 200, content_type = "text/csv", body = String, description = "With format=csv"),
+        (status = 200, description = "The figures: JSON, or CSV with format=csv", content(
+            (Figures = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),

@@ -643,7 +643,8 @@ impl Store {
             .query_one(
                 "INSERT INTO public.users (tenant_id, email, name, role, password_hash) \
                  VALUES (NULL, $1, $2, 'bureau', $3) \
-                 ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash, \
+                 ON CONFLICT ON CONSTRAINT users_tenant_email_key \
+                 DO UPDATE SET password_hash = excluded.password_hash, \
                      disabled_at = NULL \
                  WHERE users.role = 'bureau' \
                  RETURNING id, (xmax = 0)",
