@@ -628,6 +628,7 @@ async fn an_operator_acknowledges_an_alarm_and_cannot_open_the_users_page() -> R
             "workOrders",
             "yield",
             "spc",
+            "orders",
             "rules"
         ]),
         "operator menu: {menu}"
@@ -753,6 +754,7 @@ async fn a_bureau_account_opens_no_tenant_page_and_the_api_refuses_it() -> Resul
         ("#/quality/spc", "spc"),
         ("#/alarm-rules", "rules"),
         ("#/admin/webhooks", "webhooks"),
+        ("#/orders", "orders"),
     ] {
         open(&b, hash, page).await?;
         b.find("main .denied")
@@ -779,6 +781,8 @@ async fn a_bureau_account_opens_no_tenant_page_and_the_api_refuses_it() -> Resul
         "/api/v1/quality/characteristics".into(),
         "/api/v1/alarm-rules".into(),
         "/api/v1/webhooks".into(),
+        "/api/v1/orders/board".into(),
+        "/api/v1/orders?limit=200".into(),
     ] {
         let (s, _, _) = f
             .app
@@ -1682,6 +1686,237 @@ async fn an_admin_writes_an_alarm_rule_and_reads_a_webhook_delivery_log() -> Res
         .await?;
     ensure!(log.contains("HTTP 405") && log.contains("ms"), "{log}");
     b.screenshot(&screenshots().join("webhooks.png")).await?;
+    assert_clean_console(&b).await?;
+    b.quit().await
+}
+
+/// Calls the API with the fixture's owner key and fails on anything but success.
+async fn api(
+    f: &Fixture,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value> {
+    let (s, v, _) = f
+        .app
+        .call(
+            method.clone(),
+            &format!("/api/v1{path}"),
+            Some(&f.key),
+            body,
+        )
+        .await;
+    ensure!(s.is_success(), "{method} {path}: {s} {v}");
+    Ok(v)
+}
+
+/// A garment site in Asia/Shanghai working around the clock with a cutting line, a template
+/// and three custom orders placed through the storefront: one scheduled, one cancelled
+/// after scheduling, one only quoted. Returns (scheduled id, its number, quoted id).
+async fn orders_fixture(f: &Fixture) -> Result<(i64, String, i64)> {
+    use reqwest::Method;
+    let site = api(
+        f,
+        Method::POST,
+        "/sites",
+        Some(json!({"name": "garment plant"})),
+    )
+    .await?["id"]
+        .as_i64()
+        .context("site id")?;
+    api(
+        f,
+        Method::PUT,
+        &format!("/sites/{site}/calendar"),
+        Some(json!({"time_zone": "Asia/Shanghai",
+            "shifts": [{"name": "all", "start": "00:00", "end": "00:00"}]})),
+    )
+    .await?;
+    let line = api(
+        f,
+        Method::POST,
+        "/lines",
+        Some(json!({"name": "cutting line", "site_id": site})),
+    )
+    .await?["id"]
+        .as_i64()
+        .context("line id")?;
+    api(
+        f,
+        Method::POST,
+        "/machines",
+        Some(json!({"name": "cut-1", "line_id": line, "kind": "cutting_table"})),
+    )
+    .await?;
+    let tpl = api(
+        f,
+        Method::POST,
+        "/order-templates",
+        Some(json!({
+            "code": "APRON", "name": "Apron", "currency": "CNY", "base_price_minor": 5900,
+            "options": [{"key": "colour", "type": "choice",
+                "choices": [{"value": "red"}, {"value": "blue"}]}],
+            "quantity": {"min": 1, "max": 20},
+            "routing": [{"line_kind": "cutting_table", "setup_secs": 60, "cycle_secs": 120}],
+            "ship_buffer_hours": 2
+        })),
+    )
+    .await?["id"]
+        .as_i64()
+        .context("template id")?;
+    let shop = api(
+        f,
+        Method::POST,
+        "/storefront-keys",
+        Some(json!({"name": "web shop", "requests_per_minute": 600})),
+    )
+    .await?["key"]
+        .as_str()
+        .context("storefront key")?
+        .to_string();
+    let mut ids = Vec::new();
+    for (quantity, place) in [(2, true), (3, true), (1, false)] {
+        let (s, q, _) = f
+            .app
+            .call(
+                Method::POST,
+                "/api/v1/shop/quotes",
+                Some(&shop),
+                Some(json!({"template_id": tpl, "quantity": quantity,
+                    "configuration": {"colour": "red"}})),
+            )
+            .await;
+        ensure!(s == reqwest::StatusCode::CREATED, "quote: {s} {q}");
+        if !place {
+            ids.push((q["id"].as_i64().context("quote id")?, String::new()));
+            continue;
+        }
+        let (s, o, _) = f
+            .app
+            .call(
+                Method::POST,
+                "/api/v1/shop/orders",
+                Some(&shop),
+                Some(json!({"token": q["token"], "customer": {"name": "Li Wei", "email": "li@example.com"}})),
+            )
+            .await;
+        ensure!(s == reqwest::StatusCode::CREATED, "place: {s} {o}");
+        ids.push((
+            o["id"].as_i64().context("order id")?,
+            o["number"].as_str().context("number")?.to_string(),
+        ));
+    }
+    api(
+        f,
+        Method::POST,
+        &format!("/orders/{}/transitions", ids[1].0),
+        Some(json!({"to": "cancelled", "note": "customer changed their mind"})),
+    )
+    .await?;
+    Ok((ids[0].0, ids[0].1.clone(), ids[2].0))
+}
+
+#[tokio::test]
+async fn a_manager_follows_custom_orders_on_the_board_and_opens_a_timeline() -> Result<()> {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = start_browser(&BrowserOptions::default()).await? else {
+        return Ok(());
+    };
+    let f = fixture().await?;
+    let (scheduled, number, quoted) = orders_fixture(&f).await?;
+    sign_in(&b, &f.app.url, Role::Viewer).await?;
+    b.find("nav a[data-page=orders]")
+        .await
+        .context("the menu offers custom orders")?;
+    open(&b, "#/orders", "orders").await?;
+    let board = api(&f, reqwest::Method::GET, "/orders/board", None).await?;
+    for (state, want) in [
+        ("scheduled", 1),
+        ("cancelled", 1),
+        ("quoted", 1),
+        ("delivered", 0),
+    ] {
+        ensure!(
+            board["states"][state].as_i64().unwrap_or(0) == want,
+            "API board {state}: {board}"
+        );
+        let count = b
+            .text(
+                &b.find(&format!(".order-column[data-state={state}] h2 .count"))
+                    .await?,
+            )
+            .await?;
+        ensure!(count == want.to_string(), "{state} column counts {count}");
+        let cards = b
+            .find_all(&format!(".order-column[data-state={state}] .order-card"))
+            .await?;
+        ensure!(
+            cards.len() == want as usize,
+            "{state} column has {} cards",
+            cards.len()
+        );
+    }
+    b.find(&format!(
+        ".order-column[data-state=quoted] .order-card[data-order='{quoted}']"
+    ))
+    .await?;
+    let card = b
+        .find(&format!(
+            ".order-column[data-state=scheduled] .order-card[data-order='{scheduled}']"
+        ))
+        .await?;
+    ensure!(
+        b.text(&card).await?.contains(&number),
+        "the card names {number}"
+    );
+    b.click(&card).await?;
+    b.wait("#order-timeline ol.timeline li", WAIT).await?;
+    let timeline = api(
+        &f,
+        reqwest::Method::GET,
+        &format!("/orders/{scheduled}/timeline"),
+        None,
+    )
+    .await?;
+    let entries = timeline.as_array().context("timeline")?;
+    let items = b.find_all("#order-timeline ol.timeline li").await?;
+    ensure!(
+        items.len() == entries.len() && !entries.is_empty(),
+        "{} of {}",
+        items.len(),
+        entries.len()
+    );
+    for (item, entry) in items.iter().zip(entries) {
+        let text = b.text(item).await?;
+        let local = entry["at_local"].as_str().context("at_local")?;
+        // The site's own time: China Standard Time, eight hours ahead of UTC.
+        ensure!(local.ends_with("CST"), "{local}");
+        ensure!(text.contains(local), "{text} shows {local}");
+    }
+    let last = b.text(items.last().context("an entry")?).await?;
+    ensure!(last.contains("Scheduled"), "{last}");
+    let lines = b.find_all("#order-lines tbody tr").await?;
+    ensure!(lines.len() == 1, "one line books order steps");
+    b.screenshot(&screenshots().join("orders.png")).await?;
+
+    // In Chinese.
+    b.click(&b.find("#language option[value='zh-CN']").await?)
+        .await?;
+    b.wait_until(
+        "const a = document.querySelector('nav a[data-page=orders]'); \
+         return document.documentElement.lang === 'zh-CN' && a !== null && a.textContent === '定制订单';",
+        WAIT,
+    )
+    .await?;
+    on_page(&b, "orders").await?;
+    let heading = b
+        .text(&b.find(".order-column[data-state=in_production] h2").await?)
+        .await?;
+    ensure!(heading.starts_with("生产中"), "{heading}");
+    b.screenshot(&screenshots().join("orders-zh-CN.png"))
+        .await?;
+    b.click(&b.find("#language option[value='en']").await?)
+        .await?;
     assert_clean_console(&b).await?;
     b.quit().await
 }

@@ -50,6 +50,11 @@ export const PAGES = [
     load: () => import('./pages/spc.js'),
   },
   {
+    id: 'orders', path: '/orders', menu: true,
+    needs: ['read_custom_orders'],
+    load: () => import('./pages/orders.js'),
+  },
+  {
     id: 'rules', path: '/alarm-rules', menu: true,
     needs: ['read_alarms', 'read_plant_model'],
     load: () => import('./pages/rules.js'),
