@@ -191,8 +191,8 @@ pub struct CrossSectionQuery {
     /// Only tenants of this size class.
     #[param(inline)]
     pub size_class: Option<SizeClass>,
-    /// Output index: a day in the base period (= 100); default the first day of the
-    /// period's year.
+    /// Output index: a day in the base period (= 100); default 30 days before `date` (as a
+    /// series' default `from`).
     #[param(value_type = Option<String>)]
     pub base: Option<NaiveDate>,
     /// `json` (default) or `csv`.
@@ -386,9 +386,7 @@ pub async fn cross_section(
             "with by=sector, name a `region` instead",
         ));
     }
-    let base = q
-        .base
-        .or_else(|| NaiveDate::from_ymd_opt(chrono::Datelike::year(&start), 1, 1));
+    let base = q.base.or(Some(date - Duration::days(30)));
     let (all, base) = figures(&state, m, period, start, start, q.size_class, base).await?;
     let figures = all
         .into_iter()
