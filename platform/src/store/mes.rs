@@ -716,24 +716,43 @@ async fn store_counts(
     .await
     .map_err(Error::db("storing production counts"))?;
     // The running totals (V14) from the first minute written on: that minute's and every later
-    // one's, on top of the total just before it. Rounds write their minutes in time order, so
-    // this touches the new minutes only.
+    // one's, on top of the total just before it, summed here and written back by key. Rounds
+    // write their minutes in time order, so this touches the new minutes only.
+    let base = tx
+        .query_opt(
+            "SELECT cum_produced, cum_rejected FROM public.mes_counts \
+             WHERE tenant_id = $1 AND machine_id = $2 AND minute_end < $3 \
+             ORDER BY minute_end DESC LIMIT 1",
+            &[&tenant, &machine_id, &minutes[0]],
+        )
+        .await
+        .map_err(Error::db("reading production totals"))?
+        .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
+        .unwrap_or((0, 0));
+    let rows = tx
+        .query(
+            "SELECT minute_end, produced, rejected FROM public.mes_counts \
+             WHERE tenant_id = $1 AND machine_id = $2 AND minute_end >= $3 ORDER BY minute_end",
+            &[&tenant, &machine_id, &minutes[0]],
+        )
+        .await
+        .map_err(Error::db("reading production counts"))?;
+    let (mut p, mut r) = base;
+    let mut at: Vec<DateTime<Utc>> = Vec::with_capacity(rows.len());
+    let mut cum_p: Vec<i64> = Vec::with_capacity(rows.len());
+    let mut cum_r: Vec<i64> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        p += row.get::<_, i64>(1);
+        r += row.get::<_, i64>(2);
+        at.push(row.get(0));
+        cum_p.push(p);
+        cum_r.push(r);
+    }
     tx.execute(
-        "WITH base AS ( \
-             SELECT coalesce(( \
-                 SELECT ARRAY[cum_produced, cum_rejected] FROM public.mes_counts \
-                 WHERE tenant_id = $1 AND machine_id = $2 AND minute_end < $3 \
-                 ORDER BY minute_end DESC LIMIT 1), ARRAY[0, 0]::bigint[]) AS t \
-         ), run AS ( \
-             SELECT minute_end, sum(produced) OVER w AS p, sum(rejected) OVER w AS r \
-             FROM public.mes_counts WHERE tenant_id = $1 AND machine_id = $2 AND minute_end >= $3 \
-             WINDOW w AS (ORDER BY minute_end) \
-         ) \
-         UPDATE public.mes_counts c \
-         SET cum_produced = base.t[1] + run.p, cum_rejected = base.t[2] + run.r \
-         FROM run, base \
-         WHERE c.tenant_id = $1 AND c.machine_id = $2 AND c.minute_end = run.minute_end",
-        &[&tenant, &machine_id, &minutes[0]],
+        "UPDATE public.mes_counts c SET cum_produced = u.p, cum_rejected = u.r \
+         FROM unnest($3::timestamptz[], $4::bigint[], $5::bigint[]) AS u(m, p, r) \
+         WHERE c.tenant_id = $1 AND c.machine_id = $2 AND c.minute_end = u.m",
+        &[&tenant, &machine_id, &at, &cum_p, &cum_r],
     )
     .await
     .map_err(Error::db("keeping production totals"))?;
