@@ -730,16 +730,27 @@ async fn an_owner_manages_people_and_keys_and_sees_the_audit_chain_and_usage() -
 }
 
 #[tokio::test]
-async fn a_bureau_account_opens_no_tenant_page_and_the_api_refuses_it() -> Result<()> {
+async fn a_bureau_account_reads_sector_indices_and_no_tenant_page_and_the_api_refuses_it(
+) -> Result<()> {
     let _one = ONE_BROWSER.lock().await;
     let Some(b) = start_browser(&BrowserOptions::default()).await? else {
         return Ok(());
     };
     let f = fixture().await?;
+    let day = Utc::now().date_naive() - chrono::Duration::days(3);
+    bureau_fixture(&f.app, day).await?;
     sign_in(&b, &f.app.url, Role::Bureau).await?;
-    on_page(&b, "nothing").await?;
-    let menu = b.find_all("nav a").await?;
-    ensure!(menu.is_empty(), "a bureau account has no tenant menu");
+    // The bureau lands on its own page; the menu has nothing else.
+    on_page(&b, "bureau").await?;
+    let menu = b
+        .script(
+            "return [...document.querySelectorAll('nav a')].map(a => a.dataset.page);",
+            vec![],
+        )
+        .await?;
+    ensure!(menu == json!(["bureau"]), "bureau menu: {menu}");
+    let token = access_token(&b).await?;
+    bureau_page_matches_the_api(&b, &f.app, &token, day).await?;
     b.screenshot(&screenshots().join("bureau.png")).await?;
     for (hash, page) in [
         ("#/alarms", "alarms"),
@@ -755,13 +766,17 @@ async fn a_bureau_account_opens_no_tenant_page_and_the_api_refuses_it() -> Resul
         ("#/alarm-rules", "rules"),
         ("#/admin/webhooks", "webhooks"),
         ("#/orders", "orders"),
+        ("#/", "bureau"),
     ] {
         open(&b, hash, page).await?;
+        if page == "bureau" {
+            // The start page is the bureau's own, not a tenant's.
+            continue;
+        }
         b.find("main .denied")
             .await
             .with_context(|| format!("{hash} is refused"))?;
     }
-    let token = access_token(&b).await?;
     for path in [
         "/api/v1/sites".to_string(),
         "/api/v1/machines".into(),
@@ -1919,4 +1934,248 @@ async fn a_manager_follows_custom_orders_on_the_board_and_opens_a_timeline() -> 
         .await?;
     assert_clean_console(&b).await?;
     b.quit().await
+}
+
+/// Seven garment companies that share everything: five in the east, two in the west (too
+/// few to publish, so the east is withheld too, or the west would follow from the total),
+/// each with a machine running a known share of an 8-hour shift on `day` through real
+/// samples, the MES state builder and the bureau's contribution builder.
+async fn bureau_fixture(app: &TestApp, day: chrono::NaiveDate) -> Result<()> {
+    use chrono::{NaiveTime, TimeZone};
+    use millwright_platform::bureau::sharing::Category;
+    use millwright_platform::mes::state::StateRule;
+    use millwright_platform::store::mes::plan::SiteCalendar;
+    use millwright_platform::test_util::tenant_with_tags;
+    let store = &app.store;
+    for (region, count) in [("east", 5), ("west", 2)] {
+        for i in 0..count {
+            let run = 180 + 25 * i + if region == "west" { 40 } else { 0 };
+            let t = tenant_with_tags(
+                store,
+                &format!("garment-{region}-{i}"),
+                &["m.state", "m.parts"],
+            )
+            .await;
+            store
+                .owner_pool()
+                .get()
+                .await?
+                .execute(
+                    "UPDATE tenants SET industry = 'garment', region = $2 WHERE id = $1",
+                    &[&t.id.0, &region],
+                )
+                .await?;
+            let mut s = store.tenant(t.id).await?;
+            s.put_site_calendar(&SiteCalendar {
+                site_id: t.site_id,
+                time_zone: "UTC".into(),
+                shifts: serde_json::from_value(
+                    json!([{"name": "day", "start": "06:00", "end": "14:00"}]),
+                )?,
+                days_off: vec![],
+                updated_at: None,
+            })
+            .await?
+            .context("site")?;
+            let rule: StateRule = serde_json::from_value(json!({
+                "state_tag": "state",
+                "state_codes": [{"code": 0, "state": "idle"}, {"code": 1, "state": "running"}],
+                "part_counter_tag": "parts",
+                "stale_secs": 180,
+                "minor_stop_secs": 300,
+                "ideal_cycle_secs": 25.0
+            }))?;
+            let start = Utc.from_utc_datetime(
+                &day.and_time(NaiveTime::from_hms_opt(6, 0, 0).context("time")?),
+            );
+            s.put_state_rule(
+                None,
+                Some(t.machine_id),
+                &rule,
+                start - chrono::Duration::hours(1),
+            )
+            .await?
+            .context("machine")?;
+            let mut rows = Vec::new();
+            let mut parts = 100.0;
+            for k in 0..=480i64 {
+                let running = k < run;
+                if k > 0 && k - 1 < run {
+                    parts += 2.0;
+                }
+                for (tag, value) in t.tag_ids.iter().zip([f64::from(u8::from(running)), parts]) {
+                    rows.push(SampleRow {
+                        tag_id: *tag,
+                        time: start + chrono::Duration::minutes(k),
+                        value: Some(value),
+                        quality: Quality::Good,
+                    });
+                }
+            }
+            s.ingest(&rows).await?;
+            let (st, v, _) = app
+                .call(
+                    reqwest::Method::PUT,
+                    "/api/v1/sharing",
+                    Some(&t.key),
+                    Some(json!({"categories": Category::ALL, "size_class": "small"})),
+                )
+                .await;
+            ensure!(st.is_success(), "sharing: {st} {v}");
+        }
+    }
+    for _ in 0..20 {
+        if !store.build_mes_states().await?.behind {
+            break;
+        }
+    }
+    store.build_bureau_contributions(Utc::now()).await?;
+    Ok(())
+}
+
+/// The bureau page for the garment sector: the chart's points and withheld marks, the
+/// cross-section's cells (values or the reason they are withheld) and both CSV links, each
+/// against the same API call made directly.
+async fn bureau_page_matches_the_api(
+    b: &Browser,
+    app: &TestApp,
+    token: &str,
+    day: chrono::NaiveDate,
+) -> Result<()> {
+    open(
+        b,
+        "#/bureau?index=utilisation&sector=garment&period=day",
+        "bureau",
+    )
+    .await?;
+    let call = |path: String| async move {
+        let (s, v, _) = app
+            .call(reqwest::Method::GET, &path, Some(token), None)
+            .await;
+        ensure!(s.is_success(), "{path}: {s} {v}");
+        Ok::<Value, anyhow::Error>(v)
+    };
+    let list = call("/api/v1/bureau/indices".into()).await?;
+    let through: chrono::NaiveDate = list["release"]["complete_through"]
+        .as_str()
+        .context("complete_through")?
+        .parse()?;
+    let from = through - chrono::Duration::days(30);
+    let series = call(format!(
+        "/api/v1/bureau/indices/utilisation/series?period=day&from={from}&to={through}&sector=garment"
+    ))
+    .await?;
+    let figures = series["figures"].as_array().context("figures")?;
+    let shown = figures.iter().filter(|f| !f["value"].is_null()).count();
+    ensure!(
+        shown >= 1,
+        "the garment total is published for {day}: {series}"
+    );
+    let points = b.find_all("#bureau-chart circle.point").await?;
+    let marks = b.find_all("#bureau-chart text.withheld").await?;
+    ensure!(
+        points.len() == shown,
+        "{} points for {shown} figures",
+        points.len()
+    );
+    ensure!(marks.len() == figures.len() - shown, "withheld marks");
+    let point = b
+        .script(
+            &format!(
+                "const c = document.querySelector('#bureau-chart circle[data-period=\"{day}\"]'); \
+                 return c ? c.getBBox().width : 0;"
+            ),
+            vec![],
+        )
+        .await?;
+    ensure!(
+        point.as_f64().unwrap_or(0.0) > 0.0,
+        "a point drawn for {day}"
+    );
+
+    let cross = call(format!(
+        "/api/v1/bureau/indices/utilisation/cross-section?period=day&date={day}&by=region&sector=garment"
+    ))
+    .await?;
+    let cells = cross["figures"].as_array().context("cross figures")?;
+    ensure!(cells.len() == 3, "east, west and the total: {cross}");
+    let mut withheld = 0;
+    for cell in cells {
+        let region = cell["region"].as_str().unwrap_or("");
+        let row = b
+            .find(&format!("#bureau-cross tr[data-region='{region}']"))
+            .await?;
+        let text = b.text(&row).await?;
+        match cell["suppressed"].as_str() {
+            Some(reason) => {
+                withheld += 1;
+                let want = match reason {
+                    "too_few_contributors" => "too few contributors",
+                    "complementary" => "complementary",
+                    "dominance" => "dominance",
+                    _ => "no base",
+                };
+                ensure!(
+                    text.contains(&format!("× {want}")),
+                    "{region}: {text} says {want}"
+                );
+            }
+            None => {
+                let v = cell["value"].as_f64().context("value")?;
+                let cell_value: f64 = b
+                    .script(
+                        &format!(
+                            "return document.querySelector(\"#bureau-cross tr[data-region='{region}']\").dataset.value;"
+                        ),
+                        vec![],
+                    )
+                    .await?
+                    .as_str()
+                    .context("data-value")?
+                    .parse()?;
+                ensure!(cell_value == v, "{region}: {cell_value} vs {v}");
+                ensure!(
+                    text.contains(cell["contributors"].as_str().unwrap_or("?")),
+                    "{text}"
+                );
+            }
+        }
+    }
+    ensure!(
+        withheld == 2,
+        "the west (too few) and the east (complementary) are withheld"
+    );
+    let west = b
+        .text(&b.find("#bureau-cross tr[data-region='west']").await?)
+        .await?;
+    ensure!(west.contains("too few contributors"), "{west}");
+
+    // The CSV link holds the figures as the API's CSV gives them.
+    b.wait_until(
+        "const a = document.getElementById('bureau-cross-csv'); return a && a.dataset.ready === 'true';",
+        WAIT,
+    )
+    .await?;
+    let csv = b
+        .script(
+            "const href = document.getElementById('bureau-cross-csv').href; \
+             return decodeURIComponent(href.slice(href.indexOf(',') + 1));",
+            vec![],
+        )
+        .await?;
+    let csv = csv.as_str().context("csv text")?;
+    let lines: Vec<&str> = csv.lines().collect();
+    ensure!(
+        lines.first()
+            == Some(&"index,period,period_start,sector,region,value,contributors,suppressed"),
+        "{csv}"
+    );
+    ensure!(lines.len() == cells.len() + 1, "{csv}");
+    ensure!(
+        lines.iter().any(|l| l.contains(&format!(
+            "utilisation,day,{day},garment,west,,,too_few_contributors"
+        ))),
+        "{csv}"
+    );
+    Ok(())
 }

@@ -56,6 +56,7 @@ pub const FILES: &[(&str, &str, &[u8])] = embedded![
     "pages/rules.js" => "web/pages/rules.js",
     "pages/webhooks.js" => "web/pages/webhooks.js",
     "pages/orders.js" => "web/pages/orders.js",
+    "pages/bureau.js" => "web/pages/bureau.js",
     "i18n/en.json" => "i18n/en.json",
     "i18n/zh-CN.json" => "i18n/zh-CN.json",
     "vendor/uPlot.iife.min.js" => "vendor/uPlot.iife.min.js",

@@ -140,6 +140,20 @@ export async function call(method, path, body) {
   }
 }
 
+/** GET as a Blob (a CSV download), with the same token handling as `call`. */
+export async function download(path) {
+  if (!session) throw new ApiError(401, { detail: 'signed out' });
+  const margin = Math.min(60000, (session.lifetime || 900000) / 4);
+  if (session.expiresAt - Date.now() < margin) await refresh();
+  let response = await send('GET', path);
+  if (response.status === 401) {
+    await refresh();
+    response = await send('GET', path);
+  }
+  if (!response.ok) throw await problem(response);
+  return response.blob();
+}
+
 /** GET. */
 export function get(path) {
   return call('GET', path);

@@ -112,6 +112,8 @@ async function route() {
   let { page, params } = router.current();
   const anyPage = PAGES.some((p) => p.menu && pageAllowed(p));
   if (!anyPage && (page === null || page.path === '/')) page = NOTHING;
+  // The start page for accounts that may not open the overview (bureau users): their first page.
+  else if (page !== null && page.path === '/' && !pageAllowed(page)) page = PAGES.find((p) => p.menu && pageAllowed(p));
   markCurrent(page && page.id);
   delete root.dataset.ready;
   main.setAttribute('aria-busy', 'true');

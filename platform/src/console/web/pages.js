@@ -60,6 +60,11 @@ export const PAGES = [
     load: () => import('./pages/rules.js'),
   },
   {
+    id: 'bureau', path: '/bureau', menu: true,
+    needs: ['read_sector_aggregates'],
+    load: () => import('./pages/bureau.js'),
+  },
+  {
     id: 'users', path: '/admin/users', menu: true, admin: true,
     needs: ['manage_users'],
     load: () => import('./pages/users.js'),
@@ -86,5 +91,5 @@ export const PAGES = [
   },
 ];
 
-/** Shown to accounts that may open none of the pages above (bureau users, for now). */
+/** Shown to accounts that may open none of the pages above. */
 export const NOTHING = { id: 'nothing', path: '/', needs: [], load: () => import('./pages/nothing.js') };
