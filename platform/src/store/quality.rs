@@ -572,13 +572,12 @@ impl TenantSession {
             .filter(|r| r.work_order.is_empty())
             .map(|r| r.machine_id)
             .collect();
-        let runs: Vec<OrderRun> =
-            if unassigned.is_empty() {
-                Vec::new()
-            } else {
-                let from = records.iter().map(|r| r.produced_at).min();
-                let to = records.iter().map(|r| r.produced_at).max();
-                tx.query(
+        let runs: Vec<OrderRun> = if unassigned.is_empty() {
+            Vec::new()
+        } else {
+            let from = records.iter().map(|r| r.produced_at).min();
+            let to = records.iter().map(|r| r.produced_at).max();
+            tx.query(
                 "SELECT r.machine_id, r.start_at, r.end_at, w.number FROM mes_work_order_runs r \
                  JOIN mes_work_orders w ON w.tenant_id = r.tenant_id AND w.id = r.work_order_id \
                  WHERE r.tenant_id = $1 AND r.machine_id = ANY($2) \
@@ -590,7 +589,7 @@ impl TenantSession {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect()
-            };
+        };
         let running_order = |machine: i64, at: DateTime<Utc>| {
             runs.iter()
                 .find(|(m, start, end, _)| {
