@@ -542,8 +542,20 @@ impl MachineContext {
 
     /// Downtime over `planned` with minor stops under `minor_secs`.
     pub fn downtime(&self, planned: &[Span], minor_secs: f64) -> Downtime {
+        // Only the intervals that can meet the planned spans: the timeline is sorted and
+        // contiguous, and a report asks shift by shift, so a month stays linear, not quadratic.
+        let (Some(lo), Some(hi)) = (
+            planned.iter().map(|s| s.start).min(),
+            planned.iter().map(|s| s.end).max(),
+        ) else {
+            return Downtime::default();
+        };
+        let first = self
+            .timeline
+            .partition_point(|iv| iv.end.is_some_and(|e| e <= lo));
+        let last = self.timeline.partition_point(|iv| iv.start < hi);
         crate::mes::downtime::downtime_with_alarms(
-            &self.timeline,
+            &self.timeline[first..last.max(first)],
             planned,
             minor_secs,
             &self.assignments,
