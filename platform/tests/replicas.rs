@@ -3,8 +3,9 @@
 //! that every leased job ran and its rounds never overlapped (the run log), that the jobs
 //! spread over the replicas, that a rule alarm is raised once and cleared once while its
 //! samples arrive at different replicas, that every webhook event reaches the receiver exactly
-//! once, and that rollups are complete; then kills (SIGKILL) the replica evaluating the
-//! tenant's alarm shard and sees the survivors take its leases over within the TTL.
+//! once, and that rollups are complete; kills (SIGKILL) the replica evaluating the tenant's
+//! alarm shard and sees the survivors take its leases over within the TTL, then kills the one
+//! running rollups and sees the last replica take everything.
 
 mod process;
 
@@ -163,7 +164,7 @@ async fn runs(store: &Store) -> Vec<RunRow> {
 }
 
 /// Panics if two rounds of one job overlap; answers the rounds per job.
-fn assert_no_overlap(runs: &[RunRow], dead: Option<&str>) -> BTreeMap<String, usize> {
+fn assert_no_overlap(runs: &[RunRow], dead: &[&str]) -> BTreeMap<String, usize> {
     let mut per_job: BTreeMap<String, Vec<&RunRow>> = BTreeMap::new();
     for r in runs {
         per_job.entry(r.job.clone()).or_default().push(r);
@@ -175,7 +176,7 @@ fn assert_no_overlap(runs: &[RunRow], dead: Option<&str>) -> BTreeMap<String, us
             // A killed replica never records the end of its last round; it ended at the kill.
             let end = match a.finished {
                 Some(end) => end,
-                None if Some(a.holder.as_str()) == dead => continue,
+                None if dead.contains(&a.holder.as_str()) => continue,
                 None => panic!(
                     "{job}: a round of {} never finished before the next: {a:?} then {b:?}",
                     a.holder
@@ -368,13 +369,13 @@ async fn three_replicas_run_each_job_once_and_take_over_from_a_killed_one() {
     let killed_at = Instant::now();
     let killed = replicas[dead_index].process.take().unwrap().kill().await;
     assert!(!killed.status.success());
-    let survivors: Vec<&Replica> = replicas.iter().filter(|r| r.process.is_some()).collect();
+    let survivors: Vec<usize> = (0..3).filter(|i| replicas[*i].process.is_some()).collect();
 
     // Keep ingesting through the survivors while the leases move: above the limit (no second
     // alarm), then below it (one clear).
     for i in 60..120 {
         let v = if i < 90 { 71.0 } else { 40.0 };
-        ingest_at(i, survivors[i % 2], v).await;
+        ingest_at(i, &replicas[survivors[i % 2]], v).await;
     }
     eventually(
         "the survivors take every lease over",
@@ -402,7 +403,7 @@ async fn three_replicas_run_each_job_once_and_take_over_from_a_killed_one() {
     for r in &survivors {
         for _ in 0..2 {
             call(
-                r,
+                &replicas[*r],
                 reqwest::Method::POST,
                 &format!("/api/v1/webhooks/{hook_id}/test"),
                 None,
@@ -442,6 +443,64 @@ async fn three_replicas_run_each_job_once_and_take_over_from_a_killed_one() {
         "some event was delivered more than once: {counts:?}"
     );
 
+    // Kill the replica running rollups among the survivors: the last one takes everything.
+    let rollup_holder = holders(&store).await["rollups"].clone();
+    let second = replicas
+        .iter()
+        .position(|r| r.pid() == pid_of(&rollup_holder))
+        .expect("the rollups' holder is a survivor");
+    println!(
+        "killing replica {} ({rollup_holder}), the rollups' holder",
+        replicas[second].name
+    );
+    let killed_at = Instant::now();
+    replicas[second].process.take().unwrap().kill().await;
+    let last = (0..3).find(|i| replicas[*i].process.is_some()).unwrap();
+    for i in 120..150 {
+        ingest_at(i, &replicas[last], 40.0).await;
+    }
+    let last_pid = replicas[last].pid();
+    eventually(
+        "the last replica takes every lease",
+        Duration::from_secs(30),
+        || {
+            let store = store.clone();
+            async move {
+                let h = holders(&store).await;
+                h.len() == JOBS.len() + 8 && h.values().all(|x| pid_of(x) == last_pid)
+            }
+        },
+    )
+    .await;
+    let takeover = killed_at.elapsed();
+    println!(
+        "every lease taken by the last replica {:.1} s after the second kill",
+        takeover.as_secs_f64()
+    );
+    assert!(
+        takeover <= Duration::from_secs(TTL_SECS + RENEW_SECS + 4),
+        "takeover took {takeover:?}"
+    );
+    let metrics = client
+        .get(replicas[last].url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in metrics.lines().filter(|l| {
+        l.starts_with("millwright_lease_held{job=\"rollups\"}")
+            || l.starts_with("millwright_lease_acquired_total{job=\"rollups\"}")
+            || l.starts_with("millwright_alerting_batches")
+    }) {
+        println!("last replica's /metrics: {line}");
+    }
+    assert!(
+        metrics.contains("millwright_lease_held{job=\"rollups\"} 1"),
+        "{metrics}"
+    );
+
     // Rollups complete: nothing dirty left, the minutes count every sample.
     eventually("rollups complete", Duration::from_secs(30), || {
         let store = store.clone();
@@ -465,18 +524,24 @@ async fn three_replicas_run_each_job_once_and_take_over_from_a_killed_one() {
 
     // Every job ran, before and after the kill, and no two rounds of a job overlapped.
     let log = runs(&store).await;
-    let per_job = assert_no_overlap(&log, Some(&dead_holder));
+    let per_job = assert_no_overlap(&log, &[&dead_holder, &rollup_holder]);
     for job in JOBS {
         assert!(
             per_job.get(job).copied().unwrap_or(0) >= 2,
             "{job} ran {:?} times",
             per_job.get(job)
         );
-        let killed_holder_ran = log.iter().any(|r| r.job == job && r.holder == dead_holder);
-        let other_ran_after = log.iter().any(|r| r.job == job && r.holder != dead_holder);
-        assert!(other_ran_after, "{job} never ran in a surviving replica");
-        let _ = killed_holder_ran;
+        let ran_in_last = log
+            .iter()
+            .any(|r| r.job == job && pid_of(&r.holder) == last_pid);
+        assert!(ran_in_last, "{job} never ran in the last replica");
     }
+    let rollup_holders: std::collections::BTreeSet<&str> = log
+        .iter()
+        .filter(|r| r.job == "rollups")
+        .map(|r| r.holder.as_str())
+        .collect();
+    assert!(rollup_holders.len() >= 2, "{rollup_holders:?}");
     let holders_that_ran: std::collections::BTreeSet<&str> =
         log.iter().map(|r| r.holder.as_str()).collect();
     println!(
@@ -503,20 +568,6 @@ async fn three_replicas_run_each_job_once_and_take_over_from_a_killed_one() {
         .unwrap()
         .get(0);
     assert_eq!(taken_over as usize, dead_jobs.len());
-
-    // /metrics of a survivor shows its leases.
-    let text = client
-        .get(survivors[0].url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        text.contains("millwright_lease_held{job=\"rollups\"}"),
-        "{text}"
-    );
 
     for r in replicas.iter_mut() {
         if let Some(p) = r.process.take() {

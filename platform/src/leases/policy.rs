@@ -100,10 +100,11 @@ pub fn fair_share(jobs: usize, holders: usize) -> usize {
 }
 
 /// Plans a round for process `me` wanting `jobs`, given the leases in the database and how
-/// many processes are live (itself included). It renews what it holds, takes free or expired
-/// leases while under its fair share, and, when over its share while another process holds
-/// less, releases one lease per round (the last in its list, unless `busy`: a job in the
-/// middle of a round is not given away) so the work spreads out without flapping.
+/// many processes are live (itself included). It renews what it holds and takes free or
+/// expired leases while under its fair share. When no lease is free and it holds at least two
+/// more than the process holding the fewest (a live process holding none counts as zero), it
+/// releases one lease per round (the last in its list, unless `busy`: a job in the middle of a
+/// round is not given away), so the counts end up at most one apart without flapping.
 pub fn plan(
     me: &str,
     jobs: &[String],
@@ -115,25 +116,29 @@ pub fn plan(
     let mut out = Plan::default();
     let mut mine: Vec<&String> = Vec::new();
     let mut free: Vec<&String> = Vec::new();
+    let mut others: std::collections::BTreeMap<&str, usize> = Default::default();
     for job in jobs {
         match rows.iter().find(|r| &r.job == job) {
             Some(r) if r.holder == me => mine.push(job),
-            Some(r) if !r.expired => {}
+            Some(r) if !r.expired => *others.entry(r.holder.as_str()).or_default() += 1,
             _ => free.push(job),
         }
     }
     let room = share.saturating_sub(mine.len());
     out.renew = mine.iter().map(|j| (*j).clone()).collect();
     out.take = free.iter().take(room).map(|j| (*j).clone()).collect();
-    // Someone has less than a share when the jobs held by others are fewer than what the other
-    // processes would hold at a fair share each.
-    let held_by_others = jobs.len() - mine.len() - free.len();
-    let others = live_holders.saturating_sub(1);
-    let someone_short = others > 0 && held_by_others < others * share.saturating_sub(1).max(1);
-    if mine.len() > share && free.is_empty() && someone_short {
-        if let Some(job) = mine.iter().rev().find(|j| !busy.contains(j.as_str())) {
-            out.release.push((*job).clone());
-            out.renew.retain(|j| j != *job);
+    let idle = live_holders.saturating_sub(1).saturating_sub(others.len());
+    let fewest = if idle > 0 {
+        Some(0)
+    } else {
+        others.values().min().copied()
+    };
+    if let Some(fewest) = fewest {
+        if free.is_empty() && mine.len() >= fewest + 2 {
+            if let Some(job) = mine.iter().rev().find(|j| !busy.contains(j.as_str())) {
+                out.release.push((*job).clone());
+                out.renew.retain(|j| j != *job);
+            }
         }
     }
     out
@@ -241,6 +246,38 @@ mod tests {
             .collect();
         let p = plan("a", &js, &rows, 2, &BTreeSet::new());
         assert!(p.release.is_empty(), "{p:?}");
+        // 3 / 3 / 1: both of the larger give one back (the short one has room for both).
+        let rows: Vec<LeaseRow> = js
+            .iter()
+            .enumerate()
+            .map(|(i, j)| row(j, ["a", "a", "a", "b", "b", "b", "c"][i], false))
+            .collect();
+        assert_eq!(
+            plan("a", &js, &rows, 3, &BTreeSet::new()).release,
+            vec!["job2"]
+        );
+        assert_eq!(
+            plan("b", &js, &rows, 3, &BTreeSet::new()).release,
+            vec!["job5"]
+        );
+        assert_eq!(
+            plan("c", &js, &rows, 3, &BTreeSet::new()),
+            Plan {
+                renew: vec!["job6".into()],
+                ..Plan::default()
+            }
+        );
+        // 4 / 2 between two: one back.
+        let six = jobs(6);
+        let rows: Vec<LeaseRow> = six
+            .iter()
+            .enumerate()
+            .map(|(i, j)| row(j, if i < 4 { "a" } else { "b" }, false))
+            .collect();
+        assert_eq!(
+            plan("a", &six, &rows, 2, &BTreeSet::new()).release,
+            vec!["job3"]
+        );
     }
 
     #[test]
