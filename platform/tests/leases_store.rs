@@ -3,7 +3,8 @@
 //! previous holder recorded), released at once; a round starts only under a held lease; the
 //! alarm-rule inbox hands each queued batch to exactly one of several concurrent takers, and
 //! the application role cannot read it. Then two keepers in this process share the jobs, and
-//! one stopping leaves its leases to the other.
+//! one stopping leaves its leases to the other; a job with state (an alarm-evaluation shard)
+//! keeps its lease until it has handed its state over.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -22,6 +23,7 @@ on_every_backend!(
     a_lease_has_one_holder_until_it_expires_or_is_released,
     queued_batches_go_to_exactly_one_taker,
     two_keepers_share_jobs_and_take_over_when_one_stops,
+    a_job_with_state_hands_it_over_before_its_lease_moves,
 );
 
 async fn a_lease_has_one_holder_until_it_expires_or_is_released(backend: BackendChoice) {
@@ -195,4 +197,52 @@ async fn two_keepers_share_jobs_and_take_over_when_one_stops(backend: BackendCho
         .unwrap()
         .get(0);
     assert_eq!(live, 0);
+}
+
+async fn a_job_with_state_hands_it_over_before_its_lease_moves(backend: BackendChoice) {
+    let (store, _) = fresh_store(backend).await;
+    let policy = Policy::new(Duration::from_secs(2), Duration::from_millis(200));
+    let jobs: Vec<String> = (0..4).map(|i| format!("shard{i}")).collect();
+    let stop = CancellationToken::new();
+    let a = Keeper::start(store.clone(), policy, Vec::new(), stop.clone());
+    for j in &jobs {
+        a.want_with_handover(j);
+    }
+    a.ready().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(jobs.iter().all(|j| a.is_held(j)));
+    let b = Keeper::start(store.clone(), policy, jobs.clone(), stop.clone());
+    // A gives two up, but only after handing each over; until then it keeps renewing it and
+    // B cannot have it.
+    let mut handed = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        for j in &jobs {
+            if a.is_releasing(j) {
+                assert!(a.is_held(j), "{j} is held until handed over");
+                assert!(!b.is_held(j), "{j} is not taken before it is handed over");
+                // Hold the handover back a few rounds: the lease must not move meanwhile.
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                assert!(!b.is_held(j));
+                handed.insert(j.clone());
+                a.handed_over(j);
+            }
+        }
+        let held_b: BTreeSet<String> = jobs.iter().filter(|j| b.is_held(j)).cloned().collect();
+        if held_b.len() == 2 {
+            assert!(
+                held_b.is_subset(&handed),
+                "{held_b:?} taken, {handed:?} handed over"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no handover: {handed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    a.shutdown().await;
+    b.shutdown().await;
 }

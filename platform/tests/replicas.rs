@@ -522,6 +522,36 @@ async fn three_replicas_run_each_job_once_and_take_over_from_a_killed_one() {
     })
     .await;
 
+    // Every batch queued for another replica's shard was taken and evaluated.
+    eventually("the alarm inbox drained", Duration::from_secs(30), || {
+        let store = store.clone();
+        async move {
+            scalar(
+                &store,
+                "SELECT count(*) FROM alarm_rule_inbox WHERE tenant_id = $1",
+                t.id.0,
+            )
+            .await
+                == 0
+        }
+    })
+    .await;
+    let metrics = client
+        .get(replicas[last].url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let from_queue = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("millwright_alerting_batches_from_queue_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    println!("the last replica evaluated {from_queue} batches others (and it) had queued");
+    assert!(from_queue >= 1.0, "{metrics}");
+
     // Every job ran, before and after the kill, and no two rounds of a job overlapped.
     let log = runs(&store).await;
     let per_job = assert_no_overlap(&log, &[&dead_holder, &rollup_holder]);

@@ -108,7 +108,7 @@ impl Alerting {
         stop: CancellationToken,
     ) -> Self {
         for shard in 0..ALERTING_SHARDS {
-            keeper.want(&alerting_job(shard));
+            keeper.want_with_handover(&alerting_job(shard));
         }
         Self::spawn(store, settings, wake, Some(keeper), stop)
     }
@@ -170,7 +170,8 @@ impl Alerting {
         if let Some(l) = &self.leased {
             l.keeper.ready().await;
             let shard = shard_of(tenant.0);
-            if !l.keeper.is_held(&alerting_job(shard)) {
+            let job = alerting_job(shard);
+            if !l.keeper.is_held(&job) || l.keeper.is_releasing(&job) {
                 let has_rules = l
                     .rule_tenants
                     .read()
@@ -357,8 +358,41 @@ impl Engine {
         let Some(l) = &self.leased else {
             return;
         };
+        let keeper = l.keeper.clone();
+        // Shards the keeper gives up to spread the work: save their states, forget them, and
+        // let the lease go.
+        for shard in 0..ALERTING_SHARDS {
+            let job = alerting_job(shard);
+            if !keeper.is_releasing(&job) {
+                continue;
+            }
+            if self.held.contains(&shard) {
+                let tenants: Vec<TenantId> = self
+                    .tenants
+                    .keys()
+                    .filter(|t| shard_of(t.0) == shard)
+                    .copied()
+                    .collect();
+                for t in tenants {
+                    self.checkpoint(t).await;
+                }
+                self.tenants.retain(|t, _| shard_of(t.0) != shard);
+                self.held.remove(&shard);
+                tracing::info!(
+                    shard,
+                    "Alarm evaluation shard handed over with its states saved."
+                );
+            }
+            keeper.handed_over(&job);
+        }
+        let Some(l) = &self.leased else {
+            return;
+        };
         let now_held: BTreeSet<u32> = (0..ALERTING_SHARDS)
-            .filter(|s| l.keeper.is_held(&alerting_job(*s)))
+            .filter(|s| {
+                let job = alerting_job(*s);
+                l.keeper.is_held(&job) && !l.keeper.is_releasing(&job)
+            })
             .collect();
         let lost: Vec<u32> = self.held.difference(&now_held).copied().collect();
         let gained: Vec<u32> = now_held.difference(&self.held).copied().collect();

@@ -40,6 +40,12 @@ struct State {
     jobs: Vec<String>,
     leases: HashMap<String, JobLease>,
     busy: BTreeSet<String>,
+    /// Jobs whose holder must hand their state over before the lease is given up.
+    handover: BTreeSet<String>,
+    /// Jobs to be given up once handed over (still held and renewed meanwhile).
+    releasing: BTreeSet<String>,
+    /// Jobs handed over, ready to be given up.
+    handed_over: BTreeSet<String>,
 }
 
 struct Inner {
@@ -115,6 +121,38 @@ impl Keeper {
                 return;
             }
             s.jobs.push(job.to_string());
+        }
+        self.inner.wake.notify_one();
+    }
+
+    /// Like [`Keeper::want`], for a job with state of its own: before the keeper gives its
+    /// lease up to spread the work, the job sees it in [`Keeper::is_releasing`], saves its
+    /// state and calls [`Keeper::handed_over`]; only then is the lease released.
+    pub fn want_with_handover(&self, job: &str) {
+        self.inner
+            .state
+            .lock()
+            .expect("lease state")
+            .handover
+            .insert(job.to_string());
+        self.want(job);
+    }
+
+    /// Whether the keeper is giving `job`'s lease up (until it has): the job should hand its
+    /// state over and stop acting on it.
+    pub fn is_releasing(&self, job: &str) -> bool {
+        let s = self.inner.state.lock().expect("lease state");
+        s.releasing.contains(job)
+    }
+
+    /// `job` has saved its state and stopped: its lease may be given up.
+    pub fn handed_over(&self, job: &str) {
+        {
+            let mut s = self.inner.state.lock().expect("lease state");
+            if !s.releasing.contains(job) {
+                return;
+            }
+            s.handed_over.insert(job.to_string());
         }
         self.inner.wake.notify_one();
     }
@@ -333,7 +371,37 @@ async fn round(inner: &Inner) -> crate::error::Result<()> {
         .store
         .lease_round(&inner.holder, inner.policy.ttl)
         .await?;
-    let plan = policy::plan(&inner.holder, &jobs, &rows, live, &busy);
+    let mut plan = policy::plan(&inner.holder, &jobs, &rows, live, &busy);
+    // Jobs with state hand it over first: keep renewing them until they have.
+    let ready: Vec<String> = {
+        let mut s = inner.state.lock().expect("lease state");
+        for job in std::mem::take(&mut plan.release) {
+            if s.handover.contains(&job) {
+                if s.releasing.insert(job.clone()) {
+                    tracing::info!(job = %job, holder = %inner.holder, live, "Handing a lease over so another replica can take its share.");
+                }
+            } else {
+                plan.release.push(job);
+            }
+        }
+        let done: Vec<String> = s.handed_over.iter().cloned().collect();
+        for job in &done {
+            s.releasing.remove(job);
+            s.handed_over.remove(job);
+        }
+        let waiting: Vec<String> = s.releasing.iter().cloned().collect();
+        for job in waiting {
+            if !plan.renew.contains(&job) && jobs.contains(&job) {
+                plan.renew.push(job);
+            }
+        }
+        done
+    };
+    for job in ready {
+        plan.renew.retain(|j| *j != job);
+        plan.take.retain(|j| *j != job);
+        plan.release.push(job);
+    }
     for job in &plan.release {
         {
             let mut s = inner.state.lock().expect("lease state");
