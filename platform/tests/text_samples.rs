@@ -511,8 +511,12 @@ async fn a_database_from_before_text_tags_gets_them_once_on_start(backend: Backe
         .iter()
         .map(|r| r.get(0))
         .collect();
-    // Issue #11 added a part that confines text ingest to a device token's site.
-    assert_eq!(parts, ["text_ingest_scoped", "text_samples"]);
+    // Issue #11 added a part that confines text ingest to a device token's site, issue #18
+    // one that keys samples and rollups by tenant first (applied again here: it is idempotent).
+    assert_eq!(
+        parts,
+        ["distribution_keys", "text_ingest_scoped", "text_samples"]
+    );
     let hypertable: bool = owner
         .query_one(
             "SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL \

@@ -37,6 +37,13 @@ const PARTS: &[Part] = &[
         timescale: include_str!("layout/text_scoped_timescale.sql"),
         common: include_str!("layout/text_scoped_common.sql"),
     },
+    // Issue #18: samples, text samples and rollups keyed (tenant_id, tag_id, time|bucket).
+    Part {
+        name: "distribution_keys",
+        plain: include_str!("layout/keys_plain.sql"),
+        timescale: include_str!("layout/keys_timescale.sql"),
+        common: include_str!("layout/keys_common.sql"),
+    },
 ];
 
 /// Applies the parts this database does not have yet; returns their names.
@@ -45,8 +52,19 @@ pub(crate) async fn apply_pending(
     backend: Backend,
     settings: &StoreSettings,
 ) -> Result<Vec<&'static str>> {
+    apply_pending_through(client, backend, settings, PARTS.len()).await
+}
+
+/// [`apply_pending`] for the first `count` parts only (a database as an earlier release left
+/// it, for upgrade tests).
+pub(crate) async fn apply_pending_through(
+    client: &mut deadpool_postgres::Object,
+    backend: Backend,
+    settings: &StoreSettings,
+    count: usize,
+) -> Result<Vec<&'static str>> {
     let mut applied = Vec::new();
-    for part in PARTS {
+    for part in &PARTS[..count.min(PARTS.len())] {
         let tx = client
             .transaction()
             .await
