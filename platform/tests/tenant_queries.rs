@@ -76,6 +76,11 @@ const ALLOWED: &[(&str, &str, &str)] = &[
         "retention of the outbox, every tenant at once (maintenance)",
     ),
     (
+        "store/leases.rs",
+        "SELECT tenant_id, id FROM alarm_rule_inbox WHERE shard = ANY($1)",
+        "the lease holder of some alarm shards (groups of tenants) takes their queued batches, several tenants at once (owner's connection)",
+    ),
+    (
         "store/query.rs",
         "FROM {relation} WHERE tag_id = $1",
         "{relation} is one of the tenant_samples / tenant_rollup_1m / tenant_rollup_1h views, which filter on current_tenant()",
