@@ -41,6 +41,11 @@ const ALLOWED: &[(&str, &str, &str)] = &[
         "a storefront key is looked up by its digest before any tenant is known (auth directory)",
     ),
     (
+        "store/leases.rs",
+        "SELECT tenant_id, id FROM alarm_rule_inbox WHERE shard = ANY($1)",
+        "the lease holder of some alarm shards (groups of tenants) takes their queued batches, several tenants at once (owner's connection)",
+    ),
+    (
         "store/alarm_rules.rs",
         "SELECT DISTINCT tenant_id FROM alarm_rules",
         "maintenance finds which tenants have work, then works per tenant",
@@ -74,11 +79,6 @@ const ALLOWED: &[(&str, &str, &str)] = &[
         "store/webhooks.rs",
         "DELETE FROM webhook_events ev WHERE ev.created_at <",
         "retention of the outbox, every tenant at once (maintenance)",
-    ),
-    (
-        "store/leases.rs",
-        "SELECT tenant_id, id FROM alarm_rule_inbox WHERE shard = ANY($1)",
-        "the lease holder of some alarm shards (groups of tenants) takes their queued batches, several tenants at once (owner's connection)",
     ),
     (
         "store/query.rs",
