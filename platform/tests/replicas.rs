@@ -453,6 +453,15 @@ async fn three_replicas_run_each_job_once_and_take_over_from_a_killed_one() {
         "killing replica {} ({rollup_holder}), the rollups' holder",
         replicas[second].name
     );
+    let killed_db: DateTime<Utc> = store
+        .owner_pool()
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT clock_timestamp()", &[])
+        .await
+        .unwrap()
+        .get(0);
     let killed_at = Instant::now();
     replicas[second].process.take().unwrap().kill().await;
     let last = (0..3).find(|i| replicas[*i].process.is_some()).unwrap();
@@ -476,6 +485,26 @@ async fn three_replicas_run_each_job_once_and_take_over_from_a_killed_one() {
     println!(
         "every lease taken by the last replica {:.1} s after the second kill",
         takeover.as_secs_f64()
+    );
+    eventually(
+        "a rollups round in the last replica",
+        Duration::from_secs(30),
+        || {
+            let store = store.clone();
+            async move {
+                runs(&store).await.iter().any(|r| {
+                    r.job == "rollups"
+                        && pid_of(&r.holder) == last_pid
+                        && r.started > killed_db
+                        && r.finished.is_some()
+                })
+            }
+        },
+    )
+    .await;
+    println!(
+        "the last replica finished its first rollups round {:.1} s after the second kill",
+        killed_at.elapsed().as_secs_f64()
     );
     assert!(
         takeover <= Duration::from_secs(TTL_SECS + RENEW_SECS + 4),
