@@ -277,7 +277,9 @@ impl Run {
 
 /// Runs `round` every `every` while this process holds `job`'s lease, until `stop`; each round
 /// is recorded in the run log, and stopped if the lease is lost. `round` answers whether it
-/// did its work.
+/// did its work. While the lease is elsewhere it looks again every renewal period (a local
+/// check), so a lease taken over is put to work within a second or so rather than a whole
+/// interval later.
 pub async fn run_every<F, Fut>(
     keeper: Keeper,
     job: &'static str,
@@ -289,16 +291,19 @@ pub async fn run_every<F, Fut>(
     Fut: Future<Output = bool>,
 {
     keeper.want(job);
-    let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let every = every.max(Duration::from_millis(100));
+    let retry = every.min(keeper.policy().renew_every);
+    let mut wait = Duration::ZERO;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep(wait) => {}
         }
         let Some(run) = keeper.begin(job).await else {
+            wait = retry;
             continue;
         };
+        let started = Instant::now();
         let outcome = tokio::select! {
             _ = stop.cancelled() => Outcome::Failed,
             r = run.guard(round()) => match r {
@@ -311,6 +316,7 @@ pub async fn run_every<F, Fut>(
             },
         };
         run.finish(outcome).await;
+        wait = every.saturating_sub(started.elapsed());
     }
 }
 
