@@ -99,6 +99,14 @@ impl CitusCluster {
         }
         let settings = node_settings(durability);
         let start = |name: String| {
+            // Tenant moves (issue #18): a node reaches itself at `citus.local_hostname`
+            // (default `localhost`, on TCP); here that is its own socket folder.
+            let mut settings = settings.clone();
+            let socket = root.join(&name).join("socket");
+            settings.push((
+                "citus.local_hostname",
+                socket.to_string_lossy().into_owned(),
+            ));
             PrivateCluster::start_node(&root.join(name), durability, None, Some(&settings))
         };
         let coordinator = start("coordinator".into())?;

@@ -1,0 +1,322 @@
+//! Tenant moves on Citus (issue #18, deliverable 4): a tenant keeps ingesting, with a known
+//! sequence of timestamps, while it is isolated to shards of its own and moved to the other
+//! worker; afterwards every sample is counted (0 lost, 0 duplicated), its rows are on the new
+//! worker's shards (counted there directly), another tenant is unaffected, and the rebalancer
+//! evens out the workers. Needs Citus; skipped, saying so, where it is not installed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{ensure, Context, Result};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use millwright_platform::config::BackendChoice;
+use millwright_platform::pg_cluster::SUPERUSER;
+use millwright_platform::store::citus_admin::{
+    CitusAdmin, MoveStep, RebalanceStrategy, TransferMode,
+};
+use millwright_platform::store::TenantId;
+use millwright_platform::test_util::{
+    citus_available, citus_cluster, fresh_citus_database, fresh_store,
+};
+
+async fn connect(url: &str) -> Result<tokio_postgres::Client> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+fn pool(url: &str) -> Result<Pool> {
+    let config: tokio_postgres::Config = url.parse()?;
+    let manager = Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Ok(Pool::builder(manager).max_size(4).build()?)
+}
+
+/// The shape of the Citus layout's samples and rollups (daily partitions, distributed by
+/// tenant, co-located), on a bare coordinator database, with 20 tenants.
+const SCHEMA: &str = "
+    CREATE TABLE tenants (id integer PRIMARY KEY, name text NOT NULL UNIQUE);
+    SELECT create_reference_table('tenants');
+    INSERT INTO tenants SELECT i, 'tenant ' || i FROM generate_series(1, 20) i;
+    CREATE TABLE samples (time timestamptz NOT NULL, tenant_id integer NOT NULL,
+                          tag_id bigint NOT NULL, value double precision,
+                          quality smallint NOT NULL DEFAULT 0,
+                          PRIMARY KEY (tenant_id, tag_id, time)) PARTITION BY RANGE (time);
+    SELECT create_distributed_table('samples', 'tenant_id');
+    SELECT create_time_partitions('samples', '1 day', now() + interval '2 days',
+                                  now() - interval '2 days');
+    CREATE TABLE rollup_1m (bucket timestamptz NOT NULL, tenant_id integer NOT NULL,
+                            tag_id bigint NOT NULL, sum double precision, count bigint NOT NULL,
+                            PRIMARY KEY (tenant_id, tag_id, bucket));
+    SELECT create_distributed_table('rollup_1m', 'tenant_id', colocate_with => 'samples');
+    INSERT INTO samples
+        SELECT now() - interval '1 day' + i * interval '1 second', t, 1, i
+          FROM generate_series(1, 20) t, generate_series(1, 2000) i;
+";
+
+/// Inserts one sample at a time for `tenant` (timestamps a millisecond apart from a fixed
+/// start) until `stop`; returns how many were acknowledged. Any failed insert fails the test:
+/// a move must not refuse writes.
+async fn ingest(url: String, tenant: i32, stop: Arc<AtomicBool>) -> Result<i64> {
+    let client = connect(&url).await?;
+    let insert = client
+        .prepare(
+            "INSERT INTO samples (time, tenant_id, tag_id, value) \
+             VALUES (date_trunc('hour', now()) + $2 * interval '1 millisecond', $1, 2, $2)",
+        )
+        .await?;
+    let mut acked = 0i64;
+    while !stop.load(Ordering::Relaxed) {
+        client
+            .execute(&insert, &[&tenant, &(acked as f64)])
+            .await
+            .with_context(|| format!("insert {acked} of tenant {tenant} during the move"))?;
+        acked += 1;
+    }
+    Ok(acked)
+}
+
+/// (rows, distinct timestamps, lowest value, highest value) of tag 2 of `tenant`.
+async fn counted(client: &tokio_postgres::Client, tenant: i32) -> Result<(i64, i64, f64, f64)> {
+    let r = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT time), coalesce(min(value), -1), \
+                    coalesce(max(value), -1) \
+               FROM samples WHERE tenant_id = $1 AND tag_id = 2",
+            &[&tenant],
+        )
+        .await?;
+    Ok((r.get(0), r.get(1), r.get(2), r.get(3)))
+}
+
+#[tokio::test]
+async fn a_tenant_moves_to_the_other_worker_while_it_ingests() -> Result<()> {
+    if !citus_available() {
+        eprintln!("skipped: Citus is not installed on this machine");
+        return Ok(());
+    }
+    let cluster = citus_cluster().await.expect("Citus cluster");
+    let (dbname, (owner_url, _)) = fresh_citus_database().await;
+    let owner = connect(&owner_url).await?;
+    owner.batch_execute(SCHEMA).await.context("schema")?;
+    let admin = CitusAdmin::open(pool(&owner_url)?, "citus").await?;
+
+    let (mover, neighbour) = (5, 7);
+    let before = admin.placement(TenantId(mover)).await?;
+    ensure!(!before.isolated, "a new tenant shares its shard group");
+    ensure!(before.shared_with > 0, "{before:?}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = [mover, neighbour]
+        .into_iter()
+        .map(|t| tokio::spawn(ingest(owner_url.clone(), t, stop.clone())))
+        .collect();
+    // Let both write before the move starts.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let mut steps = Vec::new();
+    let report = admin
+        .move_tenant(TenantId(mover), None, TransferMode::ForceLogical, |s| {
+            println!("{s:?}");
+            steps.push(s);
+        })
+        .await?;
+    // And keep writing after it.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.push(w.await??);
+    }
+    println!("report {report:?}, acknowledged {acked:?}");
+
+    // Every acknowledged sample is there once: 0 lost, 0 duplicated, in both tenants.
+    for (tenant, n) in [mover, neighbour].into_iter().zip(&acked) {
+        ensure!(*n > 100, "tenant {tenant} wrote only {n} samples");
+        let (rows, distinct, low, high) = counted(&owner, tenant).await?;
+        ensure!(
+            (rows, distinct, low, high) == (*n, *n, 0.0, (*n - 1) as f64),
+            "tenant {tenant}: {n} acknowledged, {rows} rows, {distinct} distinct times, \
+             values {low}..{high}"
+        );
+    }
+    // The earlier day is intact too.
+    let old: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM samples WHERE tenant_id = $1 AND tag_id = 1",
+            &[&mover],
+        )
+        .await?
+        .get(0);
+    ensure!(old == 2000, "{old}");
+
+    // The tenant has its own shards, on the other worker now.
+    ensure!(report.isolated_now, "{report:?}");
+    let after = admin.placement(TenantId(mover)).await?;
+    ensure!(after.isolated && after.shared_with == 0, "{after:?}");
+    ensure!(after.worker != before.worker, "{before:?} -> {after:?}");
+    ensure!(
+        after.worker == report.to && before.worker == report.from,
+        "{report:?}"
+    );
+    ensure!(
+        steps.iter().any(|s| matches!(s, MoveStep::Isolated { .. }))
+            && steps.iter().any(|s| matches!(s, MoveStep::Moving { .. })),
+        "{steps:?}"
+    );
+    // The neighbour stayed where it was, sharing its group with others.
+    let n_after = admin.placement(TenantId(neighbour)).await?;
+    ensure!(!n_after.isolated, "{n_after:?}");
+
+    // Counted on the new worker itself: every shard of the tenant's group (each day's
+    // partition and the rollups) is there, holding all its rows.
+    let shards: Vec<(String, String)> = owner
+        .query(
+            "SELECT cs.shard_name, cs.nodename FROM citus_shards cs \
+               JOIN pg_dist_shard s USING (shardid) \
+               JOIN pg_dist_shard a ON a.shardid = $1 \
+              WHERE s.shardminvalue = a.shardminvalue AND s.shardmaxvalue = a.shardmaxvalue",
+            &[&after.shard_id],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    ensure!(
+        shards.len() >= 6,
+        "samples, its 5 days, rollup_1m: {shards:?}"
+    );
+    ensure!(
+        shards.iter().all(|(_, node)| *node == after.worker.name),
+        "{shards:?}"
+    );
+    let index = cluster
+        .workers()
+        .iter()
+        .position(|w| {
+            millwright_platform::pg_cluster::citus::CitusCluster::node_name(w) == after.worker.name
+        })
+        .context("the new worker is one of ours")?;
+    let worker = connect(&cluster.worker_url(index, SUPERUSER, &dbname)).await?;
+    worker
+        .batch_execute("SET citus.override_table_visibility = off")
+        .await?;
+    let mut on_worker = 0i64;
+    for (shard, _) in shards.iter().filter(|(s, _)| s.starts_with("samples_p")) {
+        on_worker += worker
+            .query_one(&format!("SELECT count(*) FROM {shard}"), &[])
+            .await?
+            .get::<_, i64>(0);
+    }
+    ensure!(
+        on_worker == acked[0] + 2000,
+        "{on_worker} rows in the new worker's shards"
+    );
+
+    // Moving it where it is does nothing more; naming a worker that is not one is refused.
+    let again = admin
+        .move_tenant(
+            TenantId(mover),
+            Some(&after.worker.to_string()),
+            TransferMode::BlockWrites,
+            |_| {},
+        )
+        .await?;
+    ensure!(!again.isolated_now && again.to == after.worker, "{again:?}");
+    let wrong = admin
+        .move_tenant(
+            TenantId(mover),
+            Some("nowhere:1"),
+            TransferMode::Auto,
+            |_| {},
+        )
+        .await
+        .expect_err("an unknown worker is refused");
+    ensure!(
+        wrong.to_string().contains("not an active worker"),
+        "{wrong}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_rebalancer_evens_out_the_workers() -> Result<()> {
+    if !citus_available() {
+        eprintln!("skipped: Citus is not installed on this machine");
+        return Ok(());
+    }
+    let (_, (owner_url, _)) = fresh_citus_database().await;
+    let owner = connect(&owner_url).await?;
+    owner.batch_execute(SCHEMA).await.context("schema")?;
+    let admin = CitusAdmin::open(pool(&owner_url)?, "citus").await?;
+    // Everything onto one worker first.
+    let workers = admin.workers().await?;
+    ensure!(workers.len() == 2, "{workers:?}");
+    let (full, empty) = (&workers[0].worker, &workers[1].worker);
+    owner
+        .execute(
+            "SELECT citus_move_shard_placement(shardid, $2, $3, $4, $5, \
+                    shard_transfer_mode => 'block_writes') \
+               FROM citus_shards WHERE table_name = $1::text::regclass AND nodename = $2",
+            &[&"samples", &empty.name, &empty.port, &full.name, &full.port],
+        )
+        .await?;
+    let lopsided = admin.workers().await?;
+    ensure!(lopsided[1].shard_groups == 0, "{lopsided:?}");
+
+    let mut lines = 0;
+    let done = admin
+        .rebalance(
+            TransferMode::ForceLogical,
+            RebalanceStrategy::ByShardCount,
+            |s| {
+                println!("{s:?}");
+                lines += 1;
+            },
+        )
+        .await?;
+    ensure!(
+        done.state == "finished" && done.job_id.is_some(),
+        "{done:?}"
+    );
+    ensure!(lines >= 1);
+    let even = admin.workers().await?;
+    ensure!(
+        even.iter().all(|w| w.shard_groups == 4),
+        "8 shard groups, 4 each: {even:?}"
+    );
+    let n: i64 = owner
+        .query_one("SELECT count(*) FROM samples", &[])
+        .await?
+        .get(0);
+    ensure!(n == 40_000, "{n}");
+    // Nothing left to move: said so, no job.
+    let idle = admin
+        .rebalance(TransferMode::Auto, RebalanceStrategy::ByShardCount, |_| {})
+        .await?;
+    ensure!(idle.job_id.is_none(), "{idle:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn placement_is_refused_on_a_single_node_layout() -> Result<()> {
+    let (store, _) = fresh_store(BackendChoice::Plain).await;
+    let refused = store
+        .citus_admin()
+        .await
+        .err()
+        .context("the plain layout has no placements")?;
+    let text = refused.to_string();
+    ensure!(
+        text.contains("needs the Citus layout") && text.contains("plain layout"),
+        "{text}"
+    );
+    Ok(())
+}
