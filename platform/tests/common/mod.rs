@@ -20,5 +20,16 @@ macro_rules! on_every_backend {
                 super::$name(super::BackendChoice::Timescale).await
             })*
         }
+        // Issue #18: a coordinator and two workers (millwright_platform::test_util::citus_cluster).
+        mod citus {
+            $(#[tokio::test] async fn $name() {
+                if !millwright_platform::test_util::citus_available() {
+                    eprintln!("skipped: Citus is not installed on this machine");
+                    return;
+                }
+                println!("layout: citus");
+                super::$name(super::BackendChoice::Citus).await
+            })*
+        }
     };
 }
