@@ -515,11 +515,13 @@ async fn a_database_from_before_text_tags_gets_them_once_on_start(backend: Backe
         .iter()
         .map(|r| r.get(0))
         .collect();
-    // Issue #11 added a part that confines text ingest to a device token's site.
-    // Issue #18 added one that makes the tenant views name their tenant.
+    // Issue #11 added a part that confines text ingest to a device token's site, issue #18
+    // one that keys samples and rollups by tenant first (applied again here: it is idempotent)
+    // and one that makes the tenant views name their tenant.
     assert_eq!(
         parts,
         [
+            "distribution_keys",
             "tenant_views_tenant_id",
             "text_ingest_scoped",
             "text_samples"

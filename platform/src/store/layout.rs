@@ -14,10 +14,12 @@ use crate::error::{Error, Result};
 /// The version of the layout's functions. Version 2 re-created every security-definer
 /// function with `pg_temp` last in its search path and schema-qualified names (issue #11).
 /// Version 3 added `refresh_tag_rollups(tag)`: a read refreshes only its own tenant's tag
-/// (issue #17).
+/// (issue #17). Version 4 names the rollups' new keys `(tenant_id, tag_id, bucket)` in their
+/// `ON CONFLICT` targets (issue #18; the keys themselves come from the `distribution_keys`
+/// layout part, applied right after this upgrade).
 /// Raise it whenever a `*_functions.sql` file changes: databases created earlier get the
 /// functions again (CREATE OR REPLACE) at their next start.
-pub const LAYOUT_VERSION: i32 = 3;
+pub const LAYOUT_VERSION: i32 = 4;
 const PLAIN_SQL: &str = include_str!("layout/plain.sql");
 const PLAIN_FUNCTIONS_SQL: &str = include_str!("layout/plain_functions.sql");
 const TIMESCALE_SQL: &str = include_str!("layout/timescale.sql");

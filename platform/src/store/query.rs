@@ -253,9 +253,13 @@ impl TenantSession {
 
     /// Ids of the named tags that exist for this tenant.
     pub async fn tag_ids_by_name(&mut self, names: &[&str]) -> Result<HashMap<String, i64>> {
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let rows = tx
-            .query("SELECT name, id FROM tags WHERE name = ANY($1)", &[&names])
+            .query(
+                "SELECT name, id FROM tags WHERE tenant_id = $2 AND name = ANY($1)",
+                &[&names, &tenant.0],
+            )
             .await
             .map_err(Error::db("resolving tag names"))?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
@@ -266,9 +270,13 @@ impl TenantSession {
         &mut self,
         ids: &[i64],
     ) -> Result<std::collections::HashSet<i64>> {
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let rows = tx
-            .query("SELECT id FROM tags WHERE id = ANY($1)", &[&ids])
+            .query(
+                "SELECT id FROM tags WHERE tenant_id = $2 AND id = ANY($1)",
+                &[&ids, &tenant.0],
+            )
             .await
             .map_err(Error::db("checking tag ids"))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
