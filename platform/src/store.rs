@@ -148,6 +148,32 @@ impl Store {
         })
     }
 
+    /// Brings a database to the schema an earlier release left it in: the migrations up to
+    /// `migration` and the first `layout_parts` parts of the storage layout (issue #18's
+    /// upgrade test builds a V14 database with data this way, then opens it with
+    /// [`Store::open`]). Not for production use.
+    #[doc(hidden)]
+    pub async fn prepare_as_of(
+        db: &DatabaseSettings,
+        settings: &StoreSettings,
+        migration: i32,
+        layout_parts: usize,
+    ) -> Result<Backend> {
+        let owner_url = db
+            .url
+            .as_ref()
+            .ok_or_else(|| Error::Config("database.url (DATABASE_URL) is not set".into()))?;
+        let owner = pool(owner_url.expose(), 1, NO_JIT)?;
+        let mut client = owner.get().await?;
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(migration))
+            .run_async(&mut **client)
+            .await?;
+        let backend = layout::prepare(&client, settings).await?;
+        layout_parts::apply_pending_through(&mut client, backend, settings, layout_parts).await?;
+        Ok(backend)
+    }
+
     /// Which storage layout this database uses.
     pub fn backend(&self) -> Backend {
         self.backend

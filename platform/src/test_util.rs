@@ -94,13 +94,18 @@ fn test_dir() -> PathBuf {
 
 /// Settings pointing at a fresh database of the shared cluster.
 pub async fn fresh_settings(backend: BackendChoice) -> Settings {
-    let cluster = cluster().await;
-    let name = format!(
-        "t{}_{}",
-        std::process::id(),
-        NEXT_DB.fetch_add(1, Ordering::SeqCst)
-    );
-    let (owner, app) = cluster.create_database(&name).await.expect("test database");
+    let (owner, app) = if backend == BackendChoice::Citus {
+        // Issue #18: a database on every node of the Citus cluster.
+        fresh_citus_database().await.1
+    } else {
+        let cluster = cluster().await;
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::SeqCst)
+        );
+        cluster.create_database(&name).await.expect("test database")
+    };
     let mut settings = Settings::default();
     settings.database.url = Some(crate::config::Secret::new(owner));
     settings.database.app_url = Some(crate::config::Secret::new(app));

@@ -16,6 +16,8 @@ use tokio_postgres::error::SqlState;
 mod common;
 
 on_every_backend!(
+    citus_pending = "not yet run through on Citus (issue #18: the tenant-owned tables are not distributed yet)";
+
     app_role_owns_nothing,
     unfiltered_queries_see_only_the_current_tenant,
     no_tenant_means_no_rows,

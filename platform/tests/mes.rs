@@ -1056,6 +1056,8 @@ async fn batched_oee_equals_per_machine(backend: BackendChoice) {
 }
 
 on_every_backend!(
+    citus_pending = "not yet run through on Citus (issue #18: the tenant-owned tables are not distributed yet)";
+
     scenario_over_http,
     work_orders_and_gates,
     builder_is_incremental,

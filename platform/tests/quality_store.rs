@@ -28,6 +28,8 @@ use millwright_platform::test_util::{fresh_store, tenant_with_tags};
 mod common;
 
 on_every_backend!(
+    citus_pending = "not yet run through on Citus (issue #18: the tenant-owned tables are not distributed yet)";
+
     records_capture_parameters_and_keep_figures,
     bad_records_are_refused_and_tenants_confined,
     spc_alarms_one_open_per_characteristic_and_rule,

@@ -65,6 +65,10 @@ fn node_settings(durability: Durability) -> Vec<(&'static str, String)> {
             "output_plugin_libraries",
             "pgoutput, test_decoding, citus".to_string(),
         ),
+        // The roles exist on every node already (create_database makes them). Propagating
+        // them anyway makes Citus re-create them on the workers from every database's first
+        // grant, and databases migrating at once then fail ("tuple concurrently updated").
+        ("citus.enable_create_role_propagation", "off".to_string()),
         // Three servers on a shared machine: smaller than a single node's defaults.
         ("shared_buffers", "128MB".to_string()),
         ("max_connections", "400".to_string()),

@@ -233,11 +233,11 @@ impl TenantSession {
             let row = tx
                 .query_opt(
                     &format!(
-                        "INSERT INTO alarms (machine_id, kind, raised_at, value, threshold, model_version) \
-                         VALUES ($1, $2, $3, $4, $5, $6) \
+                        "INSERT INTO alarms (tenant_id, machine_id, kind, raised_at, value, threshold, model_version) \
+                         VALUES ($7, $1, $2, $3, $4, $5, $6) \
                          ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
                     ),
-                    &[&machine_id, &kind, &at, &r.value, &r.threshold, &r.model_version],
+                    &[&machine_id, &kind, &at, &r.value, &r.threshold, &r.model_version, &tenant.0],
                 )
                 .await
                 .map_err(Error::db("raising an alarm"))?;

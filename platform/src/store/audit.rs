@@ -201,12 +201,13 @@ fn hash32(bytes: &[u8]) -> Result<[u8; 32]> {
 impl TenantSession {
     /// The tenant's audit entries after `after_seq`, oldest first.
     pub async fn audit_entries(&mut self, after_seq: i64, limit: i64) -> Result<Vec<AuditRecord>> {
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let rows = tx
             .query(
                 "SELECT seq, at, actor, action, target, before, after, hash FROM audit_log \
-                 WHERE seq > $1 ORDER BY seq LIMIT $2",
-                &[&after_seq, &limit],
+                 WHERE tenant_id = $3 AND seq > $1 ORDER BY seq LIMIT $2",
+                &[&after_seq, &limit, &tenant.0],
             )
             .await
             .map_err(Error::db("reading the audit log"))?;

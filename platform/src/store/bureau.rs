@@ -451,7 +451,7 @@ async fn read_sharing(tx: &Transaction<'_>, tenant: TenantId) -> Result<SharingS
         .query_one(
             "SELECT industry, region, size_class, \
                     ARRAY(SELECT category FROM public.bureau_sharing s \
-                          WHERE s.tenant_id = t.id ORDER BY category) \
+                          WHERE s.tenant_id = $1 ORDER BY category) \
              FROM public.tenants t WHERE id = $1",
             &[&tenant.0],
         )

@@ -99,16 +99,16 @@ impl TenantSession {
         ttl_secs: u32,
     ) -> Result<Option<Command>> {
         let sql = format!(
-            "WITH t AS (SELECT id, name FROM tags WHERE id = $1), \
-                  c AS (INSERT INTO commands (tag_id, value, expires_at) \
-                        SELECT id, $2, now() + make_interval(secs => $3) FROM t RETURNING *) \
-             SELECT {COLUMNS} FROM c JOIN t ON t.id = c.tag_id"
+            "WITH t AS (SELECT tenant_id, id, name FROM tags WHERE tenant_id = $4 AND id = $1), \
+                  c AS (INSERT INTO commands (tenant_id, tag_id, value, expires_at) \
+                        SELECT tenant_id, id, $2, now() + make_interval(secs => $3) FROM t RETURNING *) \
+             SELECT {COLUMNS} FROM c JOIN t ON t.tenant_id = c.tenant_id AND t.id = c.tag_id"
         );
         let ttl = f64::from(ttl_secs);
         let (tenant, actor) = (self.tenant(), self.actor().to_owned());
         let tx = self.begin().await?;
         let row = tx
-            .query_opt(&sql, &[&tag_id, &value, &ttl])
+            .query_opt(&sql, &[&tag_id, &value, &ttl, &tenant.0])
             .await
             .map_err(Error::db("issuing a command"))?;
         let command = row.as_ref().map(Command::from_row);
@@ -141,13 +141,15 @@ impl TenantSession {
         let sql = format!(
             "WITH c AS ( \
                 UPDATE commands SET status = 'delivered', updated_at = now() \
-                WHERE id IN ( \
-                    SELECT p.id FROM commands p JOIN tags pt ON pt.id = p.tag_id \
-                    WHERE p.status = 'pending' AND p.expires_at > now() \
+                WHERE tenant_id = $3 AND id IN ( \
+                    SELECT p.id FROM commands p \
+                    JOIN tags pt ON pt.tenant_id = p.tenant_id AND pt.id = p.tag_id \
+                    WHERE p.tenant_id = $3 AND p.status = 'pending' AND p.expires_at > now() \
                       AND ($1::text[] IS NULL OR pt.name = ANY($1)) \
                     ORDER BY p.id LIMIT $2 FOR UPDATE OF p SKIP LOCKED) \
                 RETURNING *) \
-             SELECT {COLUMNS} FROM c JOIN tags t ON t.id = c.tag_id ORDER BY c.id"
+             SELECT {COLUMNS} FROM c JOIN tags t ON t.tenant_id = c.tenant_id AND t.id = c.tag_id \
+             ORDER BY c.id"
         );
         let tags: Option<Vec<String>> = tags.map(<[String]>::to_vec);
         let tenant = self.tenant();
@@ -160,7 +162,7 @@ impl TenantSession {
         .await
         .map_err(Error::db("expiring commands"))?;
         let rows = tx
-            .query(&sql, &[&tags, &limit])
+            .query(&sql, &[&tags, &limit, &tenant.0])
             .await
             .map_err(Error::db("claiming commands"))?;
         tx.commit().await.map_err(Error::db("committing"))?;
@@ -180,14 +182,15 @@ impl TenantSession {
                 UPDATE commands \
                 SET status = CASE WHEN $2 THEN 'done' ELSE 'failed' END, \
                     detail = $3, updated_at = now() \
-                WHERE id = $1 AND (status = 'delivered' \
+                WHERE tenant_id = $4 AND id = $1 AND (status = 'delivered' \
                                    OR (status = 'pending' AND expires_at > now())) \
                 RETURNING *) \
-             SELECT {COLUMNS} FROM c JOIN tags t ON t.id = c.tag_id"
+             SELECT {COLUMNS} FROM c JOIN tags t ON t.tenant_id = c.tenant_id AND t.id = c.tag_id"
         );
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let row = tx
-            .query_opt(&sql, &[&id, &ok, &detail])
+            .query_opt(&sql, &[&id, &ok, &detail, &tenant.0])
             .await
             .map_err(Error::db("reporting a command's outcome"))?;
         tx.commit().await.map_err(Error::db("committing"))?;
@@ -197,11 +200,13 @@ impl TenantSession {
     /// One command, or `None` if it does not exist for this tenant.
     pub async fn command(&mut self, id: i64) -> Result<Option<Command>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM commands c JOIN tags t ON t.id = c.tag_id WHERE c.id = $1"
+            "SELECT {COLUMNS} FROM commands c JOIN tags t ON t.tenant_id = c.tenant_id AND t.id = c.tag_id \
+             WHERE c.tenant_id = $2 AND c.id = $1"
         );
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let row = tx
-            .query_opt(&sql, &[&id])
+            .query_opt(&sql, &[&id, &tenant.0])
             .await
             .map_err(Error::db("reading a command"))?;
         Ok(row.as_ref().map(Command::from_row))

@@ -280,18 +280,19 @@ impl TenantSession {
         limit: i64,
     ) -> Result<Vec<Entity>> {
         let filter = match (kind.parent(), parent_id) {
-            (Some(col), Some(_)) => format!("AND {col} = $3"),
+            (Some(col), Some(_)) => format!("AND {col} = $4"),
             _ => String::new(),
         };
         let sql = format!(
-            "SELECT {} FROM {} WHERE id > $1 {filter} ORDER BY id LIMIT $2",
+            "SELECT {} FROM {} WHERE tenant_id = $3 AND id > $1 {filter} ORDER BY id LIMIT $2",
             kind.columns(),
             kind.table()
         );
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let rows = match (kind.parent(), parent_id) {
-            (Some(_), Some(p)) => tx.query(&sql, &[&after, &limit, &p]).await,
-            _ => tx.query(&sql, &[&after, &limit]).await,
+            (Some(_), Some(p)) => tx.query(&sql, &[&after, &limit, &tenant.0, &p]).await,
+            _ => tx.query(&sql, &[&after, &limit, &tenant.0]).await,
         }
         .map_err(Error::db("listing entities"))?;
         Ok(rows.iter().map(|r| Entity::from_row(kind, r)).collect())
@@ -300,13 +301,14 @@ impl TenantSession {
     /// One entity, or `None` if it does not exist for this tenant.
     pub async fn get(&mut self, kind: Kind, id: i64) -> Result<Option<Entity>> {
         let sql = format!(
-            "SELECT {} FROM {} WHERE id = $1",
+            "SELECT {} FROM {} WHERE tenant_id = $2 AND id = $1",
             kind.columns(),
             kind.table()
         );
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let row = tx
-            .query_opt(&sql, &[&id])
+            .query_opt(&sql, &[&id, &tenant.0])
             .await
             .map_err(Error::db("reading an entity"))?;
         Ok(row.map(|r| Entity::from_row(kind, &r)))
@@ -315,7 +317,7 @@ impl TenantSession {
     /// Creates an entity; the caller has checked that required fields are present.
     pub async fn create(&mut self, kind: Kind, f: &EntityFields) -> Result<Entity> {
         let (tenant, actor) = (self.tenant(), self.actor().to_owned());
-        let (sql, params) = write_sql(kind, f, None);
+        let (sql, params) = write_sql(kind, f, None, tenant);
         let tx = self.begin().await?;
         let row = tx
             .query_one(&sql, &refs(&params))
@@ -343,10 +345,10 @@ impl TenantSession {
         id: i64,
         f: &EntityFields,
     ) -> Result<Option<Entity>> {
-        let (sql, params) = write_sql(kind, f, Some(id));
         let (tenant, actor) = (self.tenant(), self.actor().to_owned());
+        let (sql, params) = write_sql(kind, f, Some(id), tenant);
         let tx = self.begin().await?;
-        let Some(before) = locked(&tx, kind, id).await? else {
+        let Some(before) = locked(&tx, kind, id, tenant).await? else {
             return Ok(None);
         };
         let row = tx
@@ -373,13 +375,16 @@ impl TenantSession {
     /// Deletes an entity and everything under it; false if it does not exist for this tenant.
     pub async fn delete(&mut self, kind: Kind, id: i64) -> Result<bool> {
         let (tenant, actor) = (self.tenant(), self.actor().to_owned());
-        let sql = format!("DELETE FROM {} WHERE id = $1", kind.table());
+        let sql = format!(
+            "DELETE FROM {} WHERE tenant_id = $2 AND id = $1",
+            kind.table()
+        );
         let tx = self.begin().await?;
-        let Some(before) = locked(&tx, kind, id).await? else {
+        let Some(before) = locked(&tx, kind, id, tenant).await? else {
             return Ok(false);
         };
         let n = tx
-            .execute(&sql, &[&id])
+            .execute(&sql, &[&id, &tenant.0])
             .await
             .map_err(Error::db("deleting an entity"))?;
         audit_entity(
@@ -421,14 +426,19 @@ async fn audit_entity(
 }
 
 /// The entity as it is now, locked until the transaction ends (for its audit "before").
-async fn locked(tx: &Transaction<'_>, kind: Kind, id: i64) -> Result<Option<Entity>> {
+async fn locked(
+    tx: &Transaction<'_>,
+    kind: Kind,
+    id: i64,
+    tenant: TenantId,
+) -> Result<Option<Entity>> {
     let sql = format!(
-        "SELECT {} FROM {} WHERE id = $1 FOR UPDATE",
+        "SELECT {} FROM {} WHERE tenant_id = $2 AND id = $1 FOR UPDATE",
         kind.columns(),
         kind.table()
     );
     let row = tx
-        .query_opt(&sql, &[&id])
+        .query_opt(&sql, &[&id, &tenant.0])
         .await
         .map_err(Error::db("reading an entity"))?;
     Ok(row.map(|r| Entity::from_row(kind, &r)))
@@ -443,8 +453,13 @@ fn refs(params: &[Param]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
         .collect()
 }
 
-/// INSERT (id = None) or UPDATE of the fields that are present.
-fn write_sql(kind: Kind, f: &EntityFields, id: Option<i64>) -> (String, Vec<Param>) {
+/// INSERT (id = None) or UPDATE of the fields that are present, in `tenant`.
+fn write_sql(
+    kind: Kind,
+    f: &EntityFields,
+    id: Option<i64>,
+    tenant: TenantId,
+) -> (String, Vec<Param>) {
     let mut cols: Vec<&str> = Vec::new();
     let mut params: Vec<Param> = Vec::new();
     let mut push = |col: &'static str, p: Param| {
@@ -473,6 +488,7 @@ fn write_sql(kind: Kind, f: &EntityFields, id: Option<i64>) -> (String, Vec<Para
             push("value_type", Box::new(v.as_str()));
         }
     }
+    push("tenant_id", Box::new(tenant.0));
     let placeholders: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
     let sql = match id {
         None => format!(
@@ -483,7 +499,9 @@ fn write_sql(kind: Kind, f: &EntityFields, id: Option<i64>) -> (String, Vec<Para
             kind.columns()
         ),
         Some(id) => {
-            let sets: Vec<String> = cols
+            // tenant_id (last) is the row's tenant to match, not a field to set.
+            let n = cols.len() - 1;
+            let sets: Vec<String> = cols[..n]
                 .iter()
                 .zip(&placeholders)
                 .map(|(c, p)| format!("{c} = {p}"))
@@ -497,8 +515,9 @@ fn write_sql(kind: Kind, f: &EntityFields, id: Option<i64>) -> (String, Vec<Para
             };
             params.push(Box::new(id));
             format!(
-                "UPDATE {} SET {sets} WHERE id = ${} RETURNING {}",
+                "UPDATE {} SET {sets} WHERE tenant_id = ${} AND id = ${} RETURNING {}",
                 kind.table(),
+                n + 1,
                 params.len(),
                 kind.columns()
             )

@@ -95,15 +95,23 @@ impl TenantSession {
         e: &NewEvent,
     ) -> Result<Option<MachineEvent>> {
         let sql = format!(
-            "INSERT INTO machine_events (machine_id, kind, at, code, note) \
-             SELECT id, $2, $3, $4, $5 FROM machines WHERE id = $1 RETURNING {COLUMNS}"
+            "INSERT INTO machine_events (tenant_id, machine_id, kind, at, code, note) \
+             SELECT tenant_id, id, $2, $3, $4, $5 FROM machines WHERE tenant_id = $6 AND id = $1 \
+             RETURNING {COLUMNS}"
         );
         let (tenant, actor) = (self.tenant(), self.actor().to_owned());
         let tx = self.begin().await?;
         let row = tx
             .query_opt(
                 &sql,
-                &[&machine_id, &e.kind.as_str(), &e.at, &e.code, &e.note],
+                &[
+                    &machine_id,
+                    &e.kind.as_str(),
+                    &e.at,
+                    &e.code,
+                    &e.note,
+                    &tenant.0,
+                ],
             )
             .await
             .map_err(Error::db("recording a machine event"))?;
@@ -133,21 +141,25 @@ impl TenantSession {
         to: Option<DateTime<Utc>>,
         limit: i64,
     ) -> Result<Option<Vec<MachineEvent>>> {
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let exists = tx
-            .query_opt("SELECT 1 FROM machines WHERE id = $1", &[&machine_id])
+            .query_opt(
+                "SELECT 1 FROM machines WHERE tenant_id = $2 AND id = $1",
+                &[&machine_id, &tenant.0],
+            )
             .await
             .map_err(Error::db("looking up a machine"))?;
         if exists.is_none() {
             return Ok(None);
         }
         let sql = format!(
-            "SELECT {COLUMNS} FROM machine_events WHERE machine_id = $1 \
+            "SELECT {COLUMNS} FROM machine_events WHERE tenant_id = $5 AND machine_id = $1 \
                AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3) \
              ORDER BY at, id LIMIT $4"
         );
         let rows = tx
-            .query(&sql, &[&machine_id, &from, &to, &limit])
+            .query(&sql, &[&machine_id, &from, &to, &limit, &tenant.0])
             .await
             .map_err(Error::db("listing machine events"))?;
         Ok(Some(rows.iter().map(MachineEvent::from_row).collect()))
@@ -161,10 +173,10 @@ impl TenantSession {
         let row = tx
             .query_opt(
                 &format!(
-                    "DELETE FROM machine_events WHERE id = $1 AND machine_id = $2 \
+                    "DELETE FROM machine_events WHERE tenant_id = $3 AND id = $1 AND machine_id = $2 \
                      RETURNING {COLUMNS}"
                 ),
-                &[&id, &machine_id],
+                &[&id, &machine_id, &tenant.0],
             )
             .await
             .map_err(Error::db("deleting a machine event"))?;

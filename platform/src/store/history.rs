@@ -23,11 +23,12 @@ pub type TagSeries = Vec<(DateTime<Utc>, f64)>;
 impl TenantSession {
     /// Machines of a class (`machines.kind`), by id.
     pub async fn machines_of_class(&mut self, class: &str) -> Result<Vec<ClassMachine>> {
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let rows = tx
             .query(
-                "SELECT id, name FROM machines WHERE kind = $1 ORDER BY id",
-                &[&class],
+                "SELECT id, name FROM machines WHERE tenant_id = $2 AND kind = $1 ORDER BY id",
+                &[&class, &tenant.0],
             )
             .await
             .map_err(Error::db("listing machines of a class"))?;
@@ -43,12 +44,14 @@ impl TenantSession {
     /// Measured numeric tags of a machine: (tag id, tag name, whether it is a float tag);
     /// derived and boolean tags excluded.
     pub async fn measured_tags(&mut self, machine_id: i64) -> Result<Vec<(i64, String, bool)>> {
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let rows = tx
             .query(
-                "SELECT id, name, value_type = 'float' FROM tags WHERE machine_id = $1 \
-                 AND value_type IN ('float', 'integer') AND NOT derived ORDER BY id",
-                &[&machine_id],
+                "SELECT id, name, value_type = 'float' FROM tags WHERE tenant_id = $2 \
+                 AND machine_id = $1 AND value_type IN ('float', 'integer') AND NOT derived \
+                 ORDER BY id",
+                &[&machine_id, &tenant.0],
             )
             .await
             .map_err(Error::db("listing measured tags"))?;
@@ -113,9 +116,13 @@ impl TenantSession {
         unit: &str,
         description: &str,
     ) -> Result<i64> {
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let existing = tx
-            .query_opt("SELECT id FROM tags WHERE name = $1", &[&name])
+            .query_opt(
+                "SELECT id FROM tags WHERE tenant_id = $2 AND name = $1",
+                &[&name, &tenant.0],
+            )
             .await
             .map_err(Error::db("reading a derived tag"))?;
         if let Some(row) = existing {
@@ -123,14 +130,17 @@ impl TenantSession {
         }
         // Inserted only when missing, so scoring rounds do not burn identity values.
         tx.execute(
-            "INSERT INTO tags (machine_id, name, unit, value_type, description, derived) \
-             VALUES ($1, $2, $3, 'float', $4, true) ON CONFLICT (tenant_id, name) DO NOTHING",
-            &[&machine_id, &name, &unit, &description],
+            "INSERT INTO tags (tenant_id, machine_id, name, unit, value_type, description, derived) \
+             VALUES ($5, $1, $2, $3, 'float', $4, true) ON CONFLICT (tenant_id, name) DO NOTHING",
+            &[&machine_id, &name, &unit, &description, &tenant.0],
         )
         .await
         .map_err(Error::db("creating a derived tag"))?;
         let row = tx
-            .query_one("SELECT id FROM tags WHERE name = $1", &[&name])
+            .query_one(
+                "SELECT id FROM tags WHERE tenant_id = $2 AND name = $1",
+                &[&name, &tenant.0],
+            )
             .await
             .map_err(Error::db("reading a derived tag"))?;
         tx.commit().await.map_err(Error::db("committing"))?;

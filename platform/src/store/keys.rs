@@ -74,11 +74,12 @@ pub struct NewKey<'a> {
 impl TenantSession {
     /// The tenant's keys and device tokens, newest first.
     pub async fn api_keys(&mut self) -> Result<Vec<ApiKeyInfo>> {
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let rows = tx
             .query(
-                &format!("SELECT {COLUMNS} FROM api_keys ORDER BY id DESC"),
-                &[],
+                &format!("SELECT {COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC"),
+                &[&tenant.0],
             )
             .await
             .map_err(Error::db("listing API keys"))?;
@@ -87,11 +88,12 @@ impl TenantSession {
 
     /// One key of the tenant (never its secret).
     pub async fn api_key(&mut self, id: i64) -> Result<Option<ApiKeyInfo>> {
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let row = tx
             .query_opt(
-                &format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"),
-                &[&id],
+                &format!("SELECT {COLUMNS} FROM api_keys WHERE tenant_id = $2 AND id = $1"),
+                &[&id, &tenant.0],
             )
             .await
             .map_err(Error::db("reading an API key"))?;
@@ -169,10 +171,10 @@ impl TenantSession {
         let Some(row) = tx
             .query_opt(
                 &format!(
-                    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 \
-                     RETURNING {COLUMNS}"
+                    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) \
+                     WHERE tenant_id = $2 AND id = $1 RETURNING {COLUMNS}"
                 ),
-                &[&id],
+                &[&id, &tenant.0],
             )
             .await
             .map_err(Error::db("revoking an API key"))?

@@ -197,12 +197,13 @@ impl TenantSession {
     /// Stores a new version, numbered one past the latest of its (class, kind).
     pub async fn store_model_version(&mut self, v: &NewModelVersion) -> Result<ModelVersion> {
         let sql = format!(
-            "INSERT INTO model_versions (machine_class, model_kind, version, params, metrics, \
-                 trained_from, trained_to, machines, artifact) \
-             SELECT $1, $2, coalesce(max(version), 0) + 1, $3, $4, $5, $6, $7, $8 \
-             FROM model_versions WHERE machine_class = $1 AND model_kind = $2 \
+            "INSERT INTO model_versions (tenant_id, machine_class, model_kind, version, params, \
+                 metrics, trained_from, trained_to, machines, artifact) \
+             SELECT $9, $1, $2, coalesce(max(version), 0) + 1, $3, $4, $5, $6, $7, $8 \
+             FROM model_versions WHERE tenant_id = $9 AND machine_class = $1 AND model_kind = $2 \
              RETURNING {VERSION_COLUMNS}"
         );
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         // Two jobs of this tenant finishing at once take turns for the number (other tenants
         // are not held up).
@@ -224,6 +225,7 @@ impl TenantSession {
                     &v.trained_to,
                     &v.machines,
                     &v.artifact,
+                    &tenant.0,
                 ],
             )
             .await
@@ -240,13 +242,15 @@ impl TenantSession {
     ) -> Result<Vec<ModelVersion>> {
         let sql = format!(
             "SELECT {VERSION_COLUMNS} FROM model_versions \
-             WHERE ($1::text IS NULL OR machine_class = $1) AND ($2::text IS NULL OR model_kind = $2) \
+             WHERE tenant_id = $3 \
+               AND ($1::text IS NULL OR machine_class = $1) AND ($2::text IS NULL OR model_kind = $2) \
              ORDER BY id DESC LIMIT 1000"
         );
         let kind = kind.map(ModelKind::as_str);
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let rows = tx
-            .query(&sql, &[&machine_class, &kind])
+            .query(&sql, &[&machine_class, &kind, &tenant.0])
             .await
             .map_err(Error::db("listing model versions"))?;
         Ok(rows.iter().map(ModelVersion::from_row).collect())
@@ -254,10 +258,13 @@ impl TenantSession {
 
     /// One version, or `None` if it does not exist for this tenant.
     pub async fn model_version(&mut self, id: i64) -> Result<Option<ModelVersion>> {
-        let sql = format!("SELECT {VERSION_COLUMNS} FROM model_versions WHERE id = $1");
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM model_versions WHERE tenant_id = $2 AND id = $1"
+        );
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let row = tx
-            .query_opt(&sql, &[&id])
+            .query_opt(&sql, &[&id, &tenant.0])
             .await
             .map_err(Error::db("reading a model version"))?;
         Ok(row.as_ref().map(ModelVersion::from_row))
@@ -269,17 +276,19 @@ impl TenantSession {
         let tx = self.begin().await?;
         tx.execute(
             "UPDATE model_versions o SET promoted = false FROM model_versions n \
-             WHERE n.id = $1 AND o.promoted AND o.id <> n.id \
-               AND o.machine_class = n.machine_class AND o.model_kind = n.model_kind",
-            &[&id],
+             WHERE n.tenant_id = $2 AND n.id = $1 AND o.tenant_id = $2 AND o.promoted \
+               AND o.id <> n.id AND o.machine_class = n.machine_class \
+               AND o.model_kind = n.model_kind",
+            &[&id, &tenant.0],
         )
         .await
         .map_err(Error::db("demoting the previous model version"))?;
         let sql = format!(
-            "UPDATE model_versions SET promoted = true WHERE id = $1 RETURNING {VERSION_COLUMNS}"
+            "UPDATE model_versions SET promoted = true WHERE tenant_id = $2 AND id = $1 \
+             RETURNING {VERSION_COLUMNS}"
         );
         let row = tx
-            .query_opt(&sql, &[&id])
+            .query_opt(&sql, &[&id, &tenant.0])
             .await
             .map_err(Error::db("promoting a model version"))?;
         let promoted = row.as_ref().map(ModelVersion::from_row);
@@ -303,11 +312,13 @@ impl TenantSession {
     /// The promoted versions with their serialized models.
     pub async fn promoted_models(&mut self) -> Result<Vec<(ModelVersion, Vec<u8>)>> {
         let sql = format!(
-            "SELECT {VERSION_COLUMNS}, artifact FROM model_versions WHERE promoted ORDER BY id"
+            "SELECT {VERSION_COLUMNS}, artifact FROM model_versions \
+             WHERE tenant_id = $1 AND promoted ORDER BY id"
         );
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let rows = tx
-            .query(&sql, &[])
+            .query(&sql, &[&tenant.0])
             .await
             .map_err(Error::db("reading promoted models"))?;
         Ok(rows
@@ -346,10 +357,12 @@ impl TenantSession {
 
     /// One job, or `None` if it does not exist for this tenant.
     pub async fn training_job(&mut self, id: i64) -> Result<Option<TrainingJob>> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM training_jobs WHERE id = $1");
+        let sql =
+            format!("SELECT {JOB_COLUMNS} FROM training_jobs WHERE tenant_id = $2 AND id = $1");
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let row = tx
-            .query_opt(&sql, &[&id])
+            .query_opt(&sql, &[&id, &tenant.0])
             .await
             .map_err(Error::db("reading a training job"))?;
         Ok(row.as_ref().map(TrainingJob::from_row))
@@ -364,16 +377,19 @@ impl TenantSession {
         message: &str,
         version_id: Option<i64>,
     ) -> Result<()> {
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         tx.execute(
             "UPDATE training_jobs SET status = $2, progress = greatest(progress, $3), message = $4, \
-                 version_id = coalesce($5, version_id), updated_at = now() WHERE id = $1",
+                 version_id = coalesce($5, version_id), updated_at = now() \
+             WHERE tenant_id = $6 AND id = $1",
             &[
                 &id,
                 &status.as_str(),
                 &progress.clamp(0.0, 1.0),
                 &message,
                 &version_id,
+                &tenant.0,
             ],
         )
         .await

@@ -127,12 +127,13 @@ impl TenantSession {
 
     /// Samples accepted since midnight UTC (ingest checks it against the daily quota).
     pub async fn samples_today(&mut self) -> Result<u64> {
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let row = tx
             .query_one(
                 "SELECT coalesce((SELECT samples FROM usage_daily \
-                                  WHERE day = (now() AT TIME ZONE 'UTC')::date), 0)",
-                &[],
+                                  WHERE tenant_id = $1 AND day = (now() AT TIME ZONE 'UTC')::date), 0)",
+                &[&tenant.0],
             )
             .await
             .map_err(Error::db("reading usage"))?;
@@ -141,13 +142,14 @@ impl TenantSession {
 
     /// Tags and today's samples.
     pub async fn consumption(&mut self) -> Result<Consumption> {
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let row = tx
             .query_one(
-                "SELECT (SELECT count(*) FROM tags), \
+                "SELECT (SELECT count(*) FROM tags WHERE tenant_id = $1), \
                  coalesce((SELECT samples FROM usage_daily \
-                           WHERE day = (now() AT TIME ZONE 'UTC')::date), 0)",
-                &[],
+                           WHERE tenant_id = $1 AND day = (now() AT TIME ZONE 'UTC')::date), 0)",
+                &[&tenant.0],
             )
             .await
             .map_err(Error::db("reading usage"))?;

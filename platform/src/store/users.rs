@@ -58,9 +58,13 @@ pub struct UserChange {
 impl TenantSession {
     /// The tenant's users.
     pub async fn users(&mut self) -> Result<Vec<User>> {
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let rows = tx
-            .query(&format!("SELECT {COLUMNS} FROM users ORDER BY id"), &[])
+            .query(
+                &format!("SELECT {COLUMNS} FROM users WHERE tenant_id = $1 ORDER BY id"),
+                &[&tenant.0],
+            )
             .await
             .map_err(Error::db("listing users"))?;
         rows.iter().map(from_row).collect()
@@ -68,11 +72,12 @@ impl TenantSession {
 
     /// One user of the tenant.
     pub async fn user(&mut self, id: i64) -> Result<Option<User>> {
+        let tenant = self.tenant();
         let tx = self.begin().await?;
         let row = tx
             .query_opt(
-                &format!("SELECT {COLUMNS} FROM users WHERE id = $1"),
-                &[&id],
+                &format!("SELECT {COLUMNS} FROM users WHERE tenant_id = $2 AND id = $1"),
+                &[&id, &tenant.0],
             )
             .await
             .map_err(Error::db("reading a user"))?;
@@ -120,8 +125,8 @@ impl TenantSession {
         let tx = self.begin().await?;
         let Some(before) = tx
             .query_opt(
-                &format!("SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE"),
-                &[&id],
+                &format!("SELECT {COLUMNS} FROM users WHERE tenant_id = $2 AND id = $1 FOR UPDATE"),
+                &[&id, &tenant.0],
             )
             .await
             .map_err(Error::db("reading a user"))?
@@ -135,13 +140,14 @@ impl TenantSession {
                     "UPDATE users SET name = coalesce($2, name), role = coalesce($3, role), \
                      disabled_at = CASE WHEN $4::boolean IS NULL THEN disabled_at \
                                         WHEN $4 THEN coalesce(disabled_at, now()) ELSE NULL END \
-                     WHERE id = $1 RETURNING {COLUMNS}"
+                     WHERE tenant_id = $5 AND id = $1 RETURNING {COLUMNS}"
                 ),
                 &[
                     &id,
                     &change.name,
                     &change.role.map(Role::as_str),
                     &change.disabled,
+                    &tenant.0,
                 ],
             )
             .await
@@ -149,8 +155,8 @@ impl TenantSession {
         // Separately: `coalesce(…, password_hash)` would need the app role to read hashes.
         if let Some(hash) = &change.password_hash {
             tx.execute(
-                "UPDATE users SET password_hash = $2 WHERE id = $1",
-                &[&id, hash],
+                "UPDATE users SET password_hash = $2 WHERE tenant_id = $3 AND id = $1",
+                &[&id, hash, &tenant.0],
             )
             .await
             .map_err(Error::db("changing a password"))?;
@@ -182,8 +188,8 @@ impl TenantSession {
         let tx = self.begin().await?;
         let Some(row) = tx
             .query_opt(
-                &format!("DELETE FROM users WHERE id = $1 RETURNING {COLUMNS}"),
-                &[&id],
+                &format!("DELETE FROM users WHERE tenant_id = $2 AND id = $1 RETURNING {COLUMNS}"),
+                &[&id, &tenant.0],
             )
             .await
             .map_err(Error::db("deleting a user"))?

@@ -139,7 +139,7 @@ CREATE OR REPLACE FUNCTION public.refresh_rollups_of(p_tenant integer, p_tag big
                 WHERE s.tag_id = d.tag_id AND s.tenant_id = d.tenant_id AND s.time >= d.bucket AND s.time < d.bucket + interval '1 minute'
             ) a
             WHERE a.rows > 0 -- minutes inside a range that hold no sample get no rollup row
-            ON CONFLICT (tag_id, bucket) DO UPDATE SET
+            ON CONFLICT (tenant_id, tag_id, bucket) DO UPDATE SET
                 sum = excluded.sum, count = excluded.count, min = excluded.min, max = excluded.max,
                 last = excluded.last, last_time = excluded.last_time
             RETURNING r.tag_id, r.bucket, r.tenant_id
@@ -165,7 +165,7 @@ CREATE OR REPLACE FUNCTION public.refresh_rollups_of(p_tenant integer, p_tag big
             FROM public.rollup_1m m
             WHERE m.tag_id = d.tag_id AND m.tenant_id = d.tenant_id AND m.bucket >= d.bucket AND m.bucket < d.bucket + interval '1 hour'
         ) a
-        ON CONFLICT (tag_id, bucket) DO UPDATE SET
+        ON CONFLICT (tenant_id, tag_id, bucket) DO UPDATE SET
             sum = excluded.sum, count = excluded.count, min = excluded.min, max = excluded.max,
             last = excluded.last, last_time = excluded.last_time;
         RETURN minutes;

@@ -1,0 +1,2 @@
+-- Keys ready for distribution (issue #18): nothing shared by both layouts; see keys_plain.sql
+-- and keys_timescale.sql.
