@@ -590,3 +590,58 @@ async fn on_the_citus_layout_a_tenant_moves_while_it_ingests_over_http() -> Resu
     );
     Ok(())
 }
+
+/// `millwright bench citus` with small sizes: one node, one worker and two workers measured
+/// in one run and printed side by side.
+#[tokio::test]
+async fn bench_citus_prints_one_node_beside_one_and_two_workers() -> Result<()> {
+    if !citus_available() {
+        eprintln!("skipped: Citus is not installed on this machine");
+        return Ok(());
+    }
+    let mut cmd = millwright();
+    cmd.args([
+        "bench",
+        "citus",
+        "--tenants",
+        "3",
+        "--tags",
+        "5",
+        "--seconds",
+        "120",
+    ]);
+    let out = run(cmd, std::time::Duration::from_secs(600))
+        .await
+        .success();
+    let line = |prefix: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .map(str::to_string)
+    };
+    for target in ["one_node: ", "citus_1_worker: ", "citus_2_workers: "] {
+        let l = line(target).with_context(|| out.describe())?;
+        ensure!(
+            l.contains("ingest_per_s=") && l.contains("tenant_query_ms="),
+            "{l}"
+        );
+    }
+    ensure!(
+        line("citus_2_workers: ").is_some_and(|l| l.contains("bytes_per_sample_columnar=")),
+        "{}",
+        out.describe()
+    );
+    for key in [
+        "ratio_ingest_2_workers_vs_one_node=",
+        "ratio_ingest_2_workers_vs_1_worker=",
+        "ratio_bytes_row_vs_columnar=",
+    ] {
+        ensure!(out.stdout.contains(key), "{key}: {}", out.describe());
+    }
+    ensure!(
+        out.stderr.contains("[bench] citus_2_workers: 100 %"),
+        "progress lines: {}",
+        out.describe()
+    );
+    Ok(())
+}

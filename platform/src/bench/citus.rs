@@ -40,8 +40,12 @@ pub struct TargetFigures {
     pub all_tenants_query_ms: f64,
     /// Bytes per stored sample (table and indexes) in row storage.
     pub bytes_per_sample_row: f64,
+    /// Of which the table itself, without its indexes.
+    pub table_bytes_per_sample_row: f64,
     /// The same after converting the days to columnar (`None` without Citus).
     pub bytes_per_sample_columnar: Option<f64>,
+    /// Of which the columnar table itself, without its indexes.
+    pub table_bytes_per_sample_columnar: Option<f64>,
 }
 
 /// Every target's figures.
@@ -73,15 +77,22 @@ pub async fn run(
     for t in &figures.targets {
         println!(
             "{0}: ingest_per_s={1:.0} tenant_query_ms={2:.1} all_tenants_query_ms={3:.1} \
-             bytes_per_sample_row={4:.1}{5}",
+             bytes_per_sample_row={4:.1} table_bytes_per_sample_row={5:.1}{6}",
             t.label,
             t.ingest_per_s,
             t.tenant_query_ms,
             t.all_tenants_query_ms,
             t.bytes_per_sample_row,
-            t.bytes_per_sample_columnar
-                .map(|b| format!(" bytes_per_sample_columnar={b:.1}"))
-                .unwrap_or_default()
+            t.table_bytes_per_sample_row,
+            match (
+                t.bytes_per_sample_columnar,
+                t.table_bytes_per_sample_columnar
+            ) {
+                (Some(all), Some(table)) => format!(
+                    " bytes_per_sample_columnar={all:.1} table_bytes_per_sample_columnar={table:.1}"
+                ),
+                _ => String::new(),
+            }
         );
     }
     if let (Some(one), Some(w1), Some(w2)) =
@@ -99,8 +110,10 @@ pub async fn run(
         );
         if let Some(columnar) = w2.bytes_per_sample_columnar {
             println!(
-                "ratio_bytes_row_vs_columnar={:.2}",
-                w2.bytes_per_sample_row / columnar
+                "ratio_bytes_row_vs_columnar={:.2} ratio_table_bytes_row_vs_columnar={:.2}",
+                w2.bytes_per_sample_row / columnar,
+                w2.table_bytes_per_sample_row
+                    / w2.table_bytes_per_sample_columnar.unwrap_or(f64::NAN)
             );
         }
     }
@@ -370,8 +383,11 @@ async fn target(
     let all_tenants_query_ms = median(&mut runs);
 
     let citus = backend == BackendChoice::Citus;
-    let bytes_per_sample_row = samples_bytes(&owner, citus).await? as f64 / total as f64;
-    let bytes_per_sample_columnar = if citus {
+    let per_sample =
+        |(all, table): (i64, i64)| (all as f64 / total as f64, table as f64 / total as f64);
+    let (bytes_per_sample_row, table_bytes_per_sample_row) =
+        per_sample(samples_bytes(&owner, citus).await?);
+    let columnar = if citus {
         // The days the layout would convert once they are old, converted now.
         owner
             .batch_execute(
@@ -380,7 +396,7 @@ async fn target(
             )
             .await
             .map_err(Error::db("converting the days to columnar"))?;
-        Some(samples_bytes(&owner, true).await? as f64 / total as f64)
+        Some(per_sample(samples_bytes(&owner, true).await?))
     } else {
         None
     };
@@ -390,25 +406,28 @@ async fn target(
         tenant_query_ms,
         all_tenants_query_ms,
         bytes_per_sample_row,
-        bytes_per_sample_columnar,
+        table_bytes_per_sample_row,
+        bytes_per_sample_columnar: columnar.map(|c| c.0),
+        table_bytes_per_sample_columnar: columnar.map(|c| c.1),
     })
 }
 
-/// Bytes of every day partition of `samples` (tables and indexes), on every node.
-async fn samples_bytes(client: &deadpool_postgres::Object, citus: bool) -> Result<i64> {
+/// Bytes of every day partition of `samples` on every node: (tables and indexes, tables only).
+async fn samples_bytes(client: &deadpool_postgres::Object, citus: bool) -> Result<(i64, i64)> {
     let sql = if citus {
-        "SELECT coalesce(sum(s.shard_size), 0)::bigint FROM citus_shards s \
-           JOIN pg_inherits i ON i.inhrelid = s.table_name \
-          WHERE i.inhparent = 'samples'::regclass"
+        "SELECT coalesce(sum(citus_total_relation_size(inhrelid)), 0)::bigint, \
+                coalesce(sum(citus_table_size(inhrelid)), 0)::bigint \
+           FROM pg_inherits WHERE inhparent = 'samples'::regclass"
     } else {
-        "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)::bigint FROM pg_inherits \
-          WHERE inhparent = 'samples'::regclass"
+        "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)::bigint, \
+                coalesce(sum(pg_table_size(inhrelid)), 0)::bigint \
+           FROM pg_inherits WHERE inhparent = 'samples'::regclass"
     };
-    Ok(client
+    let row = client
         .query_one(sql, &[])
         .await
-        .map_err(Error::db("measuring samples' size"))?
-        .get(0))
+        .map_err(Error::db("measuring samples' size"))?;
+    Ok((row.get(0), row.get(1)))
 }
 
 fn median(runs: &mut [f64]) -> f64 {
