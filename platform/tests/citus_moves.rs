@@ -112,6 +112,23 @@ async fn a_tenant_moves_to_the_other_worker_while_it_ingests() -> Result<()> {
     let (dbname, (owner_url, _)) = fresh_citus_database().await;
     let owner = connect(&owner_url).await?;
     owner.batch_execute(SCHEMA).await.context("schema")?;
+    // Yesterday's day is columnar, as the layout converts old days: the move carries it too.
+    owner
+        .batch_execute(
+            "CALL alter_old_partitions_set_access_method('samples', \
+                  date_trunc('day', now()), 'columnar')",
+        )
+        .await
+        .context("columnar days")?;
+    let columnar: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM pg_class c JOIN pg_am a ON a.oid = c.relam \
+              WHERE c.relname LIKE 'samples_p%' AND a.amname = 'columnar'",
+            &[],
+        )
+        .await?
+        .get(0);
+    ensure!(columnar >= 1, "no columnar day");
     let admin = CitusAdmin::open(pool(&owner_url)?, "citus").await?;
 
     let (mover, neighbour) = (5, 7);
