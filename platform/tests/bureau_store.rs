@@ -230,9 +230,7 @@ async fn contributions_and_cells(backend: BackendChoice) {
     assert!(actions.contains(&"tenant.update"), "{actions:?}");
 }
 
-on_every_backend!(
-    citus_pending = "not yet run through on Citus (issue #18: the tenant-owned tables are not distributed yet)";
-contributions_and_cells);
+on_every_backend!(contributions_and_cells);
 
 /// The demo's generator: its light tenants give published indices, and some cells withheld.
 #[tokio::test]
