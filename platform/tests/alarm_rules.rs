@@ -24,8 +24,6 @@ use tokio_util::sync::CancellationToken;
 mod common;
 
 on_every_backend!(
-    citus_pending = "not yet run through on Citus (issue #18: the tenant-owned tables are not distributed yet)";
-
     thresholds_raise_once_and_clear_with_hysteresis,
     a_restart_resumes_from_the_checkpoint,
     stale_rules_raise_on_the_clock_and_clear_with_data,

@@ -230,8 +230,6 @@ async fn contributions_and_cells(backend: BackendChoice) {
     assert!(actions.contains(&"tenant.update"), "{actions:?}");
 }
 
-// Issue #18: on Citus too (each tenant's contributions read its own rollups, routed to its
-// shard; the cells aggregate the coordinator's contribution rows).
 on_every_backend!(contributions_and_cells);
 
 /// The demo's generator: its light tenants give published indices, and some cells withheld.

@@ -22,8 +22,6 @@ use serde_json::{json, Map, Value};
 mod common;
 
 on_every_backend!(
-    citus_pending = "not yet run through on Citus (issue #18: the tenant-owned tables are not distributed yet)";
-
     placements_race_for_a_day_with_room_for_ten,
     idempotency_and_tenant_confinement,
 );

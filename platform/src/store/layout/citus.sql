@@ -10,9 +10,10 @@
 --   removed from the batch (ingest_commit in citus_functions.sql); retention drops whole days.
 -- * rollup_1m, rollup_1h: row tables (their rows are updated by the refresh), distributed and
 --   co-located with samples; keys (tenant_id, tag_id, bucket).
--- * rollup_dirty: the log of changed ranges, co-located too; the refresh claims rows, recomputes
---   the minutes and hours they touch with co-located INSERT ... SELECT ... ON CONFLICT that
---   Citus pushes down to every shard, then deletes what it claimed.
+-- * rollup_dirty: the log of changed ranges, co-located too; the refresh claims rows, lists the
+--   minutes and hours they touch (rollup_dirty_minute, rollup_dirty_hour), recomputes them with
+--   co-located INSERT ... SELECT ... ON CONFLICT that Citus pushes down to every shard, then
+--   deletes what it claimed.
 --
 -- The application role reads these tables (not only views over them): Citus runs a query's
 -- shard queries on the workers as the current role, so a view owned by the owner would be
@@ -60,12 +61,26 @@ CREATE TABLE rollup_dirty (
     last_time  timestamptz NOT NULL,
     claimed    boolean NOT NULL DEFAULT false
 );
+-- The minutes and hours a refresh recomputes, enumerated from the claimed ranges; filled and
+-- drained inside each refresh (the plain layout's rollup_dirty_hour, plus minutes), so every
+-- step of the refresh is a join of co-located tables that Citus runs shard by shard.
+CREATE TABLE rollup_dirty_minute (
+    tenant_id integer NOT NULL,
+    tag_id    bigint NOT NULL,
+    bucket    timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, tag_id, bucket)
+);
+CREATE TABLE rollup_dirty_hour (LIKE rollup_dirty_minute INCLUDING ALL);
 -- statement
 SELECT create_distributed_table('rollup_1m', 'tenant_id', colocate_with => 'samples');
 -- statement
 SELECT create_distributed_table('rollup_1h', 'tenant_id', colocate_with => 'samples');
 -- statement
 SELECT create_distributed_table('rollup_dirty', 'tenant_id', colocate_with => 'samples');
+-- statement
+SELECT create_distributed_table('rollup_dirty_minute', 'tenant_id', colocate_with => 'samples');
+-- statement
+SELECT create_distributed_table('rollup_dirty_hour', 'tenant_id', colocate_with => 'samples');
 -- statement
 DO $$
 DECLARE t text;

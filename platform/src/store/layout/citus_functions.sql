@@ -170,20 +170,34 @@ CREATE OR REPLACE FUNCTION public.refresh_rollups_of(p_tenant integer, p_tag big
     BEGIN
         PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('millwright.rollups'));
         EXECUTE 'UPDATE public.rollup_dirty d SET claimed = true WHERE NOT d.claimed' || only_tag;
+        -- Every minute and hour the claimed ranges touch, once (a set-returning function in
+        -- the target list keeps the statement on the shards).
+        EXECUTE $sql$
+            INSERT INTO public.rollup_dirty_minute (tenant_id, tag_id, bucket)
+            SELECT d.tenant_id, d.tag_id,
+                   pg_catalog.generate_series(date_trunc('minute', d.first_time),
+                                              date_trunc('minute', d.last_time), interval '1 minute')
+            FROM public.rollup_dirty d WHERE d.claimed $sql$ || only_tag || $sql$
+            ON CONFLICT DO NOTHING
+        $sql$;
+        EXECUTE $sql$
+            INSERT INTO public.rollup_dirty_hour (tenant_id, tag_id, bucket)
+            SELECT d.tenant_id, d.tag_id,
+                   pg_catalog.generate_series(date_trunc('hour', d.first_time),
+                                              date_trunc('hour', d.last_time), interval '1 hour')
+            FROM public.rollup_dirty d WHERE d.claimed $sql$ || only_tag || $sql$
+            ON CONFLICT DO NOTHING
+        $sql$;
         EXECUTE $sql$
             INSERT INTO public.rollup_1m AS r (bucket, tenant_id, tag_id, sum, count, min, max, last, last_time)
-            SELECT m.bucket, m.tenant_id, m.tag_id, sum(s.value), count(s.value), min(s.value), max(s.value),
+            SELECT d.bucket, d.tenant_id, d.tag_id, sum(s.value), count(s.value), min(s.value), max(s.value),
                    (array_agg(s.value ORDER BY s.time DESC) FILTER (WHERE s.value IS NOT NULL))[1],
                    max(s.time) FILTER (WHERE s.value IS NOT NULL)
-            FROM (SELECT DISTINCT d.tenant_id, d.tag_id, g.bucket
-                  FROM public.rollup_dirty d
-                  CROSS JOIN LATERAL pg_catalog.generate_series(date_trunc('minute', d.first_time),
-                                                                date_trunc('minute', d.last_time),
-                                                                interval '1 minute') AS g(bucket)
-                  WHERE d.claimed $sql$ || only_tag || $sql$) m
-            JOIN public.samples s ON s.tenant_id = m.tenant_id AND s.tag_id = m.tag_id
-                                 AND s.time >= m.bucket AND s.time < m.bucket + interval '1 minute'
-            GROUP BY m.tenant_id, m.tag_id, m.bucket
+            FROM public.rollup_dirty_minute d
+            JOIN public.samples s ON s.tenant_id = d.tenant_id AND s.tag_id = d.tag_id
+                                 AND s.time >= d.bucket AND s.time < d.bucket + interval '1 minute'
+            WHERE true $sql$ || only_tag || $sql$
+            GROUP BY d.tenant_id, d.tag_id, d.bucket
             ON CONFLICT (tenant_id, tag_id, bucket) DO UPDATE SET
                 sum = excluded.sum, count = excluded.count, min = excluded.min, max = excluded.max,
                 last = excluded.last, last_time = excluded.last_time
@@ -191,23 +205,21 @@ CREATE OR REPLACE FUNCTION public.refresh_rollups_of(p_tenant integer, p_tag big
         GET DIAGNOSTICS minutes = ROW_COUNT;
         EXECUTE $sql$
             INSERT INTO public.rollup_1h AS r (bucket, tenant_id, tag_id, sum, count, min, max, last, last_time)
-            SELECT h.bucket, h.tenant_id, h.tag_id, sum(m.sum), coalesce(sum(m.count), 0)::bigint,
+            SELECT d.bucket, d.tenant_id, d.tag_id, sum(m.sum), coalesce(sum(m.count), 0)::bigint,
                    min(m.min), max(m.max),
                    (array_agg(m.last ORDER BY m.last_time DESC) FILTER (WHERE m.last_time IS NOT NULL))[1],
                    max(m.last_time)
-            FROM (SELECT DISTINCT d.tenant_id, d.tag_id, g.bucket
-                  FROM public.rollup_dirty d
-                  CROSS JOIN LATERAL pg_catalog.generate_series(date_trunc('hour', d.first_time),
-                                                                date_trunc('hour', d.last_time),
-                                                                interval '1 hour') AS g(bucket)
-                  WHERE d.claimed $sql$ || only_tag || $sql$) h
-            JOIN public.rollup_1m m ON m.tenant_id = h.tenant_id AND m.tag_id = h.tag_id
-                                   AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour'
-            GROUP BY h.tenant_id, h.tag_id, h.bucket
+            FROM public.rollup_dirty_hour d
+            JOIN public.rollup_1m m ON m.tenant_id = d.tenant_id AND m.tag_id = d.tag_id
+                                   AND m.bucket >= d.bucket AND m.bucket < d.bucket + interval '1 hour'
+            WHERE true $sql$ || only_tag || $sql$
+            GROUP BY d.tenant_id, d.tag_id, d.bucket
             ON CONFLICT (tenant_id, tag_id, bucket) DO UPDATE SET
                 sum = excluded.sum, count = excluded.count, min = excluded.min, max = excluded.max,
                 last = excluded.last, last_time = excluded.last_time
         $sql$;
+        EXECUTE 'DELETE FROM public.rollup_dirty_minute d WHERE true' || only_tag;
+        EXECUTE 'DELETE FROM public.rollup_dirty_hour d WHERE true' || only_tag;
         EXECUTE 'DELETE FROM public.rollup_dirty d WHERE d.claimed' || only_tag;
         RETURN minutes;
     END
