@@ -586,6 +586,44 @@ async fn on_the_citus_layout_a_tenant_moves_while_it_ingests_over_http() -> Resu
         listing.describe()
     );
 
+    // The bureau's cross-tenant figures (issue #16) on Citus: a tenant's contribution reads
+    // its energy tags' hourly rollups naming the tenant, which Citus sends to one shard (the
+    // moved tenant's, on its new worker); the contributions the indices aggregate stay in a
+    // table on the coordinator, so an index request fans out to no shard.
+    let owner_client = store.owner_pool().get().await?;
+    let plan: Vec<String> = owner_client
+        .query(
+            &format!(
+                "EXPLAIN (COSTS OFF) SELECT date_bin(make_interval(secs => 3600), bucket, \
+                        TIMESTAMPTZ '2000-01-01 00:00:00+00') AS b, max(max)::float8 \
+                   FROM public.rollup_1h WHERE tenant_id = {} AND tag_id = {} \
+                    AND bucket >= now() - interval '1 day' AND bucket < now() GROUP BY b ORDER BY b",
+                mover.id, mover.tag_ids[0]
+            ),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    println!("{plan}");
+    ensure!(plan.contains("Task Count: 1"), "{plan}");
+    ensure!(
+        plan.contains(&after.worker.name),
+        "the read goes to the new worker: {plan}"
+    );
+    let local: bool = owner_client
+        .query_one(
+            "SELECT NOT EXISTS (SELECT 1 FROM citus_tables \
+                                 WHERE table_name = 'public.bureau_contributions'::regclass)",
+            &[],
+        )
+        .await?
+        .get(0);
+    ensure!(local, "bureau_contributions is a coordinator table");
+    drop(owner_client);
+
     // On a single-node database the commands refuse, naming the layout.
     let plain = fresh_settings(BackendChoice::Plain).await;
     let mut cmd = millwright();
