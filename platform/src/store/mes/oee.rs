@@ -448,8 +448,14 @@ impl TenantSession {
             .unwrap_or_default())
     }
 
-    /// [`Self::production_per_window`] of many machines in one query: per machine, its
-    /// windows' sums, windows without parts left out, sorted by end.
+    /// [`Self::production_per_window`] of many machines at once: per machine, its windows'
+    /// sums, windows without parts left out, sorted by end.
+    ///
+    /// Counted parts are the running totals (V14) at a window's end less at its start. The
+    /// windows of a calendar share their boundaries (a shift's end is the next one's start,
+    /// a break cuts one window into two), so each distinct boundary is probed once: about half
+    /// the index probes of two per window. Operators' records are few: read once for the whole
+    /// range and summed per window here, instead of one more probe per window.
     pub async fn production_per_windows(
         &mut self,
         windows: &[(i64, Vec<Span>)],
@@ -464,45 +470,81 @@ impl TenantSession {
         if flat.is_empty() {
             return Ok(HashMap::new());
         }
+        let mut points: Vec<(i64, DateTime<Utc>)> = flat
+            .iter()
+            .flat_map(|(m, w)| [(*m, w.start), (*m, w.end)])
+            .collect();
+        points.sort_unstable();
+        points.dedup();
+        let point_machines: Vec<i64> = points.iter().map(|p| p.0).collect();
+        let point_times: Vec<DateTime<Utc>> = points.iter().map(|p| p.1).collect();
+        let mut machines: Vec<i64> = point_machines.clone();
+        machines.dedup();
+        let first = flat.iter().map(|w| w.1.start).min().expect("a window");
+        let last = flat.iter().map(|w| w.1.end).max().expect("a window");
         let tenant = self.tenant().0;
-        let machines: Vec<i64> = flat.iter().map(|w| w.0).collect();
-        let starts: Vec<DateTime<Utc>> = flat.iter().map(|w| w.1.start).collect();
-        let ends: Vec<DateTime<Utc>> = flat.iter().map(|w| w.1.end).collect();
         let tx = self.begin().await?;
-        let rows = tx
+        let totals = tx
             .query(
-                // Counted parts: the running totals (V14) at the window's end less at its
-                // start, two index probes; operators' records: summed (they are few).
-                "SELECT w.i, \
-                        coalesce(e.p, 0) - coalesce(b.p, 0) + coalesce(pr.p, 0), \
-                        coalesce(e.r, 0) - coalesce(b.r, 0) + coalesce(pr.r, 0) \
-                 FROM unnest($2::bigint[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS w(m, s, e, i) \
-                 LEFT JOIN LATERAL ( \
-                     SELECT c.cum_produced AS p, c.cum_rejected AS r FROM public.mes_counts c \
-                     WHERE c.tenant_id = $1 AND c.machine_id = w.m AND c.minute_end <= w.e \
+                "SELECT p.i, c.cum_produced, c.cum_rejected \
+                 FROM unnest($2::bigint[], $3::timestamptz[]) WITH ORDINALITY AS p(m, t, i) \
+                 JOIN LATERAL ( \
+                     SELECT c.cum_produced, c.cum_rejected FROM public.mes_counts c \
+                     WHERE c.tenant_id = $1 AND c.machine_id = p.m AND c.minute_end <= p.t \
                      ORDER BY c.minute_end DESC LIMIT 1 \
-                 ) e ON true \
-                 LEFT JOIN LATERAL ( \
-                     SELECT c.cum_produced AS p, c.cum_rejected AS r FROM public.mes_counts c \
-                     WHERE c.tenant_id = $1 AND c.machine_id = w.m AND c.minute_end <= w.s \
-                     ORDER BY c.minute_end DESC LIMIT 1 \
-                 ) b ON true \
-                 LEFT JOIN LATERAL ( \
-                     SELECT sum(x.produced)::bigint AS p, sum(x.rejected)::bigint AS r \
-                     FROM public.mes_production_records x \
-                     WHERE x.tenant_id = $1 AND x.machine_id = w.m AND x.at > w.s AND x.at <= w.e \
-                 ) pr ON true",
-                &[&tenant, &machines, &starts, &ends],
+                 ) c ON true",
+                &[&tenant, &point_machines, &point_times],
             )
             .await
-            .map_err(Error::db("summing production per window"))?;
+            .map_err(Error::db("reading running part totals"))?;
+        let records = tx
+            .query(
+                "SELECT machine_id, at, produced, rejected FROM public.mes_production_records \
+                 WHERE tenant_id = $1 AND machine_id = ANY($2) AND at > $3 AND at <= $4 \
+                 ORDER BY machine_id, at",
+                &[&tenant, &machines, &first, &last],
+            )
+            .await
+            .map_err(Error::db("reading recorded production"))?;
+        drop(tx);
+        // Running totals at each boundary; a boundary before the first count has none (0).
+        let mut at_point = vec![(0i64, 0i64); points.len()];
+        for r in &totals {
+            at_point[(r.get::<_, i64>(0) - 1) as usize] = (r.get(1), r.get(2));
+        }
+        let total_at = |m: i64, t: DateTime<Utc>| {
+            points
+                .binary_search(&(m, t))
+                .map(|i| at_point[i])
+                .unwrap_or((0, 0))
+        };
+        // Operators' records as per-machine prefix sums over time.
+        let mut recorded: HashMap<i64, (Vec<DateTime<Utc>>, Vec<(i64, i64)>)> = HashMap::new();
+        for r in &records {
+            let (times, sums) = recorded.entry(r.get(0)).or_default();
+            let (p, q) = sums.last().copied().unwrap_or((0, 0));
+            times.push(r.get(1));
+            sums.push((p + r.get::<_, i64>(2), q + r.get::<_, i64>(3)));
+        }
+        let recorded_up_to = |m: i64, t: DateTime<Utc>| {
+            recorded.get(&m).map_or((0, 0), |(times, sums)| {
+                match times.partition_point(|x| *x <= t) {
+                    0 => (0, 0),
+                    n => sums[n - 1],
+                }
+            })
+        };
         let mut out: HashMap<i64, Vec<(Span, i64, i64)>> = HashMap::new();
-        for r in &rows {
-            let (produced, rejected): (i64, i64) = (r.get(1), r.get(2));
+        for (m, w) in flat {
+            let (ep, er) = total_at(m, w.end);
+            let (bp, br) = total_at(m, w.start);
+            let (rep, rer) = recorded_up_to(m, w.end);
+            let (rbp, rbr) = recorded_up_to(m, w.start);
+            let produced = ep - bp + rep - rbp;
+            let rejected = er - br + rer - rbr;
             if produced == 0 && rejected == 0 {
                 continue;
             }
-            let (m, w) = flat[(r.get::<_, i64>(0) - 1) as usize];
             out.entry(m).or_default().push((w, produced, rejected));
         }
         for v in out.values_mut() {
