@@ -110,6 +110,8 @@ pub struct AppState {
     pub webhook_wake: Arc<tokio::sync::Notify>,
     /// Requests-per-minute buckets of storefront keys, by (tenant, key).
     pub storefront_limiter: Arc<RateLimiter<(i32, i64)>>,
+    /// This replica's leases of background work (issue #18).
+    pub leases: crate::leases::Keeper,
     /// Stops the evaluator and the sender when the last copy of the state is dropped.
     _background: Arc<tokio_util::sync::DropGuard>,
 }
@@ -129,12 +131,30 @@ impl AppState {
         let ttl = chrono::TimeDelta::seconds(settings.auth.access_token_ttl_secs.max(1));
         let stop = tokio_util::sync::CancellationToken::new();
         let webhook_wake = Arc::new(tokio::sync::Notify::new());
-        let alerting = crate::alerting::Alerting::start(
+        // Issue #18: leases, so several replicas evaluate each tenant's rules in one place.
+        // The keeper outlives the evaluator: it gives its leases up only after the evaluator
+        // has saved its states.
+        let leases = crate::leases::Keeper::start(
+            store.clone(),
+            settings.leases.policy(),
+            Vec::new(),
+            tokio_util::sync::CancellationToken::new(),
+        );
+        let alerting = crate::alerting::Alerting::start_leased(
             store.clone(),
             settings.alerting.clone(),
             webhook_wake.clone(),
+            leases.clone(),
             stop.clone(),
         );
+        {
+            let (alerting, leases, stop) = (alerting.clone(), leases.clone(), stop.clone());
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                alerting.stopped(std::time::Duration::from_secs(5)).await;
+                leases.shutdown().await;
+            });
+        }
         tokio::spawn(crate::webhooks::sender::run(
             store.clone(),
             settings.webhooks.clone(),
@@ -143,6 +163,7 @@ impl AppState {
         ));
         Ok(Self {
             alerting,
+            leases,
             webhook_wake,
             _background: Arc::new(stop.drop_guard()),
             store,
@@ -551,6 +572,7 @@ pub struct Server {
     app: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
     alerting: crate::alerting::Alerting,
+    leases: crate::leases::Keeper,
 }
 
 impl Server {
@@ -586,6 +608,7 @@ impl Server {
         Ok(Self {
             listener,
             alerting: state.alerting.clone(),
+            leases: state.leases.clone(),
             app: router(state),
             tls,
         })
@@ -594,6 +617,12 @@ impl Server {
     /// The server's alarm-rule evaluator (benchmarks wait on it with `flush`).
     pub fn alerting(&self) -> crate::alerting::Alerting {
         self.alerting.clone()
+    }
+
+    /// This replica's leases of background work (`serve` and `demo` run their jobs under
+    /// them).
+    pub fn leases(&self) -> crate::leases::Keeper {
+        self.leases.clone()
     }
 
     /// The address actually bound.

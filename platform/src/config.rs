@@ -36,6 +36,38 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// The industry bureau view: negative list, disclosure rules, noise (issue #16).
     pub bureau: BureauSettings,
+    /// Leases of background work across replicas (issue #18).
+    pub leases: LeaseSettings,
+}
+
+/// Leases of background work across replicas (`leases`, issue #18).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeaseSettings {
+    /// Seconds a lease lasts after each renewal: how long a crashed replica's jobs wait
+    /// before another replica takes them over.
+    pub ttl_secs: u64,
+    /// Seconds between renewals (at most a third of the TTL).
+    pub renew_secs: u64,
+}
+
+impl Default for LeaseSettings {
+    fn default() -> Self {
+        Self {
+            ttl_secs: 15,
+            renew_secs: 5,
+        }
+    }
+}
+
+impl LeaseSettings {
+    /// The timing every lease of this process follows.
+    pub fn policy(&self) -> crate::leases::Policy {
+        crate::leases::Policy::new(
+            std::time::Duration::from_secs(self.ttl_secs),
+            std::time::Duration::from_secs(self.renew_secs),
+        )
+    }
 }
 
 /// The industry bureau view (issue #16).

@@ -23,7 +23,6 @@ use tokio_util::sync::CancellationToken;
 use crate::api::Server;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::maintenance::Scorer;
 use crate::pg_cluster::{Durability, LocalDatabase};
 use crate::store::admin::NewTenant;
 use crate::store::entities::{EntityFields, Kind, ValueType};
@@ -142,6 +141,7 @@ impl Demo {
 
         let settings = Arc::new(settings);
         let server = bind(&store, &settings).await?;
+        let leases = server.leases();
         let api = format!("http://{}", server.local_addr());
         let stop = CancellationToken::new();
         let s = stop.clone();
@@ -150,10 +150,6 @@ impl Demo {
                 tracing::error!(error = %e, "API server failed.");
             }
         })];
-        tasks.push(tokio::spawn(store.clone().run_maintenance(
-            settings.store.maintenance_interval_secs,
-            stop.clone(),
-        )));
         tasks.push(tokio::spawn(mes::explain_stops(
             store.clone(),
             tenant,
@@ -173,11 +169,10 @@ impl Demo {
                 }
             }
         }));
-        tasks.push(tokio::spawn(Scorer::new().run(
-            store.clone(),
-            settings.models.scoring_interval_secs,
-            stop.clone(),
-        )));
+        // Issue #18: the background jobs, each under its lease as in `serve`.
+        tasks.extend(crate::leases::jobs::spawn(
+            &store, &settings, &leases, &stop,
+        ));
 
         tasks.push(tokio::spawn(record_events(
             store.clone(),

@@ -24,6 +24,7 @@
 //! - [`tls`]: the API's HTTPS certificate and TLS to PostgreSQL.
 //! - [`alerting`]: alarm rules and their in-process evaluator; [`webhooks`]: signed,
 //!   retried event delivery to tenants' endpoints.
+//! - [`leases`]: background work under named leases, so replicas run each job once.
 
 pub mod alerting;
 pub mod api;
@@ -34,6 +35,8 @@ pub mod config;
 pub mod console;
 pub mod demo;
 pub mod error;
+// Issue #18: leases of background work across replicas.
+pub mod leases;
 pub mod maintenance;
 pub mod mes;
 pub mod orders;

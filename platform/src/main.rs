@@ -539,16 +539,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.http.listen))?;
     tracing::info!(address = %server.local_addr(), "Serving the API.");
     let stop = CancellationToken::new();
-    let maintenance = tokio::spawn(
-        store
-            .clone()
-            .run_maintenance(settings.store.maintenance_interval_secs, stop.clone()),
-    );
-    let scoring = tokio::spawn(millwright_platform::maintenance::Scorer::new().run(
-        store.clone(),
-        settings.models.scoring_interval_secs,
-        stop.clone(),
-    ));
+    // Issue #18: every background job runs under its lease, so any number of replicas can
+    // serve one database and each job still runs in one of them at a time.
+    let leases = server.leases();
+    let alerting = server.alerting();
+    tracing::info!(holder = %leases.holder(), "Background work runs under leases.");
+    let jobs = millwright_platform::leases::jobs::spawn(&store, &settings, &leases, &stop);
     let s = stop.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -556,8 +552,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     });
     let s = stop.clone();
     server.run(async move { s.cancelled().await }).await?;
-    let _ = maintenance.await;
-    let _ = scoring.await;
+    for job in jobs {
+        let _ = job.await;
+    }
+    // The evaluator saves its states before the leases are given up.
+    alerting.stopped(std::time::Duration::from_secs(5)).await;
+    leases.shutdown().await;
     Ok(())
 }
 

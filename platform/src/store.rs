@@ -31,6 +31,7 @@
 //!   yield and defect-code figures kept per day, SPC alarms, defect predictions.
 //! - [`bureau`]: per-category sharing, the negative list, tenants' daily contributions to
 //!   the sector indices and the bureau's read of aggregated cells (issue #16).
+//! - [`leases`]: leases of background work and their run log, the alarm-rule inbox (#18).
 
 pub mod admin;
 pub mod alarm_rules;
@@ -45,6 +46,8 @@ pub mod history;
 pub mod ingest;
 pub mod keys;
 pub mod layout;
+// Issue #18: leases of background work, the alarm-rule inbox (migration V16).
+pub mod leases;
 // Issue #13: MES (machine states, calendars, downtime, work orders, OEE).
 pub mod mes;
 pub mod models;
@@ -204,44 +207,6 @@ impl Store {
         report.partitions_dropped += dropped;
         report.trimmed_to_plan = self.trim_to_plans().await?;
         Ok(report)
-    }
-
-    /// Runs [`Store::maintain`], [`Store::build_mes_states`] and [`Store::advance_orders`] every `secs` seconds
-    /// until `stop` is cancelled; a failed round is logged and retried at the next one.
-    pub async fn run_maintenance(self, secs: u64, stop: tokio_util::sync::CancellationToken) {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs.max(1)));
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            match self.maintain().await {
-                Ok(report) => tracing::debug!(?report, "Maintenance round done."),
-                Err(e) => {
-                    tracing::warn!(error = %e, "Maintenance round failed; retrying next round.")
-                }
-            }
-            match self.build_mes_states().await {
-                Ok(report) => tracing::debug!(?report, "Machine states built."),
-                Err(e) => {
-                    tracing::warn!(error = %e, "Building machine states failed; retrying next round.")
-                }
-            }
-            // Issue #14: orders follow their work orders' production.
-            match self.advance_orders().await {
-                Ok(moved) => tracing::debug!(moved, "Custom orders advanced."),
-                Err(e) => {
-                    tracing::warn!(error = %e, "Advancing custom orders failed; retrying next round.")
-                }
-            }
-            // Issue #16: tenants' contributions for days closed since the last round.
-            match self.build_bureau_contributions(chrono::Utc::now()).await {
-                Ok(report) => tracing::debug!(?report, "Bureau contributions computed."),
-                Err(e) => {
-                    tracing::warn!(error = %e, "Computing bureau contributions failed; retrying next round.")
-                }
-            }
-        }
     }
 
     /// The owner's pool, for administration (tenants, keys) and benchmarks.

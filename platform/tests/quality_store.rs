@@ -28,7 +28,7 @@ use millwright_platform::test_util::{fresh_store, tenant_with_tags};
 mod common;
 
 on_every_backend!(
-    citus_pending = "Citus 13.2.2 coordinator segfaults (signal 11) on the parameter-capture UPDATE of quality_records (local table joined to tenant_samples in correlated LATERAL subqueries); see notes/citus-layout.md";
+    citus_pending = "records pass on Citus, but SPC on tag characteristics joins tags (a local table) with tenant_samples, which segfaults the Citus 13.2.2 coordinator; see notes/citus-layout.md";
 
     records_capture_parameters_and_keep_figures,
     bad_records_are_refused_and_tenants_confined,

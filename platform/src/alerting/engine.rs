@@ -10,7 +10,7 @@
 //!   every raise or clear in its transaction; on load, a state's `active` flag is reconciled
 //!   with the open alarms, so neither a lost checkpoint nor a crash raises twice.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +23,8 @@ use super::eval::{RuleState, Transition};
 use super::rule::{render, Condition, MessageContext};
 use crate::config::AlertingSettings;
 use crate::error::Result;
+use crate::leases::policy::{alerting_job, shard_of, ALERTING_SHARDS};
+use crate::leases::Keeper;
 use crate::store::alarm_rules::{AlarmRule, RuleAlarmChange, RuleTarget};
 use crate::store::ingest::{Quality, SampleRow};
 use crate::store::{Store, TenantId};
@@ -42,6 +44,18 @@ enum Msg {
 pub struct Alerting {
     tx: mpsc::Sender<Msg>,
     stats: Arc<Stats>,
+    /// With leases: the replica's keeper, the store for the inbox, and the tenants that have
+    /// rules (samples of others are not queued).
+    leased: Option<Leased>,
+    done: tokio::sync::watch::Receiver<bool>,
+}
+
+#[derive(Clone)]
+struct Leased {
+    keeper: Keeper,
+    store: Store,
+    /// None until first listed (until then every batch is queued).
+    rule_tenants: Arc<std::sync::RwLock<Option<std::collections::HashSet<TenantId>>>>,
 }
 
 /// Counters of the evaluator's work (served on `/metrics`).
@@ -59,6 +73,10 @@ pub struct Stats {
     /// How long the latest batch took from being fed to being evaluated (queueing included),
     /// microseconds.
     pub lag_us: AtomicU64,
+    /// Batches queued in the database for the replica holding their shard's lease.
+    pub queued_batches: AtomicU64,
+    /// Batches taken from that queue and evaluated here.
+    pub inbox_batches: AtomicU64,
 }
 
 impl std::fmt::Debug for Alerting {
@@ -76,17 +94,66 @@ impl Alerting {
         wake: Arc<Notify>,
         stop: CancellationToken,
     ) -> Self {
+        Self::spawn(store, settings, wake, None, stop)
+    }
+
+    /// Like [`Alerting::start`], for one of several replicas: this process evaluates the
+    /// tenants of the shards whose leases `keeper` holds (`alerting-<k>`), and queues the
+    /// batches of other tenants in the database for the replica that holds theirs.
+    pub fn start_leased(
+        store: Store,
+        settings: AlertingSettings,
+        wake: Arc<Notify>,
+        keeper: Keeper,
+        stop: CancellationToken,
+    ) -> Self {
+        for shard in 0..ALERTING_SHARDS {
+            keeper.want_with_handover(&alerting_job(shard));
+        }
+        Self::spawn(store, settings, wake, Some(keeper), stop)
+    }
+
+    fn spawn(
+        store: Store,
+        settings: AlertingSettings,
+        wake: Arc<Notify>,
+        keeper: Option<Keeper>,
+        stop: CancellationToken,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(settings.queue_batches.max(1));
         let stats = Arc::new(Stats::default());
+        let leased = keeper.map(|keeper| Leased {
+            keeper,
+            store: store.clone(),
+            rule_tenants: Arc::default(),
+        });
+        let (done_tx, done) = tokio::sync::watch::channel(false);
         let engine = Engine {
             store,
             settings,
             wake,
             stats: stats.clone(),
             tenants: HashMap::new(),
+            leased: leased.clone(),
+            held: BTreeSet::new(),
+            tenants_listed: None,
         };
-        tokio::spawn(engine.run(rx, stop));
-        Self { tx, stats }
+        tokio::spawn(async move {
+            engine.run(rx, stop).await;
+            done_tx.send_replace(true);
+        });
+        Self {
+            tx,
+            stats,
+            leased,
+            done,
+        }
+    }
+
+    /// Waits (at most `limit`) until the evaluator has stopped and saved its states.
+    pub async fn stopped(&self, limit: Duration) {
+        let mut done = self.done.clone();
+        let _ = tokio::time::timeout(limit, done.wait_for(|d| *d)).await;
     }
 
     /// Hands a committed batch to the evaluator (waits while its queue is full). Bad-quality
@@ -100,6 +167,30 @@ impl Alerting {
         if points.is_empty() {
             return;
         }
+        if let Some(l) = &self.leased {
+            l.keeper.ready().await;
+            let shard = shard_of(tenant.0);
+            let job = alerting_job(shard);
+            if !l.keeper.is_held(&job) || l.keeper.is_releasing(&job) {
+                let has_rules = l
+                    .rule_tenants
+                    .read()
+                    .map(|t| t.as_ref().is_none_or(|t| t.contains(&tenant)))
+                    .unwrap_or(true);
+                if !has_rules {
+                    return;
+                }
+                match l.store.queue_rule_samples(tenant, shard, &points).await {
+                    Ok(()) => {
+                        self.stats.queued_batches.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        tracing::warn!(tenant = %tenant, error = %e, "Could not queue a batch for the replica evaluating its tenant; it was not evaluated.")
+                    }
+                }
+                return;
+            }
+        }
         if self
             .tx
             .send(Msg::Samples(tenant, points, Instant::now()))
@@ -112,6 +203,13 @@ impl Alerting {
 
     /// Tells the evaluator that a tenant's rules changed.
     pub async fn rules_changed(&self, tenant: TenantId) {
+        if let Some(l) = &self.leased {
+            if let Ok(mut t) = l.rule_tenants.write() {
+                if let Some(t) = t.as_mut() {
+                    t.insert(tenant);
+                }
+            }
+        }
         let _ = self.tx.send(Msg::RulesChanged(tenant)).await;
     }
 
@@ -157,18 +255,31 @@ struct Engine {
     wake: Arc<Notify>,
     stats: Arc<Stats>,
     tenants: HashMap<TenantId, TenantRules>,
+    /// With leases: the keeper, and the shards this engine holds (as of its last look).
+    leased: Option<Leased>,
+    held: BTreeSet<u32>,
+    tenants_listed: Option<Instant>,
 }
 
 impl Engine {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>, stop: CancellationToken) {
-        match self.store.tenants_with_alarm_rules().await {
-            Ok(tenants) => {
-                for t in tenants {
-                    self.reload(t).await;
-                }
+        if let Some(l) = &self.leased {
+            let keeper = l.keeper.clone();
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = keeper.ready() => {}
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "Could not list tenants with alarm rules; they load with their next samples.")
+            self.sync_leases().await;
+        } else {
+            match self.store.tenants_with_alarm_rules().await {
+                Ok(tenants) => {
+                    for t in tenants {
+                        self.reload(t).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Could not list tenants with alarm rules; they load with their next samples.")
+                }
             }
         }
         let mut tick = tokio::time::interval(Duration::from_millis(self.settings.tick_ms.max(50)));
@@ -181,14 +292,23 @@ impl Engine {
                 msg = rx.recv() => match msg {
                     None => break,
                     Some(Msg::Samples(tenant, points, fed)) => {
-                        self.samples(tenant, points).await;
+                        self.samples(tenant, points, Utc::now()).await;
                         let lag = u64::try_from(fed.elapsed().as_micros()).unwrap_or(u64::MAX);
                         self.stats.lag_us.store(lag, Ordering::Relaxed);
                     }
-                    Some(Msg::RulesChanged(tenant)) => self.reload(tenant).await,
-                    Some(Msg::Flush(done)) => { let _ = done.send(()); }
+                    Some(Msg::RulesChanged(tenant)) => {
+                        if self.evaluates(tenant) {
+                            self.reload(tenant).await;
+                        }
+                    }
+                    Some(Msg::Flush(done)) => {
+                        self.drain_inbox().await;
+                        let _ = done.send(());
+                    }
                 },
                 _ = tick.tick() => {
+                    self.sync_leases().await;
+                    self.drain_inbox().await;
                     self.tick(Utc::now()).await;
                     if last_states.elapsed() >= Duration::from_secs(self.settings.state_poll_secs.max(1)) {
                         self.machine_states(Utc::now()).await;
@@ -210,6 +330,131 @@ impl Engine {
         }
         self.checkpoint_all().await;
         tracing::debug!("Alarm evaluator stopped.");
+    }
+
+    /// Whether this engine evaluates `tenant` (always without leases).
+    fn evaluates(&self, tenant: TenantId) -> bool {
+        self.leased.is_none() || self.held.contains(&shard_of(tenant.0))
+    }
+
+    /// Whether the lease of `tenant`'s shard is still held right now (checked before every
+    /// write; a tenant whose lease lapsed is dropped without writing).
+    fn still_holds(&mut self, tenant: TenantId) -> bool {
+        let Some(l) = &self.leased else {
+            return true;
+        };
+        let shard = shard_of(tenant.0);
+        if l.keeper.is_held(&alerting_job(shard)) {
+            return true;
+        }
+        self.held.remove(&shard);
+        self.tenants.retain(|t, _| shard_of(t.0) != shard);
+        false
+    }
+
+    /// Follows the keeper: loads the tenants of shards newly held (from their checkpoints),
+    /// forgets those of shards lost (without writing: their new holder owns their state).
+    async fn sync_leases(&mut self) {
+        let Some(l) = &self.leased else {
+            return;
+        };
+        let keeper = l.keeper.clone();
+        // Shards the keeper gives up to spread the work: save their states, forget them, and
+        // let the lease go.
+        for shard in 0..ALERTING_SHARDS {
+            let job = alerting_job(shard);
+            if !keeper.is_releasing(&job) {
+                continue;
+            }
+            if self.held.contains(&shard) {
+                let tenants: Vec<TenantId> = self
+                    .tenants
+                    .keys()
+                    .filter(|t| shard_of(t.0) == shard)
+                    .copied()
+                    .collect();
+                for t in tenants {
+                    self.checkpoint(t).await;
+                }
+                self.tenants.retain(|t, _| shard_of(t.0) != shard);
+                self.held.remove(&shard);
+                tracing::info!(
+                    shard,
+                    "Alarm evaluation shard handed over with its states saved."
+                );
+            }
+            keeper.handed_over(&job);
+        }
+        let Some(l) = &self.leased else {
+            return;
+        };
+        let now_held: BTreeSet<u32> = (0..ALERTING_SHARDS)
+            .filter(|s| {
+                let job = alerting_job(*s);
+                l.keeper.is_held(&job) && !l.keeper.is_releasing(&job)
+            })
+            .collect();
+        let lost: Vec<u32> = self.held.difference(&now_held).copied().collect();
+        let gained: Vec<u32> = now_held.difference(&self.held).copied().collect();
+        let rule_tenants = l.rule_tenants.clone();
+        for shard in &lost {
+            tracing::info!(shard, "Alarm evaluation shard moved to another replica.");
+            self.tenants.retain(|t, _| shard_of(t.0) != *shard);
+        }
+        self.held = now_held;
+        let refresh = !gained.is_empty()
+            || self.tenants_listed.is_none_or(|at| {
+                at.elapsed() >= Duration::from_secs(self.settings.reload_secs.max(1))
+            });
+        if !refresh {
+            return;
+        }
+        let tenants = match self.store.tenants_with_alarm_rules().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not list tenants with alarm rules; retrying next tick.");
+                return;
+            }
+        };
+        self.tenants_listed = Some(Instant::now());
+        if let Ok(mut set) = rule_tenants.write() {
+            *set = Some(tenants.iter().copied().collect());
+        }
+        for shard in &gained {
+            tracing::info!(
+                shard,
+                "Alarm evaluation shard taken; loading its tenants' rules and states."
+            );
+        }
+        for t in tenants {
+            if gained.contains(&shard_of(t.0)) {
+                self.reload(t).await;
+            }
+        }
+    }
+
+    /// Evaluates the batches other replicas queued for the shards held here.
+    async fn drain_inbox(&mut self) {
+        if self.leased.is_none() || self.held.is_empty() {
+            return;
+        }
+        let shards: Vec<u32> = self.held.iter().copied().collect();
+        loop {
+            let batches = match self.store.take_rule_samples(&shards, 64).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Taking queued samples for alarm evaluation failed; retrying next tick.");
+                    return;
+                }
+            };
+            if batches.is_empty() {
+                return;
+            }
+            for b in batches {
+                self.stats.inbox_batches.fetch_add(1, Ordering::Relaxed);
+                self.samples(b.tenant, b.points, b.arrived_at).await;
+            }
+        }
     }
 
     /// Saves the tenant's changed states, then loads its rules, targets and checkpoints.
@@ -261,7 +506,18 @@ impl Engine {
         Ok(out)
     }
 
-    async fn samples(&mut self, tenant: TenantId, mut points: Vec<Point>) {
+    async fn samples(&mut self, tenant: TenantId, mut points: Vec<Point>, arrived: DateTime<Utc>) {
+        if !self.evaluates(tenant) {
+            // The shard's lease moved away since the batch was fed: its holder evaluates it.
+            if let Err(e) = self
+                .store
+                .queue_rule_samples(tenant, shard_of(tenant.0), &points)
+                .await
+            {
+                tracing::warn!(tenant = %tenant, error = %e, "Could not queue a batch for the replica evaluating its tenant; it was not evaluated.");
+            }
+            return;
+        }
         if !self.tenants.contains_key(&tenant) {
             self.reload(tenant).await;
         }
@@ -274,7 +530,6 @@ impl Engine {
         points.sort_by_key(|p| p.1);
         // Stale-data rules count arrivals on the server's clock, so a connector whose clock
         // is off, or that forwards a backlog, is judged by whether data arrives.
-        let arrived = Utc::now();
         let mut changes = Vec::new();
         let (mut evaluated, mut evaluations) = (0u64, 0u64);
         for (tag, t, v) in points {
@@ -397,6 +652,9 @@ impl Engine {
     /// Writes raises and clears; on a failure the tenant is reloaded, which reconciles the
     /// states with the alarms the database holds.
     async fn apply(&mut self, tenant: TenantId, changes: Vec<(usize, Transition, RuleState)>) {
+        if !self.still_holds(tenant) {
+            return;
+        }
         let Some(rules) = self.tenants.get(&tenant) else {
             return;
         };
@@ -467,6 +725,9 @@ impl Engine {
     }
 
     async fn checkpoint(&mut self, tenant: TenantId) {
+        if !self.still_holds(tenant) {
+            return;
+        }
         let Some(rules) = self.tenants.get_mut(&tenant) else {
             return;
         };

@@ -1,6 +1,6 @@
 //! Prometheus metrics: request counts and latencies per route, ingest outcomes, pool use, and
 //! the alarm-rule evaluator's work (samples and rule evaluations, alarms raised and cleared,
-//! queue depth, lag).
+//! queue depth, lag), and each leased job's lease: held or not, taken, lost (issue #18).
 
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
@@ -25,6 +25,12 @@ struct RouteLabels {
     method: String,
     route: String,
     status: u16,
+}
+
+/// Issue #18: a leased job.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabel {
+    job: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -53,6 +59,11 @@ pub struct Metrics {
     alerting_queue: Gauge,
     alerting_queue_capacity: Gauge,
     alerting_lag: Gauge<f64, AtomicU64>,
+    lease_held: Family<JobLabel, Gauge>,
+    lease_acquired: Family<JobLabel, Counter>,
+    lease_lost: Family<JobLabel, Counter>,
+    alerting_queued: Counter,
+    alerting_inbox: Counter,
 }
 
 impl Metrics {
@@ -78,6 +89,11 @@ impl Metrics {
             alerting_queue: Gauge::default(),
             alerting_queue_capacity: Gauge::default(),
             alerting_lag: Gauge::default(),
+            lease_held: Family::default(),
+            lease_acquired: Family::default(),
+            lease_lost: Family::default(),
+            alerting_queued: Counter::default(),
+            alerting_inbox: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -150,6 +166,31 @@ impl Metrics {
             "Time the latest batch took from ingest to evaluated, queueing included",
             m.alerting_lag.clone(),
         );
+        registry.register(
+            "lease_held",
+            "Whether this replica holds the job's lease (1) or not (0)",
+            m.lease_held.clone(),
+        );
+        registry.register(
+            "lease_acquired",
+            "Times this replica took the job's lease",
+            m.lease_acquired.clone(),
+        );
+        registry.register(
+            "lease_lost",
+            "Times this replica lost the job's lease without giving it up",
+            m.lease_lost.clone(),
+        );
+        registry.register(
+            "alerting_batches_queued",
+            "Ingest batches queued for the replica evaluating their tenant's shard",
+            m.alerting_queued.clone(),
+        );
+        registry.register(
+            "alerting_batches_from_queue",
+            "Queued batches of other replicas evaluated here",
+            m.alerting_inbox.clone(),
+        );
         Arc::new(Metrics { registry, ..m })
     }
 
@@ -217,6 +258,14 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     m.alerting_queue_capacity.set(capacity as i64);
     m.alerting_lag
         .set(stats.lag_us.load(Relaxed) as f64 / 1_000_000.0);
+    catch_up(&m.alerting_queued, stats.queued_batches.load(Relaxed));
+    catch_up(&m.alerting_inbox, stats.inbox_batches.load(Relaxed));
+    for job in state.leases.status() {
+        let label = JobLabel { job: job.job };
+        m.lease_held.get_or_create(&label).set(i64::from(job.held));
+        catch_up(&m.lease_acquired.get_or_create(&label), job.acquired);
+        catch_up(&m.lease_lost.get_or_create(&label), job.lost);
+    }
     (
         [(
             header::CONTENT_TYPE,

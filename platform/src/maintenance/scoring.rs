@@ -74,26 +74,38 @@ impl Scorer {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            match self.spc.run_once(&store, Utc::now()).await {
-                Ok(raised) => tracing::debug!(raised = raised.len(), "SPC round done."),
-                Err(e) => tracing::warn!(error = %e, "SPC round failed; retrying next round."),
+            self.round(&store).await;
+        }
+    }
+
+    /// One round over every tenant: SPC on tag characteristics, then every promoted model.
+    /// Failures are logged; answers whether everything succeeded.
+    pub async fn round(&mut self, store: &Store) -> bool {
+        let mut ok = true;
+        match self.spc.run_once(store, Utc::now()).await {
+            Ok(raised) => tracing::debug!(raised = raised.len(), "SPC round done."),
+            Err(e) => {
+                ok = false;
+                tracing::warn!(error = %e, "SPC round failed; retrying next round.")
             }
-            let tenants = match store.tenants_with_promoted_models().await {
-                Ok(t) => t,
+        }
+        let tenants = match store.tenants_with_promoted_models().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "Scoring round failed; retrying next round.");
+                return false;
+            }
+        };
+        for tenant in tenants {
+            match self.run_once(store, tenant).await {
+                Ok(r) => tracing::debug!(tenant = %tenant, ?r, "Scoring round done."),
                 Err(e) => {
-                    tracing::warn!(error = %e, "Scoring round failed; retrying next round.");
-                    continue;
-                }
-            };
-            for tenant in tenants {
-                match self.run_once(&store, tenant).await {
-                    Ok(r) => tracing::debug!(tenant = %tenant, ?r, "Scoring round done."),
-                    Err(e) => {
-                        tracing::warn!(tenant = %tenant, error = %e, "Scoring failed; retrying next round.")
-                    }
+                    ok = false;
+                    tracing::warn!(tenant = %tenant, error = %e, "Scoring failed; retrying next round.")
                 }
             }
         }
+        ok
     }
 
     /// One round for one tenant: every promoted model, every machine of its class.

@@ -592,12 +592,14 @@ impl Store {
         } else {
             "failed"
         };
+        // Issue #18: only the attempt that was claimed is recorded (a claim that outlived its
+        // lease on a stalled replica and was claimed again elsewhere is not counted twice).
         let attempt = tx
-            .query_one(
+            .query_opt(
                 "UPDATE webhook_deliveries SET attempts = attempts + 1, status = $3, \
                      next_attempt_at = $4, last_attempt_at = now(), last_status_code = $5, \
                      last_error = $6 \
-                 WHERE tenant_id = $1 AND id = $2 RETURNING attempts",
+                 WHERE tenant_id = $1 AND id = $2 AND attempts = $7 RETURNING attempts",
                 &[
                     &d.tenant.0,
                     &d.id,
@@ -609,10 +611,15 @@ impl Store {
                     },
                     &o.status_code,
                     &o.error,
+                    &d.attempts,
                 ],
             )
             .await
             .map_err(Error::db("recording a webhook attempt"))?;
+        let Some(attempt) = attempt else {
+            tracing::warn!(tenant = %d.tenant, delivery = d.id, "A webhook attempt was recorded by another replica first; this one is not counted.");
+            return Ok(());
+        };
         let n: i32 = attempt.get(0);
         tx.execute(
             "INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, status_code, error, duration_ms) \
