@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks the millwright Helm chart with Helm's own code, no helm binary needed.
 
-For each values case (the defaults, and the production example):
+For each values case (the defaults, the production example, the external Citus example):
   1. `helm lint --strict` (Helm's Go SDK through the `helm-python-sdk` package),
   2. values.schema.json validation and an offline render, as `helm template` would,
   3. every rendered manifest validated against the Kubernetes OpenAPI schemas in strict mode
@@ -516,7 +516,13 @@ def main() -> int:
     with helm.Chart.load(CHART) as chart:
         defaults = chart.values
         production = helm.values_from_yaml((CHART / "values-production.yaml").read_text())
-        cases = {"default": DEFAULT_DATABASE, "production": production, "other-branches": OTHER_BRANCHES}
+        citus = helm.values_from_yaml((CHART / "values-citus.yaml").read_text())
+        cases = {
+            "default": DEFAULT_DATABASE,
+            "production": production,
+            "citus": citus,
+            "other-branches": OTHER_BRANCHES,
+        }
         default_objects: list[tuple[str, dict[str, Any]]] = []
         for case, override in cases.items():
             failures_before = len(fail.items)

@@ -9,9 +9,13 @@
 //! - [`orders`]: C2B quotes over HTTP with 1,000 open orders, and scheduling 1,000 orders.
 //! - [`load`]: N tenants × M tags through connector uplinks while consoles query.
 //! - [`bureau`]: a month of daily sector indices from stored contributions vs from raw samples.
+//! - [`citus`]: ingest and queries on one node vs a Citus coordinator with one and two workers,
+//!   and bytes per sample in row and columnar storage (issue #18).
 
 pub mod alarms;
 pub mod bureau;
+// Issue #18: one node vs a Citus coordinator with one and with two workers.
+pub mod citus;
 pub mod ingest;
 pub mod load;
 pub mod oee;

@@ -283,13 +283,16 @@ pub enum BackendChoice {
     Timescale,
     /// Native PostgreSQL partitioning even when TimescaleDB is available.
     Plain,
+    /// Citus (issue #18): the database is a Citus coordinator with workers; samples, text
+    /// samples and rollups are distributed by tenant. Refused on a database without Citus.
+    Citus,
 }
 
 /// How samples are laid out and kept.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
-    /// `auto`, `timescale` or `plain`; fixed for a database once its layout exists.
+    /// `auto`, `timescale`, `plain` or `citus`; fixed for a database once its layout exists.
     pub backend: BackendChoice,
     /// Samples and rollups older than this many days are dropped, for every tenant; tenants
     /// whose plan keeps less are trimmed to their plan by maintenance.

@@ -67,6 +67,10 @@ pub enum Error {
     /// A stored model cannot be read back.
     #[error("stored model: {0}")]
     Artifact(String),
+    /// Placing or moving a tenant on a Citus cluster failed, or the layout is not Citus
+    /// (issue #18).
+    #[error("tenant placement: {0}")]
+    TenantMove(String),
 }
 
 impl Error {

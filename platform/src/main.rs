@@ -218,6 +218,22 @@ enum BenchCommand {
         #[command(flatten)]
         settings: SettingsFile,
     },
+    /// Issue #18: the same tenants' samples into one node and into a Citus coordinator with
+    /// one and with two workers (private clusters here): ingest rate, query latency, bytes per
+    /// sample in row and columnar storage, side by side (`ratio_…`).
+    Citus {
+        /// Tenants.
+        #[arg(long, default_value_t = 20)]
+        tenants: usize,
+        /// Tags per tenant.
+        #[arg(long, default_value_t = 50)]
+        tags: usize,
+        /// Seconds of 1 Hz data per tag.
+        #[arg(long, default_value_t = 1000)]
+        seconds: usize,
+        #[command(flatten)]
+        settings: SettingsFile,
+    },
     /// One-minute buckets over a day: rollups vs raw samples.
     Query {
         /// Number of tags.
@@ -273,6 +289,7 @@ impl Command {
                     | BenchCommand::Oee { settings, .. }
                     | BenchCommand::Orders { settings, .. }
                     | BenchCommand::Bureau { settings, .. }
+                    | BenchCommand::Citus { settings, .. }
                     | BenchCommand::Load { settings, .. },
             } => Some(settings),
             _ => None,
@@ -383,6 +400,15 @@ async fn main() -> anyhow::Result<()> {
                     .map(drop)
                     .context("bureau benchmark")
             }
+            BenchCommand::Citus {
+                tenants,
+                tags,
+                seconds,
+                ..
+            } => bench::citus::run(settings, tenants.max(1), tags.max(1), seconds.max(60))
+                .await
+                .map(drop)
+                .context("Citus benchmark"),
             BenchCommand::Modbus(args) => millwright_connectors::bench::bench_modbus(args)
                 .await
                 .context("modbus benchmark"),

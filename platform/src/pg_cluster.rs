@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
+// Issue #18: a Citus coordinator and workers, each a private cluster of its own.
+pub mod citus;
+
 const PORT: u16 = 5432;
 /// The superuser `initdb` creates; only the bootstrap connections use it.
 pub const SUPERUSER: &str = "postgres";
@@ -71,6 +74,17 @@ impl PrivateCluster {
 
     /// [`PrivateCluster::start`], also listening on loopback TCP with TLS (see [`TcpTls`]).
     pub fn start_with(root: &Path, durability: Durability, tcp: Option<TcpTls>) -> Result<Self> {
+        Self::start_node(root, durability, tcp, None)
+    }
+
+    /// [`PrivateCluster::start_with`]; with `citus` settings, the server preloads Citus (and not
+    /// TimescaleDB: the two do not combine) and gets those settings too (see [`citus`]).
+    pub(crate) fn start_node(
+        root: &Path,
+        durability: Durability,
+        tcp: Option<TcpTls>,
+        citus: Option<&[(&str, String)]>,
+    ) -> Result<Self> {
         let port = tcp.as_ref().map_or(PORT, |t| t.port);
         let bin = find_bin_dir()?;
         let run_as = system_user_for_postgres()?;
@@ -102,7 +116,7 @@ impl PrivateCluster {
             }
         }
         write_authentication(&data_dir, &our_user, run_as, tcp.is_some())?;
-        let timescale = timescale_installed(&bin);
+        let timescale = citus.is_none() && timescale_installed(&bin);
         let log_path = root.join("postgres.log");
         let log = fs::OpenOptions::new()
             .create(true)
@@ -167,6 +181,12 @@ impl PrivateCluster {
                 "-c",
                 "timescaledb.telemetry_level=off",
             ]);
+        }
+        if let Some(settings) = citus {
+            postgres.args(["-c", "shared_preload_libraries=citus"]);
+            for (name, value) in settings {
+                postgres.arg("-c").arg(format!("{name}={value}"));
+            }
         }
         as_user(&mut postgres, run_as);
         let (pid, waiter) = spawn_tied_to_us(postgres)?;

@@ -66,6 +66,8 @@ pub mod text;
 pub mod quality;
 // Issue #16: the bureau view (sharing, negative list, contributions, aggregated cells).
 pub mod bureau;
+// Issue #18: tenant placement, moves and rebalancing on the Citus layout.
+pub mod citus_admin;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;

@@ -9,6 +9,7 @@ use tokio::sync::OnceCell;
 
 use crate::api::{RunningServer, Server};
 use crate::config::{BackendChoice, Settings};
+use crate::pg_cluster::citus::CitusCluster;
 use crate::pg_cluster::{Durability, PrivateCluster};
 use crate::store::admin::NewTenant;
 use crate::store::entities::{EntityFields, Kind};
@@ -17,6 +18,50 @@ use millwright_tenants::{plan::Plan, role::Role};
 
 static CLUSTER: OnceCell<PrivateCluster> = OnceCell::const_new();
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
+static CITUS: OnceCell<Option<CitusCluster>> = OnceCell::const_new();
+
+/// The process's private Citus cluster (a coordinator and two workers, issue #18), started on
+/// first use; `None` when Citus is not installed on this machine (tests skip, saying so).
+pub async fn citus_cluster() -> Option<&'static CitusCluster> {
+    CITUS
+        .get_or_init(|| async {
+            if !crate::pg_cluster::citus::installed() {
+                return None;
+            }
+            let dir = test_dir().join("citus");
+            let cluster = tokio::task::spawn_blocking(move || {
+                CitusCluster::start(&dir, Durability::Scratch, 2)
+            })
+            .await
+            .expect("Citus start-up task")
+            .expect("private Citus cluster starts");
+            Some(cluster)
+        })
+        .await
+        .as_ref()
+}
+
+/// Whether Citus is installed (tests of that layout skip, saying so, if not).
+pub fn citus_available() -> bool {
+    crate::pg_cluster::citus::installed()
+}
+
+/// A fresh database on every node of the Citus cluster, the workers added: its name and the
+/// coordinator's (owner URL, app URL). Panics when Citus is not installed (check
+/// [`citus_available`] first).
+pub async fn fresh_citus_database() -> (String, (String, String)) {
+    let cluster = citus_cluster().await.expect("Citus is installed");
+    let name = format!(
+        "c{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
+    let urls = cluster
+        .create_database(&name)
+        .await
+        .expect("Citus test database");
+    (name, urls)
+}
 
 /// The process's private cluster, started on first use.
 pub async fn cluster() -> &'static PrivateCluster {
@@ -49,13 +94,18 @@ fn test_dir() -> PathBuf {
 
 /// Settings pointing at a fresh database of the shared cluster.
 pub async fn fresh_settings(backend: BackendChoice) -> Settings {
-    let cluster = cluster().await;
-    let name = format!(
-        "t{}_{}",
-        std::process::id(),
-        NEXT_DB.fetch_add(1, Ordering::SeqCst)
-    );
-    let (owner, app) = cluster.create_database(&name).await.expect("test database");
+    let (owner, app) = if backend == BackendChoice::Citus {
+        // Issue #18: a database on every node of the Citus cluster.
+        fresh_citus_database().await.1
+    } else {
+        let cluster = cluster().await;
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::SeqCst)
+        );
+        cluster.create_database(&name).await.expect("test database")
+    };
     let mut settings = Settings::default();
     settings.database.url = Some(crate::config::Secret::new(owner));
     settings.database.app_url = Some(crate::config::Secret::new(app));

@@ -24,6 +24,7 @@ use tokio_postgres::GenericClient;
 mod common;
 
 on_every_backend!(
+    citus_pending = "the upgrade replays a single-node V14 database; Citus databases begin with the Citus layout";
     every_tenant_table_has_tenant_id_in_its_keys,
     a_v14_database_with_data_migrates_with_nothing_lost,
 );
@@ -450,6 +451,7 @@ async fn a_v14_database_with_data_migrates_with_nothing_lost(backend: BackendCho
         client.execute(statement, &[&anchor]).await.unwrap();
     }
     match layout {
+        Backend::Citus => unreachable!("no database had the Citus layout at V14"),
         Backend::Plain => {
             // What V14's refresh_rollups left: minutes from samples, hours from minutes.
             client

@@ -29,6 +29,126 @@ on_every_backend!(
     older_layouts_get_their_functions_fixed_at_start,
 );
 
+/// Citus (issue #18): connected to a worker directly, the application role finds shards of
+/// the distributed tables that show it nothing without a tenant and only its own tenant's rows
+/// with one; partition shards and the rollup log are refused outright.
+#[tokio::test]
+async fn citus_workers_shards_and_partitions_show_nothing_of_another_tenant() {
+    if !millwright_platform::test_util::citus_available() {
+        eprintln!("skipped: Citus is not installed on this machine");
+        return;
+    }
+    let f = fixture(BackendChoice::Citus).await;
+    let cluster = millwright_platform::test_util::citus_cluster()
+        .await
+        .expect("Citus cluster");
+    let url = f
+        .settings
+        .database
+        .url
+        .as_ref()
+        .unwrap()
+        .expose()
+        .to_string();
+    let dbname = url.rsplit('/').next().unwrap().to_string();
+    let (mut own_samples, mut refused, mut shards_seen) = (0i64, 0, 0);
+    for i in 0..cluster.workers().len() {
+        let connect = |role: &'static str| {
+            let url = cluster.worker_url(i, role, &dbname);
+            async move {
+                let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                c
+            }
+        };
+        let su = connect(millwright_platform::pg_cluster::SUPERUSER).await;
+        su.batch_execute("SET citus.override_table_visibility = off")
+            .await
+            .unwrap();
+        let shards: Vec<String> = su
+            .query(
+                "SELECT relname::text FROM pg_class WHERE relkind IN ('r', 'p') \
+                 AND relname ~ '^(samples|text_samples|rollup_1m|rollup_1h|rollup_dirty)(_p[0-9_]+)?_[0-9]+$' \
+                 ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(!shards.is_empty(), "worker {i} holds shards");
+        let mut app = connect(millwright_platform::pg_cluster::APP_ROLE).await;
+        app.batch_execute("SET citus.override_table_visibility = off")
+            .await
+            .unwrap();
+        for shard in &shards {
+            let parent_shard = regex_like_parent(shard);
+            let sql = format!(
+                "SELECT count(*), count(*) FILTER (WHERE tenant_id <> {}) FROM {shard}",
+                f.a.id.0
+            );
+            if parent_shard && !shard.starts_with("rollup_dirty") {
+                // No tenant: nothing.
+                let none: i64 = app.query_one(&sql, &[]).await.unwrap().get(0);
+                assert_eq!(none, 0, "{shard} without a tenant");
+                // Tenant A: its own rows only.
+                let tx = app.transaction().await.unwrap();
+                tx.batch_execute(&format!("SET LOCAL millwright.tenant_id = '{}'", f.a.id.0))
+                    .await
+                    .unwrap();
+                let row = tx.query_one(&sql, &[]).await.unwrap();
+                tx.rollback().await.unwrap();
+                assert_eq!(
+                    row.get::<_, i64>(1),
+                    0,
+                    "{shard} shows another tenant's rows"
+                );
+                if shard.starts_with("samples_") {
+                    own_samples += row.get::<_, i64>(0);
+                }
+                shards_seen += 1;
+            } else {
+                let err = app.query(&sql, &[]).await.unwrap_err();
+                assert_eq!(
+                    err.code(),
+                    Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+                    "{shard}: {err}"
+                );
+                refused += 1;
+            }
+        }
+        // The distributed table itself, asked on the worker: nothing without a tenant.
+        let none: i64 = app
+            .query_one("SELECT count(*) FROM samples", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(none, 0, "samples on worker {i} without a tenant");
+    }
+    assert_eq!(own_samples, 100, "tenant A's samples, found shard by shard");
+    assert!(
+        shards_seen > 0 && refused > 0,
+        "{shards_seen} shards read, {refused} refused"
+    );
+}
+
+/// Whether a shard name is a shard of a distributed table's parent (`samples_102008`), not of
+/// one of its partitions (`samples_p2026_12_01_102488`).
+fn regex_like_parent(shard: &str) -> bool {
+    let base = shard.rsplit_once('_').map(|(b, _)| b).unwrap_or(shard);
+    [
+        "samples",
+        "text_samples",
+        "rollup_1m",
+        "rollup_1h",
+        "rollup_dirty",
+    ]
+    .contains(&base)
+}
+
 struct Fixture {
     store: Store,
     settings: millwright_platform::config::Settings,
@@ -116,10 +236,39 @@ async fn app_conn(store: &Store, tenant: Option<i32>) -> Object {
 }
 
 async fn count(c: &Object, sql: &str) -> i64 {
-    c.query_one(sql, &[])
+    as_session_tenant(c, sql)
         .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))[0]
         .get(0)
+}
+
+/// Runs `sql` in a transaction that sets the session's tenant again with SET LOCAL, as the
+/// platform sets it: on Citus only SET LOCAL reaches the workers (`citus.propagate_set_commands
+/// = 'local'`), so a session-level setting alone leaves distributed tables empty (fail closed).
+async fn as_session_tenant(
+    c: &Object,
+    sql: &str,
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    let tenant: String = c
+        .query_one(
+            "SELECT coalesce(current_setting('millwright.tenant_id', true), '')",
+            &[],
+        )
+        .await?
+        .get(0);
+    // Integers only reach the SQL text.
+    let tenant = tenant
+        .parse::<i32>()
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    c.batch_execute(&format!(
+        "BEGIN; SET LOCAL millwright.tenant_id = '{tenant}'"
+    ))
+    .await?;
+    let rows = c.query(sql, &[]).await;
+    c.batch_execute(if rows.is_ok() { "COMMIT" } else { "ROLLBACK" })
+        .await?;
+    rows
 }
 
 async fn app_role_owns_nothing(backend: BackendChoice) {
@@ -190,14 +339,24 @@ async fn unfiltered_queries_see_only_the_current_tenant(backend: BackendChoice) 
     )
     .await
     .unwrap();
-    let rows = c
-        .query(
-            "SELECT tag_id FROM tenant_samples WHERE pg_temp.peek(tag_id)",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert!(rows.iter().all(|r| r.get::<_, i64>(0) == f.a.tag_ids[0]));
+    let rows = as_session_tenant(
+        &c,
+        "SELECT tag_id FROM tenant_samples WHERE pg_temp.peek(tag_id)",
+    )
+    .await;
+    match rows {
+        Ok(rows) => assert!(rows.iter().all(|r| r.get::<_, i64>(0) == f.a.tag_ids[0])),
+        // Citus does not ship a session's temporary function to the workers at all.
+        Err(e) if backend == BackendChoice::Citus => {
+            let message = e.as_db_error().map(|d| d.message().to_string());
+            assert_eq!(
+                message.as_deref(),
+                Some("schema \"pg_temp\" does not exist"),
+                "{e:?}"
+            )
+        }
+        Err(e) => panic!("{e}"),
+    }
 }
 
 async fn no_tenant_means_no_rows(backend: BackendChoice) {
@@ -249,7 +408,7 @@ async fn tables_partitions_chunks_and_rollups_are_out_of_reach(backend: BackendC
         hidden.iter().any(|r| r.contains("text_samples")),
         "{hidden:?}"
     );
-    if backend == BackendChoice::Plain {
+    if backend != BackendChoice::Timescale {
         assert!(
             hidden.iter().any(|r| r.starts_with("public.samples_p"))
                 && hidden
@@ -265,8 +424,22 @@ async fn tables_partitions_chunks_and_rollups_are_out_of_reach(backend: BackendC
     }
     let c = app_conn(&f.store, Some(f.a.id.0)).await;
     for relation in &hidden {
-        let err = c
-            .query(&format!("SELECT * FROM {relation} LIMIT 1"), &[])
+        if backend == BackendChoice::Citus && CITUS_READABLE.contains(&relation.as_str()) {
+            // On Citus the role reads these distributed tables themselves, under row-level
+            // security: only its own tenant's rows.
+            let other = as_session_tenant(
+                &c,
+                &format!("SELECT count(*) FROM {relation} WHERE tenant_id <> current_tenant()"),
+            )
+            .await
+            .unwrap()[0]
+                .get::<_, i64>(0);
+            assert_eq!(other, 0, "{relation}");
+            let own = count(&c, &format!("SELECT count(*) FROM {relation}")).await;
+            assert!(own > 0, "{relation} shows the tenant its own rows");
+            continue;
+        }
+        let err = as_session_tenant(&c, &format!("SELECT * FROM {relation} LIMIT 1"))
             .await
             .unwrap_err();
         assert_eq!(
@@ -276,6 +449,14 @@ async fn tables_partitions_chunks_and_rollups_are_out_of_reach(backend: BackendC
         );
     }
 }
+
+/// The distributed tables the application role reads on Citus, under row-level security.
+const CITUS_READABLE: [&str; 4] = [
+    "public.samples",
+    "public.text_samples",
+    "public.rollup_1m",
+    "public.rollup_1h",
+];
 
 async fn writes_cannot_cross_tenants(backend: BackendChoice) {
     let f = fixture(backend).await;

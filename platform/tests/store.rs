@@ -32,10 +32,10 @@ fn minute_start() -> DateTime<Utc> {
 
 async fn migrations_create_the_layout_on_an_empty_database(backend: BackendChoice) {
     let (store, settings) = fresh_store(backend).await;
-    let expected = if backend == BackendChoice::Timescale {
-        Backend::Timescale
-    } else {
-        Backend::Plain
+    let expected = match backend {
+        BackendChoice::Timescale => Backend::Timescale,
+        BackendChoice::Citus => Backend::Citus,
+        _ => Backend::Plain,
     };
     assert_eq!(store.backend(), expected);
     let client = store.owner_pool().get().await.unwrap();

@@ -140,7 +140,7 @@ fn helm_chart_lints_renders_and_validates() -> Result<()> {
 
     // The settings file the chart renders is one the platform accepts: integers stay
     // integers, and every key is one the platform knows.
-    for case in ["default", "production", "other-branches"] {
+    for case in ["default", "production", "citus", "other-branches"] {
         let file = work.join("rendered").join(case).join("millwright.toml");
         ensure!(file.exists(), "the check wrote no {}", file.display());
         Settings::load(Some(&file))

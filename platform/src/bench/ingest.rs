@@ -103,6 +103,9 @@ pub(crate) async fn truncate(db: &BenchDb) -> Result<()> {
     let extra = match db.store.backend() {
         crate::store::Backend::Plain => ", rollup_dirty, rollup_dirty_hour, rollup_1m, rollup_1h",
         crate::store::Backend::Timescale => "",
+        crate::store::Backend::Citus => {
+            ", rollup_dirty, rollup_dirty_minute, rollup_dirty_hour, rollup_1m, rollup_1h"
+        }
     };
     client
         .batch_execute(&format!("TRUNCATE samples{extra}"))

@@ -160,9 +160,11 @@ impl Store {
             .await
             .map_err(Error::db("listing tenants' plans"))?;
         let mut tables = vec!["samples", "text_samples"];
-        if self.backend == super::Backend::Plain {
+        if matches!(self.backend, super::Backend::Plain | super::Backend::Citus) {
             tables.extend(["rollup_1m", "rollup_1h"]);
         }
+        // Citus: columnar days take no DELETE; they go with retention's whole days.
+        let columnar = super::layout::columnar_horizon(&client, self.backend).await?;
         let mut deleted = 0;
         for t in tenants {
             let keep = parse_plan(t.get(1))?.quotas().retention_days;
@@ -180,9 +182,14 @@ impl Store {
                     .execute(
                         &format!(
                             "DELETE FROM {table} WHERE tenant_id = $1 \
-                             AND {column} < now() - make_interval(days => $2)"
+                             AND {column} < now() - make_interval(days => $2) \
+                             AND ($3::timestamptz IS NULL OR {column} >= $3)"
                         ),
-                        &[&tenant, &(keep as i32)],
+                        &[
+                            &tenant,
+                            &(keep as i32),
+                            &columnar.filter(|_| *table == "samples"),
+                        ],
                     )
                     .await
                     .map_err(Error::db("trimming a tenant to its plan's retention"))?;

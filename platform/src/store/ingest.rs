@@ -106,6 +106,12 @@ impl TenantSession {
                     tracing::debug!(attempt, "Ingest batch lost a deadlock; retrying.");
                     attempt += 1;
                 }
+                // Issue #18: on Citus, a batch planned just before a tenant's shards were split
+                // (`tenant move`) fails at the switch-over; nothing was stored, so run it again.
+                Err(e) if attempt < 4 && shard_replaced(&e) => {
+                    tracing::info!(attempt, "Ingest batch met a shard split; retrying.");
+                    attempt += 1;
+                }
                 other => return other,
             }
         }
@@ -136,6 +142,20 @@ impl TenantSession {
             inserted,
             skipped: (rows.len() + text.len()) as u64 - inserted,
         })
+    }
+}
+
+/// Whether `e` is Citus's error for a statement planned against a shard that a split or move
+/// has replaced since (issue #18): the transaction stored nothing and can be run again.
+fn shard_replaced(e: &Error) -> bool {
+    match e {
+        Error::Database { source, .. } => source.as_db_error().is_some_and(|db| {
+            *db.code() == SqlState::INTERNAL_ERROR
+                && db
+                    .message()
+                    .starts_with("could not find valid entry for shard")
+        }),
+        _ => false,
     }
 }
 

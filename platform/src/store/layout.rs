@@ -26,6 +26,17 @@ const TIMESCALE_SQL: &str = include_str!("layout/timescale.sql");
 const TIMESCALE_FUNCTIONS_SQL: &str = include_str!("layout/timescale_functions.sql");
 const COMMON_SQL: &str = include_str!("layout/common.sql");
 const COMMON_FUNCTIONS_SQL: &str = include_str!("layout/common_functions.sql");
+// Issue #18: the Citus layout.
+const CITUS_SQL: &str = include_str!("layout/citus.sql");
+const CITUS_FUNCTIONS_SQL: &str = include_str!("layout/citus_functions.sql");
+/// On Citus the tenant views run with the reader's rights (the workers check the application
+/// role's own grants on the shards; row-level security confines it). Run after every part
+/// that creates a tenant view.
+pub(crate) const CITUS_VIEWS_SQL: &str = "\
+    ALTER VIEW IF EXISTS public.tenant_samples SET (security_invoker = true); \
+    ALTER VIEW IF EXISTS public.tenant_rollup_1m SET (security_invoker = true); \
+    ALTER VIEW IF EXISTS public.tenant_rollup_1h SET (security_invoker = true); \
+    ALTER VIEW IF EXISTS public.tenant_text_samples SET (security_invoker = true);";
 /// Advisory lock serialising layout creation and upgrades between replicas starting at once.
 const LAYOUT_LOCK: i64 = 0x4c41_594f_5554; // "LAYOUT"
 
@@ -37,6 +48,9 @@ pub enum Backend {
     Timescale,
     /// Native daily partitions and platform-maintained rollup tables.
     Plain,
+    /// Citus (issue #18): the plain layout distributed by tenant over workers, old days
+    /// columnar.
+    Citus,
 }
 
 impl Backend {
@@ -44,6 +58,7 @@ impl Backend {
         match self {
             Self::Timescale => "timescale",
             Self::Plain => "plain",
+            Self::Citus => "citus",
         }
     }
 }
@@ -61,6 +76,8 @@ pub struct MaintenanceReport {
     pub jobs_run: usize,
     /// Rows deleted because a tenant's plan keeps less than the store-wide retention.
     pub trimmed_to_plan: u64,
+    /// Days of samples converted to columnar storage (Citus layout).
+    pub partitions_columnar: i32,
 }
 
 /// Finds the layout this database uses, creating it on first start and upgrading its
@@ -89,15 +106,16 @@ async fn prepare_locked(client: &impl GenericClient, settings: &StoreSettings) -
         .map(|row| (row.get::<_, String>(0), row.get::<_, i32>(1)));
     let server = probe_timescale(client).await?;
     if let Some((name, version)) = recorded {
-        let backend = if name == "timescale" {
-            Backend::Timescale
-        } else {
-            Backend::Plain
+        let backend = match name.as_str() {
+            "timescale" => Backend::Timescale,
+            "citus" => Backend::Citus,
+            _ => Backend::Plain,
         };
         let wanted = match settings.backend {
             BackendChoice::Auto => backend,
             BackendChoice::Timescale => Backend::Timescale,
             BackendChoice::Plain => Backend::Plain,
+            BackendChoice::Citus => Backend::Citus,
         };
         if wanted != backend {
             return Err(Error::Layout(format!(
@@ -110,6 +128,11 @@ async fn prepare_locked(client: &impl GenericClient, settings: &StoreSettings) -
             upgrade(client, backend, version).await?;
         }
         return Ok(backend);
+    }
+    if let Some(reason) = citus_choice(client, settings.backend).await? {
+        tracing::info!(layout = "citus", reason = %reason, "Storage layout chosen.");
+        apply(client, Backend::Citus, settings).await?;
+        return Ok(Backend::Citus);
     }
     let mut choice = choose(settings.backend, &server)?;
     if choice.create_extension {
@@ -140,6 +163,48 @@ async fn prepare_locked(client: &impl GenericClient, settings: &StoreSettings) -
     tracing::info!(layout = backend.name(), reason = %choice.reason, "Storage layout chosen.");
     apply(client, backend, settings).await?;
     Ok(backend)
+}
+
+/// Whether a new database gets the Citus layout, and why: `citus` requires the citus
+/// extension in this database (refusing to start without it, saying what to do); `auto` takes
+/// Citus when the extension is there; `plain` and `timescale` never do.
+async fn citus_choice(
+    client: &impl GenericClient,
+    wanted: BackendChoice,
+) -> Result<Option<String>> {
+    if !matches!(wanted, BackendChoice::Citus | BackendChoice::Auto) {
+        return Ok(None);
+    }
+    let row = client
+        .query_one(
+            "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'citus'), \
+                    (SELECT default_version FROM pg_available_extensions WHERE name = 'citus')",
+            &[],
+        )
+        .await
+        .map_err(Error::db("looking for citus"))?;
+    let (created, available): (Option<String>, Option<String>) = (row.get(0), row.get(1));
+    match (wanted, created) {
+        (BackendChoice::Citus, None) => Err(Error::Layout(format!(
+            "store.backend = citus, but this database has no citus extension ({}); on a Citus \
+             coordinator whose shared_preload_libraries lists citus, a superuser runs CREATE \
+             EXTENSION citus (and citus_columnar) in this database on the coordinator and every \
+             worker and adds the workers with citus_add_node, before the platform's first start",
+            match available {
+                Some(v) => format!("the server offers citus {v}, but it is not created here"),
+                None => "the server does not offer it: Citus is not installed".to_string(),
+            }
+        ))),
+        (_, None) => Ok(None),
+        (_, Some(v)) => Ok(Some(format!(
+            "store.backend = {}: the citus extension {v} is created in this database",
+            if wanted == BackendChoice::Citus {
+                "citus"
+            } else {
+                "auto"
+            }
+        ))),
+    }
 }
 
 /// What the server says about TimescaleDB.
@@ -179,6 +244,12 @@ pub fn choose(wanted: BackendChoice, server: &TimescaleOnServer) -> Result<Layou
         BackendChoice::Plain => return pick(Backend::Plain, false, "store.backend = plain".into()),
         BackendChoice::Auto => "auto",
         BackendChoice::Timescale => "timescale",
+        // Decided before, by citus_choice; never reached with a database without Citus.
+        BackendChoice::Citus => {
+            return Err(Error::Layout(
+                "store.backend = citus, but this database has no citus extension".into(),
+            ))
+        }
     };
     match (server.created, &server.available, server.preloaded) {
         (true, _, true) => pick(
@@ -253,6 +324,7 @@ fn functions_sql(backend: Backend) -> [&'static str; 2] {
     let own = match backend {
         Backend::Plain => PLAIN_FUNCTIONS_SQL,
         Backend::Timescale => TIMESCALE_FUNCTIONS_SQL,
+        Backend::Citus => CITUS_FUNCTIONS_SQL,
     };
     [own, COMMON_FUNCTIONS_SQL]
 }
@@ -265,6 +337,7 @@ async fn apply(
     tracing::info!(backend = backend.name(), "Creating the storage layout.");
     let specific = match backend {
         Backend::Plain => PLAIN_SQL.to_string(),
+        Backend::Citus => CITUS_SQL.to_string(),
         Backend::Timescale => TIMESCALE_SQL
             .replace("{retention_days}", &settings.retention_days.to_string())
             .replace(
@@ -276,6 +349,14 @@ async fn apply(
     let [own, common] = functions_sql(backend);
     run_statements(client, own, "creating the storage layout's functions").await?;
     run_statements(client, COMMON_SQL, "creating the storage layout's views").await?;
+    if backend == Backend::Citus {
+        run_statements(
+            client,
+            CITUS_VIEWS_SQL,
+            "creating the storage layout's views",
+        )
+        .await?;
+    }
     run_statements(client, common, "creating the storage layout's functions").await?;
     client
         .execute(
@@ -344,6 +425,32 @@ pub(crate) async fn maintain(
                 .map_err(Error::db("dropping expired partitions"))?
                 .get(0);
         }
+        Backend::Citus => {
+            report.minutes_refreshed = client
+                .query_one("SELECT refresh_rollups()", &[])
+                .await
+                .map_err(Error::db("refreshing rollups"))?
+                .get(0);
+            let ahead = settings.partitions_ahead_days as i32;
+            report.partitions_created = client
+                .query_one(
+                    "SELECT ensure_sample_partitions(current_date - 1, current_date + $1::int)",
+                    &[&ahead],
+                )
+                .await
+                .map_err(Error::db("creating partitions ahead"))?
+                .get(0);
+            let keep = settings.retention_days as i32;
+            report.partitions_dropped = client
+                .query_one(
+                    "SELECT drop_expired_partitions(make_interval(days => $1))",
+                    &[&keep],
+                )
+                .await
+                .map_err(Error::db("dropping expired partitions"))?
+                .get(0);
+            report.partitions_columnar = make_old_days_columnar(client, settings).await?;
+        }
         Backend::Timescale => {
             // Real-time aggregation covers only data newer than what is materialised: late
             // samples in an already materialised bucket show once the aggregate is refreshed.
@@ -375,6 +482,83 @@ pub(crate) async fn maintain(
         }
     }
     Ok(report)
+}
+
+/// Days after which a day of samples becomes columnar on Citus: `compress_after_days`, but
+/// never before every plan that keeps less than the store-wide retention has trimmed the day
+/// (columnar rows cannot be deleted, and trimming a tenant to its plan deletes rows).
+pub fn columnar_after_days(settings: &StoreSettings) -> u32 {
+    millwright_tenants::plan::Plan::ALL
+        .iter()
+        .map(|p| p.quotas().retention_days)
+        .filter(|&days| days < settings.retention_days)
+        .fold(settings.compress_after_days, u32::max)
+}
+
+/// Citus layout: converts the days of samples older than [`columnar_after_days`] to columnar
+/// storage (Citus's `alter_old_partitions_set_access_method`, a procedure that commits per
+/// day, so it runs outside any transaction). Needs the `citus_columnar` extension; without it
+/// days stay row tables, and a warning says so. Returns how many days were converted.
+async fn make_old_days_columnar(
+    client: &impl GenericClient,
+    settings: &StoreSettings,
+) -> Result<i32> {
+    let columnar_days = "SELECT count(*)::int FROM pg_catalog.time_partitions \
+                         WHERE parent_table = 'public.samples'::regclass AND access_method = 'columnar'";
+    let have: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_am WHERE amname = 'columnar')",
+            &[],
+        )
+        .await
+        .map_err(Error::db("looking for columnar storage"))?
+        .get(0);
+    if !have {
+        tracing::warn!(
+            "The citus_columnar extension is not created in this database: old days of samples stay row tables."
+        );
+        return Ok(0);
+    }
+    let before: i32 = client
+        .query_one(columnar_days, &[])
+        .await
+        .map_err(Error::db("counting columnar days"))?
+        .get(0);
+    // Whole UTC days only, so a day still taking live samples is never converted.
+    client
+        .batch_execute(&format!(
+            "CALL alter_old_partitions_set_access_method('public.samples', \
+             date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '{} days', 'columnar')",
+            columnar_after_days(settings)
+        ))
+        .await
+        .map_err(Error::db("converting old days to columnar storage"))?;
+    let after: i32 = client
+        .query_one(columnar_days, &[])
+        .await
+        .map_err(Error::db("counting columnar days"))?
+        .get(0);
+    Ok(after - before)
+}
+
+/// The end of the newest columnar day (Citus layout): rows before it cannot be deleted, and
+/// late samples before it are appended (see `citus_functions.sql`). `None` on other layouts.
+pub(crate) async fn columnar_horizon(
+    client: &impl GenericClient,
+    backend: Backend,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    if backend != Backend::Citus {
+        return Ok(None);
+    }
+    let row = client
+        .query_one(
+            "SELECT max(to_value::timestamptz) FROM pg_catalog.time_partitions \
+             WHERE parent_table = 'public.samples'::regclass AND access_method = 'columnar'",
+            &[],
+        )
+        .await
+        .map_err(Error::db("reading the columnar horizon"))?;
+    Ok(row.get(0))
 }
 
 #[cfg(test)]
@@ -410,6 +594,18 @@ mod choice_tests {
         let c = choose(BackendChoice::Auto, &server(false, false, false)).unwrap();
         assert_eq!(c.backend, Backend::Plain);
         assert!(c.reason.contains("pg_available_extensions"), "{}", c.reason);
+    }
+
+    #[test]
+    fn columnar_days_wait_for_every_plans_trim() {
+        let mut s = StoreSettings::default();
+        assert_eq!((s.retention_days, s.compress_after_days), (730, 7));
+        // Monitor keeps 90 days and MES 365: a day turns columnar once MES has trimmed it.
+        assert_eq!(columnar_after_days(&s), 365);
+        s.retention_days = 90;
+        assert_eq!(columnar_after_days(&s), 7);
+        s.compress_after_days = 120;
+        assert_eq!(columnar_after_days(&s), 120);
     }
 
     #[test]

@@ -19,6 +19,8 @@ struct Part {
     name: &'static str,
     plain: &'static str,
     timescale: &'static str,
+    /// Issue #18: the Citus layout's own SQL for the part.
+    citus: &'static str,
     common: &'static str,
 }
 
@@ -28,6 +30,7 @@ const PARTS: &[Part] = &[
         name: "text_samples",
         plain: include_str!("layout/text_plain.sql"),
         timescale: include_str!("layout/text_timescale.sql"),
+        citus: include_str!("layout/text_citus.sql"),
         common: include_str!("layout/text_common.sql"),
     },
     // Issue #11: text ingest confined to a device token's site, its staging table checked.
@@ -35,6 +38,7 @@ const PARTS: &[Part] = &[
         name: "text_ingest_scoped",
         plain: include_str!("layout/text_scoped_plain.sql"),
         timescale: include_str!("layout/text_scoped_timescale.sql"),
+        citus: include_str!("layout/text_scoped_citus.sql"),
         common: include_str!("layout/text_scoped_common.sql"),
     },
     // Issue #18: samples, text samples and rollups keyed (tenant_id, tag_id, time|bucket).
@@ -42,7 +46,16 @@ const PARTS: &[Part] = &[
         name: "distribution_keys",
         plain: include_str!("layout/keys_plain.sql"),
         timescale: include_str!("layout/keys_timescale.sql"),
+        citus: include_str!("layout/keys_citus.sql"),
         common: include_str!("layout/keys_common.sql"),
+    },
+    // Issue #18: the tenant views name their tenant, so reads can route to its shard.
+    Part {
+        name: "tenant_views_tenant_id",
+        plain: include_str!("layout/views_tenant_key_none.sql"),
+        timescale: include_str!("layout/views_tenant_key_none.sql"),
+        citus: include_str!("layout/views_tenant_key_citus.sql"),
+        common: include_str!("layout/views_tenant_key_common.sql"),
     },
 ];
 
@@ -90,6 +103,7 @@ pub(crate) async fn apply_pending_through(
         tracing::info!(part = part.name, backend = ?backend, "Adding a part of the storage layout.");
         let specific = match backend {
             Backend::Plain => part.plain.to_string(),
+            Backend::Citus => part.citus.to_string(),
             Backend::Timescale => part
                 .timescale
                 .replace("{retention_days}", &settings.retention_days.to_string())
@@ -98,7 +112,15 @@ pub(crate) async fn apply_pending_through(
                     &settings.compress_after_days.to_string(),
                 ),
         };
-        for statement in specific.split("-- statement\n").chain([part.common]) {
+        let citus_views = match backend {
+            Backend::Citus => Some(super::layout::CITUS_VIEWS_SQL),
+            _ => None,
+        };
+        for statement in specific
+            .split("-- statement\n")
+            .chain([part.common])
+            .chain(citus_views)
+        {
             tx.batch_execute(statement)
                 .await
                 .map_err(Error::db("adding a part of the storage layout"))?;
@@ -117,7 +139,7 @@ pub(crate) async fn apply_pending_through(
     Ok(applied)
 }
 
-/// What the parts need from a maintenance round. Plain layout: text-sample partitions created
+/// What the parts need from a maintenance round. Plain and Citus layouts: text-sample partitions created
 /// ahead and dropped past retention (TimescaleDB's policies do this for its hypertable, and
 /// the layout's maintenance runs their due jobs). Returns (created, dropped).
 pub(crate) async fn maintain(
@@ -125,7 +147,7 @@ pub(crate) async fn maintain(
     backend: Backend,
     settings: &StoreSettings,
 ) -> Result<(i32, i32)> {
-    if backend != Backend::Plain {
+    if backend == Backend::Timescale {
         return Ok((0, 0));
     }
     let ahead = settings.partitions_ahead_days as i32;

@@ -760,25 +760,57 @@ impl TenantSession {
             .map(|r| by_unit.get(&r.unit_id).copied())
             .collect();
         let new_ids: Vec<i64> = ids.iter().flatten().copied().collect();
-        // Process parameters: each float tag of the machine over the unit's cycle.
+        // Process parameters: each float tag of the machine over the unit's cycle (its mean
+        // there, else its last value in the 10 minutes before the unit was produced). In
+        // steps, so that the read of samples names its tenant and runs where that tenant's
+        // samples are (on Citus one shard: issue #18; the single UPDATE ... FROM with
+        // correlated reads of tenant_samples crashed the Citus 13.2.2 coordinator).
+        let windows = tx
+            .query(
+                "SELECT r.id, t.id, regexp_replace(t.name, '^.*\\.', ''), r.cycle_started_at, r.produced_at \
+                 FROM quality_records r \
+                 JOIN tags t ON t.tenant_id = r.tenant_id AND t.machine_id = r.machine_id \
+                      AND t.value_type = 'float' AND NOT t.derived \
+                 WHERE r.tenant_id = $1 AND r.id = ANY($2) ORDER BY r.id, t.id",
+                &[&tenant.0, &new_ids],
+            )
+            .await
+            .map_err(Error::db("capturing process parameters"))?;
+        let tags: Vec<i64> = windows.iter().map(|w| w.get(1)).collect();
+        let froms: Vec<DateTime<Utc>> = windows.iter().map(|w| w.get(3)).collect();
+        let tos: Vec<DateTime<Utc>> = windows.iter().map(|w| w.get(4)).collect();
+        let values = tx
+            .query(
+                "SELECT coalesce( \
+                     (SELECT avg(s.value) FROM tenant_samples s WHERE s.tenant_id = $1 AND s.tag_id = w.tag \
+                        AND s.time >= w.f AND s.time <= w.p AND s.quality = 0 AND s.value IS NOT NULL), \
+                     (SELECT s.value FROM tenant_samples s WHERE s.tenant_id = $1 AND s.tag_id = w.tag \
+                        AND s.time <= w.p AND s.time > w.p - INTERVAL '10 minutes' \
+                        AND s.quality = 0 AND s.value IS NOT NULL ORDER BY s.time DESC LIMIT 1)) \
+                 FROM unnest($2::bigint[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS w(tag, f, p, n) \
+                 ORDER BY w.n",
+                &[&tenant.0, &tags, &froms, &tos],
+            )
+            .await
+            .map_err(Error::db("capturing process parameters"))?;
+        let mut params: BTreeMap<i64, serde_json::Map<String, Value>> = BTreeMap::new();
+        for (w, v) in windows.iter().zip(&values) {
+            if let Some(value) = v.get::<_, Option<f64>>(0) {
+                params
+                    .entry(w.get(0))
+                    .or_default()
+                    .insert(w.get(2), json!(value));
+            }
+        }
+        let (param_ids, param_values): (Vec<i64>, Vec<Value>) = params
+            .into_iter()
+            .map(|(id, map)| (id, Value::Object(map)))
+            .unzip();
         tx.execute(
-            "UPDATE quality_records r SET parameters = p.params \
-             FROM (SELECT r.id, jsonb_object_agg(regexp_replace(t.name, '^.*\\.', ''), v.value) AS params \
-                   FROM quality_records r \
-                   JOIN tags t ON t.tenant_id = r.tenant_id AND t.machine_id = r.machine_id \
-                        AND t.value_type = 'float' AND NOT t.derived \
-                   CROSS JOIN LATERAL (SELECT coalesce( \
-                       (SELECT avg(s.value) FROM tenant_samples s WHERE s.tag_id = t.id \
-                          AND s.time >= r.cycle_started_at AND s.time <= r.produced_at \
-                          AND s.quality = 0 AND s.value IS NOT NULL), \
-                       (SELECT s.value FROM tenant_samples s WHERE s.tag_id = t.id \
-                          AND s.time <= r.produced_at AND s.time > r.produced_at - INTERVAL '10 minutes' \
-                          AND s.quality = 0 AND s.value IS NOT NULL ORDER BY s.time DESC LIMIT 1) \
-                       ) AS value) v \
-                   WHERE r.tenant_id = $1 AND r.id = ANY($2) AND v.value IS NOT NULL \
-                   GROUP BY r.id) p \
-             WHERE r.tenant_id = $1 AND r.id = p.id",
-            &[&tenant.0, &new_ids],
+            "UPDATE quality_records r SET parameters = u.params \
+             FROM unnest($2::bigint[], $3::jsonb[]) AS u(id, params) \
+             WHERE r.tenant_id = $1 AND r.id = u.id",
+            &[&tenant.0, &param_ids, &param_values],
         )
         .await
         .map_err(Error::db("capturing process parameters"))?;

@@ -144,12 +144,14 @@ impl TenantSession {
         to: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<RawSample>> {
+        let tenant = self.tenant().0;
         let tx = self.begin().await?;
         let rows = tx
             .query(
                 "SELECT time, value, quality FROM tenant_samples \
-                 WHERE tag_id = $1 AND time >= $2 AND time < $3 ORDER BY time LIMIT $4",
-                &[&tag_id, &from, &to, &limit],
+                 WHERE tenant_id = $5 AND tag_id = $1 AND time >= $2 AND time < $3 \
+                 ORDER BY time LIMIT $4",
+                &[&tag_id, &from, &to, &limit, &tenant],
             )
             .await
             .map_err(Error::db("reading raw samples"))?;
@@ -199,13 +201,15 @@ impl TenantSession {
         let sql = format!(
             "SELECT date_bin(make_interval(secs => $4), {time_col}, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS b, \
                     {expr}::float8 \
-             FROM {relation} WHERE tag_id = $1 AND {time_col} >= $2 AND {time_col} < $3 \
+             FROM {relation} WHERE tenant_id = $5 AND tag_id = $1 \
+             AND {time_col} >= $2 AND {time_col} < $3 \
              GROUP BY b ORDER BY b"
         );
         let secs = width.secs() as f64;
+        let tenant = self.tenant().0;
         let tx = self.begin().await?;
         let rows = tx
-            .query(&sql, &[&tag_id, &from, &to, &secs])
+            .query(&sql, &[&tag_id, &from, &to, &secs, &tenant])
             .await
             .map_err(Error::db("reading bucketed samples"))?;
         Ok((
@@ -221,14 +225,15 @@ impl TenantSession {
 
     /// The most recent sample of each tag (`None` for tags with no samples yet).
     pub async fn latest(&mut self, tag_ids: &[i64]) -> Result<Vec<(i64, Option<RawSample>)>> {
+        let tenant = self.tenant().0;
         let tx = self.begin().await?;
         let rows = tx
             .query(
                 "SELECT t.id, s.time, s.value, s.quality FROM unnest($1::bigint[]) WITH ORDINALITY AS t(id, n) \
                  LEFT JOIN LATERAL (SELECT time, value, quality FROM tenant_samples \
-                                    WHERE tag_id = t.id ORDER BY time DESC LIMIT 1) s ON true \
+                                    WHERE tenant_id = $2 AND tag_id = t.id ORDER BY time DESC LIMIT 1) s ON true \
                  ORDER BY t.n",
-                &[&tag_ids],
+                &[&tag_ids, &tenant],
             )
             .await
             .map_err(Error::db("reading latest samples"))?;

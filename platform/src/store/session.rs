@@ -56,18 +56,19 @@ impl TenantSession {
 
     /// Opens a transaction scoped to the session's tenant.
     pub async fn begin(&mut self) -> Result<Transaction<'_>> {
-        let tenant = self.tenant.0.to_string();
+        let tenant: i32 = self.tenant.0;
         let tx = self
             .client
             .transaction()
             .await
             .map_err(Error::db("beginning a transaction"))?;
+        // SET LOCAL rather than set_config(): Citus carries SET LOCAL to the workers (the
+        // Citus layout sets citus.propagate_set_commands = 'local'), not set_config(). The
+        // values are formatted from integers only.
         let site = self.site.map(|s| s.to_string()).unwrap_or_default();
-        tx.execute(
-            "SELECT set_config('millwright.tenant_id', $1, true), \
-                    set_config('millwright.site_id', $2, true)",
-            &[&tenant, &site],
-        )
+        tx.batch_execute(&format!(
+            "SET LOCAL millwright.tenant_id = '{tenant}'; SET LOCAL millwright.site_id = '{site}'"
+        ))
         .await
         .map_err(Error::db("setting the tenant"))?;
         Ok(tx)

@@ -1,9 +1,23 @@
 //! Shared by the store-level test files.
 
 /// Runs a test body once per storage layout, skipping (and saying so) a layout that is absent.
+///
+/// `on_every_backend!(a, b)` runs each on plain, TimescaleDB and Citus (issue #18: a
+/// coordinator and two workers, `millwright_platform::test_util::citus_cluster`).
+/// `on_every_backend!(citus_pending = "why"; a, b)` is for files whose tests do not pass on
+/// Citus yet: their Citus variants are listed as ignored, with the reason, and run with
+/// `cargo test -- --ignored`.
 #[macro_export]
 macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
+    (citus_pending = $why:literal; $($name:ident),* $(,)?) => {
+        $crate::on_every_backend!(@single_node $($name),*);
+        mod citus {
+            $(#[tokio::test] #[ignore = $why] async fn $name() {
+                $crate::on_every_backend!(@citus $name);
+            })*
+        }
+    };
+    (@single_node $($name:ident),*) => {
         mod plain {
             $(#[tokio::test] async fn $name() {
                 println!("layout: plain");
@@ -18,6 +32,22 @@ macro_rules! on_every_backend {
                 }
                 println!("layout: timescale");
                 super::$name(super::BackendChoice::Timescale).await
+            })*
+        }
+    };
+    (@citus $name:ident) => {
+        if !millwright_platform::test_util::citus_available() {
+            eprintln!("skipped: Citus is not installed on this machine");
+            return;
+        }
+        println!("layout: citus");
+        super::$name(super::BackendChoice::Citus).await
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_every_backend!(@single_node $($name),*);
+        mod citus {
+            $(#[tokio::test] async fn $name() {
+                $crate::on_every_backend!(@citus $name);
             })*
         }
     };
