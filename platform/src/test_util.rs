@@ -56,10 +56,22 @@ pub async fn fresh_citus_database() -> (String, (String, String)) {
         std::process::id(),
         NEXT_DB.fetch_add(1, Ordering::SeqCst)
     );
-    let urls = cluster
-        .create_database(&name)
-        .await
-        .expect("Citus test database");
+    // Seen rarely with many databases made at once on a loaded machine: adding a worker fails
+    // ("failure on connection marked as essential"). Every step is idempotent: try again.
+    let mut attempt = 1;
+    let urls = loop {
+        match cluster.create_database(&name).await {
+            Ok(urls) => break urls,
+            Err(e) if attempt < 4 => {
+                eprintln!(
+                    "creating Citus test database {name} failed (attempt {attempt}): {e}; retrying"
+                );
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
+            }
+            Err(e) => panic!("Citus test database: {e}"),
+        }
+    };
     (name, urls)
 }
 

@@ -474,8 +474,6 @@ async fn no_route_and_no_role_reaches_another_tenants_objects() {
 // --- Direct SQL as the application role ----------------------------------------------------
 
 on_every_backend!(
-    citus_pending = "passed 3 of 3 on Citus in two runs alone, but one run failed creating its database (adding a worker: failure on connection marked as essential), not yet understood";
-
     the_app_role_reaches_only_its_tenant_through_every_relation,
     the_app_role_changes_only_its_tenant_through_every_relation,
     no_function_the_app_role_may_call_yields_another_tenants_data,
