@@ -1056,8 +1056,6 @@ async fn batched_oee_equals_per_machine(backend: BackendChoice) {
 }
 
 on_every_backend!(
-    citus_pending = "3 of 4 pass on Citus; work_orders_and_gates: GET /work-orders/{id}/trace fails there (Citus: cannot handle unplanned sub-select); see notes/citus-layout.md";
-
     scenario_over_http,
     work_orders_and_gates,
     builder_is_incremental,

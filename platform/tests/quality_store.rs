@@ -28,8 +28,6 @@ use millwright_platform::test_util::{fresh_store, tenant_with_tags};
 mod common;
 
 on_every_backend!(
-    citus_pending = "records pass on Citus, but SPC on tag characteristics joins tags (a local table) with tenant_samples, which segfaults the Citus 13.2.2 coordinator; see notes/citus-layout.md";
-
     records_capture_parameters_and_keep_figures,
     bad_records_are_refused_and_tenants_confined,
     spc_alarms_one_open_per_characteristic_and_rule,

@@ -1020,10 +1020,14 @@ impl TenantSession {
                 "SELECT at AS time, value, machine_id, record_id AS tiebreak \
                  FROM quality_measurements WHERE tenant_id = $1 AND characteristic_id = $2"
             }
+            // The tag's machine comes as a parameter ($7), read beforehand: a join of the
+            // (coordinator-local) tags with the distributed samples crashed the Citus 13.2.2
+            // coordinator; samples alone, naming their tenant, are routed to one shard.
             Some(_) => {
-                "SELECT s.time, s.value, t.machine_id, 0::bigint AS tiebreak \
-                 FROM tenant_samples s JOIN tags t ON t.id = s.tag_id AND t.tenant_id = $1 \
-                 WHERE s.tag_id = $6 AND s.quality = 0 AND s.value IS NOT NULL AND $2::bigint IS NOT NULL \
+                "SELECT s.time, s.value, $7::bigint AS machine_id, 0::bigint AS tiebreak \
+                 FROM tenant_samples s \
+                 WHERE s.tenant_id = $1 AND s.tag_id = $6 AND s.quality = 0 AND s.value IS NOT NULL \
+                   AND $2::bigint IS NOT NULL \
                    AND s.time >= coalesce($3::timestamptz, '-infinity') \
                    AND s.time < coalesce($4::timestamptz, 'infinity')"
             }
@@ -1041,7 +1045,18 @@ impl TenantSession {
         let tx = self.begin().await?;
         let tag = c.tag_id.unwrap_or(0);
         let rows = if c.tag_id.is_some() {
-            tx.query(&sql, &[&tenant.0, &c.id, &from, &to, &limit, &tag])
+            let machine: Option<i64> = match tx
+                .query_opt(
+                    "SELECT machine_id FROM tags WHERE tenant_id = $1 AND id = $2",
+                    &[&tenant.0, &tag],
+                )
+                .await
+                .map_err(Error::db("reading a characteristic's tag"))?
+            {
+                Some(row) => row.get(0),
+                None => return Ok(Vec::new()),
+            };
+            tx.query(&sql, &[&tenant.0, &c.id, &from, &to, &limit, &tag, &machine])
                 .await
         } else {
             let sql = sql.replace("$6", "0");

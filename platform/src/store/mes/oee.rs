@@ -634,17 +634,31 @@ impl TenantSession {
             };
             let tz: Tz = m.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
             let tx = self.begin().await?;
-            let params = tx
+            // The machine's tags, then their samples' summaries in a statement of their own:
+            // on Citus the samples are distributed and the plant model is not, and a join of
+            // the two is refused there ("cannot handle unplanned sub-select").
+            let tags = tx
                 .query(
-                    "SELECT t.id, t.name, t.unit, count(s.value), min(s.value), max(s.value), avg(s.value) \
-                     FROM public.tags t JOIN public.tenant_samples s ON s.tag_id = t.id \
-                     WHERE t.tenant_id = $1 AND t.machine_id = $2 AND s.time >= $3 AND s.time < $4 \
-                       AND s.value IS NOT NULL \
-                     GROUP BY t.id, t.name, t.unit ORDER BY t.name",
-                    &[&tenant, &m.id, &span.start, &span.end],
+                    "SELECT id, name, unit FROM public.tags \
+                     WHERE tenant_id = $1 AND machine_id = $2 ORDER BY name",
+                    &[&tenant, &m.id],
+                )
+                .await
+                .map_err(Error::db("reading a machine's tags"))?;
+            let tag_ids: Vec<i64> = tags.iter().map(|t| t.get(0)).collect();
+            let summaries = tx
+                .query(
+                    "SELECT tag_id, count(value), min(value), max(value), avg(value) \
+                     FROM public.tenant_samples \
+                     WHERE tenant_id = $1 AND tag_id = ANY($2) AND time >= $3 AND time < $4 \
+                       AND value IS NOT NULL \
+                     GROUP BY tag_id",
+                    &[&tenant, &tag_ids, &span.start, &span.end],
                 )
                 .await
                 .map_err(Error::db("summarising process parameters"))?;
+            let summaries: HashMap<i64, &tokio_postgres::Row> =
+                summaries.iter().map(|r| (r.get(0), r)).collect();
             let alarm_rows = tx
                 .query(
                     &format!(
@@ -660,25 +674,26 @@ impl TenantSession {
             drop(tx);
             // Rule alarms and model alarms alike (issue #13's alarm rules share the table).
             alarms.extend(alarm_rows.iter().map(Alarm::from_row));
-            let parameters = params
+            let parameters = tags
                 .iter()
-                .map(|p| {
-                    let tag_id: i64 = p.get(0);
-                    ParameterSummary {
+                .filter_map(|t| {
+                    let tag_id: i64 = t.get(0);
+                    let p = summaries.get(&tag_id)?;
+                    Some(ParameterSummary {
                         tag_id,
-                        tag: p.get(1),
-                        unit: p.get(2),
-                        count: p.get(3),
-                        min: p.get(4),
-                        max: p.get(5),
-                        avg: p.get(6),
+                        tag: t.get(1),
+                        unit: t.get(2),
+                        count: p.get(1),
+                        min: p.get(2),
+                        max: p.get(3),
+                        avg: p.get(4),
                         series: format!(
                             "/api/v1/tags/{tag_id}/samples?from={}&to={}",
                             span.start
                                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                             span.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                         ),
-                    }
+                    })
                 })
                 .collect();
             let rules = self.effective_rules(std::slice::from_ref(&m)).await?;
