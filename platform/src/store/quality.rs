@@ -1056,8 +1056,11 @@ impl TenantSession {
                 Some(row) => row.get(0),
                 None => return Ok(Vec::new()),
             };
-            tx.query(&sql, &[&tenant.0, &c.id, &from, &to, &limit, &tag, &machine])
-                .await
+            tx.query(
+                &sql,
+                &[&tenant.0, &c.id, &from, &to, &limit, &tag, &machine],
+            )
+            .await
         } else {
             let sql = sql.replace("$6", "0");
             tx.query(&sql, &[&tenant.0, &c.id, &from, &to, &limit])
