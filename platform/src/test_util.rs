@@ -51,28 +51,33 @@ pub fn citus_available() -> bool {
 /// [`citus_available`] first).
 pub async fn fresh_citus_database() -> (String, (String, String)) {
     let cluster = citus_cluster().await.expect("Citus is installed");
-    let name = format!(
-        "c{}_{}",
-        std::process::id(),
-        NEXT_DB.fetch_add(1, Ordering::SeqCst)
-    );
-    // Seen rarely with many databases made at once on a loaded machine: adding a worker fails
-    // ("failure on connection marked as essential"). Every step is idempotent: try again.
+    // One database is made at a time in a test process: adding the workers to several at once
+    // (each a metadata sync to the same two workers, whose roles and catalogs are shared by
+    // all databases) failed now and then on a loaded machine ("failure on connection marked as
+    // essential"), and a half-made database could not be finished ("operation is not allowed
+    // on this node"). A failed attempt is left behind and the next one uses a new name.
+    static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = CREATING.lock().await;
     let mut attempt = 1;
-    let urls = loop {
+    loop {
+        let name = format!(
+            "c{}_{}",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::SeqCst)
+        );
         match cluster.create_database(&name).await {
-            Ok(urls) => break urls,
+            Ok(urls) => return (name, urls),
             Err(e) if attempt < 4 => {
                 eprintln!(
-                    "creating Citus test database {name} failed (attempt {attempt}): {e}; retrying"
+                    "creating Citus test database {name} failed (attempt {attempt}): {e}; \
+                     retrying with a new database"
                 );
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
             }
             Err(e) => panic!("Citus test database: {e}"),
         }
-    };
-    (name, urls)
+    }
 }
 
 /// The process's private cluster, started on first use.
@@ -258,10 +263,22 @@ pub struct TestApp {
     _server: RunningServer,
 }
 
+/// The layout of the HTTP suites' databases: `MILLWRIGHT_TEST_BACKEND`, plain by default.
+pub fn test_backend() -> BackendChoice {
+    match std::env::var("MILLWRIGHT_TEST_BACKEND").as_deref() {
+        Ok("timescale") => BackendChoice::Timescale,
+        Ok("citus") => BackendChoice::Citus,
+        Ok("plain") | Ok("") | Err(_) => BackendChoice::Plain,
+        Ok(other) => panic!("MILLWRIGHT_TEST_BACKEND={other}: plain, timescale or citus"),
+    }
+}
+
 impl TestApp {
-    /// Starts a server with default settings (changed by `tweak`) on a fresh plain database.
+    /// Starts a server with default settings (changed by `tweak`) on a fresh database of the
+    /// plain layout, or of the layout `MILLWRIGHT_TEST_BACKEND` names (`plain`, `timescale`,
+    /// `citus`), so that the HTTP suites can be run on every layout.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> Self {
-        let mut settings = fresh_settings(BackendChoice::Plain).await;
+        let mut settings = fresh_settings(test_backend()).await;
         tweak(&mut settings);
         let store = Store::open(&settings.database, &settings.store)
             .await

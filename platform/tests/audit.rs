@@ -162,7 +162,13 @@ async fn changes_are_recorded_chained_append_only_and_tampering_is_found() {
             "DATABASE_URL",
             app.settings.database.url.as_ref().unwrap().expose(),
         )
-        .env("MILLWRIGHT__STORE__BACKEND", "plain")
+        .env(
+            "MILLWRIGHT__STORE__BACKEND",
+            serde_json::to_value(app.settings.store.backend)
+                .unwrap()
+                .as_str()
+                .unwrap(),
+        )
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -70,16 +70,17 @@ impl TenantSession {
         to: DateTime<Utc>,
         step_secs: f64,
     ) -> Result<Vec<TagSeries>> {
+        let tenant = self.tenant().0;
         let tx = self.begin().await?;
         let rows = tx
             .query(
                 "SELECT tag_id, date_bin(make_interval(secs => $4), time, \
                         TIMESTAMPTZ '2000-01-01 00:00:00+00') AS b, avg(value) \
                  FROM tenant_samples \
-                 WHERE tag_id = ANY($1) AND time >= $2 AND time < $3 AND quality = 0 \
-                   AND value IS NOT NULL \
+                 WHERE tenant_id = $5 AND tag_id = ANY($1) AND time >= $2 AND time < $3 \
+                   AND quality = 0 AND value IS NOT NULL \
                  GROUP BY 1, 2 ORDER BY 2",
-                &[&tag_ids, &from, &to, &step_secs],
+                &[&tag_ids, &from, &to, &step_secs, &tenant],
             )
             .await
             .map_err(Error::db("reading stepped series"))?;
@@ -95,13 +96,15 @@ impl TenantSession {
 
     /// The time of the newest sample of any of `tag_ids`.
     pub async fn newest_sample_time(&mut self, tag_ids: &[i64]) -> Result<Option<DateTime<Utc>>> {
+        let tenant = self.tenant().0;
         let tx = self.begin().await?;
         let row = tx
             .query_one(
                 "SELECT max(s.time) FROM unnest($1::bigint[]) AS t(id) \
-                 CROSS JOIN LATERAL (SELECT time FROM tenant_samples WHERE tag_id = t.id \
+                 CROSS JOIN LATERAL (SELECT time FROM tenant_samples \
+                                     WHERE tenant_id = $2 AND tag_id = t.id \
                                      ORDER BY time DESC LIMIT 1) s",
-                &[&tag_ids],
+                &[&tag_ids, &tenant],
             )
             .await
             .map_err(Error::db("reading the newest sample time"))?;

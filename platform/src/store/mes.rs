@@ -492,7 +492,7 @@ impl TenantSession {
             .map_err(Error::db("reading a machine's tracker"))?;
         let mut tracker: Tracker = match &row {
             Some(r) => match r.get::<_, Option<DateTime<Utc>>>(1) {
-                Some(from) => restarted_tracker(&tx, &roles, from).await?,
+                Some(from) => restarted_tracker(&tx, tenant, &roles, from).await?,
                 None => serde_json::from_value(r.get(0))
                     .map_err(|e| Error::Stored(format!("tracker: {e}")))?,
             },
@@ -510,9 +510,10 @@ impl TenantSession {
         let rows = tx
             .query(
                 "SELECT tag_id, time, value FROM public.tenant_samples \
-                 WHERE tag_id = ANY($1) AND time > $2 AND time <= $3 AND value IS NOT NULL \
+                 WHERE tenant_id = $5 AND tag_id = ANY($1) AND time > $2 AND time <= $3 \
+                   AND value IS NOT NULL \
                  ORDER BY time LIMIT $4",
-                &[&tag_ids, &after, &now, &BUILD_BATCH],
+                &[&tag_ids, &after, &now, &BUILD_BATCH, &tenant],
             )
             .await
             .map_err(Error::db("reading samples for machine states"))?;
@@ -813,6 +814,7 @@ async fn reset_tracker(
 /// at `from` (within a day before), so the first increment after it counts.
 async fn restarted_tracker(
     tx: &deadpool_postgres::Transaction<'_>,
+    tenant: i32,
     roles: &HashMap<i64, Role>,
     from: DateTime<Utc>,
 ) -> Result<Tracker> {
@@ -831,10 +833,10 @@ async fn restarted_tracker(
     let rows = tx
         .query(
             "SELECT DISTINCT ON (tag_id) tag_id, value FROM public.tenant_samples \
-             WHERE tag_id = ANY($1) AND time <= $2 AND time > $2 - interval '1 day' \
-               AND value IS NOT NULL \
+             WHERE tenant_id = $3 AND tag_id = ANY($1) AND time <= $2 \
+               AND time > $2 - interval '1 day' AND value IS NOT NULL \
              ORDER BY tag_id, time DESC",
-            &[&counters, &from],
+            &[&counters, &from, &tenant],
         )
         .await
         .map_err(Error::db("reading counters before a recomputation"))?;

@@ -519,7 +519,9 @@ impl TenantSession {
                 .unwrap_or((0, 0))
         };
         // Operators' records as per-machine prefix sums over time.
-        let mut recorded: HashMap<i64, (Vec<DateTime<Utc>>, Vec<(i64, i64)>)> = HashMap::new();
+        // Per machine: the records' times and the running sums of (produced, rejected).
+        type Recorded = (Vec<DateTime<Utc>>, Vec<(i64, i64)>);
+        let mut recorded: HashMap<i64, Recorded> = HashMap::new();
         for r in &records {
             let (times, sums) = recorded.entry(r.get(0)).or_default();
             let (p, q) = sums.last().copied().unwrap_or((0, 0));
