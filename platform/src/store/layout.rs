@@ -400,17 +400,19 @@ pub(crate) async fn maintain(
 ) -> Result<MaintenanceReport> {
     let mut report = MaintenanceReport::default();
     match backend {
-        Backend::Plain => {
+        Backend::Plain | Backend::Citus => {
             report.minutes_refreshed = client
                 .query_one("SELECT refresh_rollups()", &[])
                 .await
                 .map_err(Error::db("refreshing rollups"))?
                 .get(0);
+            // Citus makes partitions from yesterday on (as it always has here); plain from today.
+            let behind = i32::from(backend == Backend::Citus);
             let ahead = settings.partitions_ahead_days as i32;
             report.partitions_created = client
                 .query_one(
-                    "SELECT ensure_sample_partitions(current_date, current_date + $1::int)",
-                    &[&ahead],
+                    "SELECT ensure_sample_partitions(current_date - $1::int, current_date + $2::int)",
+                    &[&behind, &ahead],
                 )
                 .await
                 .map_err(Error::db("creating partitions ahead"))?
@@ -424,32 +426,9 @@ pub(crate) async fn maintain(
                 .await
                 .map_err(Error::db("dropping expired partitions"))?
                 .get(0);
-        }
-        Backend::Citus => {
-            report.minutes_refreshed = client
-                .query_one("SELECT refresh_rollups()", &[])
-                .await
-                .map_err(Error::db("refreshing rollups"))?
-                .get(0);
-            let ahead = settings.partitions_ahead_days as i32;
-            report.partitions_created = client
-                .query_one(
-                    "SELECT ensure_sample_partitions(current_date - 1, current_date + $1::int)",
-                    &[&ahead],
-                )
-                .await
-                .map_err(Error::db("creating partitions ahead"))?
-                .get(0);
-            let keep = settings.retention_days as i32;
-            report.partitions_dropped = client
-                .query_one(
-                    "SELECT drop_expired_partitions(make_interval(days => $1))",
-                    &[&keep],
-                )
-                .await
-                .map_err(Error::db("dropping expired partitions"))?
-                .get(0);
-            report.partitions_columnar = make_old_days_columnar(client, settings).await?;
+            if backend == Backend::Citus {
+                report.partitions_columnar = make_old_days_columnar(client, settings).await?;
+            }
         }
         Backend::Timescale => {
             // Real-time aggregation covers only data newer than what is materialised: late
